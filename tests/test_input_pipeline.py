@@ -1,0 +1,134 @@
+"""Tests for tfqa.input_pipeline: deterministic step-indexed batches, padding, eval order."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfqa import features as features_lib
+from tfqa import input_pipeline
+
+
+def _fake_features(lengths):
+  """Windows whose ids encode (window, position) so batches can be checked."""
+  ids = tuple(np.arange(1, n + 1, dtype=np.int32) + 1000 * w
+              for w, n in enumerate(lengths))
+  n = len(lengths)
+  return features_lib.Features(
+      input_ids=ids,
+      token_type_ids=tuple(np.ones(len(i), np.int32) for i in ids),
+      start_positions=np.arange(n, dtype=np.int32),
+      end_positions=np.arange(n, dtype=np.int32) + 1,
+      example_index=np.arange(n, dtype=np.int32),
+      context_offset=np.zeros(n, np.int32),
+      token_char_spans=tuple(np.zeros((len(i), 2), np.int32) for i in ids))
+
+
+def _batches(dataset):
+  return [(inputs["input_ids"].numpy(), labels["start_positions"].numpy())
+          for inputs, labels in dataset]
+
+
+LENGTHS = [5, 9, 3, 17, 8, 2, 30, 11, 7, 4]
+
+
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_plan_epoch_covers_every_window_once(bucketed):
+  lengths = np.array(LENGTHS * 30, np.int32)
+  plan = input_pipeline.plan_epoch(lengths, batch_size=8, seed=3, epoch=0,
+                                   bucketed=bucketed)
+  assert len(plan) == input_pipeline.steps_per_epoch(300, 8) == 38
+  assert sorted(np.concatenate(plan).tolist()) == list(range(300))
+  assert [len(b) for b in plan[:-1]] == [8] * 37
+  assert len(plan[-1]) == 300 - 37 * 8
+
+
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_plan_epoch_is_a_pure_function_of_seed_and_epoch(bucketed):
+  lengths = np.array(LENGTHS * 30, np.int32)
+  plan = lambda seed, epoch: [b.tolist() for b in input_pipeline.plan_epoch(
+      lengths, batch_size=3, seed=seed, epoch=epoch, bucketed=bucketed)]
+  assert plan(1, 0) == plan(1, 0)
+  assert plan(1, 0) != plan(1, 1)
+  assert plan(1, 0) != plan(2, 0)
+
+
+def test_bucketed_batches_group_similar_lengths():
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(10, 384, size=2000).astype(np.int32)
+  spread = lambda bucketed: np.mean([
+      np.ptp(lengths[b]) for b in input_pipeline.plan_epoch(
+          lengths, batch_size=16, seed=0, epoch=0, bucketed=bucketed)])
+  assert spread(True) < spread(False) / 5
+
+
+def test_train_dataset_element_spec_and_padding():
+  features = _fake_features(LENGTHS)
+  dataset = input_pipeline.train_dataset(
+      features, batch_size=4, seed=0, num_epochs=1, max_seq_length=32,
+      pipeline_config=input_pipeline.PipelineConfig(pad_to_multiple_of=8))
+  inputs_spec, labels_spec = dataset.element_spec
+  assert set(inputs_spec) == {"input_ids", "attention_mask", "token_type_ids"}
+  assert set(labels_spec) == {"start_positions", "end_positions"}
+  for spec in inputs_spec.values():
+    assert spec.dtype == tf.int32 and spec.shape.as_list() == [None, None]
+  for inputs, labels in dataset:
+    ids = inputs["input_ids"].numpy()
+    windows = labels["start_positions"].numpy()
+    longest = max(LENGTHS[w] for w in windows)
+    assert ids.shape == (len(windows), min(32, -(-longest // 8) * 8))
+    for row, w in enumerate(windows):
+      n = LENGTHS[w]
+      assert ids[row, :n].tolist() == features.input_ids[w].tolist()
+      assert not ids[row, n:].any()
+      assert inputs["attention_mask"].numpy()[row].tolist() == (
+          [1] * n + [0] * (ids.shape[1] - n))
+    assert (labels["end_positions"].numpy() == windows + 1).all()
+
+
+def test_max_length_padding_pads_every_batch_to_max_seq_length():
+  dataset = input_pipeline.train_dataset(
+      _fake_features(LENGTHS), batch_size=4, seed=0, num_epochs=1,
+      max_seq_length=40,
+      pipeline_config=input_pipeline.PipelineConfig(padding="max_length"))
+  assert {ids.shape[1] for ids, _ in _batches(dataset)} == {40}
+
+
+def test_resuming_at_any_step_yields_the_same_remaining_batches():
+  features = _fake_features(LENGTHS * 3)
+  full = _batches(input_pipeline.train_dataset(
+      features, batch_size=4, seed=7, num_epochs=3, max_seq_length=32))
+  assert len(full) == 3 * 8
+  for start in (1, 7, 8, 13):
+    resumed = _batches(input_pipeline.train_dataset(
+        features, batch_size=4, seed=7, num_epochs=3, max_seq_length=32,
+        start_step=start))
+    assert len(resumed) == len(full) - start
+    for (a_ids, a_w), (b_ids, b_w) in zip(full[start:], resumed):
+      assert (a_ids == b_ids).all() and (a_w == b_w).all()
+
+
+def test_train_dataset_rejects_bad_step_range():
+  with pytest.raises(ValueError, match=r"Invalid step range \[5, 3\)"):
+    input_pipeline.train_dataset(_fake_features(LENGTHS), batch_size=4,
+                                 seed=0, num_epochs=1, max_seq_length=32,
+                                 start_step=5, stop_step=3)
+
+
+def test_eval_dataset_yields_every_window_once_with_its_index():
+  features = _fake_features(LENGTHS)
+  seen = []
+  for batch in input_pipeline.eval_dataset(features, batch_size=3,
+                                           max_seq_length=32):
+    for row, w in enumerate(batch["window_index"].numpy()):
+      n = LENGTHS[w]
+      assert batch["input_ids"].numpy()[row, :n].tolist() == (
+          features.input_ids[w].tolist())
+      seen.append(int(w))
+  assert sorted(seen) == list(range(len(LENGTHS)))
+
+
+def test_pipeline_config_validation():
+  with pytest.raises(ValueError, match="padding='random'"):
+    input_pipeline.PipelineConfig(padding="random")
+  with pytest.raises(ValueError, match="pad_to_multiple_of=0"):
+    input_pipeline.PipelineConfig(pad_to_multiple_of=0)

@@ -1,0 +1,223 @@
+"""tf.data pipelines over windows: training batches as a pure function of the step, ordered eval batches.
+
+Element spec of the training dataset (the contract with the model and the docs):
+  ({"input_ids": int32 [batch, seq], "attention_mask": int32 [batch, seq],
+    "token_type_ids": int32 [batch, seq]},
+   {"start_positions": int32 [batch], "end_positions": int32 [batch]})
+The eval dataset yields the same feature dict plus "window_index": int32
+[batch], the row of each window in `Features`. `seq` is the longest window of
+the batch rounded up to `pad_to_multiple_of` (or `max_seq_length` with
+padding="max_length").
+
+Training batches are planned up front in NumPy from (seed, epoch), so the
+batch at global step k is the same in every process; resuming at step k needs
+no replay and no iterator state beyond k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfqa import features as features_lib
+
+MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+LABEL_NAMES = ("start_positions", "end_positions")
+PADDING_MODES = ("bucketed", "dynamic", "max_length")
+# Batches are sorted by length within chunks of this many batches: long enough
+# to group similar lengths, short enough to keep batches well mixed.
+_BUCKET_CHUNK_BATCHES = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """How windows are batched and padded."""
+
+  # "bucketed": batches of similar lengths, padded to their longest window;
+  # "dynamic": random batches padded to their longest window; "max_length":
+  # every window padded to max_seq_length (the usual recipe, slowest).
+  padding: str = "bucketed"
+  # Padded lengths are rounded up to a multiple of this, which bounds the
+  # number of distinct shapes (and so of XLA compilations).
+  pad_to_multiple_of: int = 64
+
+  def __post_init__(self):
+    if self.padding not in PADDING_MODES:
+      raise ValueError(
+          f"Invalid value for argument `padding`. Received: "
+          f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
+    if self.pad_to_multiple_of <= 0:
+      raise ValueError(
+          f"Invalid value for argument `pad_to_multiple_of`. Received: "
+          f"pad_to_multiple_of={self.pad_to_multiple_of}. Expected a positive "
+          f"integer.")
+
+
+def steps_per_epoch(num_windows: int, batch_size: int) -> int:
+  """Training steps in one epoch: every window once, last batch may be short."""
+  return -(-num_windows // batch_size)
+
+
+def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
+               bucketed: bool) -> list[np.ndarray]:
+  """Window indices of each batch of one epoch, a pure function of its args.
+
+  Args:
+    lengths: unpadded length of each window.
+    batch_size: windows per batch (the last batch may be smaller).
+    seed: the run's seed.
+    epoch: the epoch number (0-based); each epoch has its own order.
+    bucketed: group windows of similar length into the same batch.
+
+  Returns:
+    `steps_per_epoch(len(lengths), batch_size)` int32 index arrays.
+  """
+  rng = np.random.default_rng([seed, epoch])
+  order = rng.permutation(len(lengths)).astype(np.int32)
+  if not bucketed:
+    return _split(order, batch_size)
+  chunk = batch_size * _BUCKET_CHUNK_BATCHES
+  batches = []
+  for begin in range(0, len(order), chunk):
+    part = order[begin:begin + chunk]
+    # Stable sort keeps the random order among equal lengths.
+    part = part[np.argsort(lengths[part], kind="stable")]
+    batches.extend(_split(part, batch_size))
+  # Full batches are shuffled; the single short batch (if any) stays last so
+  # every other batch has exactly batch_size windows.
+  full = [b for b in batches if len(b) == batch_size]
+  short = [b for b in batches if len(b) != batch_size]
+  return [full[i] for i in rng.permutation(len(full))] + short
+
+
+def _split(indices, batch_size):
+  return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+
+
+def train_dataset(features: features_lib.Features, *, batch_size: int,
+                  seed: int, num_epochs: int, max_seq_length: int,
+                  pipeline_config: PipelineConfig = PipelineConfig(),
+                  start_step: int = 0,
+                  stop_step: int | None = None) -> tf.data.Dataset:
+  """Training batches for global steps [start_step, stop_step).
+
+  Args:
+    features: training windows.
+    batch_size: global batch size.
+    seed: the run's seed; with the step it fixes every batch.
+    num_epochs: epochs planned; steps index into their concatenation.
+    max_seq_length: the windows' maximum length (padding="max_length").
+    pipeline_config: padding mode.
+    start_step: first global step to produce (0-based).
+    stop_step: one past the last step; defaults to the end of the last epoch.
+
+  Returns:
+    A dataset of (model inputs, labels) with the module's element spec.
+
+  Raises:
+    ValueError: the step range is empty or outside the planned epochs.
+  """
+  per_epoch = steps_per_epoch(len(features), batch_size)
+  total = per_epoch * num_epochs
+  stop_step = total if stop_step is None else stop_step
+  if not 0 <= start_step < stop_step <= total:
+    raise ValueError(
+        f"Invalid step range [{start_step}, {stop_step}): expected "
+        f"0 <= start_step < stop_step <= {total} ({num_epochs} epochs of "
+        f"{per_epoch} steps).")
+  lengths = features.lengths
+  first_epoch, last_epoch = start_step // per_epoch, (stop_step - 1) // per_epoch
+  batches = []
+  for epoch in range(first_epoch, last_epoch + 1):
+    batches.extend(plan_epoch(
+        lengths, batch_size=batch_size, seed=seed, epoch=epoch,
+        bucketed=pipeline_config.padding == "bucketed"))
+  offset = first_epoch * per_epoch
+  plan = batches[start_step - offset:stop_step - offset]
+  columns = _window_columns(features)
+  pad = _padder(pipeline_config, max_seq_length)
+
+  def make_batch(indices):
+    inputs = _padded_inputs(columns, indices, pad)
+    labels = {name: tf.gather(columns[name], indices) for name in LABEL_NAMES}
+    return inputs, labels
+
+  return (_ragged_index_dataset(plan)
+          .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=True)
+          .prefetch(tf.data.AUTOTUNE))
+
+
+def eval_dataset(features: features_lib.Features, *, batch_size: int,
+                 max_seq_length: int,
+                 pipeline_config: PipelineConfig = PipelineConfig()
+                 ) -> tf.data.Dataset:
+  """Every window exactly once, in batches of similar length, with its index.
+
+  Windows are sorted by length (unless padding="max_length") so little
+  compute goes to padding; "window_index" maps results back to `Features`.
+  """
+  lengths = features.lengths
+  order = np.arange(len(lengths), dtype=np.int32)
+  if pipeline_config.padding != "max_length":
+    order = np.argsort(lengths, kind="stable").astype(np.int32)
+  plan = _split(order, batch_size)
+  columns = _window_columns(features)
+  pad = _padder(pipeline_config, max_seq_length)
+
+  def make_batch(indices):
+    inputs = _padded_inputs(columns, indices, pad)
+    inputs["window_index"] = indices
+    return inputs
+
+  return (_ragged_index_dataset(plan)
+          .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=True)
+          .prefetch(tf.data.AUTOTUNE))
+
+
+def _ragged_index_dataset(plan):
+  indices = tf.RaggedTensor.from_row_lengths(
+      np.concatenate(plan).astype(np.int32),
+      np.array([len(b) for b in plan], np.int64))
+  return tf.data.Dataset.from_tensor_slices(indices)
+
+
+def _window_columns(features):
+  lengths = features.lengths.astype(np.int64)
+  return {
+      "input_ids": tf.RaggedTensor.from_row_lengths(
+          np.concatenate(features.input_ids), lengths),
+      "token_type_ids": tf.RaggedTensor.from_row_lengths(
+          np.concatenate(features.token_type_ids), lengths),
+      "start_positions": tf.constant(features.start_positions),
+      "end_positions": tf.constant(features.end_positions),
+  }
+
+
+def _padder(pipeline_config, max_seq_length):
+  """Returns fn(longest length in batch) -> padded length."""
+  if pipeline_config.padding == "max_length":
+    return lambda longest: tf.constant(max_seq_length, tf.int64)
+  multiple = pipeline_config.pad_to_multiple_of
+
+  def padded_length(longest):
+    rounded = (longest + multiple - 1) // multiple * multiple
+    return tf.minimum(rounded, max(max_seq_length, 1))
+
+  return padded_length
+
+
+def _padded_inputs(columns, indices, padded_length):
+  input_ids = tf.gather(columns["input_ids"], indices)
+  width = padded_length(tf.reduce_max(input_ids.row_lengths()))
+  shape = tf.stack([tf.cast(tf.size(indices), tf.int64), width])
+  ids = input_ids.to_tensor(shape=shape)
+  return {
+      "input_ids": ids,
+      "attention_mask": tf.ones_like(input_ids).to_tensor(shape=shape),
+      "token_type_ids": tf.gather(columns["token_type_ids"], indices)
+                        .to_tensor(shape=shape),
+  }
