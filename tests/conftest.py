@@ -17,9 +17,10 @@ _WORDS = ("the", "a", "of", "in", "is", "was", "what", "who", "when", "where",
 def tiny_vocab():
   """Special tokens, whole words, then every char alone and as ##suffix."""
   chars = string.ascii_lowercase + string.digits + string.punctuation
-  return (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(_WORDS) +
-          list(chars) + ["##" + c for c in string.ascii_lowercase +
-                         string.digits])
+  tokens = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(_WORDS) +
+            list(chars) + ["##" + c for c in string.ascii_lowercase +
+                           string.digits])
+  return list(dict.fromkeys(tokens))
 
 
 @pytest.fixture(scope="session")

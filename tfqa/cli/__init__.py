@@ -1,0 +1,1 @@
+"""Thin absl entry points: flags -> config -> one library call."""

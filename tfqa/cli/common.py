@@ -1,0 +1,50 @@
+"""What every tfqa entry point shares: Keras 2 setup, grouped --help, flag parsing."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+from absl import flags
+
+# transformers' TF models need Keras 2. Set before TensorFlow is imported so
+# that `tf.keras` in user callbacks resolves to tf_keras too.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+_HELP_ARGS = ("--help", "-h", "--helpshort", "-?", "--helpfull")
+
+
+def grouped_help(doc: str, groups: dict[str, list[str]]) -> str:
+  """Usage text: the docstring, then each group's flags with one-line help."""
+  lines = [doc.strip(), ""]
+  for title, names in groups.items():
+    lines.append(f"{title}:")
+    for name in names:
+      flag = FLAGS[name]
+      default = "" if flag.default is None else f" (default: {flag.default!r})"
+      summary = flag.help.strip().split("\n")[0]
+      lines.append(f"  --{name}{default}")
+      lines.extend("      " + part for part in textwrap.wrap(summary, 72))
+    lines.append("")
+  lines.append("Any flag may also come from a file: --flagfile=PATH.")
+  return "\n".join(lines)
+
+
+def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
+  """An absl flags_parser printing grouped help for --help and -h."""
+
+  def parse(argv):
+    if any(arg in _HELP_ARGS for arg in argv[1:]):
+      print(grouped_help(doc, groups))
+      sys.exit(0)
+    return FLAGS(argv)
+
+  return parse
+
+
+def present_flags(names) -> list[str]:
+  """The flags among `names` that were set on the command line."""
+  return [name for name in names if FLAGS[name].present]

@@ -1,0 +1,101 @@
+"""Evaluation: model logits over eval windows, decoded answers, official metrics, output files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfqa import answers
+from tfqa import config as config_lib
+from tfqa import data as data_lib
+from tfqa import features as features_lib
+from tfqa import input_pipeline
+from tfqa import io_utils
+from tfqa import metrics as metrics_lib
+from tfqa import modeling
+
+PREDICTIONS_FILE = "predictions.json"
+NBEST_FILE = "nbest_predictions.json"
+NULL_ODDS_FILE = "null_odds.json"
+RESULTS_FILE = "eval_results.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+  predictions: answers.Predictions
+  metrics: dict
+
+
+def window_logits(model, features: features_lib.Features, *, batch_size: int,
+                  max_seq_length: int,
+                  pipeline_config: config_lib.PipelineConfig
+                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+  """Unpadded start and end logits of every window, in window order."""
+  dataset = input_pipeline.eval_dataset(
+      features, batch_size=batch_size, max_seq_length=max_seq_length,
+      pipeline_config=pipeline_config)
+  predict = tf.function(lambda inputs: modeling.logits(model, inputs))
+  lengths = features.lengths
+  starts = [None] * len(features)
+  ends = [None] * len(features)
+  for batch in dataset:
+    start, end = predict(batch)
+    for row, window in enumerate(batch["window_index"].numpy()):
+      n = lengths[window]
+      starts[window] = start[row, :n].numpy()
+      ends[window] = end[row, :n].numpy()
+  return starts, ends
+
+
+def score(examples: Sequence[data_lib.SquadExample],
+          predictions: answers.Predictions,
+          decode_config: config_lib.DecodeConfig) -> dict:
+  """Official SQuAD metrics of decoded predictions (v2.0 with null odds)."""
+  gold = data_lib.gold_answers(examples)
+  if decode_config.version_2_with_negative:
+    return dict(metrics_lib.squad_v2_metrics(
+        gold, predictions.texts(), na_probs=predictions.null_odds()))
+  return metrics_lib.squad_v1_metrics(gold, predictions.texts())
+
+
+def evaluate(model, examples: Sequence[data_lib.SquadExample], tokenizer, *,
+             run_config: config_lib.RunConfig) -> EvalResult:
+  """Predicts and scores `examples` with `model` using the run's settings."""
+  features = features_lib.build_features(examples, tokenizer,
+                                         run_config.features)
+  starts, ends = window_logits(
+      model, features, batch_size=run_config.train.eval_batch_size,
+      max_seq_length=run_config.features.max_seq_length,
+      pipeline_config=run_config.pipeline)
+  predictions = answers.decode_predictions(examples, features, starts, ends,
+                                           run_config.decode)
+  return EvalResult(predictions, score(examples, predictions,
+                                       run_config.decode))
+
+
+def write_outputs(out_dir: str, result: EvalResult, *,
+                  version_2_with_negative: bool,
+                  extra_results: dict | None = None) -> list[str]:
+  """Writes the official output files; returns their paths.
+
+  Files: predictions.json (id -> text), nbest_predictions.json,
+  null_odds.json (v2.0 only) and eval_results.json (metrics + extras).
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  files = {
+      PREDICTIONS_FILE: result.predictions.texts(),
+      NBEST_FILE: result.predictions.nbest(),
+      RESULTS_FILE: {**result.metrics, **(extra_results or {})},
+  }
+  if version_2_with_negative:
+    files[NULL_ODDS_FILE] = result.predictions.null_odds()
+  paths = []
+  for name, obj in files.items():
+    path = os.path.join(out_dir, name)
+    io_utils.atomic_write_json(path, obj)
+    paths.append(path)
+  return paths

@@ -1,0 +1,81 @@
+"""AdamW with linear warmup and linear decay to zero, weight decay off for LayerNorm and bias."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+# Weights whose names contain these are not decayed.
+NO_DECAY_NAME_PARTS = ("LayerNorm", "layer_norm", "bias")
+
+
+@tf_keras.utils.register_keras_serializable(package="tfqa")
+class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+  """Rises linearly from 0 to `peak` over `warmup_steps`, then falls to 0.
+
+  lr(step) = peak * step / warmup_steps                  for step < warmup
+           = peak * (total - step) / (total - warmup)    afterwards, >= 0
+  `step` is the optimizer's iteration count, so a restored optimizer resumes
+  the schedule where it stopped.
+  """
+
+  def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+    super().__init__()
+    if total_steps <= 0 or not 0 <= warmup_steps <= total_steps:
+      raise ValueError(
+          f"Invalid schedule: total_steps={total_steps}, warmup_steps="
+          f"{warmup_steps}. Expected 0 <= warmup_steps <= total_steps and "
+          f"total_steps > 0.")
+    self.peak = peak
+    self.total_steps = total_steps
+    self.warmup_steps = warmup_steps
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    warmup = tf.cast(self.warmup_steps, tf.float32)
+    total = tf.cast(self.total_steps, tf.float32)
+    rising = step / tf.maximum(warmup, 1.0)
+    falling = (total - step) / tf.maximum(total - warmup, 1.0)
+    fraction = tf.where(step < warmup, rising, falling)
+    return self.peak * tf.clip_by_value(fraction, 0.0, 1.0)
+
+  def get_config(self):
+    return {"peak": self.peak, "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps}
+
+
+def create_optimizer(*, learning_rate: float, total_steps: int,
+                     warmup_ratio: float, weight_decay: float,
+                     clip_norm: float, mixed_float16: bool = False):
+  """AdamW (Keras 2, for transformers models) with the tfqa schedule.
+
+  Args:
+    learning_rate: peak learning rate.
+    total_steps: steps of the whole run (the LR reaches 0 there).
+    warmup_ratio: share of total_steps spent warming up.
+    weight_decay: decoupled weight decay, skipped for NO_DECAY_NAME_PARTS.
+    clip_norm: global gradient norm clip; 0 disables clipping.
+    mixed_float16: wrap in a LossScaleOptimizer (float16 training).
+
+  Returns:
+    A `tf_keras` optimizer.
+  """
+  schedule = WarmupLinearDecay(learning_rate, total_steps,
+                               int(round(warmup_ratio * total_steps)))
+  optimizer = tf_keras.optimizers.AdamW(
+      learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
+      beta_2=0.999, epsilon=1e-6,
+      global_clipnorm=clip_norm if clip_norm > 0 else None)
+  optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PARTS))
+  if mixed_float16:
+    optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+  return optimizer
+
+
+def current_learning_rate(optimizer) -> float:
+  """The learning rate the optimizer applies at its next step."""
+  inner = getattr(optimizer, "inner_optimizer", optimizer)
+  lr = inner.learning_rate
+  if isinstance(lr, tf_keras.optimizers.schedules.LearningRateSchedule):
+    return float(lr(inner.iterations))
+  return float(tf.convert_to_tensor(lr))

@@ -1,0 +1,113 @@
+"""The run directory's `run_config.json`: written once, read strictly, guarding resumed runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+
+from tfqa import config as config_lib
+from tfqa import io_utils
+
+RUN_CONFIG_FILE = "run_config.json"
+# Settings a resumed run may change. Everything else would make the resumed
+# run a different run (other data order, model or schedule shape).
+SAFE_TO_CHANGE = frozenset({
+    "train.num_train_epochs",  # extend a run; the LR schedule is re-spanned
+    "train.max_steps",
+    "train.eval_batch_size",
+    "train.save_every_steps",
+    "train.keep_checkpoints",
+    "train.distribution_strategy",
+    "train.tpu",
+    "train.jit_compile",
+    "data.eval_file",
+    "decode.n_best_size",
+    "decode.max_answer_length",
+    "decode.null_score_diff_threshold",
+})
+
+
+def versions() -> dict:
+  """Versions of the software a run used (recorded, never compared)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  import tfqa  # pylint: disable=import-outside-toplevel
+  return {"tfqa": tfqa.__version__, "tensorflow": tf.__version__,
+          "transformers": transformers.__version__,
+          "python": platform.python_version()}
+
+
+def run_config_path(model_dir: str) -> str:
+  return os.path.join(model_dir, RUN_CONFIG_FILE)
+
+
+def read_run_config(model_dir: str) -> config_lib.RunConfig | None:
+  """The saved config, or None when the directory has none yet.
+
+  Raises:
+    ValueError: the file is damaged or has unknown/ill-typed fields.
+  """
+  path = run_config_path(model_dir)
+  if not os.path.exists(path):
+    return None
+  obj = io_utils.read_json(path, what="the run config")
+  return config_lib.RunConfig.from_dict(obj, source=path)
+
+
+def write_run_config(model_dir: str, run_config: config_lib.RunConfig) -> None:
+  obj = run_config.to_dict()
+  obj["versions"] = versions()
+  io_utils.atomic_write_json(run_config_path(model_dir), obj)
+
+
+def with_overrides(run_config: config_lib.RunConfig,
+                   overrides: dict) -> config_lib.RunConfig:
+  """Copy of `run_config` with dotted-name overrides ("train.seed": 3)."""
+  sections = {}
+  for dotted, value in overrides.items():
+    section, _, name = dotted.partition(".")
+    if not hasattr(run_config, section) or not hasattr(
+        getattr(run_config, section), name):
+      raise ValueError(f"Unknown setting {dotted!r}.")
+    sections.setdefault(section, {})[name] = value
+  return dataclasses.replace(run_config, **{
+      section: dataclasses.replace(getattr(run_config, section), **values)
+      for section, values in sections.items()})
+
+
+def reconcile(model_dir: str,
+              run_config: config_lib.RunConfig) -> config_lib.RunConfig:
+  """Checks `run_config` against the directory's saved one and records it.
+
+  A new directory gets `run_config` written. In a directory of an earlier
+  run, only SAFE_TO_CHANGE settings may differ; the updated config is saved.
+
+  Raises:
+    ValueError: naming every setting that differs and may not change.
+  """
+  saved = read_run_config(model_dir)
+  if saved is not None:
+    changed = saved.changed_fields(run_config)
+    unsafe = [name for name in changed if name not in SAFE_TO_CHANGE]
+    if unsafe:
+      saved_dict, new_dict = saved.to_dict(), run_config.to_dict()
+      lines = [f"  --{name.split('.')[1]}: this run "
+               f"{_get(new_dict, name)!r}, saved {_get(saved_dict, name)!r}"
+               for name in unsafe]
+      raise ValueError(
+          f"{run_config_path(model_dir)} belongs to a run with other "
+          f"settings; resuming would silently change them:\n"
+          + "\n".join(lines) +
+          f"\nRe-run with only --model_dir={model_dir} to resume as saved, "
+          f"or use a new --model_dir. Settings that may change on resume: "
+          f"{', '.join(sorted(s.split('.')[1] for s in SAFE_TO_CHANGE))}.")
+    if not changed:
+      return saved
+  write_run_config(model_dir, run_config)
+  return run_config
+
+
+def _get(obj, dotted):
+  section, name = dotted.split(".")
+  return obj[section][name]

@@ -1,0 +1,59 @@
+"""A trained model for inference: run directory -> model with checkpoint weights, tokenizer, config."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from tfqa import checkpointing
+from tfqa import config as config_lib
+from tfqa import features as features_lib
+from tfqa import modeling
+from tfqa import rundir
+from tfqa import training
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+  model: object  # TFBertForQuestionAnswering
+  tokenizer: object  # BertTokenizerFast
+  run_config: config_lib.RunConfig
+  checkpoint: str
+  model_dir: str
+
+
+def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
+  """Rebuilds a run's model (no dropout) and restores checkpoint weights.
+
+  Args:
+    model_dir: a tfqa_train --model_dir.
+    checkpoint: a checkpoint prefix; defaults to the newest readable one.
+
+  Raises:
+    ValueError: not a tfqa run directory, or no usable checkpoint.
+    CheckpointError: the checkpoint does not fit the saved architecture.
+  """
+  run_config = rundir.read_run_config(model_dir)
+  if run_config is None:
+    raise ValueError(f"{model_dir} has no {rundir.RUN_CONFIG_FILE}: it is not "
+                     f"a tfqa_train --model_dir.")
+  bert_config = os.path.join(model_dir, training.BERT_CONFIG_FILE)
+  tokenizer_dir = os.path.join(model_dir, training.TOKENIZER_SUBDIR)
+  for path in (bert_config, tokenizer_dir):
+    if not os.path.exists(path):
+      raise ValueError(f"{model_dir} lacks {os.path.basename(path)}; was "
+                       f"training started in it?")
+  if checkpoint is None:
+    checkpoint = checkpointing.latest_readable(model_dir)
+    if checkpoint is None:
+      raise ValueError(f"{model_dir} has no checkpoint yet.")
+  else:
+    checkpointing.verify_readable(checkpoint)
+  model, _ = modeling.build_model(
+      modeling.ModelSource("bert_config", bert_config, tokenizer_dir),
+      dropout=False)
+  checkpointing.restore_model(model, checkpoint)
+  tokenizer = features_lib.load_tokenizer(tokenizer_dir)
+  return TrainedModel(model, tokenizer, run_config, checkpoint, model_dir)
