@@ -62,3 +62,96 @@ def shared_sample_path():
     pytest.skip(f"real-data sample {SHARED_SAMPLE} is absent (it lives in the "
                 f"workplace's shared/ folder, not in a plain clone)")
   return str(SHARED_SAMPLE)
+
+
+def tiny_bert_config(**overrides):
+  """A 1-layer, 32-wide BERT config over the tiny vocab (dropout on)."""
+  config = {"vocab_size": len(tiny_vocab()), "hidden_size": 32,
+            "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 64, "max_position_embeddings": 128,
+            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+  config.update(overrides)
+  return config
+
+
+@pytest.fixture(scope="session")
+def bert_config_file(tmp_path_factory):
+  import json
+  path = tmp_path_factory.mktemp("bert") / "bert_config.json"
+  path.write_text(json.dumps(tiny_bert_config()))
+  return str(path)
+
+
+# Tiny SQuAD v2.0 data over the tiny vocab's words: (context, [(question,
+# answer or None)]).
+_TINY_PARAGRAPHS = [
+    ("paris is the capital city of france .",
+     [("what is the capital of france ?", "paris"),
+      ("what is paris ?", "the capital city of france"),
+      ("who built the lighthouse ?", None)]),
+    ("the lighthouse keeper built the town in 1887 .",
+     [("who built the town ?", "the lighthouse keeper"),
+      ("when was the town built ?", "1887"),
+      ("what is the river ?", None)]),
+    ("bread was built in the town of the river .",
+     [("what was built in the town ?", "bread"),
+      ("where was bread built ?", "the town of the river")]),
+    ("the river town is where the keeper was in 1901 and the city of paris "
+     "was where the bread was .",
+     [("when was the keeper in the river town ?", "1901"),
+      ("where was the bread ?", "the city of paris"),
+      ("how many keepers ?", None)]),
+]
+
+
+def tiny_squad(version_2=True):
+  """A SQuAD-format dict over the tiny vocab (v1.1: answerable only)."""
+  paragraphs = []
+  for p, (context, questions) in enumerate(_TINY_PARAGRAPHS):
+    qas = []
+    for q, (question, answer) in enumerate(questions):
+      if answer is None and not version_2:
+        continue
+      qa = {"id": f"p{p}q{q}", "question": question,
+            "answers": [] if answer is None else [
+                {"text": answer, "answer_start": context.index(answer)}]}
+      if version_2:
+        qa["is_impossible"] = answer is None
+      qas.append(qa)
+    paragraphs.append({"context": context, "qas": qas})
+  return {"version": "v2.0" if version_2 else "1.1",
+          "data": [{"title": "tiny", "paragraphs": paragraphs}]}
+
+
+@pytest.fixture(scope="session")
+def tiny_files(tmp_path_factory, vocab_file, bert_config_file):
+  """Paths of the tiny vocab, BERT config and v2.0/v1.1 SQuAD files."""
+  import json
+  root = tmp_path_factory.mktemp("tiny")
+  v2, v1 = root / "tiny_v2.json", root / "tiny_v1.json"
+  v2.write_text(json.dumps(tiny_squad(True)))
+  v1.write_text(json.dumps(tiny_squad(False)))
+  return {"vocab": vocab_file, "bert_config": bert_config_file,
+          "train_v2": str(v2), "train_v1": str(v1)}
+
+
+def tiny_train_flags(files, **overrides):
+  """tfqa_train flags for a fast tiny v2.0 run."""
+  flags = {"bert_config_file": files["bert_config"],
+           "vocab_file": files["vocab"], "do_lower_case": True,
+           "train_file": files["train_v2"], "eval_file": files["train_v2"],
+           "version_2_with_negative": True, "max_seq_length": 32,
+           "doc_stride": 8, "max_query_length": 12, "train_batch_size": 4,
+           "num_train_epochs": 3, "save_every_steps": 4,
+           "learning_rate": 3e-3, "warmup_ratio": 0.1, "seed": 7,
+           "deterministic": True}
+  flags.update(overrides)
+  args = []
+  for name, value in flags.items():
+    if value is True:
+      args.append(f"--{name}")
+    elif value is False:
+      args.append(f"--no{name}")
+    elif value is not None:
+      args.append(f"--{name}={value}")
+  return args

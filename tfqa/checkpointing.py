@@ -167,7 +167,9 @@ def verify_readable(prefix: str) -> None:
     reader = tf.train.load_checkpoint(prefix)
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
-  except (tf.errors.OpError, ValueError, OSError) as e:
+  except Exception as e:  # pylint: disable=broad-except
+    # Damage surfaces as OpError, DataLossError, IndexError ("Read less
+    # bytes than requested") and more; any of them means "unusable".
     raise CheckpointError(f"Checkpoint {prefix} is unreadable: "
                           f"{type(e).__name__}: {_first_line(e)}") from None
 

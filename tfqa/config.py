@@ -54,11 +54,7 @@ class PipelineConfig:
       raise ValueError(
           f"Invalid value for argument `padding`. Received: "
           f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
-    if self.pad_to_multiple_of <= 0:
-      raise ValueError(
-          f"Invalid value for argument `pad_to_multiple_of`. Received: "
-          f"pad_to_multiple_of={self.pad_to_multiple_of}. Expected a positive "
-          f"integer.")
+    _require_positive(self, "pad_to_multiple_of")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,3 +99,41 @@ def write_outputs(out_dir: str, result: EvalResult, *,
     io_utils.atomic_write_json(path, obj)
     paths.append(path)
   return paths
+
+
+def evaluate_run(model_dir: str, *, eval_file: str | None = None,
+                 checkpoint: str | None = None,
+                 output_dir: str | None = None) -> tuple[dict, str]:
+  """Evaluates a checkpoint of a training run and writes the output files.
+
+  Args:
+    model_dir: a tfqa_train --model_dir.
+    eval_file: SQuAD JSON; defaults to the run's eval_file.
+    checkpoint: checkpoint prefix; defaults to the newest readable one.
+    output_dir: defaults to model_dir/eval/<checkpoint name>.
+
+  Returns:
+    (metrics, output_dir).
+
+  Raises:
+    ValueError: no eval file, or the run/checkpoint cannot be used.
+  """
+  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa import trained_model  # pylint: disable=import-outside-toplevel
+
+  trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  eval_file = eval_file or trained.run_config.data.eval_file
+  if not eval_file:
+    raise ValueError(f"The run in {model_dir} has no eval_file; pass "
+                     f"--eval_file.")
+  examples = data_lib.load_squad_json(eval_file).examples
+  result = evaluate(trained.model, examples, trained.tokenizer,
+                    run_config=trained.run_config)
+  output_dir = output_dir or os.path.join(
+      model_dir, rundir.EVAL_SUBDIR, os.path.basename(trained.checkpoint))
+  write_outputs(output_dir, result,
+                version_2_with_negative=trained.run_config.decode
+                .version_2_with_negative,
+                extra_results={"checkpoint": trained.checkpoint,
+                               "eval_file": eval_file})
+  return result.metrics, output_dir

@@ -75,7 +75,9 @@ def create_optimizer(*, learning_rate: float, total_steps: int,
 def current_learning_rate(optimizer) -> float:
   """The learning rate the optimizer applies at its next step."""
   inner = getattr(optimizer, "inner_optimizer", optimizer)
-  lr = inner.learning_rate
+  # With a schedule, `learning_rate` is the value computed at the start of the
+  # last step (not after a restore); ask the schedule itself.
+  lr = getattr(inner, "_learning_rate", None)
   if isinstance(lr, tf_keras.optimizers.schedules.LearningRateSchedule):
     return float(lr(inner.iterations))
-  return float(tf.convert_to_tensor(lr))
+  return float(tf.convert_to_tensor(inner.learning_rate))

@@ -9,7 +9,13 @@ import platform
 from tfqa import config as config_lib
 from tfqa import io_utils
 
+# The layout of a run directory (--model_dir).
 RUN_CONFIG_FILE = "run_config.json"
+TRAIN_LOG_FILE = "train_log.jsonl"  # one JSON line per step: loss, LR
+TOKENIZER_SUBDIR = "tokenizer"  # save_pretrained tokenizer of the run
+BERT_CONFIG_FILE = "bert_config.json"  # the architecture, for eval/export
+EVAL_SUBDIR = "eval"  # outputs of the end-of-training evaluation
+LOGS_SUBDIR = "logs"  # TensorBoard
 # Settings a resumed run may change. Everything else would make the resumed
 # run a different run (other data order, model or schedule shape).
 SAFE_TO_CHANGE = frozenset({

@@ -1,4 +1,4 @@
-"""Raw-text question answering in TensorFlow graph ops, for TF Serving exports."""
+"""Raw-text question answering in TensorFlow graph ops, for TF Serving."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Callable, NamedTuple
 
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tfqa import config as config_lib
 
@@ -46,7 +47,10 @@ _KEEP_REGEX = rf"{_PUNCT_REGEX}|{_CJK_REGEX}"
 class TokenizedText(NamedTuple):
   """Word pieces of a batch of strings with their offsets in those strings.
 
-  All fields are int32 `RaggedTensor`s of shape [batch, (pieces)].
+  Every field but `row_splits` is an int32 [num_pieces] tensor holding the
+  pieces of all strings, string after string; the pieces of string i are
+  `[row_splits[i], row_splits[i + 1])`. (Flat tensors keep the serving graph
+  small: ragged broadcasting and slicing add thousands of nodes.)
 
   Attributes:
     ids: word piece ids.
@@ -54,13 +58,20 @@ class TokenizedText(NamedTuple):
     char_end: code point after the piece's last one (exclusive end).
     byte_begin: first UTF-8 byte of each piece.
     byte_end: byte after the piece's last one (exclusive end).
+    row_splits: int32 [batch + 1].
   """
 
-  ids: tf.RaggedTensor
-  char_begin: tf.RaggedTensor
-  char_end: tf.RaggedTensor
-  byte_begin: tf.RaggedTensor
-  byte_end: tf.RaggedTensor
+  ids: tf.Tensor
+  char_begin: tf.Tensor
+  char_end: tf.Tensor
+  byte_begin: tf.Tensor
+  byte_end: tf.Tensor
+  row_splits: tf.Tensor
+
+  def ragged(self, field: str) -> tf.RaggedTensor:
+    """One field as a [batch, (pieces)] `RaggedTensor`."""
+    return tf.RaggedTensor.from_row_splits(getattr(self, field),
+                                           self.row_splits, validate=False)
 
 
 class GraphBertTokenizer(tf.Module):
@@ -73,9 +84,14 @@ class GraphBertTokenizer(tf.Module):
   "ss"). This tokenizer therefore normalizes each code point on its own the
   way HF's BertNormalizer does (drop control chars, map whitespace to a space,
   and if `do_lower_case` NFD, strip Mn marks, lower-case), remembers which
-  input code point every normalized byte came from, and then runs the same
-  ops `tensorflow_text.BertTokenizer` is built from (`regex_split_with_offsets`
-  and `WordpieceTokenizer`) with HF's split rules. Offsets map back exactly.
+  input code point every normalized byte came from, and then runs the ops
+  `tensorflow_text.BertTokenizer` is built from (`regex_split_with_offsets`
+  and `WordpieceTokenizer`) with HF's split rules (its CJK ranges, and its
+  100-char rather than 100-byte limit for a word). Ids and offsets then equal
+  HF's, with one known exception: HF reads special tokens written in the
+  text ("[MASK]", "[SEP]") as those tokens, this tokenizer as plain text.
+  (Chars whose Unicode data differ between ICU/RE2 and Rust's tables may
+  differ too.)
   """
 
   def __init__(self, vocab_file: str, *, do_lower_case: bool, name=None):
@@ -124,71 +140,63 @@ class GraphBertTokenizer(tf.Module):
       The word pieces and their code point and byte offsets in `texts`.
     """
     texts = tf.convert_to_tensor(texts, tf.string)
+    num_texts = tf.shape(texts, out_type=tf.int64)[0]
     codepoints, byte_starts = tf.strings.unicode_decode_with_offsets(
         texts, "UTF-8", errors="replace")
     char_splits = codepoints.row_splits
+    char_rows = codepoints.value_rowids()
     flat_cp = codepoints.flat_values
+    byte_starts = byte_starts.flat_values
     normalized = self._normalize_chars(flat_cp)
     norm_len = tf.cast(tf.strings.length(normalized), tf.int64)
-    # Global end byte of each char's normalized form in the concatenation of
-    # all rows' normalized strings; rows start at norm_base.
+    # End byte of each char's normalized form in the concatenation of all
+    # texts' normalized strings; text i starts there at norm_base[i].
     norm_end = tf.cumsum(norm_len)
     norm_base = tf.gather(tf.concat([[0], norm_end], 0), char_splits[:-1])
-    normalized_rows = tf.strings.reduce_join(
-        tf.RaggedTensor.from_row_splits(normalized, char_splits), axis=1)
+    normalized_texts = tf.strings.unsorted_segment_join(normalized, char_rows,
+                                                        num_texts)
 
     words, word_begin, word_end = tf_text.regex_split_with_offsets(
-        normalized_rows, _SPLIT_REGEX, _KEEP_REGEX)
-    too_long = (tf.strings.length(words.flat_values, unit="UTF8_CHAR") >
+        normalized_texts, _SPLIT_REGEX, _KEEP_REGEX)
+    word_rows = words.value_rowids()
+    words = words.flat_values
+    word_begin, word_end = word_begin.flat_values, word_end.flat_values
+    too_long = (tf.strings.length(words, unit="UTF8_CHAR") >
                 MAX_CHARS_PER_WORD)
-    words = words.with_flat_values(
-        tf.where(too_long, _TOO_LONG_WORD, words.flat_values))
-    ids, piece_begin, piece_end = self._wordpiece.tokenize_with_offsets(words)
-    word_length = tf.expand_dims(word_end - word_begin, axis=2)
-    word_begin = tf.expand_dims(word_begin, axis=2)
-    # The [UNK] of a replaced word spans the whole original word.
-    piece_end = tf.maximum(
-        tf.minimum(piece_end, word_length),
-        word_length * tf.expand_dims(
-            words.with_flat_values(tf.cast(too_long, tf.int64)), axis=2))
-    ids = ids.merge_dims(1, 2)
-    piece_begin = (word_begin + piece_begin).merge_dims(1, 2)
-    piece_end = (word_begin + piece_end).merge_dims(1, 2)
-
-    rows = ids.value_rowids()
-    base = tf.gather(norm_base, rows)
+    pieces, piece_begin, piece_end = self._wordpiece.tokenize_with_offsets(
+        tf.where(too_long, _TOO_LONG_WORD, words))
+    piece_word = pieces.value_rowids()
+    word_length = tf.gather(word_end - word_begin, piece_word)
+    piece_end = tf.where(tf.gather(too_long, piece_word), word_length,
+                         tf.minimum(piece_end.flat_values, word_length))
+    rows = tf.gather(word_rows, piece_word)
+    # Pieces are in text order, so text i's are those before row i + 1.
+    row_splits = tf.searchsorted(rows, tf.range(num_texts + 1), side="left",
+                                 out_type=tf.int32)
+    base = tf.gather(word_begin, piece_word) + tf.gather(norm_base, rows)
     # A piece starts in the first char whose normalized bytes reach past its
     # first byte and ends with the char holding its last byte, so chars that
     # normalize to nothing (accents, control chars) attach to the char before.
     first_char = tf.searchsorted(norm_end, piece_begin.flat_values + base,
                                  side="right", out_type=tf.int64)
-    last_char = tf.searchsorted(norm_end, piece_end.flat_values + base,
-                                side="left", out_type=tf.int64)
+    last_char = tf.searchsorted(norm_end, piece_end + base, side="left",
+                                out_type=tf.int64)
     row_first_char = tf.gather(char_splits, rows)
-    char_begin = first_char - row_first_char
-    char_end = last_char + 1 - row_first_char
-    # Byte bounds of every char: its start, and the next char's start (or
-    # the string's end) as its end.
-    flat_starts = byte_starts.flat_values
-    char_rows = codepoints.value_rowids()
-    is_last_in_row = tf.equal(tf.range(tf.size(flat_cp, out_type=tf.int64)) + 1,
-                              tf.gather(char_splits[1:], char_rows))
+    # Each char's bytes end where the next char of its text starts.
+    is_last_in_row = tf.equal(
+        tf.range(tf.size(flat_cp, out_type=tf.int64)) + 1,
+        tf.gather(char_splits[1:], char_rows))
     char_byte_end = tf.where(
         is_last_in_row,
         tf.gather(tf.cast(tf.strings.length(texts), tf.int64), char_rows),
-        tf.concat([flat_starts[1:], tf.zeros([1], tf.int64)], 0)[
-            :tf.size(flat_starts)])
-    byte_begin = tf.gather(flat_starts, first_char)
-    byte_end = tf.gather(char_byte_end, last_char)
-
-    def ragged(values):
-      return ids.with_flat_values(tf.cast(values, tf.int32))
-
-    return TokenizedText(ids=ragged(ids.flat_values),
-                         char_begin=ragged(char_begin),
-                         char_end=ragged(char_end),
-                         byte_begin=ragged(byte_begin),
-                         byte_end=ragged(byte_end))
+        tf.concat([byte_starts[1:], [0]], 0)[:tf.size(byte_starts)])
+    return TokenizedText(
+        ids=tf.cast(pieces.flat_values, tf.int32),
+        char_begin=tf.cast(first_char - row_first_char, tf.int32),
+        char_end=tf.cast(last_char + 1 - row_first_char, tf.int32),
+        byte_begin=tf.cast(tf.gather(byte_starts, first_char), tf.int32),
+        byte_end=tf.cast(tf.gather(char_byte_end, last_char), tf.int32),
+        row_splits=row_splits)
 
   def _normalize_chars(self, codepoints: tf.Tensor) -> tf.Tensor:
     """HF BertNormalizer applied to each code point alone: string [chars]."""
@@ -229,6 +237,7 @@ class QAServingModule(tf.Module):
       logits_fn: `(input_ids, attention_mask, token_type_ids) -> (start_logits,
         end_logits)`, int32 [n, seq] inputs and float32 [n, seq] outputs; a
         trackable (a Keras model or `tf.Module`) so it is saved with this one.
+        It is traced without AutoGraph (Keras and HF TF models need none).
       vocab_file: the model's WordPiece `vocab.txt` (copied into the
         SavedModel's assets).
       do_lower_case: whether the vocab is uncased.
@@ -272,7 +281,9 @@ class QAServingModule(tf.Module):
     self._decode_config = decode_config
     self._max_windows_per_batch = max_windows_per_batch
 
-  @tf.function(input_signature=[
+  # No AutoGraph: the code has no tensor-dependent Python control flow, and
+  # converting the tensorflow_text functions alone costs seconds per trace.
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec([None], tf.string, name="question"),
       tf.TensorSpec([None], tf.string, name="context"),
   ])
@@ -296,16 +307,22 @@ class QAServingModule(tf.Module):
         message="`question` and `context` must have the same length")
     batch_size = tf.shape(question)[0]
     tokens = self.tokenizer.tokenize(tf.concat([question, context], 0))
-    question_ids = tokens.ids[:batch_size]
-    context_tokens = TokenizedText(*(t[batch_size:] for t in tokens))
-    windows = _build_windows(question_ids, context_tokens.ids,
-                             self._feature_config, self.tokenizer)
+    # Rows [0, batch) are the questions, [batch, 2 batch) the contexts.
+    starts, stops = tokens.row_splits[:-1], tokens.row_splits[1:]
+    windows = _build_windows(
+        tokens.ids,
+        question_start=starts[:batch_size],
+        question_length=stops[:batch_size] - starts[:batch_size],
+        context_start=starts[batch_size:],
+        context_length=stops[batch_size:] - starts[batch_size:],
+        feature_config=self._feature_config, tokenizer=self.tokenizer)
     start_logits, end_logits = self._window_logits(
         windows.input_ids, windows.attention_mask, windows.token_type_ids)
-    return _decode(windows, start_logits, end_logits, context_tokens, context,
+    return _decode(windows, start_logits, end_logits, tokens, context,
                    self._decode_config)
 
-  @tf.function(input_signature=[
+  # No AutoGraph either, so logits_fn is traced as in `answer`.
+  @tf.function(autograph=False, input_signature=[
       tf.TensorSpec([None, None], tf.int32, name="input_ids"),
       tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
       tf.TensorSpec([None, None], tf.int32, name="token_type_ids"),
@@ -369,19 +386,34 @@ class _Windows(NamedTuple):
   attention_mask: tf.Tensor  # int32 [num_windows, seq]
   token_type_ids: tf.Tensor  # int32 [num_windows, seq]
   example: tf.Tensor  # int32 [num_windows]: the window's batch row
-  context_start: tf.Tensor  # int32 [num_windows]: first context token index
+  context_start: tf.Tensor  # int32 [num_windows]: its first context token
   context_offset: tf.Tensor  # int32 [num_windows]: position of that token
   context_length: tf.Tensor  # int32 [num_windows]: context tokens in window
   batch_size: tf.Tensor  # int32 scalar
   empty_row: tf.Tensor  # bool [batch]: no question or no context pieces
 
 
-def _build_windows(question_ids, context_ids, feature_config, tokenizer):
-  """`[CLS] q [SEP] ctx-part [SEP]` windows, as `features.build_features`."""
-  question_ids = question_ids[:, :feature_config.max_query_length]
-  batch_size = tf.cast(question_ids.nrows(), tf.int32)
-  question_length = tf.cast(question_ids.row_lengths(), tf.int32)
-  context_length = tf.cast(context_ids.row_lengths(), tf.int32)
+def _build_windows(ids, *, question_start, question_length, context_start,
+                   context_length, feature_config, tokenizer) -> _Windows:
+  """`[CLS] q [SEP] ctx-part [SEP]` windows, as `features.build_features`.
+
+  Args:
+    ids: int32 [num_pieces], the word pieces of all questions and contexts.
+    question_start: int32 [batch], index in `ids` of each question's first
+      piece.
+    question_length: int32 [batch], pieces of each question.
+    context_start: int32 [batch], like question_start for the contexts.
+    context_length: int32 [batch], pieces of each context.
+    feature_config: window sizes.
+    tokenizer: a `GraphBertTokenizer`, for the special token ids.
+
+  Returns:
+    The windows of all examples, grouped by example in batch order.
+  """
+  batch_size = tf.size(question_length)
+  empty_row = (question_length == 0) | (context_length == 0)
+  question_length = tf.minimum(question_length,
+                               feature_config.max_query_length)
   max_context = feature_config.max_seq_length - question_length - 3
   stride = feature_config.doc_stride
   # features.window_starts: starts 0, stride, ... until a window reaches the
@@ -390,50 +422,46 @@ def _build_windows(question_ids, context_ids, feature_config, tokenizer):
   num_windows = 1 + tf.maximum(0, (overflow + stride - 1) // stride)
   example = tf.repeat(tf.range(batch_size), num_windows)
   first_window = tf.cumsum(num_windows, exclusive=True)
-  index_in_example = (tf.range(tf.size(example)) -
-                      tf.gather(first_window, example))
-  context_start = index_in_example * stride
+  window_start = (tf.range(tf.size(example)) -
+                  tf.gather(first_window, example)) * stride
   window_context_length = tf.minimum(
-      context_start + tf.gather(max_context, example),
-      tf.gather(context_length, example)) - context_start
+      window_start + tf.gather(max_context, example),
+      tf.gather(context_length, example)) - window_start
   window_question_length = tf.gather(question_length, example)
   context_offset = window_question_length + 2
   length = context_offset + window_context_length + 1
   seq_len = tf.reduce_max(tf.concat([length, [1]], 0))
 
   position = tf.range(seq_len)[tf.newaxis, :]
-  column = lambda x: x[:, tf.newaxis]  # pylint: disable=unnecessary-lambda-assignment
-  in_question = (position >= 1) & (position <= column(window_question_length))
-  in_context = ((position >= column(context_offset)) &
-                (position < column(context_offset + window_context_length)))
-  question_index = (column(tf.gather(_row_starts(question_ids), example)) +
-                    position - 1)
-  context_index = (column(tf.gather(_row_starts(context_ids), example) +
-                          context_start - context_offset) + position)
-  is_sep = ((position == column(context_offset) - 1) |
-            (position == column(length) - 1))
+  in_question = (position >= 1) & (position <= _column(window_question_length))
+  in_context = ((position >= _column(context_offset)) &
+                (position < _column(context_offset + window_context_length)))
+  question_index = _column(tf.gather(question_start, example)) + position - 1
+  context_index = _column(tf.gather(context_start, example) + window_start -
+                          context_offset) + position
+  is_sep = ((position == _column(context_offset) - 1) |
+            (position == _column(length) - 1))
   input_ids = tf.where(
-      in_question, _gather_or_zero(question_ids.flat_values, question_index),
-      tf.where(in_context,
-               _gather_or_zero(context_ids.flat_values, context_index),
+      in_question, _gather_or_zero(ids, question_index),
+      tf.where(in_context, _gather_or_zero(ids, context_index),
                tf.where(is_sep, tokenizer.special_id("[SEP]"),
                         tokenizer.special_id("[PAD]"))))
   input_ids = tf.where(position == 0, tokenizer.special_id("[CLS]"), input_ids)
-  attention_mask = position < column(length)
-  token_type_ids = (position >= column(context_offset)) & attention_mask
+  attention_mask = position < _column(length)
+  token_type_ids = (position >= _column(context_offset)) & attention_mask
   return _Windows(
       input_ids=input_ids,
       attention_mask=tf.cast(attention_mask, tf.int32),
       token_type_ids=tf.cast(token_type_ids, tf.int32),
       example=example,
-      context_start=context_start,
+      context_start=tf.gather(context_start, example) + window_start,
       context_offset=context_offset,
       context_length=window_context_length,
       batch_size=batch_size,
-      empty_row=(question_length == 0) | (context_length == 0))
+      empty_row=empty_row)
 
 
-def _decode(windows, start_logits, end_logits, context_tokens, context,
+def _decode(windows, start_logits, end_logits, tokens, context,
             decode_config):
   """Top answer per example, as `answers.decode_predictions` picks it."""
   # Scores are sums in float64, as the Python decoder adds Python floats, so
@@ -463,13 +491,15 @@ def _decode(windows, start_logits, end_logits, context_tokens, context,
   # argmax takes the first best pair in (start rank, end rank) order: the
   # order in which the Python decoder lists, then stably sorts, candidates.
   best_pair = tf.argmax(scores, axis=1, output_type=tf.int32)
-  window_score = tf.reduce_max(scores, axis=1)
   window_has_span = tf.reduce_any(tf.reshape(valid, [num_windows, -1]), 1)
+  window_score = tf.where(window_has_span, tf.reduce_max(scores, axis=1),
+                          neg_inf)
+  # Window position -> index in `tokens` of that context token.
+  to_token = windows.context_start - windows.context_offset
   window_start = tf.gather(start_index, best_pair // k, batch_dims=1)
   window_end = tf.gather(end_index, best_pair % k, batch_dims=1)
 
   example, batch_size = windows.example, windows.batch_size
-  window_score = tf.where(window_has_span, window_score, neg_inf)
   best_score = tf.math.unsorted_segment_max(window_score, example, batch_size)
   has_span = tf.math.unsorted_segment_max(
       tf.cast(window_has_span, tf.int32), example, batch_size) > 0
@@ -479,7 +509,6 @@ def _decode(windows, start_logits, end_logits, context_tokens, context,
   best_window = tf.math.unsorted_segment_min(
       tf.where(is_best, tf.range(num_windows), num_windows), example,
       batch_size)
-  best_window = tf.clip_by_value(best_window, 0, tf.maximum(num_windows - 1, 0))
   null_score = tf.math.unsorted_segment_min(
       start_logits[:, 0] + end_logits[:, 0], example, batch_size)
 
@@ -490,36 +519,27 @@ def _decode(windows, start_logits, end_logits, context_tokens, context,
     no_answer_score = null_score
   else:
     no_answer_score = tf.zeros_like(null_score)
-  score = tf.where(no_answer, no_answer_score,
-                   tf.where(has_span, best_score, 0.0))
+  score = tf.where(no_answer, no_answer_score, best_score)
 
-  def context_token(window_position):
-    # Flat index into context_tokens.* of a window position.
-    token = (tf.gather(window_position, best_window) -
-             tf.gather(windows.context_offset, best_window) +
-             tf.gather(windows.context_start, best_window))
-    return tf.where(no_answer, 0, _row_starts(context_tokens.ids) + token)
+  def token_field(field, window_position):
+    # tokens.<field> at the chosen window position; -1 for no answer.
+    token = _gather_or_zero(window_position + to_token, best_window)
+    return tf.where(no_answer, -1, _gather_or_zero(field, token))
 
-  start_token = context_token(window_start)
-  end_token = context_token(window_end)
-
-  def at(tokens, index):
-    return tf.where(no_answer, -1, _gather_or_zero(tokens.flat_values, index))
-
-  byte_begin = tf.maximum(at(context_tokens.byte_begin, start_token), 0)
-  byte_end = tf.maximum(at(context_tokens.byte_end, end_token), 0)
+  byte_begin = tf.maximum(token_field(tokens.byte_begin, window_start), 0)
+  byte_end = tf.maximum(token_field(tokens.byte_end, window_end), 0)
   return {
       "answer": tf.strings.substr(context, byte_begin, byte_end - byte_begin,
                                   unit="BYTE"),
       "score": tf.cast(score, tf.float32),
-      "start_char": at(context_tokens.char_begin, start_token),
-      "end_char": at(context_tokens.char_end, end_token),
+      "start_char": token_field(tokens.char_begin, window_start),
+      "end_char": token_field(tokens.char_end, window_end),
   }
 
 
-def _row_starts(ragged: tf.RaggedTensor) -> tf.Tensor:
-  """int32 [nrows]: index in flat_values of each row's first value."""
-  return tf.cast(ragged.row_splits[:-1], tf.int32)
+def _column(x: tf.Tensor) -> tf.Tensor:
+  """[n] -> [n, 1], to compare per-window values with positions."""
+  return x[:, tf.newaxis]
 
 
 def _gather_or_zero(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
@@ -531,15 +551,15 @@ def _gather_or_zero(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
 
 def _read_special_ids(vocab_file: str) -> dict[str, int]:
   """Line numbers of the special tokens in a vocab file."""
-  if not isinstance(vocab_file, str) or not os.path.isfile(vocab_file):
+  if not isinstance(vocab_file, str) or not tf.io.gfile.exists(vocab_file):
     raise ValueError(
         f"Invalid value for argument `vocab_file`. Received: "
         f"vocab_file={vocab_file!r}. Expected the path of an existing "
         f"WordPiece vocab.txt (one token per line). Pass the model's vocab.")
   ids = {}
-  with open(vocab_file, encoding="utf-8") as f:
+  with tf.io.gfile.GFile(vocab_file, "rb") as f:
     for index, line in enumerate(f):
-      token = line.rstrip("\n")
+      token = line.decode("utf-8").rstrip("\n")
       if token in _SPECIAL_TOKENS and token not in ids:
         ids[token] = index
   missing = [t for t in _SPECIAL_TOKENS if t not in ids]
@@ -568,17 +588,14 @@ def custom_ops_used(saved_model_dir: str) -> list[str]:
   Raises:
     ValueError: the directory holds no saved_model.pb.
   """
-  # Deferred: only this function needs the protos.
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
-
   path = os.path.join(saved_model_dir, "saved_model.pb")
-  if not os.path.isfile(path):
+  if not tf.io.gfile.exists(path):
     raise ValueError(
         f"Invalid value for argument `saved_model_dir`. Received: "
         f"{saved_model_dir!r}, which holds no saved_model.pb. Expected a "
         f"directory written by tf.saved_model.save.")
   saved_model = saved_model_pb2.SavedModel()
-  with open(path, "rb") as f:
+  with tf.io.gfile.GFile(path, "rb") as f:
     saved_model.ParseFromString(f.read())
   op_types, function_names = set(), set()
   for meta_graph in saved_model.meta_graphs:

@@ -12,7 +12,6 @@ from tfqa import config as config_lib
 from tfqa import features as features_lib
 from tfqa import modeling
 from tfqa import rundir
-from tfqa import training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +38,8 @@ def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
   if run_config is None:
     raise ValueError(f"{model_dir} has no {rundir.RUN_CONFIG_FILE}: it is not "
                      f"a tfqa_train --model_dir.")
-  bert_config = os.path.join(model_dir, training.BERT_CONFIG_FILE)
-  tokenizer_dir = os.path.join(model_dir, training.TOKENIZER_SUBDIR)
+  bert_config = os.path.join(model_dir, rundir.BERT_CONFIG_FILE)
+  tokenizer_dir = os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)
   for path in (bert_config, tokenizer_dir):
     if not os.path.exists(path):
       raise ValueError(f"{model_dir} lacks {os.path.basename(path)}; was "

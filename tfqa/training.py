@@ -22,11 +22,6 @@ from tfqa import modeling
 from tfqa import optimization
 from tfqa import rundir
 
-TRAIN_LOG_FILE = "train_log.jsonl"
-TOKENIZER_SUBDIR = "tokenizer"
-BERT_CONFIG_FILE = "bert_config.json"
-EVAL_SUBDIR = "eval"
-LOGS_SUBDIR = "logs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,12 +179,12 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
 
 def _save_model_assets(model_dir, model, tokenizer):
   """Tokenizer and BERT config beside the checkpoints, for eval and export."""
-  tokenizer_dir = os.path.join(model_dir, TOKENIZER_SUBDIR)
+  tokenizer_dir = os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)
   if not os.path.isdir(tokenizer_dir):
     tmp = tokenizer_dir + ".tmp"
     tokenizer.save_pretrained(tmp)
     os.replace(tmp, tokenizer_dir)
-  io_utils.atomic_write_json(os.path.join(model_dir, BERT_CONFIG_FILE),
+  io_utils.atomic_write_json(os.path.join(model_dir, rundir.BERT_CONFIG_FILE),
                              modeling.bert_config_dict(model))
 
 
@@ -248,11 +243,11 @@ class _StepLogger(tf_keras.callbacks.Callback):
 
   def __init__(self, model_dir, state):
     super().__init__()
-    self._file = open(os.path.join(model_dir, TRAIN_LOG_FILE), "a",
+    self._file = open(os.path.join(model_dir, rundir.TRAIN_LOG_FILE), "a",
                       encoding="utf-8")
     self._state = state
     self._writer = tf.summary.create_file_writer(
-        os.path.join(model_dir, LOGS_SUBDIR, "train"))
+        os.path.join(model_dir, rundir.LOGS_SUBDIR, "train"))
 
   def on_train_batch_begin(self, batch, logs=None):
     self.model.reset_metrics()
@@ -280,7 +275,7 @@ class _StepLogger(tf_keras.callbacks.Callback):
 
 def read_train_log(model_dir: str) -> list[dict]:
   """The per-step log; a line cut by a kill is ignored."""
-  path = os.path.join(model_dir, TRAIN_LOG_FILE)
+  path = os.path.join(model_dir, rundir.TRAIN_LOG_FILE)
   if not os.path.exists(path):
     return []
   entries = []
@@ -297,7 +292,7 @@ def _truncate_train_log(model_dir, step):
   """Drops entries after the restored step: those steps will run again."""
   entries = [e for e in read_train_log(model_dir) if e["step"] <= step]
   io_utils.atomic_write_text(
-      os.path.join(model_dir, TRAIN_LOG_FILE),
+      os.path.join(model_dir, rundir.TRAIN_LOG_FILE),
       "".join(json.dumps(e) + "\n" for e in entries))
 
 
@@ -310,7 +305,7 @@ def _evaluate_at_end(model, tokenizer, run_config, model_dir, step,
   result = evaluation.evaluate(model, eval_data.examples, tokenizer,
                                run_config=run_config)
   evaluation.write_outputs(
-      os.path.join(model_dir, EVAL_SUBDIR), result,
+      os.path.join(model_dir, rundir.EVAL_SUBDIR), result,
       version_2_with_negative=run_config.decode.version_2_with_negative,
       extra_results={"global_step": step, "checkpoint": checkpoint})
   logging.info("Eval at step %d: %s", step, json.dumps(result.metrics))

@@ -3,8 +3,8 @@
   python -m tests.helpers.killable_train --kill_at_step=7 [tfqa_train flags]
   python -m tests.helpers.killable_train --kill_in_save_at_step=10 [...]
 
---kill_at_step kills right after that step's log line is written (before any
-checkpoint of that step); --kill_in_save_at_step kills after the checkpoint
+--kill_at_step kills right after that step ends (after its log line and, on a
+save step, after its checkpoint); --kill_in_save_at_step kills after the checkpoint
 files of that step are written but before the `checkpoint` state file names
 them, i.e. in the middle of a save.
 """
@@ -28,15 +28,14 @@ def _die():
 
 
 def _patch():
-  log_step = training._StepLogger.on_train_batch_end  # pylint: disable=protected-access
+  end_step = training._PeriodicSave.on_train_batch_end  # pylint: disable=protected-access
 
   def on_train_batch_end(self, batch, logs=None):
-    log_step(self, batch, logs)
-    if int(self._state.step.numpy()) == _KILL_AT.value:  # pylint: disable=protected-access
-      self.flush()
+    end_step(self, batch, logs)
+    if self._saver.step == _KILL_AT.value:  # pylint: disable=protected-access
       _die()
 
-  training._StepLogger.on_train_batch_end = on_train_batch_end  # pylint: disable=protected-access
+  training._PeriodicSave.on_train_batch_end = on_train_batch_end  # pylint: disable=protected-access
   update_state = checkpoint_management.update_checkpoint_state_internal
 
   def update_checkpoint_state_internal(save_dir, model_checkpoint_path, *args,

@@ -1,0 +1,224 @@
+"""Tests for tfqa.rundir: run_config.json written once, read strictly, guarding resumes."""
+
+import json
+import os
+import re
+
+import pytest
+
+from tfqa import config
+from tfqa import rundir
+
+RUN_CONFIG = config.RunConfig(
+    model=config.ModelConfig(model="minilm-l6"),
+    data=config.DataConfig(train_file="train.json", eval_file="dev.json"))
+
+
+def _with_train(**kwargs):
+  return rundir.with_overrides(
+      RUN_CONFIG, {f"train.{name}": value for name, value in kwargs.items()})
+
+
+def _saved_json(model_dir):
+  with open(rundir.run_config_path(model_dir), encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _mark_saved_file(model_dir):
+  """Rewrites the saved versions so a later rewrite of the file shows."""
+  obj = _saved_json(model_dir)
+  obj["versions"] = {"marker": "untouched"}
+  with open(rundir.run_config_path(model_dir), "w", encoding="utf-8") as f:
+    json.dump(obj, f)
+
+
+def test_run_config_path(tmp_path):
+  assert rundir.run_config_path(str(tmp_path)) == str(
+      tmp_path / "run_config.json")
+
+
+def test_read_of_empty_dir_is_none(tmp_path):
+  assert rundir.read_run_config(str(tmp_path)) is None
+
+
+def test_write_then_read_round_trips(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  assert rundir.read_run_config(str(tmp_path)) == RUN_CONFIG
+
+
+def test_write_records_versions(tmp_path):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  import tfqa  # pylint: disable=import-outside-toplevel
+
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  obj = _saved_json(str(tmp_path))
+  assert obj["versions"]["tfqa"] == tfqa.__version__
+  assert obj["versions"]["tensorflow"] == tf.__version__
+  assert obj["versions"]["transformers"] == transformers.__version__
+  assert sorted(obj["versions"]) == ["python", "tensorflow", "tfqa",
+                                     "transformers"]
+  del obj["versions"]
+  assert obj == RUN_CONFIG.to_dict()
+
+
+def test_read_ignores_versions(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  obj = _saved_json(str(tmp_path))
+  obj["versions"] = {"tfqa": "999", "tensorflow": "0.1", "extra": [1]}
+  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
+  assert rundir.read_run_config(str(tmp_path)) == RUN_CONFIG
+
+
+# reconcile
+
+
+def test_reconcile_new_dir_writes_the_config(tmp_path):
+  model_dir = str(tmp_path / "run")  # the directory does not exist yet
+  assert rundir.reconcile(model_dir, RUN_CONFIG) == RUN_CONFIG
+  assert rundir.read_run_config(model_dir) == RUN_CONFIG
+
+
+def test_reconcile_identical_config_returns_saved_without_rewriting(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  _mark_saved_file(str(tmp_path))
+  assert rundir.reconcile(str(tmp_path), RUN_CONFIG) == RUN_CONFIG
+  assert _saved_json(str(tmp_path))["versions"] == {"marker": "untouched"}
+
+
+def test_reconcile_saves_safe_changes(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  _mark_saved_file(str(tmp_path))
+  extended = rundir.with_overrides(RUN_CONFIG, {
+      "train.num_train_epochs": 5, "data.eval_file": "other_dev.json",
+      "decode.n_best_size": 7})
+  assert rundir.reconcile(str(tmp_path), extended) == extended
+  assert rundir.read_run_config(str(tmp_path)) == extended
+  assert "marker" not in _saved_json(str(tmp_path))["versions"]
+
+
+def test_safe_to_change_names_real_fields():
+  fields = RUN_CONFIG.to_dict()
+  for dotted in rundir.SAFE_TO_CHANGE:
+    section, name = dotted.split(".")
+    assert name in fields[section], dotted
+
+
+def test_reconcile_refuses_unsafe_changes(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  changed = rundir.with_overrides(RUN_CONFIG, {
+      "train.learning_rate": 1e-4, "train.seed": 7,
+      "features.max_seq_length": 256,
+      "train.num_train_epochs": 3})  # safe, so not named
+  path = rundir.run_config_path(str(tmp_path))
+  with pytest.raises(ValueError) as info:
+    rundir.reconcile(str(tmp_path), changed)
+  message = str(info.value)
+  assert message.startswith(
+      f"{path} belongs to a run with other settings; resuming would silently "
+      f"change them:\n"
+      f"  --max_seq_length: this run 256, saved 384\n"
+      f"  --learning_rate: this run 0.0001, saved 5e-05\n"
+      f"  --seed: this run 7, saved 42\n"
+      f"Re-run with only --model_dir={tmp_path} to resume as saved, or use a "
+      f"new --model_dir. Settings that may change on resume: ")
+  assert "num_train_epochs: this run" not in message
+  allowed = message.rsplit("Settings that may change on resume: ", 1)[1]
+  assert allowed == ", ".join(sorted(
+      name.split(".")[1] for name in rundir.SAFE_TO_CHANGE)) + "."
+  # The saved run is left as it was.
+  assert rundir.read_run_config(str(tmp_path)) == RUN_CONFIG
+
+
+@pytest.mark.parametrize("override, line", [
+    ({"train.learning_rate": 1e-4},
+     "--learning_rate: this run 0.0001, saved 5e-05"),
+    ({"train.seed": 7}, "--seed: this run 7, saved 42"),
+    ({"features.max_seq_length": 256},
+     "--max_seq_length: this run 256, saved 384"),
+    ({"model.vocab_file": "v.txt"},
+     "--vocab_file: this run 'v.txt', saved None"),
+    ({"data.train_file": "b.json"},
+     "--train_file: this run 'b.json', saved 'train.json'"),
+])
+def test_reconcile_names_each_unsafe_flag(tmp_path, override, line):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  with pytest.raises(ValueError, match=(
+      rf"change them:\n  {re.escape(line)}\nRe-run with only "
+      rf"--model_dir={re.escape(str(tmp_path))} to resume as saved, or use a "
+      rf"new --model_dir\.")):
+    rundir.reconcile(str(tmp_path), rundir.with_overrides(RUN_CONFIG, override))
+
+
+def test_reconcile_refuses_invalid_json(tmp_path):
+  (tmp_path / "run_config.json").write_text('{"model": {', encoding="utf-8")
+  with pytest.raises(ValueError, match=(
+      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: the run config "
+      rf"is not valid JSON: .* at line 1 column 12\.$")):
+    rundir.reconcile(str(tmp_path), RUN_CONFIG)
+
+
+def test_reconcile_refuses_invalid_utf8(tmp_path):
+  (tmp_path / "run_config.json").write_bytes(b'{"model": "\xff"}')
+  with pytest.raises(ValueError, match=(
+      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: the run config "
+      rf"is not valid UTF-8 \(byte 11\)\.$")):
+    rundir.reconcile(str(tmp_path), RUN_CONFIG)
+
+
+def test_reconcile_refuses_unknown_field(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  obj = _saved_json(str(tmp_path))
+  obj["train"]["lr"] = 0.1
+  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
+  with pytest.raises(ValueError, match=(
+      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: train: unknown "
+      rf"field\(s\) \['lr'\]; expected some of \[")):
+    rundir.reconcile(str(tmp_path), RUN_CONFIG)
+
+
+def test_read_refuses_ill_typed_field(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  obj = _saved_json(str(tmp_path))
+  obj["train"]["seed"] = "42"
+  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
+  with pytest.raises(ValueError, match=(
+      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: train\.seed: "
+      rf"expected int, got '42'\.$")):
+    rundir.read_run_config(str(tmp_path))
+
+
+# with_overrides
+
+
+def test_with_overrides_replaces_only_named_fields():
+  new = rundir.with_overrides(RUN_CONFIG, {
+      "train.seed": 3, "train.learning_rate": 1e-3,
+      "decode.version_2_with_negative": True})
+  assert RUN_CONFIG.changed_fields(new) == [
+      "decode.version_2_with_negative", "train.learning_rate", "train.seed"]
+  assert (new.train.seed, new.train.learning_rate) == (3, 1e-3)
+  assert RUN_CONFIG.train.seed == 42  # the original is untouched
+
+
+def test_with_no_overrides_is_equal():
+  assert rundir.with_overrides(RUN_CONFIG, {}) == RUN_CONFIG
+
+
+@pytest.mark.parametrize("dotted", ["train.nope", "optimizer.seed", "seed",
+                                    "train."])
+def test_with_overrides_refuses_unknown_setting(dotted):
+  with pytest.raises(ValueError, match=(
+      rf"^Unknown setting {re.escape(repr(dotted))}\.$")):
+    rundir.with_overrides(RUN_CONFIG, {dotted: 1})
+
+
+def test_with_overrides_validates_new_values():
+  with pytest.raises(ValueError, match=(
+      r"Invalid value for argument `max_steps`\. Received: max_steps=-1\.")):
+    rundir.with_overrides(RUN_CONFIG, {"train.max_steps": -1})
+
+
+def test_saved_file_is_written_atomically(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  assert os.listdir(tmp_path) == ["run_config.json"]  # no temp file left

@@ -1,0 +1,193 @@
+"""Tests for tfqa.training and tfqa_train: exact resume after SIGKILL, outputs, config guards."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfqa import config
+from tfqa import data
+from tfqa import training
+
+from conftest import REPO_ROOT, tiny_train_flags
+
+pytestmark = pytest.mark.slow
+
+# 14 windows, batch 4: 4 steps per epoch, 12 steps in 3 epochs; periodic saves
+# at 5 and 10, epoch-end saves at 4, 8 and 12.
+STEPS = 12
+
+
+def _run(module, args, *, expect_kill=False, expect_fail=False):
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
+                        env=env, capture_output=True, text=True, timeout=600)
+  if expect_kill:
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+  elif expect_fail:
+    assert proc.returncode != 0, proc.stdout[-2000:]
+  else:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def _train(files, model_dir, **overrides):
+  return _run("tfqa.cli.train",
+              [f"--model_dir={model_dir}",
+               *tiny_train_flags(files, save_every_steps=5, **overrides)])
+
+
+def _checkpoint_tensors(model_dir, step):
+  reader = tf.train.load_checkpoint(
+      os.path.join(model_dir, "checkpoints", f"ckpt-{step}"))
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_files, tmp_path_factory):
+  model_dir = str(tmp_path_factory.mktemp("uninterrupted"))
+  _train(tiny_files, model_dir)
+  return model_dir
+
+
+@pytest.mark.parametrize("kill", [
+    "--kill_at_step=7",  # between checkpoints (last one: step 5)
+    "--kill_at_step=5",  # right after a checkpoint
+    "--kill_in_save_at_step=8",  # checkpoint files written, state not updated
+])
+def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
+                                             tmp_path, kill):
+  model_dir = str(tmp_path / "run")
+  _run("tests.helpers.killable_train",
+       [kill, f"--model_dir={model_dir}",
+        *tiny_train_flags(tiny_files, save_every_steps=5)], expect_kill=True)
+  killed_at = int(kill.split("=")[1])
+  # The log is durable up to the last checkpoint (it is flushed before each
+  # save); whatever came after is re-run and re-logged.
+  steps_before = [e["step"] for e in training.read_train_log(model_dir)]
+  assert steps_before == list(range(1, len(steps_before) + 1))
+  assert 4 <= len(steps_before) <= killed_at
+  # The same command resumes; here with no flags but --model_dir.
+  proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
+  assert "Restored" in proc.stderr
+
+  expected = _checkpoint_tensors(uninterrupted, STEPS)
+  actual = _checkpoint_tensors(model_dir, STEPS)
+  assert sorted(actual) == sorted(expected)
+  differing = [name for name in expected
+               if not np.array_equal(expected[name], actual[name])]
+  assert differing == []
+  expected_log = training.read_train_log(uninterrupted)
+  actual_log = training.read_train_log(model_dir)
+  assert [e["step"] for e in actual_log] == list(range(1, STEPS + 1))
+  assert actual_log == expected_log
+
+
+def test_end_to_end_run_writes_every_output(uninterrupted):
+  names = set(os.listdir(uninterrupted))
+  assert {"run_config.json", "train_log.jsonl", "checkpoints", "logs",
+          "tokenizer", "bert_config.json", "eval"} <= names
+  assert sorted(os.listdir(os.path.join(uninterrupted, "eval"))) == [
+      "eval_results.json", "nbest_predictions.json", "null_odds.json",
+      "predictions.json"]
+  results = json.load(open(os.path.join(uninterrupted, "eval",
+                                        "eval_results.json")))
+  assert results["total"] == 11 and results["global_step"] == STEPS
+  assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "best_f1"} <= set(
+      results)
+  predictions = json.load(open(os.path.join(uninterrupted, "eval",
+                                            "predictions.json")))
+  assert len(predictions) == 11
+  checkpoints = sorted(os.listdir(os.path.join(uninterrupted, "checkpoints")))
+  # keep_checkpoints=3 (default): the newest three of 4, 5, 8, 10, 12.
+  assert [c for c in checkpoints if c.endswith(".index")] == [
+      "ckpt-10.index", "ckpt-12.index", "ckpt-8.index"]
+  saved = json.load(open(os.path.join(uninterrupted, "run_config.json")))
+  assert saved["train"]["seed"] == 7
+  assert set(saved["versions"]) == {"tfqa", "tensorflow", "transformers",
+                                    "python"}
+  events = os.listdir(os.path.join(uninterrupted, "logs", "train"))
+  assert any(name.startswith("events.out.tfevents") for name in events)
+
+
+def test_learning_rate_log_follows_warmup_and_decay(uninterrupted):
+  log = training.read_train_log(uninterrupted)
+  # warmup_ratio 0.1 of 12 steps -> round(1.2) = 1 warmup step; the logged
+  # LR is the one for the next step: lr(s) = 3e-3 * (12 - s) / 11.
+  for entry in log:
+    assert entry["learning_rate"] == pytest.approx(
+        3e-3 * (12 - entry["step"]) / 11, rel=1e-5)
+
+
+def test_eval_cli_scores_a_checkpoint(uninterrupted, tiny_files, tmp_path):
+  proc = _run("tfqa.cli.evaluate",
+              [f"--model_dir={uninterrupted}",
+               f"--checkpoint={uninterrupted}/checkpoints/ckpt-8",
+               f"--output_dir={tmp_path}/out"])
+  result = json.loads(proc.stdout)
+  assert result["output_dir"] == f"{tmp_path}/out"
+  written = json.load(open(tmp_path / "out" / "eval_results.json"))
+  assert written["checkpoint"].endswith("ckpt-8")
+  assert written["exact"] == result["metrics"]["exact"]
+
+
+def test_contradicting_flags_are_refused(uninterrupted, tiny_files):
+  proc = _run("tfqa.cli.train",
+              [f"--model_dir={uninterrupted}", "--learning_rate=0.5",
+               "--seed=8"], expect_fail=True)
+  assert "--learning_rate: this run 0.5, saved 0.003" in proc.stderr
+  assert "--seed: this run 8, saved 7" in proc.stderr
+  assert "use a new --model_dir" in proc.stderr
+
+
+def test_extending_a_finished_run_trains_only_the_new_epoch(
+    uninterrupted, tmp_path):
+  import shutil
+  model_dir = str(tmp_path / "extended")
+  shutil.copytree(uninterrupted, model_dir)
+  _run("tfqa.cli.train", [f"--model_dir={model_dir}",
+                          "--num_train_epochs=4"])
+  log = training.read_train_log(model_dir)
+  assert [e["step"] for e in log] == list(range(1, 17))
+  assert json.load(open(os.path.join(model_dir, "run_config.json")))[
+      "train"]["num_train_epochs"] == 4
+
+
+def test_new_model_dir_without_model_flags_is_a_usage_error(tmp_path):
+  proc = _run("tfqa.cli.train", [f"--model_dir={tmp_path}/new"],
+              expect_fail=True)
+  assert "holds no earlier run to resume: pass --model" in proc.stderr
+
+
+def test_help_is_grouped():
+  proc = _run("tfqa.cli.train", ["--help"])
+  groups = [line for line in proc.stdout.splitlines()
+            if line and not line.startswith(" ") and line.endswith(":")]
+  assert groups == ["Run:", "Data:", "Model:", "Windows and answers:",
+                    "Optimisation:", "Checkpoints:", "Runtime:"]
+  assert "--save_every_steps (default: 500)" in proc.stdout
+
+
+def test_v11_run_refuses_unanswerable_training_questions(tiny_files):
+  with pytest.raises(ValueError, match=r"has 3 unanswerable questions but "
+                                       r"the run is SQuAD v1.1-style"):
+    training.load_train_data(
+        config.DataConfig(train_file=tiny_files["train_v2"]),
+        version_2_with_negative=False)
+  squad = training.load_train_data(
+      config.DataConfig(train_file=tiny_files["train_v2"],
+                        answerable_only=True), version_2_with_negative=False)
+  assert len(squad.examples) == 8
+
+
+def test_no_training_data_is_a_clear_error():
+  with pytest.raises(ValueError, match="No training data: pass --train_file"):
+    training.load_train_data(config.DataConfig(),
+                             version_2_with_negative=False)

@@ -1,0 +1,50 @@
+"""tfqa_eval: evaluate a checkpoint of a tfqa_train run on a SQuAD file.
+
+  tfqa_eval --model_dir=runs/a [--eval_file=dev.json] [--checkpoint=PREFIX]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tfqa.cli import common
+
+from absl import app
+from absl import flags
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
+_EVAL_FILE = flags.DEFINE_string(
+    "eval_file", None, "SQuAD JSON (default: the run's --eval_file).")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Checkpoint prefix (default: newest readable).")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Where to write outputs (default: "
+    "MODEL_DIR/eval/<checkpoint>).")
+
+HELP_GROUPS = {"Options": ["model_dir", "eval_file", "checkpoint",
+                           "output_dir"]}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not _MODEL_DIR.value:
+    raise app.UsageError("--model_dir is required.")
+  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
+  try:
+    metrics, output_dir = evaluation.evaluate_run(
+        _MODEL_DIR.value, eval_file=_EVAL_FILE.value,
+        checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"tfqa_eval: error: {e}")
+  print(json.dumps({"output_dir": output_dir, "metrics": metrics}, indent=2))
+
+
+def run():
+  app.run(main, flags_parser=common.parser_with_grouped_help(__doc__,
+                                                              HELP_GROUPS))
+
+
+if __name__ == "__main__":
+  run()

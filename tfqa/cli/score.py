@@ -1,0 +1,57 @@
+"""tfqa_score: official SQuAD v1.1/v2.0 EM and F1 of a predictions file.
+
+  tfqa_score DATA_FILE PREDICTIONS_FILE [--na_prob_file=FILE]
+      [--na_prob_thresh=1.0]
+
+Prints one JSON object with the official scripts' keys, values in percent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tfqa.cli import common  # pylint: disable=unused-import
+
+from absl import app
+from absl import flags
+
+_NA_PROB_FILE = flags.DEFINE_string(
+    "na_prob_file", None,
+    "JSON of question id -> no-answer probability (e.g. null_odds.json).")
+_NA_PROB_THRESH = flags.DEFINE_float(
+    "na_prob_thresh", 1.0,
+    "Predict no answer when the no-answer probability exceeds this.")
+
+HELP_GROUPS = {"Options": ["na_prob_file", "na_prob_thresh"]}
+
+
+def main(argv):
+  if len(argv) != 3:
+    raise app.UsageError(
+        "Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
+        f"{argv[1:]}.")
+  from tfqa import scoring  # pylint: disable=import-outside-toplevel
+  try:
+    result = scoring.score_files(argv[1], argv[2],
+                                 na_prob_file=_NA_PROB_FILE.value,
+                                 na_prob_thresh=_NA_PROB_THRESH.value)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"tfqa_score: error: {e}")
+  if result["missing"]:
+    print(f"tfqa_score: {result['missing']} question(s) of {argv[1]} have no "
+          f"prediction in {argv[2]}; they are scored as wrong.",
+          file=sys.stderr)
+  if result["unknown_ids"]:
+    print(f"tfqa_score: {result['unknown_ids']} prediction id(s) are not in "
+          f"{argv[1]}; they are ignored.", file=sys.stderr)
+  print(json.dumps(result))
+
+
+def run():
+  app.run(main, flags_parser=common.parser_with_grouped_help(__doc__,
+                                                              HELP_GROUPS))
+
+
+if __name__ == "__main__":
+  run()
