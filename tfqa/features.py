@@ -122,15 +122,18 @@ def build_features(examples: Sequence[data_lib.SquadExample], tokenizer,
 
 
 def _tokenize_questions(questions, tokenizer, max_query_length):
-  encoded = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
+  encoded = tokenizer(list(questions), add_special_tokens=False,
+                      verbose=False)["input_ids"]
   return [ids[:max_query_length] for ids in encoded]
 
 
 def _tokenize_contexts(contexts, tokenizer):
   """Maps each distinct context to (token ids, [start, end) char spans)."""
   unique = list(dict.fromkeys(contexts))
+  # Contexts are longer than the model's maximum on purpose (they are
+  # windowed next), so the tokenizer's length warning is silenced.
   encoded = tokenizer(unique, add_special_tokens=False,
-                      return_offsets_mapping=True)
+                      return_offsets_mapping=True, verbose=False)
   return {
       context: (np.asarray(ids, np.int32),
                 np.asarray(offsets, np.int32).reshape(-1, 2))

@@ -1,0 +1,138 @@
+"""`make demo`: fine-tune the bundled encoder on the embedded sample, survive a kill, export, answer.
+
+Everything runs offline on the CPU, as separate processes, the way a user
+would run the tools:
+  1. split the embedded sample into train and held-out articles;
+  2. start tfqa_train, SIGKILL it once midway (after its first checkpoint);
+  3. run tfqa_train again with only --model_dir: it resumes and evaluates;
+  4. tfqa_export the run (SavedModel + save_pretrained + verification);
+  5. answer a question from the SavedModel in a fresh process that imports
+     only tensorflow and tensorflow_text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_WORKDIR = flags.DEFINE_string("workdir", "demo_run",
+                               "Where the demo writes data, run and export.")
+_EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Training epochs.")
+_HELD_OUT = flags.DEFINE_integer("held_out_articles", 2,
+                                 "Last articles of the sample kept for eval.")
+
+_QUESTION = "Which engineer built the Alvery Head Light?"
+_FRESH_PROCESS_ANSWER = r"""
+import sys, tensorflow as tf, tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+context = open(sys.argv[2], encoding="utf-8").read()
+out = model.signatures["serving_default"](
+    question=tf.constant([sys.argv[3]]), context=tf.constant([context]))
+assert "tfqa" not in sys.modules and "transformers" not in sys.modules
+print("answer:", out["answer"].numpy()[0].decode("utf-8"))
+print("score:", float(out["score"].numpy()[0]))
+print("chars:", int(out["start_char"].numpy()[0]), int(out["end_char"].numpy()[0]))
+"""
+
+
+def split_sample(sample_path: str, out_dir: str, held_out: int):
+  """Writes train.json (all but the last `held_out` articles) and eval.json."""
+  with open(sample_path, encoding="utf-8") as f:
+    squad = json.load(f)
+  train = dict(squad, data=squad["data"][:-held_out])
+  heldout = dict(squad, data=squad["data"][-held_out:])
+  paths = []
+  for name, obj in (("train.json", train), ("eval.json", heldout)):
+    path = os.path.join(out_dir, name)
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump(obj, f, ensure_ascii=False)
+    paths.append(path)
+  return paths
+
+
+def _tool(module, *args):
+  return [sys.executable, "-m", module, *args]
+
+
+def _banner(text):
+  print(f"\n=== {text} ===", flush=True)
+
+
+def _train_and_kill_once(command, model_dir):
+  """Starts training, SIGKILLs it two steps after its first checkpoint."""
+  process = subprocess.Popen(command)
+  log = os.path.join(model_dir, "train_log.jsonl")
+  state = os.path.join(model_dir, "checkpoints", "checkpoint")
+  while process.poll() is None:
+    if os.path.exists(state):
+      with open(state, encoding="utf-8") as f:
+        saved_step = int(f.readline().rsplit("-", 1)[1].strip().strip('"'))
+      time.sleep(4)  # a few more steps run, and are lost to the kill
+      process.send_signal(signal.SIGKILL)
+      process.wait()
+      lines = sum(1 for _ in open(log, encoding="utf-8"))
+      print(f"\n*** demo: killed tfqa_train with SIGKILL after step "
+            f"{saved_step}'s checkpoint ({lines} logged steps on disk) ***",
+            flush=True)
+      return saved_step
+    time.sleep(0.5)
+  raise RuntimeError(f"tfqa_train ended (code {process.returncode}) before "
+                     f"the demo could interrupt it.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfqa import sample  # pylint: disable=import-outside-toplevel
+
+  workdir = os.path.abspath(_WORKDIR.value)
+  shutil.rmtree(workdir, ignore_errors=True)
+  os.makedirs(workdir)
+  train_file, eval_file = split_sample(sample.sample_path(), workdir,
+                                       _HELD_OUT.value)
+  model_dir = os.path.join(workdir, "run")
+  export_dir = os.path.join(workdir, "export")
+  _banner("1/4 fine-tuning the bundled MiniLM encoder (will be killed once)")
+  _train_and_kill_once(_tool(
+      "tfqa.cli.train", "--model=minilm-l6", f"--train_file={train_file}",
+      f"--eval_file={eval_file}", f"--model_dir={model_dir}",
+      "--version_2_with_negative", f"--num_train_epochs={_EPOCHS.value}",
+      "--train_batch_size=16", "--learning_rate=1e-4", "--save_every_steps=10",
+      "--seed=1"), model_dir)
+  _banner("2/4 resuming with only --model_dir")
+  subprocess.run(_tool("tfqa.cli.train", f"--model_dir={model_dir}"),
+                 check=True)
+  with open(os.path.join(model_dir, "eval", "eval_results.json"),
+            encoding="utf-8") as f:
+    results = json.load(f)
+  _banner("3/4 exporting (SavedModel for TF Serving + save_pretrained)")
+  subprocess.run(_tool("tfqa.cli.export", f"--model_dir={model_dir}",
+                       f"--export_dir={export_dir}"), check=True)
+  _banner("4/4 answering from the SavedModel in a fresh process")
+  context_file = os.path.join(workdir, "context.txt")
+  with open(train_file, encoding="utf-8") as f:
+    context = json.load(f)["data"][0]["paragraphs"][0]["context"]
+  with open(context_file, "w", encoding="utf-8") as f:
+    f.write(context)
+  version_dir = os.path.join(export_dir, "saved_model", "tfqa", "1")
+  print(f"question: {_QUESTION}")
+  subprocess.run([sys.executable, "-c", _FRESH_PROCESS_ANSWER, version_dir,
+                  context_file, _QUESTION], check=True)
+  print(f"\nHeld-out EM/F1 ({results['total']} questions of "
+        f"{_HELD_OUT.value} unseen articles): exact={results['exact']:.1f} "
+        f"f1={results['f1']:.1f} (HasAns F1 "
+        f"{results.get('HasAns_f1', float('nan')):.1f}, NoAns "
+        f"{results.get('NoAns_exact', float('nan')):.1f})")
+  print(f"Run: {model_dir}\nExport: {export_dir}")
+
+
+if __name__ == "__main__":
+  app.run(main)
