@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 
 from absl import logging
 import tensorflow as tf
@@ -33,6 +34,9 @@ class TrainResult:
   resumed_from: str | None  # checkpoint restored at start, if any
   checkpoint: str | None  # latest checkpoint at the end
   metrics: dict | None  # eval metrics, when there was eval data
+  steps_run: int = 0  # steps trained by this call
+  windows_run: int = 0  # windows (features) trained on by this call
+  train_seconds: float = 0.0  # wall time of those steps, saves included
 
 
 def configure_runtime(train_config: config_lib.TrainConfig) -> None:
@@ -155,6 +159,7 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
   logger = _StepLogger(model_dir, state)
   saver = _Saver(manager, state, per_epoch, before_save=logger.flush)
   callbacks = [logger, _PeriodicSave(saver, train.save_every_steps)]
+  first_step, started = step, time.perf_counter()
   while step < steps:
     epoch = step // per_epoch
     stop = min((epoch + 1) * per_epoch, steps)
@@ -170,11 +175,24 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
       raise RuntimeError(f"Training stopped at step {step}, expected {stop}.")
     saver.save_if_new()
   saver.save_if_new()
+  train_seconds = time.perf_counter() - started
   logger.close()
   metrics = _evaluate_at_end(model, tokenizer, run_config, model_dir, step,
                              manager.latest_checkpoint)
-  return TrainResult(step, steps, resumed_from, manager.latest_checkpoint,
-                     metrics)
+  return TrainResult(
+      step, steps, resumed_from, manager.latest_checkpoint, metrics,
+      steps_run=step - first_step,
+      windows_run=_windows_in_steps(len(train_features), per_epoch,
+                                    train.train_batch_size, first_step, step),
+      train_seconds=train_seconds)
+
+
+def _windows_in_steps(num_windows, per_epoch, batch_size, first, stop):
+  """Windows in global steps [first, stop) (the last batch of an epoch is
+  short)."""
+  last_batch = num_windows - (per_epoch - 1) * batch_size
+  return sum(last_batch if (s + 1) % per_epoch == 0 else batch_size
+             for s in range(first, stop))
 
 
 def _save_model_assets(model_dir, model, tokenizer):

@@ -1,0 +1,29 @@
+"""Tests for tfqa.distribution: strategies that exist on a CPU-only machine."""
+
+import pytest
+import tensorflow as tf
+
+from tfqa import distribution
+
+
+def test_default_is_the_current_strategy():
+  assert distribution.make_strategy("default") is tf.distribute.get_strategy()
+
+
+def test_one_device_uses_cpu_without_gpus():
+  strategy = distribution.make_strategy("one_device")
+  assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+  if not tf.config.list_logical_devices("GPU"):
+    assert strategy.extended.worker_devices == ("/job:localhost/replica:0/"
+                                                "task:0/device:CPU:0",)
+
+
+def test_mirrored_falls_back_to_cpu():
+  strategy = distribution.make_strategy("mirrored")
+  assert isinstance(strategy, tf.distribute.MirroredStrategy)
+  assert strategy.num_replicas_in_sync >= 1
+
+
+def test_unknown_strategy_is_refused():
+  with pytest.raises(ValueError, match="Received: 'horovod'"):
+    distribution.make_strategy("horovod")

@@ -1,0 +1,42 @@
+"""Tests for tfqa.io_utils: atomic writes and JSON reading errors."""
+
+import json
+import os
+
+import pytest
+
+from tfqa import io_utils
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
+  path = tmp_path / "sub" / "a.json"
+  io_utils.atomic_write_json(str(path), {"b": 1, "é": "ü"})
+  io_utils.atomic_write_json(str(path), {"c": [1, 2]})
+  assert json.loads(path.read_text(encoding="utf-8")) == {"c": [1, 2]}
+  assert os.listdir(tmp_path / "sub") == ["a.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+  path = tmp_path / "a.json"
+  io_utils.atomic_write_json(str(path), {"ok": True})
+  with pytest.raises(ValueError, match="Out of range float values"):
+    io_utils.atomic_write_json(str(path), {"bad": float("nan")})
+  assert json.loads(path.read_text()) == {"ok": True}
+  assert os.listdir(tmp_path) == ["a.json"]
+
+
+@pytest.mark.parametrize("raw,match", [
+    (b"{oops", r"x.json: the thing is not valid JSON: Expecting property name"
+               r" enclosed in double quotes at line 1 column 2"),
+    (b'{"a": "\xff"}', r"x.json: the thing is not valid UTF-8 \(byte 7\)"),
+])
+def test_read_json_errors_name_the_file(tmp_path, raw, match):
+  path = tmp_path / "x.json"
+  path.write_bytes(raw)
+  with pytest.raises(ValueError, match=match):
+    io_utils.read_json(str(path), what="the thing")
+
+
+def test_read_json_missing_file_raises_file_not_found(tmp_path):
+  with pytest.raises(FileNotFoundError):
+    io_utils.read_json(str(tmp_path / "absent.json"), what="x")
