@@ -191,3 +191,18 @@ def test_no_training_data_is_a_clear_error():
   with pytest.raises(ValueError, match="No training data: pass --train_file"):
     training.load_train_data(config.DataConfig(),
                              version_2_with_negative=False)
+
+
+def test_mirrored_bf16_xla_run_trains_and_checkpoints(tiny_files, tmp_path):
+  model_dir = str(tmp_path / "runtime")
+  _run("tfqa.cli.train",
+       [f"--model_dir={model_dir}",
+        *tiny_train_flags(tiny_files, max_steps=4, save_every_steps=2,
+                          distribution_strategy="mirrored",
+                          mixed_precision="mixed_bfloat16", jit_compile=True,
+                          eval_file=None)])
+  log = training.read_train_log(model_dir)
+  assert [e["step"] for e in log] == [1, 2, 3, 4]
+  assert all(np.isfinite(e["loss"]) for e in log)
+  assert os.path.exists(os.path.join(model_dir, "checkpoints",
+                                     "ckpt-4.index"))
