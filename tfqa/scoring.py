@@ -13,15 +13,9 @@ def read_predictions(path: str) -> dict[str, str]:
   Raises:
     ValueError: naming the file, the id and the value that is wrong.
   """
-  obj = io_utils.read_json(path, what="the predictions file")
-  if not isinstance(obj, dict):
-    raise ValueError(f"{path}: expected a JSON object of question id -> "
-                     f"answer text, got {type(obj).__name__}.")
-  for qid, text in obj.items():
-    if not isinstance(text, str):
-      raise ValueError(f"{path}: [{qid!r}]: expected an answer string, got "
-                       f"{text!r:.80}.")
-  return obj
+  return _read_id_map(path, what="the predictions file",
+                      value_name="an answer string",
+                      is_valid=lambda value: isinstance(value, str))
 
 
 def read_na_probs(path: str) -> dict[str, float]:
@@ -30,15 +24,23 @@ def read_na_probs(path: str) -> dict[str, float]:
   Raises:
     ValueError: naming the file, the id and the value that is wrong.
   """
-  obj = io_utils.read_json(path, what="the no-answer probability file")
+  values = _read_id_map(
+      path, what="the no-answer probability file", value_name="a number",
+      is_valid=lambda value: isinstance(value, (int, float)) and
+      not isinstance(value, bool))
+  return {qid: float(value) for qid, value in values.items()}
+
+
+def _read_id_map(path, *, what, value_name, is_valid):
+  obj = io_utils.read_json(path, what=what)
   if not isinstance(obj, dict):
     raise ValueError(f"{path}: expected a JSON object of question id -> "
-                     f"number, got {type(obj).__name__}.")
+                     f"{value_name}, got {type(obj).__name__}.")
   for qid, value in obj.items():
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-      raise ValueError(f"{path}: [{qid!r}]: expected a number, got "
+    if not is_valid(value):
+      raise ValueError(f"{path}: [{qid!r}]: expected {value_name}, got "
                        f"{value!r:.80}.")
-  return {qid: float(value) for qid, value in obj.items()}
+  return obj
 
 
 def score_files(data_file: str, predictions_file: str, *,
