@@ -1,6 +1,6 @@
 """Fine-tunes the bundled MiniLM on four articles of the shared real SQuAD sample, evaluates on the fifth.
 
-  .venv/bin/python benchmarks/finetune_real_sample.py [--num_train_epochs=2]
+  .venv/bin/python benchmarks/finetune_real_sample.py [--num_train_epochs=3]
 
 Answerable questions only (SQuAD v1.1-style). Prints EM/F1 on the held-out
 article and training throughput (windows/s and questions/s, measured over the
@@ -24,9 +24,9 @@ _DATA = flags.DEFINE_string(
     "data", os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                          "data", "squad_v2_dev_sample.json"),
     "The shared real-data sample (SQuAD v2.0 dev, 5 articles).")
-_EPOCHS = flags.DEFINE_integer("num_train_epochs", 2, "Epochs.")
-_BATCH = flags.DEFINE_integer("train_batch_size", 32, "Batch size.")
-_LR = flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
+_EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Epochs.")
+_BATCH = flags.DEFINE_integer("train_batch_size", 16, "Batch size.")
+_LR = flags.DEFINE_float("learning_rate", 3e-4, "Peak learning rate.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
 _TINY = flags.DEFINE_bool("tiny", False, "Smoke mode: 30 questions, 2 steps.")
 
