@@ -25,7 +25,7 @@ from absl import flags
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_run",
                                "Where the demo writes data, run and export.")
-_EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Training epochs.")
+_EPOCHS = flags.DEFINE_integer("num_train_epochs", 2, "Training epochs.")
 _HELD_OUT = flags.DEFINE_integer("held_out_articles", 2,
                                  "Last articles of the sample kept for eval.")
 
@@ -105,7 +105,7 @@ def main(argv):
       "tfqa.cli.train", "--model=minilm-l6", f"--train_file={train_file}",
       f"--eval_file={eval_file}", f"--model_dir={model_dir}",
       "--version_2_with_negative", f"--num_train_epochs={_EPOCHS.value}",
-      "--train_batch_size=16", "--learning_rate=1e-4", "--save_every_steps=10",
+      "--train_batch_size=16", "--learning_rate=3e-4", "--save_every_steps=10",
       "--seed=1"), model_dir)
   _banner("2/4 resuming with only --model_dir")
   subprocess.run(_tool("tfqa.cli.train", f"--model_dir={model_dir}"),

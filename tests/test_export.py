@@ -1,0 +1,508 @@
+"""Tests for tfqa.export and tfqa_export: layout, signatures, parity, atomicity, warm-up, manifest."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfqa import data
+from tfqa import export
+from tfqa import features
+from tfqa import predict
+from tfqa import trained_model
+
+from conftest import REPO_ROOT, tiny_train_flags
+
+
+def _run(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+  proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=600)
+  if expect_fail:
+    assert proc.returncode != 0, proc.stdout[-2000:]
+  else:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a one-epoch tiny run and its first export.
+
+  Built once per session (test_predict reuses it): the directories live
+  under the session's base temp dir, marked done when complete.
+  """
+  root = tmp_path_factory.getbasetemp() / "tiny_export"
+  model_dir, export_dir = root / "run", root / "export"
+  if not (root / "done").exists():
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    _run(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+          *tiny_train_flags(files, num_train_epochs=1)])
+    export.export_model(model_dir=str(model_dir), export_dir=str(export_dir))
+    (root / "done").write_text("")
+  return str(model_dir), str(export_dir)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_files):
+  return tiny_export(tmp_path_factory, tiny_files)
+
+
+@pytest.fixture(scope="module")
+def version_dir(exported):
+  return os.path.join(exported[1], "saved_model", "tfqa", "1")
+
+
+@pytest.fixture(scope="module")
+def loaded(version_dir):
+  return tf.saved_model.load(version_dir)
+
+
+@pytest.fixture(scope="module")
+def manifest(exported):
+  return json.load(open(os.path.join(exported[1], "manifest.json")))
+
+
+@pytest.fixture(scope="module")
+def python_path(exported):
+  return predict.CheckpointPredictor(exported[0])
+
+
+@pytest.fixture
+def export_copy(exported, tmp_path):
+  """A copy of the export directory that a test may change."""
+  copy = tmp_path / "export"
+  shutil.copytree(exported[1], copy)
+  return str(copy)
+
+
+def _answer(signature, questions, contexts):
+  out = signature(question=tf.constant(questions, tf.string),
+                  context=tf.constant(contexts, tf.string))
+  return [(a.decode("utf-8"), int(s), int(e), float(score))
+          for a, s, e, score in zip(out["answer"].numpy(),
+                                    out["start_char"].numpy(),
+                                    out["end_char"].numpy(),
+                                    out["score"].numpy())]
+
+
+def _listing(directory):
+  return sorted(os.listdir(directory))
+
+
+def _assert_same_as_python(got, python_answers):
+  for row, (answer, start, end, score) in enumerate(got):
+    want = python_answers[row]
+    assert (answer, start, end) == (want.text, want.start_char,
+                                     want.end_char), f"row {row}"
+    np.testing.assert_allclose(score, want.score, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_layout(exported):
+  _, export_dir = exported
+  assert _listing(export_dir) == ["manifest.json", "pretrained",
+                                  "saved_model"]
+  assert _listing(os.path.join(export_dir, "saved_model", "tfqa")) == ["1"]
+  version = os.path.join(export_dir, "saved_model", "tfqa", "1")
+  assert _listing(version) == ["assets", "assets.extra", "fingerprint.pb",
+                               "saved_model.pb", "variables"]
+  assert _listing(os.path.join(version, "assets")) == ["vocab.txt"]
+  assert {"tf_model.h5", "config.json", "vocab.txt", "tokenizer.json",
+          "README.md"} <= set(_listing(os.path.join(export_dir,
+                                                    "pretrained")))
+
+
+@pytest.mark.slow
+def test_signature_specs_of_reloaded_saved_model(loaded):
+  def spec(signature):
+    inputs = {name: (s.dtype, s.shape.as_list()) for name, s in
+              signature.structured_input_signature[1].items()}
+    outputs = {name: (s.dtype, s.shape.as_list()) for name, s in
+               signature.structured_outputs.items()}
+    return inputs, outputs
+
+  assert sorted(loaded.signatures) == ["predict_logits", "serving_default"]
+  assert spec(loaded.signatures["serving_default"]) == (
+      {"question": (tf.string, [None]), "context": (tf.string, [None])},
+      {"answer": (tf.string, [None]), "score": (tf.float32, [None]),
+       "start_char": (tf.int32, [None]), "end_char": (tf.int32, [None])})
+  assert spec(loaded.signatures["predict_logits"]) == (
+      {name: (tf.int32, [None, None]) for name in
+       ("input_ids", "attention_mask", "token_type_ids")},
+      {"start_logits": (tf.float32, [None, None]),
+       "end_logits": (tf.float32, [None, None])})
+
+
+@pytest.mark.slow
+def test_verification_passed_and_is_in_the_manifest(manifest, exported):
+  verification = manifest["verification"]
+  assert verification["passed"] is True
+  assert verification["probe_questions"] == 11
+  assert verification["probe_windows"] >= 11
+  diffs = verification["logits_max_abs_diff"]
+  assert {"checkpoint_vs_saved_model", "checkpoint_vs_pretrained",
+          "saved_model_vs_pretrained"} <= set(diffs)
+  assert all(0 <= diff <= 1e-4 for diff in diffs.values()), diffs
+  assert verification["answer_agreement"] == 1.0
+  assert verification["disagreements"] == []
+  if importlib.util.find_spec("torch") is None:
+    assert verification["torch"] == "not installed"
+  else:
+    assert "checkpoint_vs_pytorch" in diffs
+
+
+@pytest.mark.slow
+def test_manifest_contents(manifest, exported):
+  model_dir, export_dir = exported
+  assert manifest["model_name"] == "tfqa" and manifest["version"] == 1
+  assert manifest["paths"]["saved_model"] == "saved_model/tfqa/1"
+  for kind in ("saved_model", "pretrained"):
+    directory = os.path.join(export_dir, *manifest["paths"][kind].split("/"))
+    assert manifest["sha256"][kind] == export.file_digests(directory)
+  assert "assets.extra/tf_serving_warmup_requests" in manifest["sha256"][
+      "saved_model"]
+  assert manifest["signatures"]["serving_default"]["inputs"] == {
+      "context": {"dtype": "string", "shape": [None]},
+      "question": {"dtype": "string", "shape": [None]}}
+  assert manifest["signatures"]["predict_logits"]["outputs"][
+      "start_logits"] == {"dtype": "float32", "shape": [None, None]}
+  assert manifest["custom_ops"] == ["NormalizeUTF8", "RegexSplitWithOffsets",
+                                    "WordpieceTokenizeWithOffsets"]
+  assert manifest["serving"]["oldest_tf_serving"].startswith(
+      ".".join(tf.__version__.split(".")[:2]))
+  assert "2.2.0" in manifest["serving"]["note"]
+  assert set(manifest["versions"]) >= {"tfqa", "tensorflow",
+                                       "tensorflow_text", "transformers"}
+  assert manifest["checkpoint"] == trained_model.load(model_dir).checkpoint
+  assert manifest["run_config"]["features"]["max_seq_length"] == 32
+
+
+@pytest.mark.slow
+def test_long_context_and_empty_rows(loaded, python_path, exported):
+  long_context = " ".join(
+      ["the river town is where the keeper was in 1901 ."] * 6 +
+      ["paris is the capital city of france ."] +
+      ["bread was built in the town of the river ."] * 3)
+  questions = ["what is the capital of france ?", "", "who built the town ?",
+               "", "what was built ?"]
+  contexts = [long_context, "paris is the capital city of france .", "", "",
+              long_context]
+  trained = python_path.trained
+  windows = features.build_features(
+      [data.SquadExample("x", "", questions[0], long_context, (),
+                                      ())],
+      trained.tokenizer, trained.run_config.features)
+  assert len(windows) >= 5
+  got = _answer(loaded.signatures["serving_default"], questions, contexts)
+  for row in (1, 2, 3):  # No question or no context: no answer.
+    assert got[row][:3] == ("", -1, -1)
+  _assert_same_as_python([got[0], got[4]],
+                         python_path.answer([questions[0], questions[4]],
+                                            [long_context, long_context]))
+
+
+UNICODE_ROWS = (
+    ("who built the town ?",
+     "thé lïghthouse kéeper 東京 built the town in 1887 😀 ."),
+    ("when was the town built ?",
+     "🍕🍕 the lighthouse keeper built the town in 1887 . 東京は日本の首都です"),
+    ("what is the capital of france ?",
+     "Zoë says PARÍS is the capital city of France 🇫🇷 ."),
+    ("where was the bread ?",
+     "the river town — « the city of paris » … 한국어 was where the bread "
+     "was ."),
+)
+
+
+@pytest.mark.slow
+def test_unicode_contexts_offsets_index_the_string(loaded, python_path):
+  questions = [q for q, _ in UNICODE_ROWS]
+  contexts = [c for _, c in UNICODE_ROWS]
+  got = _answer(loaded.signatures["serving_default"], questions, contexts)
+  answered = 0
+  for (answer, start, end, _), context in zip(got, contexts):
+    if start >= 0:
+      answered += 1
+      assert context[start:end] == answer
+  assert answered >= 2
+  _assert_same_as_python(got, python_path.answer(questions, contexts))
+
+
+@pytest.mark.slow
+def test_warmup_records_parse_and_run(version_dir, loaded):
+  from tensorflow_serving.apis import prediction_log_pb2
+
+  path = os.path.join(version_dir, "assets.extra",
+                      "tf_serving_warmup_requests")
+  records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+  assert len(records) == export.NUM_WARMUP_REQUESTS
+  for record in records:
+    log = prediction_log_pb2.PredictionLog.FromString(record)
+    request = log.predict_log.request
+    assert request.model_spec.name == "tfqa"
+    assert request.model_spec.signature_name == "serving_default"
+    inputs = {name: tf.make_ndarray(proto)
+              for name, proto in request.inputs.items()}
+    assert sorted(inputs) == ["context", "question"]
+    assert inputs["question"].shape == (1,) and inputs["question"][0]
+    out = loaded.signatures[request.model_spec.signature_name](
+        **{name: tf.constant(value) for name, value in inputs.items()})
+    assert out["answer"].shape == (1,)
+
+
+_FRESH_PROCESS_SCRIPT = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # Registers the tokenizer ops.
+loaded = tf.saved_model.load(sys.argv[1])
+out = loaded.signatures["serving_default"](
+    question=tf.constant(["what is the capital of france ?"]),
+    context=tf.constant(["paris is the capital city of france ."]))
+logits = loaded.signatures["predict_logits"](
+    input_ids=tf.constant([[2, 7, 3, 8, 3]]),
+    attention_mask=tf.ones([1, 5], tf.int32),
+    token_type_ids=tf.constant([[0, 0, 0, 1, 1]]))
+assert "tfqa" not in sys.modules and "transformers" not in sys.modules
+print(json.dumps({"answer": out["answer"].numpy()[0].decode("utf-8"),
+                  "start_char": int(out["start_char"].numpy()[0]),
+                  "logits_shape": logits["start_logits"].shape.as_list()}))
+"""
+
+
+@pytest.mark.slow
+def test_fresh_process_with_only_tensorflow_text_answers(version_dir,
+                                                         loaded, tmp_path):
+  proc = _run(["-c", _FRESH_PROCESS_SCRIPT, version_dir], cwd=tmp_path,
+              env={"PYTHONPATH": ""})
+  got = json.loads(proc.stdout.strip().splitlines()[-1])
+  want = _answer(loaded.signatures["serving_default"],
+                 ["what is the capital of france ?"],
+                 ["paris is the capital city of france ."])[0]
+  assert (got["answer"], got["start_char"]) == want[:2]
+  assert got["logits_shape"] == [1, 5]
+
+
+@pytest.mark.slow
+def test_saved_model_cli_lists_both_signatures(version_dir):
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  if not os.path.exists(cli):
+    pytest.skip(f"{cli} is not installed")
+  proc = subprocess.run([cli, "show", "--all", "--dir", version_dir],
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "signature_def['serving_default']" in proc.stdout
+  assert "signature_def['predict_logits']" in proc.stdout
+  assert "inputs['question'] tensor_info" in proc.stdout
+  assert "WordpieceTokenizeWithOffsets" in proc.stdout
+
+
+_PIPELINE_SCRIPT = """
+import json, sys
+import transformers
+qa = transformers.pipeline("question-answering", model=sys.argv[1],
+                           tokenizer=sys.argv[1], framework="tf", dtype=None)
+context = "paris is the capital city of france ."
+out = qa(question="what is the capital of france ?", context=context)
+assert out["answer"] == context[out["start"]:out["end"]], out
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_pretrained_dir_works_with_an_offline_pipeline(exported, tmp_path):
+  pretrained = os.path.join(exported[1], "pretrained")
+  proc = _run(["-c", _PIPELINE_SCRIPT, pretrained], cwd=tmp_path,
+              env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["answer"] and 0 <= out["score"] <= 1
+
+
+@pytest.mark.slow
+def test_pretrained_config_and_model_card(exported):
+  model_dir, export_dir = exported
+  pretrained = os.path.join(export_dir, "pretrained")
+  config = json.load(open(os.path.join(pretrained, "config.json")))
+  architecture = json.load(open(os.path.join(model_dir, "bert_config.json")))
+  # The run's dropout, not the serving model's zeros.
+  assert config["hidden_dropout_prob"] == architecture[
+      "hidden_dropout_prob"] == 0.1
+  card = open(os.path.join(pretrained, "README.md"), encoding="utf-8").read()
+  run_config = json.load(open(os.path.join(model_dir, "run_config.json")))
+  for text in ("## Training data", run_config["data"]["train_file"],
+               "| train.learning_rate | 0.003 |", "## Evaluation", "| f1 |",
+               "| HasAns_exact |", "## Export verification",
+               f"tfqa {__import__('tfqa').__version__}",
+               "saved_model/tfqa/1"):
+    assert text in card, text
+
+
+@pytest.mark.slow
+def test_existing_version_is_refused(exported):
+  model_dir, export_dir = exported
+  with pytest.raises(ValueError, match=r"saved_model/tfqa/1 already exists "
+                     r"and is never overwritten.*--overwrite.*leave the "
+                     r"version unset to write version 2"):
+    export.export_model(model_dir=model_dir, export_dir=export_dir, version=1)
+
+
+def _no_staging_dirs(export_dir):
+  for directory in (export_dir, os.path.join(export_dir, "saved_model",
+                                             "tfqa")):
+    hidden = [name for name in os.listdir(directory)
+              if name.startswith(".")]
+    assert hidden == [], directory
+
+
+@pytest.mark.slow
+def test_failed_export_leaves_nothing_then_next_version_is_chosen(
+    exported, export_copy, monkeypatch):
+  model_dir, _ = exported
+  before = open(os.path.join(export_copy, "manifest.json")).read()
+  pretrained = export.file_digests(os.path.join(export_copy, "pretrained"))
+
+  def fail(*args, **kwargs):
+    raise RuntimeError("disk full (forced)")
+
+  # After the SavedModel was written into the staging dir.
+  monkeypatch.setattr(export, "write_warmup_requests", fail)
+  with pytest.raises(RuntimeError, match="forced"):
+    export.export_model(model_dir=model_dir, export_dir=export_copy,
+                        overwrite=True)
+  assert _listing(os.path.join(export_copy, "saved_model", "tfqa")) == ["1"]
+  _no_staging_dirs(export_copy)
+  assert open(os.path.join(export_copy, "manifest.json")).read() == before
+  assert export.file_digests(os.path.join(export_copy,
+                                          "pretrained")) == pretrained
+  monkeypatch.undo()
+
+  # The CLI, in a fresh process, takes the next free version: 2.
+  proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+               f"--export_dir={export_copy}"])
+  result = json.loads(proc.stdout)
+  assert result["saved_model_dir"] == os.path.join(export_copy, "saved_model",
+                                                   "tfqa", "2")
+  assert result["verification"]["passed"] is True
+  assert _listing(os.path.join(export_copy, "saved_model", "tfqa")) == [
+      "1", "2"]
+  _no_staging_dirs(export_copy)
+  manifest = json.load(open(os.path.join(export_copy, "manifest.json")))
+  assert manifest["version"] == 2
+  assert manifest["verification"] == result["verification"]
+
+
+@pytest.mark.slow
+def test_failed_verification_publishes_nothing(exported, export_copy,
+                                               monkeypatch):
+  model_dir, _ = exported
+  before = open(os.path.join(export_copy, "manifest.json")).read()
+  monkeypatch.setattr(export, "LOGITS_TOLERANCE", -1.0)
+  monkeypatch.setattr(export, "_graph_answers",
+                      lambda signature, examples: ["wrong"] * len(examples))
+  with pytest.raises(export.ExportVerificationError,
+                     match=r"checkpoint_vs_saved_model: max \|diff\| .* > -1"
+                           r".*agrees with the Python answers on 0\.0% of 11 "
+                           r"questions.*p0q0: graph 'wrong' vs python"
+                           r".*Nothing was published") as error:
+    export.export_model(model_dir=model_dir, export_dir=export_copy,
+                        overwrite=True)
+  assert isinstance(error.value, ValueError)
+  assert len(error.value.verification["disagreements"]) == 11
+  assert error.value.verification["passed"] is False
+  assert _listing(os.path.join(export_copy, "saved_model", "tfqa")) == ["1"]
+  _no_staging_dirs(export_copy)
+  assert open(os.path.join(export_copy, "manifest.json")).read() == before
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_a_version_whole(exported, export_copy):
+  model_dir, _ = exported
+  version = os.path.join(export_copy, "saved_model", "tfqa", "1")
+  stray = os.path.join(version, "stray.txt")
+  open(stray, "w").write("from the old version")
+  result = export.export_model(model_dir=model_dir, export_dir=export_copy,
+                               version=1, overwrite=True, verify=False,
+                               model_name="tfqa")
+  assert result.saved_model_dir == version
+  assert result.verification == {"skipped": True}
+  assert not os.path.exists(stray)
+  assert _listing(os.path.join(export_copy, "saved_model", "tfqa")) == ["1"]
+  _no_staging_dirs(export_copy)
+  manifest = json.load(open(result.manifest_path))
+  assert manifest["verification"] == {"skipped": True}
+  assert manifest["sha256"]["saved_model"] == export.file_digests(version)
+  card = open(os.path.join(export_copy, "pretrained", "README.md")).read()
+  assert "Not verified" in card
+
+
+@pytest.mark.slow
+def test_cli_refuses_an_existing_version(exported):
+  model_dir, export_dir = exported
+  proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+               f"--export_dir={export_dir}", "--version=1"], expect_fail=True)
+  assert "tfqa_export: error: " in proc.stderr
+  assert f"{export_dir}/saved_model/tfqa/1 already exists" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_usage_errors_and_help():
+  proc = _run(["-m", "tfqa.cli.export", "--model_dir=x"], expect_fail=True)
+  assert "--export_dir is required" in proc.stderr
+  proc = _run(["-m", "tfqa.cli.export", "--help"])
+  groups = [line for line in proc.stdout.splitlines()
+            if line and not line.startswith(" ") and line.endswith(":")]
+  assert groups == ["Input:", "Output:", "Verification:"]
+  assert "--model_name (default: 'tfqa')" in proc.stdout
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"model_name": "a/b"}, r"model_name='a/b'. Expected a TF Serving model "
+                            r"name"),
+    ({"model_name": "12"}, r"model_name='12'.*not all digits"),
+    ({"version": 0}, r"version=0. Expected a positive integer"),
+    ({"version": True}, r"version=True. Expected a positive integer"),
+    ({"overwrite": "yes"}, r"overwrite='yes'. Expected a bool"),
+    ({"verify": None}, r"verify=None. Expected a bool"),
+])
+def test_invalid_arguments_are_rejected(tmp_path, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    export.export_model(model_dir=str(tmp_path), export_dir=str(tmp_path),
+                        **kwargs)
+
+
+def test_a_directory_without_a_run_is_rejected(tmp_path):
+  with pytest.raises(ValueError, match="has no run_config.json: it is not a "
+                                       "tfqa_train --model_dir"):
+    export.export_model(model_dir=str(tmp_path / "nothing"),
+                        export_dir=str(tmp_path / "export"))
+  # Nothing is left behind by a refused export.
+  assert not os.path.exists(tmp_path / "export" / "saved_model" / "tfqa" /
+                            "1")
+
+
+def test_next_version_counts_only_numbered_directories(tmp_path):
+  assert export.next_version(str(tmp_path / "missing")) == 1
+  for name in ("1", "7", ".tmp-8-123", "10a", "3"):
+    (tmp_path / name).mkdir()
+  (tmp_path / "99").write_text("a file, not a version")
+  assert export.existing_versions(str(tmp_path)) == [1, 3, 7]
+  assert export.next_version(str(tmp_path)) == 8
+
+
+def test_probe_examples_default_to_the_bundled_sample():
+  from tfqa import config
+  run_config = config.RunConfig(model=config.ModelConfig(model="m"),
+                                data=config.DataConfig(train_file="t.json"))
+  source, examples = export.probe_examples(None, run_config)
+  assert source.endswith("sample_squad.json")
+  assert len(examples) == export.MAX_PROBE_QUESTIONS
+  with pytest.raises(FileNotFoundError, match="SQuAD file not found"):
+    export.probe_examples("/no/such/probe.json", run_config)

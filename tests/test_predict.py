@@ -1,0 +1,268 @@
+"""Tests for tfqa.predict and tfqa_predict: SavedModel and checkpoint paths, manifest checks, output files."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tfqa import predict
+
+from conftest import REPO_ROOT, tiny_squad
+from test_export import tiny_export
+
+QUESTION = "what is the capital of france ?"
+CONTEXT = "paris is the capital city of france ."
+
+
+def _run(args, *, expect_fail=False):
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  if expect_fail:
+    assert proc.returncode != 0, proc.stdout[-2000:]
+  else:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_files):
+  return tiny_export(tmp_path_factory, tiny_files)
+
+
+@pytest.fixture(scope="module")
+def version_dir(exported):
+  return os.path.join(exported[1], "saved_model", "tfqa", "1")
+
+
+@pytest.fixture(scope="module")
+def saved_model_predictor(version_dir):
+  return predict.SavedModelPredictor(version_dir)
+
+
+@pytest.fixture(scope="module")
+def squad_file(tmp_path_factory):
+  path = tmp_path_factory.mktemp("squad") / "tiny_v2.json"
+  path.write_text(json.dumps(tiny_squad(True)))
+  return str(path)
+
+
+@pytest.fixture
+def export_copy(exported, tmp_path):
+  copy = tmp_path / "export"
+  shutil.copytree(exported[1], copy)
+  return str(copy)
+
+
+@pytest.mark.slow
+def test_saved_model_and_checkpoint_give_the_same_answers(
+    exported, saved_model_predictor, squad_file):
+  from_graph = predict.predict_file(saved_model_predictor, squad_file)
+  from_checkpoint = predict.predict_file(
+      predict.CheckpointPredictor(exported[0]), squad_file)
+  assert len(from_graph) == 11 and from_graph.keys() == from_checkpoint.keys()
+  for qid, answer in from_graph.items():
+    want = from_checkpoint[qid]
+    assert (answer.text, answer.start_char, answer.end_char) == (
+        want.text, want.start_char, want.end_char), qid
+    assert answer.score == pytest.approx(want.score, abs=1e-4)
+  assert predict.CheckpointPredictor(exported[0]).answer([], []) == []
+
+
+@pytest.mark.slow
+def test_paths_resolve_to_the_latest_version(exported, version_dir,
+                                             export_copy):
+  _, export_dir = exported
+  models_dir = os.path.dirname(version_dir)
+  for path in (version_dir, models_dir, export_dir):
+    assert predict.resolve_saved_model(path) == version_dir
+  assert predict.resolve_saved_model(exported[0]) is None
+  # A higher version wins; a numbered directory without saved_model.pb and
+  # hidden staging directories do not count.
+  copy_models = os.path.join(export_copy, "saved_model", "tfqa")
+  shutil.copytree(os.path.join(copy_models, "1"),
+                  os.path.join(copy_models, "4"))
+  os.makedirs(os.path.join(copy_models, "9"))
+  os.makedirs(os.path.join(copy_models, ".tmp-12-1"))
+  assert predict.resolve_saved_model(export_copy) == os.path.join(
+      copy_models, "4")
+
+
+def test_resolve_errors(tmp_path):
+  (tmp_path / "saved_model" / "a").mkdir(parents=True)
+  (tmp_path / "saved_model" / "b").mkdir()
+  with pytest.raises(ValueError, match=r"holds the models \['a', 'b'\] and "
+                                       r".* has no manifest.json"):
+    predict.resolve_saved_model(str(tmp_path))
+  shutil.rmtree(tmp_path / "saved_model" / "b")
+  with pytest.raises(ValueError, match="holds no SavedModel version"):
+    predict.resolve_saved_model(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_load_predictor_picks_the_path(exported, version_dir):
+  model_dir, export_dir = exported
+  predictor = predict.load_predictor(export_dir, verify=True)
+  assert isinstance(predictor, predict.SavedModelPredictor)
+  assert predictor.saved_model_dir == version_dir
+  assert isinstance(predict.load_predictor(model_dir),
+                    predict.CheckpointPredictor)
+  with pytest.raises(ValueError, match="--checkpoint applies to training "
+                                       "runs"):
+    predict.load_predictor(export_dir, checkpoint="ckpt-1")
+  with pytest.raises(ValueError, match="--verify_manifest checks exported "
+                                       "SavedModels"):
+    predict.load_predictor(model_dir, verify=True)
+
+
+def test_load_predictor_rejects_other_paths(tmp_path):
+  with pytest.raises(ValueError, match="is not a directory"):
+    predict.load_predictor(str(tmp_path / "missing"))
+  with pytest.raises(ValueError, match="holds neither a SavedModel"):
+    predict.load_predictor(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_verify_manifest_catches_every_change(export_copy):
+  version = os.path.join(export_copy, "saved_model", "tfqa", "1")
+  assert predict.verify_manifest(version)["version"] == 1
+  with open(os.path.join(version, "assets", "vocab.txt"), "a") as f:
+    f.write("extra\n")
+  os.remove(os.path.join(version, "fingerprint.pb"))
+  open(os.path.join(version, "variables", "backdoor"), "w").write("x")
+  with pytest.raises(predict.ManifestMismatchError,
+                     match=r"Refusing to load .*: fingerprint.pb is missing; "
+                           r"assets/vocab.txt was modified \(SHA-256 .*\); "
+                           r"variables/backdoor is not in the manifest"):
+    predict.verify_manifest(version)
+
+
+@pytest.mark.slow
+def test_verify_manifest_needs_the_manifest_of_this_version(export_copy):
+  models = os.path.join(export_copy, "saved_model", "tfqa")
+  shutil.copytree(os.path.join(models, "1"), os.path.join(models, "2"))
+  with pytest.raises(predict.ManifestMismatchError,
+                     match=r"describes saved_model/tfqa/1, not .*/2"):
+    predict.verify_manifest(os.path.join(models, "2"))
+  os.remove(os.path.join(export_copy, "manifest.json"))
+  with pytest.raises(predict.ManifestMismatchError,
+                     match=r"no .*manifest.json.*drop --verify_manifest"):
+    predict.verify_manifest(os.path.join(models, "1"))
+
+
+@pytest.mark.slow
+def test_cli_question_and_context(exported, saved_model_predictor):
+  proc = _run(["-m", "tfqa.cli.predict", f"--model={exported[1]}",
+               "--verify_manifest", f"--question={QUESTION}",
+               f"--context={CONTEXT}"])
+  want, = saved_model_predictor.answer([QUESTION], [CONTEXT])
+  lines = proc.stdout.strip().splitlines()
+  assert lines[0] == f"answer: {want.text or '(no answer)'}"
+  assert lines[1] == f"score: {want.score:.4f}"
+  assert lines[2] == "context: " + predict.mark_answer(
+      CONTEXT, want.start_char, want.end_char)
+  assert "[[" in lines[2]
+
+
+@pytest.mark.slow
+def test_cli_input_file_to_output_file(exported, saved_model_predictor,
+                                       squad_file, tmp_path):
+  output = tmp_path / "out" / "predictions.json"
+  proc = _run(["-m", "tfqa.cli.predict", f"--model={exported[1]}",
+               f"--input_file={squad_file}", f"--output_file={output}"])
+  summary = json.loads(proc.stdout)
+  assert summary["questions"] == 11 and summary["output_file"] == str(output)
+  written = json.loads(output.read_text(encoding="utf-8"))
+  want = predict.predict_file(saved_model_predictor, squad_file)
+  assert written == {qid: a.text for qid, a in want.items()}
+  assert os.listdir(output.parent) == ["predictions.json"]  # No temp file.
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_modified_saved_model(export_copy):
+  version = os.path.join(export_copy, "saved_model", "tfqa", "1")
+  with open(os.path.join(version, "variables", "variables.index"),
+            "ab") as f:
+    f.write(b"\0")
+  proc = _run(["-m", "tfqa.cli.predict", f"--model={export_copy}",
+               "--verify_manifest", f"--question={QUESTION}",
+               f"--context={CONTEXT}"], expect_fail=True)
+  assert "tfqa_predict: error: Refusing to load" in proc.stderr
+  assert "variables/variables.index was modified" in proc.stderr
+  assert "answer:" not in proc.stdout
+
+
+_NO_TRANSFORMERS_SCRIPT = """
+import sys
+from tfqa import predict
+predictor = predict.load_predictor(sys.argv[1], verify=True)
+answers = predictor.answer(["what is the capital of france ?", ""],
+                           ["paris is the capital city of france .", "x"])
+assert answers[1] == predict.Answer("", answers[1].score, -1, -1), answers
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "transformers")
+assert not loaded, loaded
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_saved_model_path_never_imports_transformers(exported):
+  proc = _run(["-c", _NO_TRANSFORMERS_SCRIPT, exported[1]])
+  assert proc.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("args,match", [
+    ([], "--model is required"),
+    (["--model=m"], "Pass either --question and --context, or --input_file"),
+    (["--model=m", "--question=q", "--input_file=f"],
+     "Pass either --question and --context, or --input_file"),
+    (["--model=m", "--question=q"], "--question and --context go together"),
+    (["--model=m", "--input_file=f"],
+     "--input_file and --output_file go together"),
+    (["--model=m", "--question=q", "--context=c", "stray"],
+     r"Unexpected arguments: \['stray'\]"),
+])
+def test_cli_usage_errors(args, match):
+  import re
+  proc = _run(["-m", "tfqa.cli.predict", *args], expect_fail=True)
+  assert re.search(match, proc.stderr), proc.stderr[-1000:]
+
+
+@pytest.mark.slow
+def test_cli_runtime_errors(tmp_path):
+  proc = _run(["-m", "tfqa.cli.predict", f"--model={tmp_path}/missing",
+               "--question=q", "--context=c"], expect_fail=True)
+  assert (f"tfqa_predict: error: {tmp_path}/missing is not a directory"
+          in proc.stderr)
+
+
+def test_cli_help_is_grouped():
+  proc = _run(["-m", "tfqa.cli.predict", "--help"])
+  groups = [line for line in proc.stdout.splitlines()
+            if line and not line.startswith(" ") and line.endswith(":")]
+  assert groups == ["Model:", "One question:", "A file of questions:"]
+
+
+@pytest.mark.parametrize("context,start,end,width,expected", [
+    ("paris is the capital", 0, 5, 200, "[[paris]] is the capital"),
+    ("a" * 50 + "XY" + "b" * 50, 50, 52, 10, "…aaaa[[XY]]bbbb…"),
+    ("0123456789", 8, 10, 4, "…67[[89]]"),
+    ("short", -1, -1, 200, "short"),
+    ("0123456789", -1, -1, 4, "0123…"),
+    ("東京は日本の首都です", 0, 2, 6, "[[東京]]は日本の…"),
+])
+def test_mark_answer(context, start, end, width, expected):
+  assert predict.mark_answer(context, start, end, width=width) == expected
+
+
+def test_questions_and_contexts_must_pair_up():
+  class Fake(predict.SavedModelPredictor):
+    def __init__(self):  # pylint: disable=super-init-not-called
+      pass
+
+  with pytest.raises(ValueError, match="Got 2 questions and 1 contexts"):
+    Fake().answer(["a", "b"], ["c"])

@@ -1,0 +1,74 @@
+"""tfqa_export: export a tfqa_train run for TF Serving and Hugging Face.
+
+  tfqa_export --model_dir=runs/a --export_dir=exports/a
+  tfqa_export --model_dir=runs/a --export_dir=exports/a --version=3 --overwrite
+
+Writes EXPORT_DIR/saved_model/MODEL_NAME/VERSION (with warm-up requests),
+EXPORT_DIR/pretrained (save_pretrained + model card) and
+EXPORT_DIR/manifest.json, after checking the export against the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+from tfqa.cli import common  # Sets the Keras 2 environment first.
+
+from absl import app
+from absl import flags
+
+from tfqa import export
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "Where saved_model/, pretrained/ and manifest.json go.")
+_MODEL_NAME = flags.DEFINE_string(
+    "model_name", export.DEFAULT_MODEL_NAME,
+    "TF Serving model name (directory under saved_model/).")
+_VERSION = flags.DEFINE_integer(
+    "version", None, "Version number (default: 1 + the largest existing).",
+    lower_bound=1)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace an existing version and pretrained/.")
+_VERIFY = flags.DEFINE_bool(
+    "verify", True, "Check logits and answers against the checkpoint before "
+    "publishing (--noverify to skip).")
+_PROBE_FILE = flags.DEFINE_string(
+    "probe_file", None, "SQuAD JSON for verification and warm-up requests "
+    "(default: the run's eval_file, else the bundled sample).")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Checkpoint prefix (default: newest readable).")
+
+HELP_GROUPS = {
+    "Input": ["model_dir", "checkpoint"],
+    "Output": ["export_dir", "model_name", "version", "overwrite"],
+    "Verification": ["verify", "probe_file"],
+}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  for holder in (_MODEL_DIR, _EXPORT_DIR):
+    if not holder.value:
+      raise app.UsageError(f"--{holder.name} is required.")
+  try:
+    result = export.export_model(
+        model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
+        model_name=_MODEL_NAME.value, version=_VERSION.value,
+        overwrite=_OVERWRITE.value, verify=_VERIFY.value,
+        probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"tfqa_export: error: {e}")
+  print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
+
+
+def run():
+  app.run(main, flags_parser=common.parser_with_grouped_help(__doc__,
+                                                              HELP_GROUPS))
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,92 @@
+"""tfqa_predict: answer questions with an exported SavedModel or a training run.
+
+  tfqa_predict --model=exports/a --question="Who built it?" --context="..."
+  tfqa_predict --model=exports/a --input_file=dev.json \\
+      --output_file=predictions.json --verify_manifest
+  tfqa_predict --model=runs/a --question=... --context=...   # Python path
+
+--model is a SavedModel version directory, an export directory (its latest
+version) or a tfqa_train --model_dir (checkpoint, HF tokenizer). SavedModels
+are answered without importing transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tfqa.cli import common  # Sets the Keras 2 environment first.
+
+from absl import app
+from absl import flags
+
+_MODEL = flags.DEFINE_string(
+    "model", None, "SavedModel version dir, export dir or tfqa_train run.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Checkpoint prefix of a training run (default: "
+    "newest readable).")
+_VERIFY_MANIFEST = flags.DEFINE_bool(
+    "verify_manifest", False, "Refuse a SavedModel whose files differ from "
+    "its export's manifest.json (SHA-256).")
+_QUESTION = flags.DEFINE_string("question", None, "A question.")
+_CONTEXT = flags.DEFINE_string("context", None, "The text to answer it from.")
+_INPUT_FILE = flags.DEFINE_string(
+    "input_file", None, "SQuAD JSON whose questions to answer.")
+_OUTPUT_FILE = flags.DEFINE_string(
+    "output_file", None, "predictions.json to write (id -> answer text).")
+
+HELP_GROUPS = {
+    "Model": ["model", "checkpoint", "verify_manifest"],
+    "One question": ["question", "context"],
+    "A file of questions": ["input_file", "output_file"],
+}
+
+
+def _check_flags():
+  if not _MODEL.value:
+    raise app.UsageError("--model is required.")
+  one = _QUESTION.value is not None or _CONTEXT.value is not None
+  many = _INPUT_FILE.value is not None or _OUTPUT_FILE.value is not None
+  if one == many:
+    raise app.UsageError("Pass either --question and --context, or "
+                         "--input_file and --output_file.")
+  if one and (_QUESTION.value is None or _CONTEXT.value is None):
+    raise app.UsageError("--question and --context go together.")
+  if many and (_INPUT_FILE.value is None or _OUTPUT_FILE.value is None):
+    raise app.UsageError("--input_file and --output_file go together.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  _check_flags()
+  # Imported here so that --help and usage errors stay fast.
+  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  try:
+    predictor = predict.load_predictor(_MODEL.value,
+                                       verify=_VERIFY_MANIFEST.value,
+                                       checkpoint=_CHECKPOINT.value)
+    if _INPUT_FILE.value is not None:
+      predictions = predict.predict_file(predictor, _INPUT_FILE.value)
+      predict.write_predictions(_OUTPUT_FILE.value, predictions)
+      print(json.dumps({"questions": len(predictions),
+                        "answered": sum(bool(a.text)
+                                        for a in predictions.values()),
+                        "output_file": _OUTPUT_FILE.value}, indent=2))
+      return
+    answer, = predictor.answer([_QUESTION.value], [_CONTEXT.value])
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"tfqa_predict: error: {e}")
+  print(f"answer: {answer.text if answer.text else '(no answer)'}")
+  print(f"score: {answer.score:.4f}")
+  print("context: " + predict.mark_answer(_CONTEXT.value, answer.start_char,
+                                          answer.end_char))
+
+
+def run():
+  app.run(main, flags_parser=common.parser_with_grouped_help(__doc__,
+                                                              HELP_GROUPS))
+
+
+if __name__ == "__main__":
+  run()

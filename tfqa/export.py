@@ -1,0 +1,746 @@
+"""Exports a training run for deployment: TF Serving SavedModel, Hugging Face copy, verification, manifest.
+
+Layout of an export directory:
+
+  export_dir/
+    saved_model/<model_name>/<version>/   TF Serving (watches all-digit names)
+      saved_model.pb, variables/, assets/vocab.txt
+      assets.extra/tf_serving_warmup_requests
+    pretrained/                           `from_pretrained` directory + card
+    manifest.json                         hashes, signatures, verification
+
+Everything is built in hidden temp directories, checked there, and renamed
+into place only when every check passed, so a server or reader never sees a
+half-written version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+import tfqa
+from tfqa import answers
+from tfqa import config as config_lib
+from tfqa import data as data_lib
+from tfqa import evaluation
+from tfqa import features as features_lib
+from tfqa import input_pipeline
+from tfqa import io_utils
+from tfqa import rundir
+from tfqa import sample
+from tfqa import serving_graph
+from tfqa import trained_model
+
+DEFAULT_MODEL_NAME = "tfqa"
+SAVED_MODEL_SUBDIR = "saved_model"
+PRETRAINED_SUBDIR = "pretrained"
+MANIFEST_FILE = "manifest.json"
+MODEL_CARD_FILE = "README.md"
+SERVING_SIGNATURE = "serving_default"
+LOGITS_SIGNATURE = "predict_logits"
+# TF Serving replays these PredictionLog records before it serves a version,
+# so the first real request does not pay for graph warm-up.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+NUM_WARMUP_REQUESTS = 4
+# Verification: questions checked, largest tolerated |logit difference|
+# between the checkpoint, the SavedModel and the reloaded pretrained copy,
+# and the share of questions on which the graph must give the Python answer.
+MAX_PROBE_QUESTIONS = 200
+LOGITS_TOLERANCE = 1e-4
+MIN_ANSWER_AGREEMENT = 0.99
+# Questions per serving_default call while verifying (bounds memory).
+_PROBE_BATCH_SIZE = 16
+# Disagreements quoted in an ExportVerificationError message (all of them
+# are in its `verification` attribute).
+_MAX_QUOTED_DISAGREEMENTS = 20
+# A model name becomes a directory name and a TF Serving model name.
+_MODEL_NAME_REGEX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# tensorflow/serving RELEASE.md: 2.0.0 linked only some TF Text ops (no
+# RegexSplitWithOffsets, tensorflow/text#200); 2.2.0 "Update TF Text to
+# v2.2.0" links the full TF Text op library into the model server.
+_TF_TEXT_OPS_IN_SERVING_SINCE = "2.2.0"
+
+
+class ExportVerificationError(ValueError):
+  """The exported model does not reproduce the trained one; nothing published.
+
+  Attributes:
+    verification: the verification results (max diffs, agreement, every
+      disagreement), as they would have gone into the manifest.
+  """
+
+  def __init__(self, message: str, verification: dict):
+    super().__init__(message)
+    self.verification = verification
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+  """Where an export went and how its verification came out."""
+
+  # The TF Serving version directory (export_dir/saved_model/<name>/<version>).
+  saved_model_dir: str
+  # The `from_pretrained` directory (export_dir/pretrained).
+  pretrained_dir: str
+  # export_dir/manifest.json.
+  manifest_path: str
+  # Max logit diffs, answer agreement and disagreements; {"skipped": True}
+  # when verification was turned off.
+  verification: dict
+
+
+def export_model(*, model_dir: str, export_dir: str,
+                 model_name: str = DEFAULT_MODEL_NAME,
+                 version: int | None = None, overwrite: bool = False,
+                 verify: bool = True, probe_file: str | None = None,
+                 checkpoint: str | None = None) -> ExportResult:
+  """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
+
+  Args:
+    model_dir: a tfqa_train --model_dir.
+    export_dir: where saved_model/, pretrained/ and manifest.json go.
+    model_name: the TF Serving model name (a directory name).
+    version: the version number; defaults to 1 + the largest existing one.
+    overwrite: replace an existing version directory. (pretrained/ and
+      manifest.json always describe the newest export and are replaced.)
+    verify: check the export against the checkpoint before publishing it.
+    probe_file: SQuAD JSON whose questions (at most MAX_PROBE_QUESTIONS) the
+      verification and the warm-up requests use; defaults to the run's
+      eval_file, else the bundled sample.
+    checkpoint: a checkpoint prefix; defaults to the newest readable one.
+
+  Returns:
+    The ExportResult.
+
+  Raises:
+    ValueError: an invalid argument, an existing version directory without
+      `overwrite`, or a run that cannot be loaded.
+    ExportVerificationError: the export does not reproduce the checkpoint.
+    FileNotFoundError: `probe_file` does not exist.
+  """
+  _validate_arguments(model_name=model_name, version=version,
+                      overwrite=overwrite, verify=verify)
+  models_dir = os.path.join(export_dir, SAVED_MODEL_SUBDIR, model_name)
+  if version is None:
+    version = next_version(models_dir)
+  version_dir = os.path.join(models_dir, str(version))
+  pretrained_dir = os.path.join(export_dir, PRETRAINED_SUBDIR)
+  if not overwrite:
+    _refuse_existing(version_dir, models_dir)
+
+  trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  probe_source, probe = probe_examples(probe_file, trained.run_config)
+  os.makedirs(models_dir, exist_ok=True)
+  # TF Serving only loads all-digit directory names: it never sees these.
+  staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
+  staged_pretrained = os.path.join(export_dir,
+                                   f".tmp-{PRETRAINED_SUBDIR}-{os.getpid()}")
+  try:
+    _save_saved_model(trained, staged_version)
+    write_warmup_requests(os.path.join(staged_version, WARMUP_FILE), probe,
+                          model_name=model_name)
+    _save_pretrained(trained, staged_pretrained)
+    if verify:
+      verification = verify_export(
+          trained, saved_model_dir=staged_version,
+          pretrained_dir=staged_pretrained, examples=probe,
+          probe_source=probe_source)
+    else:
+      verification = {"skipped": True}
+    io_utils.atomic_write_text(
+        os.path.join(staged_pretrained, MODEL_CARD_FILE),
+        model_card(trained, model_name=model_name, version=version,
+                   verification=verification))
+    manifest = _manifest(
+        trained, export_dir=export_dir, model_name=model_name,
+        version=version, staged_version=staged_version,
+        staged_pretrained=staged_pretrained, verification=verification,
+        probe_source=probe_source)
+    _publish(staged_version, version_dir, overwrite=overwrite)
+    try:
+      # pretrained/ mirrors the newest export: replaced whole, atomically.
+      _publish(staged_pretrained, pretrained_dir, overwrite=True)
+    except BaseException:
+      # Keep the export all-or-nothing: take the new version back out.
+      shutil.rmtree(version_dir, ignore_errors=True)
+      raise
+    manifest_path = os.path.join(export_dir, MANIFEST_FILE)
+    io_utils.atomic_write_json(manifest_path, manifest)
+  finally:
+    for staged in (staged_version, staged_pretrained):
+      shutil.rmtree(staged, ignore_errors=True)
+  return ExportResult(saved_model_dir=version_dir,
+                      pretrained_dir=pretrained_dir,
+                      manifest_path=manifest_path, verification=verification)
+
+
+def _validate_arguments(*, model_name, version, overwrite, verify):
+  if not isinstance(model_name, str) or not _MODEL_NAME_REGEX.fullmatch(
+      model_name) or model_name.isdigit():
+    raise ValueError(
+        f"Invalid value for argument `model_name`. Received: "
+        f"model_name={model_name!r}. Expected a TF Serving model name: "
+        f"letters, digits, '_', '.' or '-', not starting with a symbol and "
+        f"not all digits. Pass e.g. model_name='tfqa'.")
+  if version is not None and (not isinstance(version, int) or
+                              isinstance(version, bool) or version < 1):
+    raise ValueError(
+        f"Invalid value for argument `version`. Received: "
+        f"version={version!r}. Expected a positive integer (TF Serving "
+        f"version directory), or None for the next free version.")
+  for name, value in (("overwrite", overwrite), ("verify", verify)):
+    if not isinstance(value, bool):
+      raise ValueError(f"Invalid value for argument `{name}`. Received: "
+                       f"{name}={value!r}. Expected a bool.")
+
+
+def _refuse_existing(version_dir, models_dir):
+  if os.path.exists(version_dir):
+    raise ValueError(
+        f"{version_dir} already exists and is never overwritten by default. "
+        f"Pass overwrite=True (--overwrite) to replace it, or leave the "
+        f"version unset to write version {next_version(models_dir)}.")
+
+
+def existing_versions(models_dir: str) -> list[int]:
+  """The version numbers (all-digit subdirectories) of a model, ascending."""
+  if not os.path.isdir(models_dir):
+    return []
+  return sorted(int(name) for name in os.listdir(models_dir)
+                if name.isdigit() and
+                os.path.isdir(os.path.join(models_dir, name)))
+
+
+def next_version(models_dir: str) -> int:
+  """1 + the largest existing version number (1 for a new model)."""
+  return max(existing_versions(models_dir), default=0) + 1
+
+
+def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig
+                   ) -> tuple[str, tuple[data_lib.SquadExample, ...]]:
+  """(source, at most MAX_PROBE_QUESTIONS examples) to check an export with.
+
+  The source is `probe_file`, else the run's eval_file, else the bundled
+  sample (offline, so runs trained from TFDS can be checked too).
+
+  Raises:
+    ValueError: the source holds no examples.
+    FileNotFoundError: the file does not exist.
+  """
+  source = probe_file or run_config.data.eval_file or sample.sample_path()
+  examples = data_lib.load_squad_json(source).examples[:MAX_PROBE_QUESTIONS]
+  if not examples:
+    raise ValueError(f"Probe file {source} holds no usable questions. Pass "
+                     f"--probe_file with a SQuAD JSON file that has some.")
+  return source, examples
+
+
+class _ModelLogits(tf.Module):
+  """`logits_fn` of the serving module: the HF model's float32 logits.
+
+  Only the model's variables are tracked, not the Keras model: saving a
+  Keras model traces every layer's call functions into the SavedModel
+  (several times slower to save, larger, and never used by the signatures).
+  """
+
+  def __init__(self, model):
+    super().__init__(name="model_logits")
+    self.model_variables = list(model.variables)
+    self._call = lambda inputs: model(inputs, training=False)
+
+  def __call__(self, input_ids, attention_mask, token_type_ids):
+    outputs = self._call({"input_ids": input_ids,
+                          "attention_mask": attention_mask,
+                          "token_type_ids": token_type_ids})
+    return (tf.cast(outputs.start_logits, tf.float32),
+            tf.cast(outputs.end_logits, tf.float32))
+
+
+def serving_module(trained: trained_model.TrainedModel,
+                   vocab_file: str) -> serving_graph.QAServingModule:
+  """The raw-text QA module of a run (its vocab, casing, windows, decoding)."""
+  return serving_graph.QAServingModule(
+      logits_fn=_ModelLogits(trained.model), vocab_file=vocab_file,
+      do_lower_case=bool(trained.tokenizer.do_lower_case),
+      feature_config=trained.run_config.features,
+      decode_config=trained.run_config.decode)
+
+
+def _save_saved_model(trained, directory):
+  vocab_file = os.path.join(trained.model_dir, rundir.TOKENIZER_SUBDIR,
+                            "vocab.txt")
+  with tempfile.TemporaryDirectory() as scratch:
+    if not os.path.isfile(vocab_file):
+      # A tokenizer saved as tokenizer.json only: write its vocab out (the
+      # SavedModel keeps its own copy as an asset).
+      vocab_file = trained.tokenizer.save_vocabulary(scratch)[0]
+    module = serving_module(trained, vocab_file)
+    tf.saved_model.save(module, directory, signatures={
+        SERVING_SIGNATURE: module.answer.get_concrete_function(),
+        LOGITS_SIGNATURE: module.predict_logits.get_concrete_function(),
+    })
+
+
+def warmup_records(examples: Sequence[data_lib.SquadExample], *,
+                   model_name: str) -> list[bytes]:
+  """Serialized PredictionLog records: one serving_default request each.
+
+  Uses the first NUM_WARMUP_REQUESTS examples (real questions and contexts,
+  so warm-up runs the same windows and decoding as traffic).
+  """
+  # Imported here: only exports need the TF Serving protos.
+  from tensorflow_serving.apis import model_pb2  # pylint: disable=import-outside-toplevel
+  from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
+
+  records = []
+  for example in examples[:NUM_WARMUP_REQUESTS]:
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        name=model_name, signature_name=SERVING_SIGNATURE))
+    request.inputs["question"].CopyFrom(
+        tf.make_tensor_proto([example.question], dtype=tf.string))
+    request.inputs["context"].CopyFrom(
+        tf.make_tensor_proto([example.context], dtype=tf.string))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request))
+    records.append(log.SerializeToString())
+  return records
+
+
+def write_warmup_requests(path: str,
+                          examples: Sequence[data_lib.SquadExample], *,
+                          model_name: str) -> None:
+  """Writes `warmup_records` as the TFRecord file TF Serving looks for."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with tf.io.TFRecordWriter(path) as writer:
+    for record in warmup_records(examples, model_name=model_name):
+      writer.write(record)
+
+
+def _save_pretrained(trained, directory):
+  """`save_pretrained` model (tf_model.h5 + config.json) and tokenizer."""
+  # The serving model was built without dropout; the config written here is
+  # the run's architecture, so fine-tuning from this directory gets the
+  # dropout the run trained with (inference ignores it either way).
+  with open(os.path.join(trained.model_dir, rundir.BERT_CONFIG_FILE),
+            encoding="utf-8") as f:
+    architecture = json.load(f)
+  for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+    if name in architecture:
+      setattr(trained.model.config, name, architecture[name])
+  trained.model.save_pretrained(directory)
+  trained.tokenizer.save_pretrained(directory)
+
+
+def verify_export(trained: trained_model.TrainedModel, *,
+                  saved_model_dir: str, pretrained_dir: str,
+                  examples: Sequence[data_lib.SquadExample],
+                  probe_source: str) -> dict:
+  """Checks an export against the checkpoint it was made from.
+
+  (a) The start/end logits of every probe window from the checkpoint model,
+  the SavedModel's predict_logits signature, the reloaded pretrained
+  directory (and PyTorch's reload of it, when torch is installed) agree
+  within LOGITS_TOLERANCE. (b) serving_default's answers equal the Python
+  path's (HF tokenizer windows + answers.decode_predictions over the
+  checkpoint's logits) on at least MIN_ANSWER_AGREEMENT of the questions.
+
+  Returns:
+    The results: probe size, max |diff| per pair of models, agreement rate
+    and every disagreement (id, graph answer, python answer).
+
+  Raises:
+    ExportVerificationError: a check failed; the message has the numbers.
+  """
+  import transformers  # pylint: disable=import-outside-toplevel
+
+  run_config = trained.run_config
+  windows = features_lib.build_features(examples, trained.tokenizer,
+                                        run_config.features)
+  batching = dict(batch_size=run_config.train.eval_batch_size,
+                  max_seq_length=run_config.features.max_seq_length,
+                  pipeline_config=run_config.pipeline)
+  logits = {"checkpoint": evaluation.window_logits(trained.model, windows,
+                                                   **batching)}
+  loaded = tf.saved_model.load(saved_model_dir)
+  logits_signature = loaded.signatures[LOGITS_SIGNATURE]
+  logits["saved_model"] = _batched_logits(
+      lambda ids, mask, types: _signature_call(logits_signature, ids, mask,
+                                               types), windows, **batching)
+  reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
+      pretrained_dir, local_files_only=True, hidden_dropout_prob=0.0,
+      attention_probs_dropout_prob=0.0)
+  logits["pretrained"] = evaluation.window_logits(reloaded, windows,
+                                                  **batching)
+  torch_logits = _torch_logits(pretrained_dir, windows, batching)
+  if torch_logits is not None:
+    logits["pytorch"] = torch_logits
+  diffs = {f"{a}_vs_{b}": _max_abs_diff(logits[a], logits[b])
+           for a, b in itertools.combinations(logits, 2)}
+
+  python_answers = answers.decode_predictions(
+      examples, windows, *logits["checkpoint"], run_config.decode).texts()
+  graph_answers = _graph_answers(loaded.signatures[SERVING_SIGNATURE],
+                                 examples)
+  disagreements = [
+      {"id": e.id, "graph": graph_answers[i], "python": python_answers[e.id]}
+      for i, e in enumerate(examples)
+      if graph_answers[i] != python_answers[e.id]]
+  agreement = 1.0 - len(disagreements) / len(examples)
+  verification = {
+      "probe_source": probe_source,
+      "probe_questions": len(examples),
+      "probe_windows": len(windows),
+      "logits_max_abs_diff": diffs,
+      "logits_tolerance": LOGITS_TOLERANCE,
+      "torch": ("not installed" if torch_logits is None else
+                "checked: BertForQuestionAnswering.from_pretrained("
+                "from_tf=True)"),
+      "answer_agreement": agreement,
+      "min_answer_agreement": MIN_ANSWER_AGREEMENT,
+      "disagreements": disagreements,
+  }
+  failures = [f"logits {pair}: max |diff| {diff:.3g} > {LOGITS_TOLERANCE:g}"
+              for pair, diff in diffs.items() if not diff <= LOGITS_TOLERANCE]
+  if agreement < MIN_ANSWER_AGREEMENT:
+    quoted = "; ".join(f"{d['id']}: graph {d['graph']!r} vs python "
+                       f"{d['python']!r}"
+                       for d in disagreements[:_MAX_QUOTED_DISAGREEMENTS])
+    more = len(disagreements) - _MAX_QUOTED_DISAGREEMENTS
+    failures.append(
+        f"serving_default agrees with the Python answers on "
+        f"{agreement:.1%} of {len(examples)} questions (expected >= "
+        f"{MIN_ANSWER_AGREEMENT:.0%}); disagreements: {quoted}"
+        + (f" and {more} more" if more > 0 else ""))
+  verification["passed"] = not failures
+  if failures:
+    raise ExportVerificationError(
+        f"Export verification failed on {len(examples)} probe questions "
+        f"from {probe_source}: " + " | ".join(failures) + ". Nothing was "
+        "published. The exported model would answer differently from the "
+        "checkpoint; rerun with --noverify only to inspect such an export.",
+        verification)
+  return verification
+
+
+def _signature_call(signature, input_ids, attention_mask, token_type_ids):
+  out = signature(input_ids=tf.cast(input_ids, tf.int32),
+                  attention_mask=tf.cast(attention_mask, tf.int32),
+                  token_type_ids=tf.cast(token_type_ids, tf.int32))
+  return out["start_logits"], out["end_logits"]
+
+
+def _batched_logits(logits_fn: Callable, windows: features_lib.Features, *,
+                    batch_size, max_seq_length, pipeline_config):
+  """Unpadded logits of every window from `logits_fn(ids, mask, types)`."""
+  dataset = input_pipeline.eval_dataset(
+      windows, batch_size=batch_size, max_seq_length=max_seq_length,
+      pipeline_config=pipeline_config)
+  lengths = windows.lengths
+  starts, ends = [None] * len(windows), [None] * len(windows)
+  for batch in dataset:
+    start, end = logits_fn(batch["input_ids"], batch["attention_mask"],
+                           batch["token_type_ids"])
+    start, end = np.asarray(start), np.asarray(end)
+    for row, window in enumerate(batch["window_index"].numpy()):
+      starts[window] = start[row, :lengths[window]]
+      ends[window] = end[row, :lengths[window]]
+  return starts, ends
+
+
+def _torch_logits(pretrained_dir, windows, batching):
+  """PyTorch's reload of the pretrained directory, or None without torch."""
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return None
+  import transformers  # pylint: disable=import-outside-toplevel
+
+  model = transformers.BertForQuestionAnswering.from_pretrained(
+      pretrained_dir, from_tf=True, local_files_only=True)
+  model.eval()
+
+  def logits_fn(input_ids, attention_mask, token_type_ids):
+    with torch.no_grad():
+      out = model(input_ids=torch.as_tensor(input_ids.numpy(),
+                                            dtype=torch.long),
+                  attention_mask=torch.as_tensor(attention_mask.numpy(),
+                                                 dtype=torch.long),
+                  token_type_ids=torch.as_tensor(token_type_ids.numpy(),
+                                                 dtype=torch.long))
+    return (out.start_logits.float().numpy(),
+            out.end_logits.float().numpy())
+
+  return _batched_logits(logits_fn, windows, **batching)
+
+
+def _max_abs_diff(a, b) -> float:
+  """Largest |difference| over every unpadded start and end logit."""
+  worst = 0.0
+  for side_a, side_b in zip(a, b):
+    for x, y in zip(side_a, side_b):
+      worst = max(worst, float(np.max(np.abs(np.asarray(x, np.float64) -
+                                              np.asarray(y, np.float64)),
+                                       initial=0.0)))
+  return worst
+
+
+def _graph_answers(signature, examples) -> list[str]:
+  texts = []
+  for lo in range(0, len(examples), _PROBE_BATCH_SIZE):
+    chunk = examples[lo:lo + _PROBE_BATCH_SIZE]
+    out = signature(question=tf.constant([e.question for e in chunk]),
+                    context=tf.constant([e.context for e in chunk]))
+    texts.extend(a.decode("utf-8") for a in out["answer"].numpy())
+  return texts
+
+
+def file_digests(directory: str) -> dict[str, str]:
+  """SHA-256 of every file under `directory`, keyed by '/'-separated path."""
+  digests = {}
+  for root, dirs, files in os.walk(directory):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      digest = hashlib.sha256()
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+      relative = os.path.relpath(path, directory).replace(os.sep, "/")
+      digests[relative] = digest.hexdigest()
+  return digests
+
+
+def signature_specs(saved_model_dir: str) -> dict:
+  """Inputs and outputs (dtype, shape; None for unknown) of each signature.
+
+  Read from saved_model.pb: exactly what TF Serving will see.
+  """
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+
+  saved_model = saved_model_pb2.SavedModel()
+  with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+    saved_model.ParseFromString(f.read())
+  specs = {}
+  for name, signature in saved_model.meta_graphs[0].signature_def.items():
+    if name.startswith("__"):  # __saved_model_init_op
+      continue
+    specs[name] = {
+        kind: {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
+                     "shape": [None if d.size < 0 else d.size
+                               for d in info.tensor_shape.dim]}
+               for key, info in sorted(getattr(signature, kind).items())}
+        for kind in ("inputs", "outputs")}
+  return dict(sorted(specs.items()))
+
+
+def serving_requirements(custom_ops: Sequence[str]) -> dict:
+  """What a TF Serving model server needs to load this export."""
+  major, minor = tf.__version__.split(".")[:2]
+  return {
+      "oldest_tf_serving": f"{major}.{minor}.0",
+      "note": (
+          f"Written by TensorFlow {tf.__version__}: SavedModels load in the "
+          f"same or newer TensorFlow, so use tensorflow/serving >= "
+          f"{major}.{minor}. The graph uses the TF Text ops "
+          f"{', '.join(custom_ops) or '(none)'}; official TF Serving "
+          f"binaries and images link the TF Text op library since "
+          f"{_TF_TEXT_OPS_IN_SERVING_SINCE} (tensorflow/serving RELEASE.md; "
+          f"2.0.0 had only some TF Text ops, without "
+          f"RegexSplitWithOffsets). A custom model server must link "
+          f"@org_tensorflow_text//tensorflow_text:ops_lib. Not verified "
+          f"against a running model server here."),
+      "verified_with_model_server": False,
+  }
+
+
+def _versions() -> dict:
+  import tensorflow_text  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+
+  return {"tfqa": tfqa.__version__, "tensorflow": tf.__version__,
+          "tensorflow_text": tensorflow_text.__version__,
+          "transformers": transformers.__version__,
+          "tensorflow_serving_api": _package_version(
+              "tensorflow-serving-api"),
+          "python": platform.python_version()}
+
+
+def _package_version(name):
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def _manifest(trained, *, export_dir, model_name, version, staged_version,
+              staged_pretrained, verification, probe_source) -> dict:
+  saved_model_path = "/".join((SAVED_MODEL_SUBDIR, model_name, str(version)))
+  custom_ops = serving_graph.custom_ops_used(staged_version)
+  return {
+      "model_name": model_name,
+      "version": version,
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+      # Relative to the directory holding this manifest.
+      "paths": {
+          "saved_model": saved_model_path,
+          "pretrained": PRETRAINED_SUBDIR,
+          "warmup_requests": saved_model_path + "/" +
+                             WARMUP_FILE.replace(os.sep, "/"),
+          "model_card": f"{PRETRAINED_SUBDIR}/{MODEL_CARD_FILE}",
+      },
+      "export_dir": os.path.abspath(export_dir),
+      "sha256": {"saved_model": file_digests(staged_version),
+                 "pretrained": file_digests(staged_pretrained)},
+      "signatures": signature_specs(staged_version),
+      "custom_ops": custom_ops,
+      "serving": serving_requirements(custom_ops),
+      "versions": _versions(),
+      "model_dir": os.path.abspath(trained.model_dir),
+      "checkpoint": trained.checkpoint,
+      "run_config": trained.run_config.to_dict(),
+      "probe_source": probe_source,
+      "verification": verification,
+  }
+
+
+def read_manifest(export_dir: str) -> dict:
+  """The manifest.json of an export directory.
+
+  Raises:
+    ValueError: missing, or not valid JSON.
+  """
+  path = os.path.join(export_dir, MANIFEST_FILE)
+  if not os.path.isfile(path):
+    raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
+                     f"directory written by tfqa_export.")
+  return io_utils.read_json(path, what="the export manifest")
+
+
+def _publish(staged: str, final: str, *, overwrite: bool) -> None:
+  """Renames `staged` to `final`; replaces an existing `final` if allowed.
+
+  A replacement renames the old directory aside, renames the new one in and
+  only then deletes the old one, so `final` is always one whole version.
+  """
+  if not os.path.exists(final):
+    os.rename(staged, final)
+    return
+  if not overwrite:
+    raise ValueError(f"{final} appeared while exporting (another export?); "
+                     f"it was left as it is. Pass overwrite=True to replace "
+                     f"it.")
+  parent, name = os.path.split(final)
+  # Not all digits, so TF Serving ignores it too.
+  aside = os.path.join(parent, f".old-{name}-{os.getpid()}")
+  os.rename(final, aside)
+  try:
+    os.rename(staged, final)
+  except BaseException:
+    os.rename(aside, final)
+    raise
+  shutil.rmtree(aside, ignore_errors=True)
+
+
+def model_card(trained: trained_model.TrainedModel, *, model_name: str,
+               version: int, verification: dict) -> str:
+  """The pretrained directory's README.md: data, settings, results, checks."""
+  run_config = trained.run_config
+  data = run_config.data
+  model = run_config.model
+  lines = [
+      "---",
+      "library_name: transformers",
+      "pipeline_tag: question-answering",
+      "tags: [tfqa, bert, question-answering, squad, tensorflow]",
+      "---",
+      "",
+      f"# {model_name} (version {version})",
+      "",
+      f"`TFBertForQuestionAnswering` fine-tuned for extractive question "
+      f"answering with tfqa {tfqa.__version__}, exported from checkpoint "
+      f"`{os.path.basename(trained.checkpoint)}`.",
+      "",
+      "## Training data",
+      "",
+  ]
+  if data.tfds_dataset:
+    lines.append(f"- TFDS dataset: `{data.tfds_dataset}` (train split)")
+  if data.train_file:
+    lines.append(f"- Train file: `{data.train_file}`")
+  lines.append(f"- Eval file: `{data.eval_file}`" if data.eval_file else
+               "- Eval file: none" + (" (TFDS validation split)"
+                                      if data.tfds_dataset else ""))
+  lines.append("- Format: SQuAD " + (
+      "v2.0 (unanswerable questions get an empty answer)"
+      if run_config.decode.version_2_with_negative else "v1.1"))
+  if data.answerable_only:
+    lines.append("- Unanswerable training questions dropped "
+                 "(answerable_only)")
+  lines += ["", "## Model", "",
+            f"- Initialised from: `{model.model or model.bert_config_file}`"]
+  lines += ["", "## Hyper-parameters", "", "| setting | value |",
+            "|---|---|"]
+  for section in ("train", "features", "pipeline", "decode"):
+    for name, value in dataclasses.asdict(getattr(run_config,
+                                                  section)).items():
+      lines.append(f"| {section}.{name} | {value} |")
+  lines += ["", "## Evaluation", ""]
+  results = _eval_results(trained.model_dir)
+  if results is None:
+    lines.append("No evaluation results were recorded for this run.")
+  else:
+    lines += ["| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_format_value(value)} |"
+              for key, value in results.items()]
+  lines += ["", "## Export verification", ""]
+  if verification.get("skipped"):
+    lines.append("Not verified (exported with --noverify).")
+  else:
+    lines.append(
+        f"On {verification['probe_questions']} questions of "
+        f"`{verification['probe_source']}`: max |logit difference| "
+        + ", ".join(f"{pair} {diff:.2g}" for pair, diff in
+                    verification["logits_max_abs_diff"].items())
+        + f"; the SavedModel's serving_default answers equal the Python "
+        f"answers on "
+        f"{verification['answer_agreement']:.1%} of the questions.")
+  lines += [
+      "", "## Usage", "", "```python", "import transformers", "",
+      "qa = transformers.pipeline(",
+      "    \"question-answering\", model=\"pretrained\", "
+      "tokenizer=\"pretrained\",",
+      "    framework=\"tf\", dtype=None)  # dtype=None: no PyTorch needed",
+      "qa(question=\"...\", context=\"...\")", "```", "",
+      f"The TF Serving version of this model is "
+      f"`saved_model/{model_name}/{version}` next to this directory "
+      f"(signature `serving_default`: strings `question`, `context` -> "
+      f"`answer`, `score`, `start_char`, `end_char`).", ""]
+  return "\n".join(lines)
+
+
+def _eval_results(model_dir):
+  path = os.path.join(model_dir, rundir.EVAL_SUBDIR,
+                      evaluation.RESULTS_FILE)
+  if not os.path.isfile(path):
+    return None
+  return io_utils.read_json(path, what="the evaluation results")
+
+
+def _format_value(value):
+  return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,292 @@
+"""Answers questions with an exported SavedModel (no transformers) or a training run's checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Protocol, Sequence
+
+import tensorflow as tf
+
+from tfqa import data as data_lib
+from tfqa import export
+from tfqa import io_utils
+
+# Questions per model call: bounds memory on long input files.
+BATCH_SIZE = 32
+# Characters of context `mark_answer` shows around the answer.
+CONTEXT_WIDTH = 200
+_ELLIPSIS = "…"
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+  """The answer to one question."""
+
+  text: str  # "" for no answer
+  score: float  # start + end logit (the null score for a v2.0 no-answer)
+  start_char: int  # code point offset into the context; -1 for no answer
+  end_char: int  # exclusive; -1 for no answer
+
+
+class Predictor(Protocol):
+  """Anything that answers questions from contexts."""
+
+  def answer(self, questions: Sequence[str],
+             contexts: Sequence[str]) -> list[Answer]:
+    ...
+
+
+class ManifestMismatchError(ValueError):
+  """A SavedModel's files differ from what its export manifest recorded."""
+
+
+class SavedModelPredictor:
+  """Answers with a SavedModel's serving_default signature.
+
+  Needs only TensorFlow and tensorflow_text (for the tokenizer ops), not
+  transformers.
+  """
+
+  def __init__(self, saved_model_dir: str):
+    """Loads the SavedModel (a version directory)."""
+    # Registers the tokenizer ops the SavedModel's graph uses.
+    import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
+
+    self.saved_model_dir = saved_model_dir
+    self._loaded = tf.saved_model.load(saved_model_dir)
+    self._answer = self._loaded.signatures[export.SERVING_SIGNATURE]
+
+  def answer(self, questions: Sequence[str],
+             contexts: Sequence[str]) -> list[Answer]:
+    _check_same_length(questions, contexts)
+    results = []
+    for lo in range(0, len(questions), BATCH_SIZE):
+      out = self._answer(
+          question=tf.constant(list(questions[lo:lo + BATCH_SIZE]),
+                               tf.string),
+          context=tf.constant(list(contexts[lo:lo + BATCH_SIZE]), tf.string))
+      results.extend(
+          Answer(text.decode("utf-8"), float(score), int(start), int(end))
+          for text, score, start, end in zip(
+              out["answer"].numpy(), out["score"].numpy(),
+              out["start_char"].numpy(), out["end_char"].numpy()))
+    return results
+
+
+class CheckpointPredictor:
+  """Answers with a training run's checkpoint, in Python (HF tokenizer)."""
+
+  def __init__(self, model_dir: str, *, checkpoint: str | None = None):
+    """Loads the run's model and checkpoint (see `trained_model.load`)."""
+    from tfqa import trained_model  # pylint: disable=import-outside-toplevel
+
+    self.trained = trained_model.load(model_dir, checkpoint=checkpoint)
+
+  def answer(self, questions: Sequence[str],
+             contexts: Sequence[str]) -> list[Answer]:
+    # Imported here: these pull in transformers.
+    from tfqa import answers  # pylint: disable=import-outside-toplevel
+    from tfqa import evaluation  # pylint: disable=import-outside-toplevel
+    from tfqa import features  # pylint: disable=import-outside-toplevel
+
+    _check_same_length(questions, contexts)
+    if not questions:
+      return []
+    run_config = self.trained.run_config
+    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
+                                      context=c, answer_texts=(),
+                                      answer_starts=())
+                for i, (q, c) in enumerate(zip(questions, contexts))]
+    windows = features.build_features(examples, self.trained.tokenizer,
+                                      run_config.features)
+    starts, ends = evaluation.window_logits(
+        self.trained.model, windows,
+        batch_size=run_config.train.eval_batch_size,
+        max_seq_length=run_config.features.max_seq_length,
+        pipeline_config=run_config.pipeline)
+    predictions = answers.decode_predictions(examples, windows, starts, ends,
+                                             run_config.decode)
+    return [Answer(p.text, float(p.score), p.start_char, p.end_char)
+            for p in (predictions.by_id[e.id] for e in examples)]
+
+
+def _check_same_length(questions, contexts):
+  if len(questions) != len(contexts):
+    raise ValueError(
+        f"Got {len(questions)} questions and {len(contexts)} contexts. "
+        f"Expected one context per question.")
+
+
+def resolve_saved_model(path: str) -> str | None:
+  """The SavedModel version directory `path` points at, or None.
+
+  Args:
+    path: a version directory (holds saved_model.pb), a model directory
+      (numbered version subdirectories) or an export directory (holds
+      saved_model/<model_name>/...; the manifest's model, else the only one).
+      The latter two resolve to their largest version.
+
+  Returns:
+    The version directory; None when `path` is none of these.
+
+  Raises:
+    ValueError: an export or model directory with no version, or several
+      models and no manifest to choose one.
+  """
+  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    return path
+  models_root = os.path.join(path, export.SAVED_MODEL_SUBDIR)
+  if os.path.isdir(models_root):
+    manifest_path = os.path.join(path, export.MANIFEST_FILE)
+    if os.path.isfile(manifest_path):
+      name = export.read_manifest(path)["model_name"]
+    else:
+      names = sorted(os.listdir(models_root))
+      if len(names) != 1:
+        raise ValueError(
+            f"{models_root} holds the models {names} and {path} has no "
+            f"{export.MANIFEST_FILE} to choose one. Pass one model's "
+            f"directory instead: {os.path.join(models_root, 'NAME')}.")
+      name = names[0]
+    return _latest_version(os.path.join(models_root, name))
+  if export.existing_versions(path):
+    return _latest_version(path)
+  return None
+
+
+def _latest_version(models_dir):
+  versions = [v for v in export.existing_versions(models_dir)
+              if os.path.isfile(os.path.join(models_dir, str(v),
+                                             "saved_model.pb"))]
+  if not versions:
+    raise ValueError(f"{models_dir} holds no SavedModel version directory "
+                     f"(<number>/saved_model.pb). Run tfqa_export first.")
+  return os.path.join(models_dir, str(versions[-1]))
+
+
+def verify_manifest(saved_model_dir: str) -> dict:
+  """Checks a version directory's files against its export's manifest.json.
+
+  The manifest is looked for in the export directory three levels up
+  (export_dir/saved_model/<name>/<version>); it must describe this version.
+
+  Returns:
+    The manifest.
+
+  Raises:
+    ManifestMismatchError: no manifest, a manifest of another version, or a
+      file that is missing, changed (SHA-256) or not in the manifest; the
+      message names every such file.
+  """
+  version_dir = os.path.abspath(saved_model_dir)
+  export_dir = os.path.dirname(os.path.dirname(os.path.dirname(version_dir)))
+  manifest_path = os.path.join(export_dir, export.MANIFEST_FILE)
+  if not os.path.isfile(manifest_path):
+    raise ManifestMismatchError(
+        f"Cannot verify {saved_model_dir}: no {manifest_path}. Expected the "
+        f"SavedModel inside an export directory written by tfqa_export "
+        f"(EXPORT_DIR/saved_model/NAME/VERSION); drop --verify_manifest to "
+        f"load it unchecked.")
+  manifest = export.read_manifest(export_dir)
+  described = os.path.join(export_dir, *manifest["paths"]["saved_model"]
+                           .split("/"))
+  if os.path.realpath(described) != os.path.realpath(version_dir):
+    raise ManifestMismatchError(
+        f"{manifest_path} describes {manifest['paths']['saved_model']}, not "
+        f"{saved_model_dir}; only the latest export has a manifest. Verify "
+        f"{described} instead, or re-export this version.")
+  expected = manifest["sha256"]["saved_model"]
+  actual = export.file_digests(version_dir)
+  problems = (
+      [f"{name} is missing" for name in sorted(set(expected) - set(actual))] +
+      [f"{name} was modified (SHA-256 {actual[name][:12]}…, manifest "
+       f"{expected[name][:12]}…)"
+       for name in sorted(set(expected) & set(actual))
+       if expected[name] != actual[name]] +
+      [f"{name} is not in the manifest"
+       for name in sorted(set(actual) - set(expected))])
+  if problems:
+    raise ManifestMismatchError(
+        f"Refusing to load {saved_model_dir}: its files do not match "
+        f"{manifest_path}: " + "; ".join(problems) + ". Re-export the model "
+        "(tfqa_export) or restore the original files.")
+  return manifest
+
+
+def load_predictor(path: str, *, verify: bool = False,
+                   checkpoint: str | None = None) -> Predictor:
+  """A predictor for a SavedModel / export directory, or a training run.
+
+  Args:
+    path: a SavedModel version, model or export directory (see
+      `resolve_saved_model`), or a tfqa_train --model_dir.
+    verify: check the SavedModel's files against the export manifest first
+      (SavedModels only).
+    checkpoint: checkpoint prefix (training runs only; default newest).
+
+  Raises:
+    ValueError: `path` is neither, or an option does not apply to it.
+    ManifestMismatchError: `verify` found a missing or changed file.
+  """
+  if not os.path.isdir(path):
+    raise ValueError(f"{path} is not a directory. Expected a SavedModel "
+                     f"version directory, an export directory (tfqa_export "
+                     f"--export_dir) or a training run (tfqa_train "
+                     f"--model_dir).")
+  saved_model_dir = resolve_saved_model(path)
+  if saved_model_dir is not None:
+    if checkpoint is not None:
+      raise ValueError(f"--checkpoint applies to training runs, but {path} "
+                       f"is a SavedModel. Drop --checkpoint.")
+    if verify:
+      verify_manifest(saved_model_dir)
+    return SavedModelPredictor(saved_model_dir)
+  if os.path.isfile(os.path.join(path, "run_config.json")):
+    if verify:
+      raise ValueError(f"--verify_manifest checks exported SavedModels, but "
+                       f"{path} is a training run. Drop --verify_manifest or "
+                       f"pass the export directory.")
+    return CheckpointPredictor(path, checkpoint=checkpoint)
+  raise ValueError(f"{path} holds neither a SavedModel (saved_model.pb, "
+                   f"numbered versions or saved_model/) nor a training run "
+                   f"(run_config.json).")
+
+
+def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
+  """Answers every question of a SQuAD JSON file: id -> Answer.
+
+  Raises:
+    FileNotFoundError: `input_file` does not exist.
+    SquadFormatError: it is not SQuAD JSON.
+  """
+  examples = data_lib.load_squad_json(input_file).examples
+  results = predictor.answer([e.question for e in examples],
+                             [e.context for e in examples])
+  return {e.id: answer for e, answer in zip(examples, results)}
+
+
+def write_predictions(path: str, predictions: dict[str, Answer]) -> None:
+  """Writes `predictions.json` (id -> answer text), atomically."""
+  io_utils.atomic_write_json(path, {qid: answer.text
+                                    for qid, answer in predictions.items()})
+
+
+def mark_answer(context: str, start_char: int, end_char: int, *,
+                width: int = CONTEXT_WIDTH) -> str:
+  """The context around the answer, with the answer in [[double brackets]].
+
+  About `width` chars are shown (the answer always whole), "…" marking cuts;
+  with no answer (start_char < 0), the context's start.
+  """
+  if start_char < 0:
+    return context[:width] + (_ELLIPSIS if len(context) > width else "")
+  room = max(0, width - (end_char - start_char))
+  # Half the room on each side; what one side cannot use goes to the other.
+  lo = max(0, start_char - room // 2)
+  hi = min(len(context), end_char + room - (start_char - lo))
+  lo = max(0, start_char - (room - (hi - end_char)))
+  return "".join([
+      _ELLIPSIS if lo > 0 else "", context[lo:start_char], "[[",
+      context[start_char:end_char], "]]", context[end_char:hi],
+      _ELLIPSIS if hi < len(context) else ""])
