@@ -33,14 +33,18 @@ LENGTHS = [5, 9, 3, 17, 8, 2, 30, 11, 7, 4]
 
 
 @pytest.mark.parametrize("bucketed", [True, False])
-def test_plan_epoch_covers_every_window_once(bucketed):
+def test_plan_epoch_covers_every_window_in_full_batches(bucketed):
   lengths = np.array(LENGTHS * 30, np.int32)
   plan = input_pipeline.plan_epoch(lengths, batch_size=8, seed=3, epoch=0,
                                    bucketed=bucketed)
   assert len(plan) == input_pipeline.steps_per_epoch(300, 8) == 38
-  assert sorted(np.concatenate(plan).tolist()) == list(range(300))
-  assert [len(b) for b in plan[:-1]] == [8] * 37
-  assert len(plan[-1]) == 300 - 37 * 8
+  assert [len(b) for b in plan] == [8] * 38
+  # 38 * 8 = 304 slots: every window once, the epoch's first 4 twice.
+  counts = np.bincount(np.concatenate(plan), minlength=300)
+  assert sorted(counts.tolist()) == [1] * 296 + [2] * 4
+  order = np.random.default_rng([3, 0]).permutation(300)
+  assert sorted(np.flatnonzero(counts == 2).tolist()) == sorted(
+      order[:4].tolist())
 
 
 @pytest.mark.parametrize("bucketed", [True, False])
@@ -106,6 +110,27 @@ def test_resuming_at_any_step_yields_the_same_remaining_batches():
     assert len(resumed) == len(full) - start
     for (a_ids, a_w), (b_ids, b_w) in zip(full[start:], resumed):
       assert (a_ids == b_ids).all() and (a_w == b_w).all()
+
+
+def test_replica_slices_partition_each_global_batch():
+  features = _fake_features(LENGTHS * 2)
+  kwargs = dict(batch_size=4, seed=5, num_epochs=1, max_seq_length=32)
+  whole = _batches(input_pipeline.train_dataset(features, **kwargs))
+  # Worker 1 of 2 workers with 2 replicas each: replicas 2 and 3 of 4.
+  sliced = _batches(input_pipeline.train_dataset(
+      features, num_replicas=4, local_replicas=(2, 3), **kwargs))
+  assert len(sliced) == 2 * len(whole)
+  for step, (_, windows) in enumerate(whole):
+    assert sliced[2 * step][1].tolist() == windows[2:3].tolist()
+    assert sliced[2 * step + 1][1].tolist() == windows[3:4].tolist()
+
+
+def test_batch_must_split_evenly_across_replicas():
+  with pytest.raises(ValueError, match=r"train_batch_size=6 with 4 replicas"
+                                       r".*Use e.g. 4"):
+    input_pipeline.train_dataset(_fake_features(LENGTHS), batch_size=6,
+                                 seed=0, num_epochs=1, max_seq_length=32,
+                                 num_replicas=4, local_replicas=(0,))
 
 
 def test_train_dataset_rejects_bad_step_range():

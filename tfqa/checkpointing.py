@@ -88,11 +88,20 @@ def model_signature(model) -> str:
                      for w in model.weights])
 
 
-def new_state(model, optimizer, *, seed: int) -> TrainingState:
-  """Fresh training state around a built model and its optimizer."""
-  # Create the optimizer's slots now so a restore fills them at once rather
-  # than on first use (a deferred restore would hide a corrupt slot tensor).
-  _inner_optimizer(optimizer).build(model.trainable_variables)
+def new_state(model, optimizer, *, seed: int,
+              strategy: tf.distribute.Strategy | None = None) -> TrainingState:
+  """Fresh training state around a built model and its optimizer.
+
+  Call it outside `strategy.scope()`: the optimizer's slots are made inside
+  it (mirrored like the weights), the bookkeeping variables outside (a
+  string variable cannot be broadcast between workers, and they need no
+  syncing: every worker computes the same values).
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  with strategy.scope():
+    # Create the slots now so a restore fills them at once rather than on
+    # first use (a deferred restore would hide a corrupt slot tensor).
+    _inner_optimizer(optimizer).build(model.trainable_variables)
   return TrainingState(
       model=model, optimizer=optimizer,
       epoch=tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),

@@ -39,3 +39,63 @@ def make_strategy(name: str, *, tpu: str = "") -> tf.distribute.Strategy:
       f"Invalid value for argument `distribution_strategy`. Received: "
       f"{name!r}. Expected one of default, one_device, mirrored, "
       f"multi_worker_mirrored, tpu.")
+
+
+def task(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
+  """(task type, task id) of this process in a multi-worker cluster."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return None, 0
+  return resolver.task_type, int(resolver.task_id or 0)
+
+
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+  """Processes taking part in training (1 unless multi-worker)."""
+  return strategy.extended._num_workers if hasattr(  # pylint: disable=protected-access
+      strategy.extended, "_num_workers") else 1
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process writes the run's files (checkpoints, logs, config).
+
+  The chief is the "chief" task, or worker 0 when the cluster has no chief
+  (TF_CONFIG's usual two-worker setup). Single-process runs are chief.
+  """
+  task_type, task_id = task(strategy)
+  if task_type is None:
+    return True
+  if task_type == "chief":
+    return True
+  cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+  return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def distribute_train_dataset(strategy: tf.distribute.Strategy, make_dataset):
+  """Feeds each replica its slice of every global batch.
+
+  Args:
+    strategy: the run's strategy.
+    make_dataset: fn(*, num_replicas, local_replicas) -> tf.data.Dataset,
+      as `input_pipeline.train_dataset` with its other arguments bound.
+
+  Returns:
+    A dataset for Keras fit: the plain one with a single replica, else a
+    distributed dataset built per input pipeline. Data are split by hand
+    (no auto-sharding): every worker plans the same global batches from the
+    seed and takes its replicas' slices, so files need no sharding.
+  """
+  replicas = strategy.num_replicas_in_sync
+  if replicas == 1:
+    return make_dataset(num_replicas=1, local_replicas=(0,))
+
+  def dataset_fn(context):
+    per_pipeline = replicas // context.num_input_pipelines
+    first = context.input_pipeline_id * per_pipeline
+    dataset = make_dataset(num_replicas=replicas,
+                           local_replicas=range(first, first + per_pipeline))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF)
+    return dataset.with_options(options)
+
+  return strategy.distribute_datasets_from_function(dataset_fn)

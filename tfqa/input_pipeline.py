@@ -16,6 +16,8 @@ no replay and no iterator state beyond k.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
 
@@ -30,7 +32,7 @@ _BUCKET_CHUNK_BATCHES = 50
 
 
 def steps_per_epoch(num_windows: int, batch_size: int) -> int:
-  """Training steps in one epoch: every window once, last batch may be short."""
+  """Training steps in one epoch: every window at least once."""
   return -(-num_windows // batch_size)
 
 
@@ -46,10 +48,15 @@ def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
     bucketed: group windows of similar length into the same batch.
 
   Returns:
-    `steps_per_epoch(len(lengths), batch_size)` int32 index arrays.
+    `steps_per_epoch(len(lengths), batch_size)` int32 index arrays, each of
+    exactly `batch_size` windows: the epoch's last batch is completed with
+    the first windows of its order, so batch shapes are static and a batch
+    splits evenly across replicas (the same math on 1 or N replicas).
   """
   rng = np.random.default_rng([seed, epoch])
   order = rng.permutation(len(lengths)).astype(np.int32)
+  order = np.resize(order, steps_per_epoch(len(lengths), batch_size) *
+                    batch_size)
   if not bucketed:
     return _split(order, batch_size)
   chunk = batch_size * _BUCKET_CHUNK_BATCHES
@@ -59,11 +66,7 @@ def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
     # Stable sort keeps the random order among equal lengths.
     part = part[np.argsort(lengths[part], kind="stable")]
     batches.extend(_split(part, batch_size))
-  # Full batches are shuffled; the single short batch (if any) stays last so
-  # every other batch has exactly batch_size windows.
-  full = [b for b in batches if len(b) == batch_size]
-  short = [b for b in batches if len(b) != batch_size]
-  return [full[i] for i in rng.permutation(len(full))] + short
+  return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _split(indices, batch_size):
@@ -75,7 +78,9 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
                   pipeline_config: config_lib.PipelineConfig = (
                       config_lib.PipelineConfig()),
                   start_step: int = 0,
-                  stop_step: int | None = None) -> tf.data.Dataset:
+                  stop_step: int | None = None,
+                  num_replicas: int = 1,
+                  local_replicas: Sequence[int] = (0,)) -> tf.data.Dataset:
   """Training batches for global steps [start_step, stop_step).
 
   Args:
@@ -87,13 +92,25 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
     pipeline_config: padding mode.
     start_step: first global step to produce (0-based).
     stop_step: one past the last step; defaults to the end of the last epoch.
+    num_replicas: replicas the global batch is split across, evenly.
+    local_replicas: the replicas this input pipeline feeds; each step yields
+      one element per local replica (its slice of the global batch), in the
+      order tf.distribute hands elements to a worker's replicas.
 
   Returns:
     A dataset of (model inputs, labels) with the module's element spec.
 
   Raises:
-    ValueError: the step range is empty or outside the planned epochs.
+    ValueError: the step range is empty or outside the planned epochs, or
+      the batch does not split evenly across replicas.
   """
+  if batch_size % num_replicas:
+    raise ValueError(
+        f"Invalid value for argument `train_batch_size`. Received: "
+        f"train_batch_size={batch_size} with {num_replicas} replicas. "
+        f"Expected a multiple of the number of replicas (it is the global "
+        f"batch, split evenly). Use e.g. "
+        f"{max(1, batch_size // num_replicas) * num_replicas}.")
   per_epoch = steps_per_epoch(len(features), batch_size)
   total = per_epoch * num_epochs
   stop_step = total if stop_step is None else stop_step
@@ -111,6 +128,9 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
         bucketed=pipeline_config.padding == "bucketed"))
   offset = first_epoch * per_epoch
   plan = batches[start_step - offset:stop_step - offset]
+  if num_replicas > 1:
+    plan = [np.split(batch, num_replicas)[replica] for batch in plan
+            for replica in local_replicas]
   columns = _window_columns(features)
   pad = _padder(pipeline_config, max_seq_length)
 

@@ -44,6 +44,21 @@ class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
             "warmup_steps": self.warmup_steps}
 
 
+@tf_keras.utils.register_keras_serializable(package="tfqa")
+class AdamW(tf_keras.optimizers.AdamW):
+  """AdamW whose global-norm clipping sees the true gradient norm.
+
+  Embedding gradients arrive as IndexedSlices with one row per token
+  occurrence; Keras measures the global norm on those raw rows (and only
+  merges duplicates afterwards), so the clip depended on how a batch was
+  split across replicas. Merging duplicate rows first makes the norm that of
+  the dense gradient, identical on 1 or N replicas.
+  """
+
+  def _clip_gradients(self, grads):
+    return super()._clip_gradients(self._deduplicate_sparse_grad(grads))
+
+
 def create_optimizer(*, learning_rate: float, total_steps: int,
                      warmup_ratio: float, weight_decay: float,
                      clip_norm: float, mixed_float16: bool = False):
@@ -62,7 +77,7 @@ def create_optimizer(*, learning_rate: float, total_steps: int,
   """
   schedule = WarmupLinearDecay(learning_rate, total_steps,
                                int(round(warmup_ratio * total_steps)))
-  optimizer = tf_keras.optimizers.AdamW(
+  optimizer = AdamW(
       learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
       beta_2=0.999, epsilon=1e-6,
       global_clipnorm=clip_norm if clip_norm > 0 else None)

@@ -82,12 +82,13 @@ def with_overrides(run_config: config_lib.RunConfig,
       for section, values in sections.items()})
 
 
-def reconcile(model_dir: str,
-              run_config: config_lib.RunConfig) -> config_lib.RunConfig:
+def reconcile(model_dir: str, run_config: config_lib.RunConfig, *,
+              write: bool = True) -> config_lib.RunConfig:
   """Checks `run_config` against the directory's saved one and records it.
 
   A new directory gets `run_config` written. In a directory of an earlier
   run, only SAFE_TO_CHANGE settings may differ; the updated config is saved.
+  With write=False (a non-chief worker) nothing is written.
 
   Raises:
     ValueError: naming every setting that differs and may not change.
@@ -110,7 +111,8 @@ def reconcile(model_dir: str,
           f"{', '.join(sorted(s.split('.')[1] for s in SAFE_TO_CHANGE))}.")
     if not changed:
       return saved
-  write_run_config(model_dir, run_config)
+  if write:
+    write_run_config(model_dir, run_config)
   return run_config
 
 

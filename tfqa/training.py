@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
+import shutil
+import tempfile
 import time
 
 from absl import logging
@@ -107,6 +110,11 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
                        verbose: str | int = "auto") -> TrainResult:
   """Trains (resuming from the latest readable checkpoint) and evaluates.
 
+  Under a multi-worker strategy every worker runs this with the same
+  arguments; only the chief writes to `model_dir` (the others save their
+  share of each checkpoint to a temporary directory they delete), and every
+  worker resumes from the chief's newest readable checkpoint.
+
   Args:
     run_config: every setting of the run; checked against
       `model_dir/run_config.json` when resuming (see rundir.reconcile).
@@ -117,26 +125,84 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
   Returns:
     The TrainResult.
   """
-  os.makedirs(model_dir, exist_ok=True)
-  run_config = rundir.reconcile(model_dir, run_config)
-  configure_runtime(run_config.train)
   train = run_config.train
+  # Multi-worker collectives must be configured before other TF work.
+  strategy = distribution.make_strategy(train.distribution_strategy,
+                                        tpu=train.tpu)
+  chief = distribution.is_chief(strategy)
+  os.makedirs(model_dir, exist_ok=True)
+  run_config = rundir.reconcile(model_dir, run_config, write=chief)
+  train = run_config.train
+  configure_runtime(train)
+  data = _prepare_data(run_config)
+  per_epoch = input_pipeline.steps_per_epoch(len(data.features),
+                                             train.train_batch_size)
+  steps = total_steps(len(data.features), train)
+  logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
+               "%d replica(s), global batch %d.", data.num_examples,
+               len(data.features), per_epoch, steps,
+               strategy.num_replicas_in_sync, train.train_batch_size)
+  state = _build_state(strategy, data.source, train, steps)
+  if chief:
+    _save_model_assets(model_dir, state.model, data.tokenizer)
+  resumed_from = checkpointing.latest_readable(model_dir)
+  if resumed_from:
+    checkpointing.restore(state, resumed_from)
+    _check_data_position(state, per_epoch, resumed_from)
+  first_step = int(state.step.numpy())
+  logger = _StepLogger(model_dir, state, enabled=chief,
+                       replicas=strategy.num_replicas_in_sync)
+  write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
+                                                 chief)
+  saver = _Saver(write_checkpoint, state, per_epoch, before_save=logger.flush)
+  started = time.perf_counter()
+  try:
+    step = _fit(state, data.features, run_config, strategy,
+                callbacks=[logger, _PeriodicSave(saver,
+                                                 train.save_every_steps)],
+                saver=saver, per_epoch=per_epoch, steps=steps,
+                verbose=verbose)
+  finally:
+    cleanup()
+  train_seconds = time.perf_counter() - started
+  logger.close()
+  latest = checkpointing.latest_readable(model_dir)
+  metrics = None
+  if distribution.num_workers(strategy) > 1:
+    # The chief alone would run collectives the other workers never join.
+    logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir=%s`.",
+                 model_dir)
+  elif chief:
+    metrics = _evaluate_at_end(state.model, data.tokenizer, run_config,
+                               model_dir, step, latest)
+  return TrainResult(
+      step, steps, resumed_from, latest, metrics,
+      steps_run=step - first_step,
+      windows_run=(step - first_step) * train.train_batch_size,
+      train_seconds=train_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainingData:
+  num_examples: int
+  source: modeling.ModelSource
+  tokenizer: object
+  features: features_lib.Features
+
+
+def _prepare_data(run_config):
   squad = load_train_data(run_config.data,
                           version_2_with_negative=run_config.decode
                           .version_2_with_negative)
   source = modeling.resolve_source(run_config.model)
   tokenizer = features_lib.load_tokenizer(
       source.tokenizer_path, do_lower_case=run_config.model.do_lower_case)
-  train_features = features_lib.build_features(squad.examples, tokenizer,
-                                               run_config.features)
-  per_epoch = input_pipeline.steps_per_epoch(len(train_features),
-                                             train.train_batch_size)
-  steps = total_steps(len(train_features), train)
-  logging.info("%d examples -> %d windows; %d steps per epoch, %d in all.",
-               len(squad.examples), len(train_features), per_epoch, steps)
+  features = features_lib.build_features(squad.examples, tokenizer,
+                                         run_config.features)
+  return _TrainingData(len(squad.examples), source, tokenizer, features)
 
-  strategy = distribution.make_strategy(train.distribution_strategy,
-                                        tpu=train.tpu)
+
+def _build_state(strategy, source, train, steps):
   with strategy.scope():
     model, _ = modeling.build_model(source)
     optimizer = optimization.create_optimizer(
@@ -145,54 +211,59 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
         clip_norm=train.clip_norm,
         mixed_float16=train.mixed_precision == "mixed_float16")
     model.compile(optimizer=optimizer, jit_compile=train.jit_compile)
-    state = checkpointing.new_state(model, optimizer, seed=train.seed)
-  _save_model_assets(model_dir, model, tokenizer)
-  manager = checkpointing.make_manager(state, model_dir,
-                                       keep=train.keep_checkpoints)
-  resumed_from = checkpointing.latest_readable(model_dir)
-  if resumed_from:
-    checkpointing.restore(state, resumed_from)
-    _check_data_position(state, per_epoch, resumed_from)
-  step = int(state.step.numpy())
-  _truncate_train_log(model_dir, step)
+    # Keras sums each replica's own mean loss into the logs (TPUs would log
+    # replica 0's alone); summing everywhere lets the logger divide by the
+    # replica count to get the global mean.
+    model.distribute_reduction_method = "sum"
+  return checkpointing.new_state(model, optimizer, seed=train.seed,
+                                 strategy=strategy)
 
-  logger = _StepLogger(model_dir, state)
-  saver = _Saver(manager, state, per_epoch, before_save=logger.flush)
-  callbacks = [logger, _PeriodicSave(saver, train.save_every_steps)]
-  first_step, started = step, time.perf_counter()
+
+def _checkpoint_writer(state, model_dir, train, chief):
+  """(save fn, cleanup fn): saves go to model_dir on the chief, else to a
+  temporary directory whose files are deleted at once (every worker must take
+  part in a multi-worker save, with the same Checkpoint object each time:
+  a new one would create, and broadcast, a new save counter)."""
+  if chief:
+    manager = checkpointing.make_manager(state, model_dir,
+                                         keep=train.keep_checkpoints)
+    return lambda: checkpointing.save(manager, state), lambda: None
+  scratch = tempfile.mkdtemp(prefix="tfqa-worker-ckpt-")
+  manager = checkpointing.make_manager(state, scratch, keep=1)
+
+  def save_and_discard():
+    checkpointing.save(manager, state)
+    for name in os.listdir(checkpointing.checkpoint_dir(scratch)):
+      os.remove(os.path.join(checkpointing.checkpoint_dir(scratch), name))
+
+  return save_and_discard, lambda: shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
+         per_epoch, steps, verbose):
+  """Runs Keras fit epoch by epoch from the state's step; returns the step."""
+  train = run_config.train
+  step = int(state.step.numpy())
   while step < steps:
     epoch = step // per_epoch
     stop = min((epoch + 1) * per_epoch, steps)
-    dataset = input_pipeline.train_dataset(
-        train_features, batch_size=train.train_batch_size, seed=train.seed,
-        num_epochs=epoch + 1, max_seq_length=run_config.features.max_seq_length,
-        pipeline_config=run_config.pipeline, start_step=step, stop_step=stop)
-    model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-              steps_per_epoch=stop - step, callbacks=callbacks,
-              verbose=verbose)
+    dataset = distribution.distribute_train_dataset(
+        strategy, functools.partial(
+            input_pipeline.train_dataset, train_features,
+            batch_size=train.train_batch_size, seed=train.seed,
+            num_epochs=epoch + 1,
+            max_seq_length=run_config.features.max_seq_length,
+            pipeline_config=run_config.pipeline, start_step=step,
+            stop_step=stop))
+    state.model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
+                    steps_per_epoch=stop - step, callbacks=callbacks,
+                    verbose=verbose)
     step = int(state.step.numpy())
     if step != stop:
       raise RuntimeError(f"Training stopped at step {step}, expected {stop}.")
     saver.save_if_new()
   saver.save_if_new()
-  train_seconds = time.perf_counter() - started
-  logger.close()
-  metrics = _evaluate_at_end(model, tokenizer, run_config, model_dir, step,
-                             manager.latest_checkpoint)
-  return TrainResult(
-      step, steps, resumed_from, manager.latest_checkpoint, metrics,
-      steps_run=step - first_step,
-      windows_run=_windows_in_steps(len(train_features), per_epoch,
-                                    train.train_batch_size, first_step, step),
-      train_seconds=train_seconds)
-
-
-def _windows_in_steps(num_windows, per_epoch, batch_size, first, stop):
-  """Windows in global steps [first, stop) (the last batch of an epoch is
-  short)."""
-  last_batch = num_windows - (per_epoch - 1) * batch_size
-  return sum(last_batch if (s + 1) % per_epoch == 0 else batch_size
-             for s in range(first, stop))
+  return step
 
 
 def _save_model_assets(model_dir, model, tokenizer):
@@ -219,8 +290,9 @@ def _check_data_position(state, per_epoch, prefix):
 class _Saver:
   """Saves a checkpoint at the current step unless one exists for it."""
 
-  def __init__(self, manager, state, per_epoch, *, before_save):
-    self._manager, self._state, self._per_epoch = manager, state, per_epoch
+  def __init__(self, write_checkpoint, state, per_epoch, *, before_save):
+    self._write = write_checkpoint
+    self._state, self._per_epoch = state, per_epoch
     self._before_save = before_save
     self._last_saved = int(state.step.numpy())
 
@@ -236,7 +308,7 @@ class _Saver:
     # a resumed run truncates the log to.
     self._before_save()
     self._state.epoch.assign(step // self._per_epoch)
-    checkpointing.save(self._manager, self._state)
+    self._write()
     self._last_saved = step
 
 
@@ -256,14 +328,19 @@ class _StepLogger(tf_keras.callbacks.Callback):
 
   Keras reports the mean loss since the start of the fit call, which would
   differ between a resumed and an uninterrupted run; resetting the metric
-  before each batch makes the logged loss that step's own.
+  before each batch makes the logged loss that step's own. On start, log
+  lines after the restored step are dropped: those steps run again. A
+  disabled logger (non-chief worker) writes nothing.
   """
 
-  def __init__(self, model_dir, state):
+  def __init__(self, model_dir, state, *, enabled=True, replicas=1):
     super().__init__()
+    self._state, self._enabled, self._replicas = state, enabled, replicas
+    if not enabled:
+      return
+    _truncate_train_log(model_dir, int(state.step.numpy()))
     self._file = open(os.path.join(model_dir, rundir.TRAIN_LOG_FILE), "a",
                       encoding="utf-8")
-    self._state = state
     self._writer = tf.summary.create_file_writer(
         os.path.join(model_dir, rundir.LOGS_SUBDIR, "train"))
 
@@ -271,9 +348,11 @@ class _StepLogger(tf_keras.callbacks.Callback):
     self.model.reset_metrics()
 
   def on_train_batch_end(self, batch, logs=None):
+    if not self._enabled:
+      return
     step = int(self._state.step.numpy())
     lr = optimization.current_learning_rate(self._state.optimizer)
-    loss = float(logs["loss"])
+    loss = float(logs["loss"]) / self._replicas
     self._file.write(json.dumps({"step": step, "loss": loss,
                                  "learning_rate": lr}) + "\n")
     with self._writer.as_default(step=step):
@@ -281,11 +360,15 @@ class _StepLogger(tf_keras.callbacks.Callback):
       tf.summary.scalar("learning_rate", lr)
 
   def flush(self):
+    if not self._enabled:
+      return
     self._file.flush()
     os.fsync(self._file.fileno())
     self._writer.flush()
 
   def close(self):
+    if not self._enabled:
+      return
     self.flush()
     self._file.close()
     self._writer.close()

@@ -3,6 +3,8 @@
   tfqa_export --model_dir=runs/a --export_dir=exports/a
   tfqa_export --model_dir=runs/a --export_dir=exports/a --version=3 --overwrite
 
+pretrained/ and manifest.json always describe the newest export.
+
 Writes EXPORT_DIR/saved_model/MODEL_NAME/VERSION (with warm-up requests),
 EXPORT_DIR/pretrained (save_pretrained + model card) and
 EXPORT_DIR/manifest.json, after checking the export against the checkpoint.
@@ -31,7 +33,7 @@ _VERSION = flags.DEFINE_integer(
     "version", None, "Version number (default: 1 + the largest existing).",
     lower_bound=1)
 _OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Replace an existing version and pretrained/.")
+    "overwrite", False, "Replace an existing version directory.")
 _VERIFY = flags.DEFINE_bool(
     "verify", True, "Check logits and answers against the checkpoint before "
     "publishing (--noverify to skip).")

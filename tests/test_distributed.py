@@ -1,0 +1,152 @@
+"""Multi-worker training on loopback: chief-only writes, same resume point, 2 workers == 1 worker."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, tiny_bert_config, tiny_train_flags
+
+pytestmark = pytest.mark.slow
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+@pytest.fixture(scope="module")
+def no_dropout_files(tiny_files, tmp_path_factory):
+  root = tmp_path_factory.mktemp("nodropout")
+  config = root / "bert_config.json"
+  config.write_text(json.dumps(tiny_bert_config(
+      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)))
+  return dict(tiny_files, bert_config=str(config))
+
+
+def _env(weights_out, tmp_dir, tf_config=None):
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2",
+             TFQA_WEIGHTS_OUT=str(weights_out), TMPDIR=str(tmp_dir))
+  env.pop("TF_CONFIG", None)
+  if tf_config is not None:
+    env["TF_CONFIG"] = json.dumps(tf_config)
+  return env
+
+
+def _command(model_dir, flags):
+  return [sys.executable, "-m", "tests.helpers.weights_dump_train",
+          f"--model_dir={model_dir}", *flags]
+
+
+def _start_workers(model_dir, flags, tmp_path, tag):
+  ports = _free_ports(2)
+  cluster = {"worker": [f"localhost:{p}" for p in ports]}
+  procs = []
+  for index in range(2):
+    scratch = tmp_path / f"{tag}-tmp{index}"
+    scratch.mkdir()
+    env = _env(tmp_path / f"{tag}-w{index}.npz", scratch,
+               {"cluster": cluster, "task": {"type": "worker",
+                                             "index": index}})
+    procs.append(subprocess.Popen(
+        _command(model_dir, [*flags,
+                             "--distribution_strategy=multi_worker_mirrored"]),
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True))
+  return procs
+
+
+def _wait_all(procs, timeout=600):
+  outputs = []
+  for proc in procs:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    outputs.append(err)
+  return outputs
+
+
+def _weights(path):
+  with np.load(path) as archive:
+    return {name: archive[name] for name in archive.files}
+
+
+def test_two_workers_match_one_worker_and_only_the_chief_writes(
+    no_dropout_files, tmp_path):
+  flags = tiny_train_flags(no_dropout_files, max_steps=6, save_every_steps=3,
+                           train_batch_size=4, eval_file=None)
+  single_dir = tmp_path / "single"
+  scratch = tmp_path / "single-tmp"
+  scratch.mkdir()
+  proc = subprocess.run(_command(single_dir, flags), cwd=REPO_ROOT,
+                        env=_env(tmp_path / "single.npz", scratch),
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+  model_dir = tmp_path / "two"
+  logs = _wait_all(_start_workers(model_dir, flags, tmp_path, "two"))
+  assert all("2 replica(s), global batch 4" in log for log in logs)
+  chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
+  one = _weights(tmp_path / "single.npz")
+  assert sorted(chief) == sorted(worker) == sorted(one)
+  for name in one:
+    np.testing.assert_array_equal(chief[name], worker[name])
+    np.testing.assert_allclose(chief[name], one[name], rtol=1e-4, atol=1e-5,
+                               err_msg=name)
+  # Only the chief wrote to model_dir (saves at 3, epoch end 4, 6); the
+  # worker's scratch checkpoints are gone.
+  assert sorted(os.listdir(model_dir / "checkpoints")) == [
+      "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index",
+      "ckpt-4.data-00000-of-00001", "ckpt-4.index",
+      "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
+  assert os.listdir(tmp_path / "two-tmp1") == []
+  # The logged loss is the global batch mean, as on one worker.
+  two_log = [json.loads(l) for l in open(model_dir / "train_log.jsonl")]
+  one_log = [json.loads(l) for l in open(single_dir / "train_log.jsonl")]
+  assert [e["step"] for e in two_log] == [1, 2, 3, 4, 5, 6]
+  np.testing.assert_allclose([e["loss"] for e in two_log],
+                             [e["loss"] for e in one_log], rtol=1e-5)
+
+
+def test_killed_worker_then_both_restart_from_the_same_checkpoint(
+    tiny_files, tmp_path):
+  flags = tiny_train_flags(tiny_files, max_steps=12, save_every_steps=3,
+                           train_batch_size=4, eval_file=None)
+  model_dir = tmp_path / "run"
+  procs = _start_workers(model_dir, flags, tmp_path, "first")
+  state_file = model_dir / "checkpoints" / "checkpoint"
+  deadline = time.time() + 300
+  while not state_file.exists():
+    assert time.time() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.2)
+  procs[1].send_signal(signal.SIGKILL)  # a worker dies mid-run...
+  procs[1].wait()
+  time.sleep(2)
+  procs[0].send_signal(signal.SIGKILL)  # ...and the chief, stuck, is killed
+  procs[0].wait()
+  for p in procs:
+    p.stdout.close()
+    p.stderr.close()
+  saved = sorted(int(n.split("-")[1].split(".")[0]) for n in
+                 os.listdir(model_dir / "checkpoints") if n.endswith(".index"))
+  assert saved and saved[-1] < 12
+
+  logs = _wait_all(_start_workers(model_dir, flags, tmp_path, "second"))
+  restored = [line.split("Restored ")[1].split(" ")[0] for log in logs
+              for line in log.splitlines() if "Restored " in line]
+  assert len(restored) == 2 and restored[0] == restored[1]
+  assert restored[0].endswith(f"ckpt-{saved[-1]}")
+  chief, worker = (_weights(tmp_path / f"second-w{i}.npz") for i in range(2))
+  for name in chief:
+    np.testing.assert_array_equal(chief[name], worker[name])
+  assert os.path.exists(model_dir / "checkpoints" / "ckpt-12.index")
