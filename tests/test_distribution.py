@@ -27,3 +27,24 @@ def test_mirrored_falls_back_to_cpu():
 def test_unknown_strategy_is_refused():
   with pytest.raises(ValueError, match="Received: 'horovod'"):
     distribution.make_strategy("horovod")
+
+
+@pytest.mark.parametrize("name", ["float32", "mixed_bfloat16",
+                                  "mixed_float16"])
+def test_explicit_policies_pass_through(name):
+  assert distribution.mixed_precision_policy(
+      name, tf.distribute.get_strategy()) == name
+
+
+def test_auto_policy_follows_the_device():
+  expected = ("mixed_float16" if tf.config.list_logical_devices("GPU")
+              else "float32")
+  assert distribution.mixed_precision_policy(
+      "auto", tf.distribute.get_strategy()) == expected
+
+
+def test_single_process_is_chief_with_one_worker():
+  strategy = tf.distribute.get_strategy()
+  assert distribution.is_chief(strategy)
+  assert distribution.num_workers(strategy) == 1
+  assert distribution.task(strategy) == (None, 0)

@@ -206,3 +206,22 @@ def test_mirrored_bf16_xla_run_trains_and_checkpoints(tiny_files, tmp_path):
   assert all(np.isfinite(e["loss"]) for e in log)
   assert os.path.exists(os.path.join(model_dir, "checkpoints",
                                      "ckpt-4.index"))
+
+
+def test_float16_run_checkpoints_its_loss_scale(tiny_files, tmp_path):
+  model_dir = str(tmp_path / "fp16")
+  _run("tfqa.cli.train",
+       [f"--model_dir={model_dir}",
+        *tiny_train_flags(tiny_files, max_steps=2, save_every_steps=2,
+                          mixed_precision="mixed_float16", eval_file=None)])
+  names = {name for name, _ in tf.train.list_variables(
+      os.path.join(model_dir, "checkpoints", "ckpt-2"))}
+  assert {"optimizer/loss_scale/current_loss_scale/.ATTRIBUTES/"
+          "VARIABLE_VALUE",
+          "optimizer/loss_scale/good_steps/.ATTRIBUTES/VARIABLE_VALUE"} <= names
+  # Resuming restores the loss scale along with everything else.
+  proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}",
+                                 "--max_steps=4"])
+  assert "Restored" in proc.stderr
+  assert [e["step"] for e in training.read_train_log(model_dir)] == [1, 2, 3,
+                                                                      4]

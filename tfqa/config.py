@@ -90,7 +90,10 @@ BUNDLED_MODEL_NAME = "minilm-l6"
 
 DISTRIBUTION_STRATEGIES = ("default", "one_device", "mirrored",
                            "multi_worker_mirrored", "tpu")
-MIXED_PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# "auto": mixed_bfloat16 on TPU, mixed_float16 (with loss scaling) on GPU,
+# float32 on CPU.
+MIXED_PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16",
+                            "auto")
 
 
 @dataclasses.dataclass(frozen=True)

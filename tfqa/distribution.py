@@ -99,3 +99,19 @@ def distribute_train_dataset(strategy: tf.distribute.Strategy, make_dataset):
     return dataset.with_options(options)
 
   return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def mixed_precision_policy(name: str, strategy: tf.distribute.Strategy) -> str:
+  """Resolves "auto" to the Keras policy that pays on the strategy's devices.
+
+  bfloat16 on TPUs (native, no loss scaling), float16 on GPUs (tensor cores;
+  the optimizer then gets a LossScaleOptimizer), float32 on CPUs (most CPUs
+  have no fast bfloat16 matmul).
+  """
+  if name != "auto":
+    return name
+  if isinstance(strategy, tf.distribute.TPUStrategy):
+    return "mixed_bfloat16"
+  if tf.config.list_logical_devices("GPU"):
+    return "mixed_float16"
+  return "float32"

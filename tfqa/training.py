@@ -42,18 +42,20 @@ class TrainResult:
   train_seconds: float = 0.0  # wall time of those steps, saves included
 
 
-def configure_runtime(train_config: config_lib.TrainConfig) -> None:
+def configure_runtime(train_config: config_lib.TrainConfig, *,
+                      mixed_precision: str) -> None:
   """Sets the process-global TF state a run needs (the one place that does).
 
   Seeds Python, NumPy and TF; makes dropout draw from checkpointable
   tf.random.Generators; turns op determinism on with `deterministic`; sets
-  the Keras mixed precision policy.
+  the Keras mixed precision policy (resolved, see
+  distribution.mixed_precision_policy).
   """
   tf_keras.utils.set_random_seed(train_config.seed)
   tf_keras.backend.experimental.enable_tf_random_generator()
   if train_config.deterministic:
     tf.config.experimental.enable_op_determinism()
-  tf_keras.mixed_precision.set_global_policy(train_config.mixed_precision)
+  tf_keras.mixed_precision.set_global_policy(mixed_precision)
 
 
 def load_train_data(data_config: config_lib.DataConfig, *,
@@ -133,7 +135,9 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
   os.makedirs(model_dir, exist_ok=True)
   run_config = rundir.reconcile(model_dir, run_config, write=chief)
   train = run_config.train
-  configure_runtime(train)
+  policy = distribution.mixed_precision_policy(train.mixed_precision,
+                                               strategy)
+  configure_runtime(train, mixed_precision=policy)
   data = _prepare_data(run_config)
   per_epoch = input_pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
@@ -142,7 +146,8 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
                "%d replica(s), global batch %d.", data.num_examples,
                len(data.features), per_epoch, steps,
                strategy.num_replicas_in_sync, train.train_batch_size)
-  state = _build_state(strategy, data.source, train, steps)
+  state = _build_state(strategy, data.source, train, steps,
+                       loss_scaling=policy == "mixed_float16")
   if chief:
     _save_model_assets(model_dir, state.model, data.tokenizer)
   resumed_from = checkpointing.latest_readable(model_dir)
@@ -202,14 +207,14 @@ def _prepare_data(run_config):
   return _TrainingData(len(squad.examples), source, tokenizer, features)
 
 
-def _build_state(strategy, source, train, steps):
+def _build_state(strategy, source, train, steps, *, loss_scaling):
   with strategy.scope():
     model, _ = modeling.build_model(source)
     optimizer = optimization.create_optimizer(
         learning_rate=train.learning_rate, total_steps=steps,
         warmup_ratio=train.warmup_ratio, weight_decay=train.weight_decay,
         clip_norm=train.clip_norm,
-        mixed_float16=train.mixed_precision == "mixed_float16")
+        mixed_float16=loss_scaling)
     model.compile(optimizer=optimizer, jit_compile=train.jit_compile)
     # Keras sums each replica's own mean loss into the logs (TPUs would log
     # replica 0's alone); summing everywhere lets the logger divide by the

@@ -34,13 +34,22 @@ def grouped_help(doc: str, groups: dict[str, list[str]]) -> str:
 
 
 def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
-  """An absl flags_parser printing grouped help for --help and -h."""
+  """An absl flags_parser printing grouped help for --help and -h.
+
+  A flag that cannot be parsed (unknown name, bad value, missing flagfile)
+  ends the program with a one-line error naming the tool, as absl's own
+  parser would, instead of a traceback.
+  """
+  prog = doc.split(":", 1)[0].strip()
 
   def parse(argv):
     if any(arg in _HELP_ARGS for arg in argv[1:]):
       print(grouped_help(doc, groups))
       sys.exit(0)
-    return FLAGS(argv)
+    try:
+      return FLAGS(argv)
+    except flags.Error as e:
+      sys.exit(f"{prog}: error: {e}\nRun {prog} --help to see the flags.")
 
   return parse
 

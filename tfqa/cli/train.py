@@ -184,7 +184,7 @@ def main(argv):
   try:
     run_config = build_run_config(_MODEL_DIR.value)
     result = training.train_and_evaluate(run_config, _MODEL_DIR.value)
-  except ValueError as e:
+  except (ValueError, FileNotFoundError) as e:
     # A clear one-paragraph error, not a traceback, for bad input.
     sys.exit(f"tfqa_train: error: {e}")
   print(json.dumps({"global_step": result.global_step,
