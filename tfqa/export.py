@@ -408,8 +408,8 @@ def verify_export(trained: trained_model.TrainedModel, *,
       "logits_max_abs_diff": diffs,
       "logits_tolerance": LOGITS_TOLERANCE,
       "torch": ("not installed" if torch_logits is None else
-                "checked: BertForQuestionAnswering.from_pretrained("
-                "from_tf=True)"),
+                "checked: BertForQuestionAnswering(config) + "
+                "load_tf2_checkpoint_in_pytorch_model(tf_model.h5)"),
       "answer_agreement": agreement,
       "min_answer_agreement": MIN_ANSWER_AGREEMENT,
       "disagreements": disagreements,
@@ -469,9 +469,15 @@ def _torch_logits(pretrained_dir, windows, batching):
   except ImportError:
     return None
   import transformers  # pylint: disable=import-outside-toplevel
+  from transformers import modeling_tf_pytorch_utils  # pylint: disable=import-outside-toplevel
 
-  model = transformers.BertForQuestionAnswering.from_pretrained(
-      pretrained_dir, from_tf=True, local_files_only=True)
+  # transformers 4.57.6 with torch 2.13: from_pretrained(..., from_tf=True)
+  # leaves every parameter on the "meta" device (its TF->PT copy is a no-op),
+  # so build the model on the CPU and load the TF weights into it directly.
+  model = transformers.BertForQuestionAnswering(
+      transformers.BertConfig.from_pretrained(pretrained_dir))
+  modeling_tf_pytorch_utils.load_tf2_checkpoint_in_pytorch_model(
+      model, os.path.join(pretrained_dir, "tf_model.h5"))
   model.eval()
 
   def logits_fn(input_ids, attention_mask, token_type_ids):
