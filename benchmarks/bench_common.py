@@ -1,0 +1,185 @@
+"""Helpers the speed benchmarks share: the real-data split, model shapes, matmul peak, FLOP counts.
+
+Not a library module: the benchmark scripts import it from their own
+directory (Python puts a script's directory first on sys.path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+# The shared real sample: SQuAD v2.0 dev, first five articles.
+SHARED_SAMPLE = os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+    "squad_v2_dev_sample.json"))
+
+# Encoder shapes of the randomly initialised models (the vocab is always the
+# bundled MiniLM's uncased 30522-word-piece vocab, which is BERT's).
+BERT_BASE_SHAPE = {"hidden_size": 768, "num_hidden_layers": 12,
+                   "num_attention_heads": 12, "intermediate_size": 3072}
+TINY_SHAPE = {"hidden_size": 32, "num_hidden_layers": 2,
+              "num_attention_heads": 2, "intermediate_size": 64}
+MODEL_KINDS = ("pretrained", "bert_base", "tiny")
+
+# Names of the embedding tables (lookups, not matmuls: no FLOPs counted).
+_EMBEDDING_TABLES = ("word_embeddings", "position_embeddings",
+                     "token_type_embeddings")
+
+
+def require_data(path: str) -> None:
+  """Exits with a message naming the file when the data file is absent."""
+  if not os.path.exists(path):
+    raise SystemExit(f"{path} is absent (the shared real-data sample lives in "
+                     f"the workplace's shared/ folder; pass --data=PATH).")
+
+
+def split_answerable(path: str, out_dir: str, *, tiny: bool
+                     ) -> tuple[str, str, list[str], list[str]]:
+  """Writes the answerable questions of articles 1-4 (train) and 5 (held out).
+
+  Args:
+    path: a SQuAD JSON file with at least five articles.
+    out_dir: where train.json and heldout.json go.
+    tiny: keep 5 paragraphs of the first article and 3 of the fifth.
+
+  Returns:
+    (train_file, heldout_file, train_titles, heldout_titles).
+  """
+  with open(path, encoding="utf-8") as f:
+    squad = json.load(f)
+  if len(squad["data"]) < 5:
+    raise SystemExit(f"{path} has {len(squad['data'])} articles; expected at "
+                     f"least 5 (4 to train on, the 5th held out).")
+  for article in squad["data"]:
+    for paragraph in article["paragraphs"]:
+      paragraph["qas"] = [qa for qa in paragraph["qas"]
+                          if not qa.get("is_impossible")]
+  train = dict(squad, data=squad["data"][:4])
+  heldout = dict(squad, data=squad["data"][4:5])
+  if tiny:
+    train["data"] = [dict(train["data"][0],
+                          paragraphs=train["data"][0]["paragraphs"][:5])]
+    heldout["data"] = [dict(heldout["data"][0],
+                            paragraphs=heldout["data"][0]["paragraphs"][:3])]
+  os.makedirs(out_dir, exist_ok=True)
+  files = []
+  for name, obj in (("train.json", train), ("heldout.json", heldout)):
+    files.append(os.path.join(out_dir, name))
+    with open(files[-1], "w", encoding="utf-8") as f:
+      json.dump(obj, f)
+  return (files[0], files[1], [a["title"] for a in train["data"]],
+          [a["title"] for a in heldout["data"]])
+
+
+def model_config(kind: str, workdir: str, *, model: str | None = None):
+  """A tfqa ModelConfig: pretrained weights, or a random-init BERT shape.
+
+  Args:
+    kind: "pretrained" (`model`'s weights), "bert_base" or "tiny" (random
+      init over the bundled MiniLM's vocab).
+    workdir: where the BERT config JSON of a random-init model is written.
+    model: for kind "pretrained": tfqa's --model (default: the bundled
+      MiniLM-L6).
+  """
+  from tfqa import config  # pylint: disable=import-outside-toplevel
+  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+
+  if kind == "pretrained":
+    return config.ModelConfig(model=model or config.BUNDLED_MODEL_NAME)
+  if kind not in MODEL_KINDS:
+    raise ValueError(f"Invalid model kind {kind!r}; expected one of "
+                     f"{MODEL_KINDS}.")
+  vocab_dir = modeling.bundled_model_dir()
+  shape = BERT_BASE_SHAPE if kind == "bert_base" else TINY_SHAPE
+  bert_config = {"vocab_size": _vocab_size(vocab_dir), **shape,
+                 "max_position_embeddings": 512, "type_vocab_size": 2,
+                 "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+                 "attention_probs_dropout_prob": 0.1,
+                 "initializer_range": 0.02, "layer_norm_eps": 1e-12,
+                 "model_type": "bert"}
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, f"bert_config_{kind}.json")
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(bert_config, f, indent=2)
+  return config.ModelConfig(bert_config_file=path, vocab_file=vocab_dir)
+
+
+def _vocab_size(vocab_dir):
+  with open(os.path.join(vocab_dir, "vocab.txt"), encoding="utf-8") as f:
+    return sum(1 for _ in f)
+
+
+def matmul_flops_per_second(n: int, *, iterations: int = 4,
+                            repeats: int = 3) -> float:
+  """Best measured float32 FLOP/s of a chain of n x n tf.linalg.matmul calls.
+
+  The chain (x <- x @ b) cannot be folded away; b is scaled so values stay
+  O(1) (no overflow or denormals, which would change the speed).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  a = tf.random.stateless_normal((n, n), seed=(1, 2))
+  b = tf.random.stateless_normal((n, n), seed=(3, 4)) / np.sqrt(n)
+
+  @tf.function
+  def chain(x):
+    for _ in tf.range(iterations):
+      x = tf.linalg.matmul(x, b)
+    return tf.reduce_sum(x)
+
+  chain(a).numpy()  # trace and warm up
+  best = float("inf")
+  for _ in range(repeats):
+    started = time.perf_counter()
+    chain(a).numpy()
+    best = min(best, time.perf_counter() - started)
+  return 2.0 * n ** 3 * iterations / best
+
+
+def nonembedding_params(model) -> int:
+  """Trainable parameters outside the embedding tables."""
+  return int(sum(np.prod(w.shape) for w in model.trainable_weights
+                 if not any(t in w.name for t in _EMBEDDING_TABLES)))
+
+
+def training_flops(lengths, *, params: int, layers: int, hidden: int) -> float:
+  """Forward + backward FLOPs of training on windows of the given lengths.
+
+  Per window of n tokens: 6 * params * n (every non-embedding weight does a
+  multiply-add per token forward, twice that backward) + 12 * layers *
+  hidden * n^2 (the QK^T and attention x V matmuls: 4 * hidden * n^2 forward
+  per layer, three times that with backward).
+  """
+  lengths = np.asarray(lengths, dtype=np.float64)
+  return float(np.sum(6.0 * params * lengths +
+                      12.0 * layers * hidden * lengths ** 2))
+
+
+def format_last_line(name: str, value: float) -> str:
+  """The benchmark's last line, `name=value` (what the smoke test parses)."""
+  return f"{name}={value:.4f}"
+
+
+def step_end_times(model_dir: str) -> dict[int, float]:
+  """Wall time at the end of each global step of a tfqa run.
+
+  Read from the run's TensorBoard log (logs/train), where tfqa writes one
+  "loss" scalar per step as the step ends.
+  """
+  import glob  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+
+  times = {}
+  pattern = os.path.join(model_dir, rundir.LOGS_SUBDIR, "train",
+                         "events.out.tfevents.*")
+  for path in sorted(glob.glob(pattern)):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      if any(value.tag == "loss" for value in event.summary.value):
+        times[int(event.step)] = event.wall_time
+  return times

@@ -1,0 +1,325 @@
+"""Serving latency and throughput of tfqa's exported serving_default signature vs transformers.pipeline, same weights.
+
+  .venv/bin/python benchmarks/serving_latency.py [--train_steps=12]
+
+Trains the bundled MiniLM-L6 briefly on articles 1-4 of the shared real
+sample (the weights need not be good, only identical on both sides), exports
+it with export.export_model(verify=False), then answers the same questions
+with
+  tfqa       predict.SavedModelPredictor over the SavedModel's
+             serving_default signature (tokenization, windows, model and span
+             decoding all in the graph);
+  pipeline   transformers.pipeline("question-answering", model=pretrained/,
+             tokenizer=pretrained/, framework="tf", dtype=None) over the
+             export's `pretrained/` copy of the same weights, called with
+             max_answer_len set to the run's max_answer_length (30; the
+             pipeline's default is 15) and its other defaults (max_seq_len
+             384, doc_stride 128, align_to_words).
+Questions: the answerable questions of article 5 of the shared sample (short
+contexts, one window) and of the embedded sample's long paragraphs (626-693
+word pieces, several windows).
+
+Both are warmed up before timing, and take turns question by question (and
+call by call), so a change in the load of a shared machine hits both alike.
+Latency: one question per call, p50/p95 over --latency_questions questions
+(a quarter of them long). Throughput: every question, in calls of 32
+questions, short and long contexts in separate calls (the TF pipeline takes
+a list but runs it one question at a time: transformers batches only for
+PyTorch). Agreement: identical answer text on every question; each
+disagreement is re-asked to find its cause (see `disagreement_cause`).
+
+Prints one JSON summary, then a last line `p50_latency_speedup=<pipeline p50
+/ tfqa p50>`.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import bench_common
+
+_DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
+                            "SQuAD JSON with >= 5 articles (default: the "
+                            "shared real sample).")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 12,
+                                    "Training steps before the export.")
+_LATENCY_QUESTIONS = flags.DEFINE_integer(
+    "latency_questions", 64, "Questions timed one by one on each side.")
+_BATCH = flags.DEFINE_integer("batch_size", 32,
+                              "Questions per call in the throughput run.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
+_TINY = flags.DEFINE_bool("tiny", False,
+                          "Smoke mode: tiny random BERT, 2 steps, few "
+                          "questions.")
+
+
+def load_questions(heldout_file, long_file):
+  """(short, long): lists of (id, question, context), answerable only."""
+  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
+
+  short = [(e.id, e.question, e.context)
+           for e in data_lib.load_squad_json(heldout_file).examples]
+  long = [(e.id, e.question, e.context)
+          for e in data_lib.answerable_only(
+              data_lib.load_squad_json(long_file)).examples
+          if len(e.context) > 2500]
+  return short, long
+
+
+def interleave(short, long, count):
+  """`count` questions, long ones spread evenly among short ones."""
+  n_long = min(len(long), count // 4)
+  n_short = min(len(short), count - n_long)
+  chosen, every = [], max(1, (n_short + n_long) // max(n_long, 1))
+  short_iter, long_iter = iter(short[:n_short]), iter(long[:n_long])
+  for i in range(n_short + n_long):
+    pick = long_iter if (i % every == every - 1) else short_iter
+    item = next(pick, None) or next(short_iter, None) or next(long_iter)
+    chosen.append(item)
+  return chosen
+
+
+def percentiles(seconds):
+  ms = 1000 * np.asarray(seconds)
+  return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+          "p95_ms": round(float(np.percentile(ms, 95)), 2),
+          "mean_ms": round(float(ms.mean()), 2), "n": len(ms)}
+
+
+def time_latency(sides, questions):
+  """Per-question seconds and answers of one-question calls, per side.
+
+  The sides take turns on every question (and swap who goes first), so a
+  change in the machine's load hits both alike.
+  """
+  seconds = {name: [] for name in sides}
+  answers = {name: [] for name in sides}
+  names = list(sides)
+  for i, (_, question, context) in enumerate(questions):
+    for name in (names if i % 2 == 0 else names[::-1]):
+      started = time.perf_counter()
+      answers[name].append(sides[name](question, context))
+      seconds[name].append(time.perf_counter() - started)
+  return seconds, answers
+
+
+def time_throughput(sides, chunks):
+  """Seconds and answers per chunk of questions (one call per chunk)."""
+  seconds = {name: [] for name in sides}
+  answers = {name: [] for name in sides}
+  names = list(sides)
+  for i, chunk in enumerate(chunks):
+    for name in (names if i % 2 == 0 else names[::-1]):
+      started = time.perf_counter()
+      answers[name].extend(sides[name]([q for _, q, _ in chunk],
+                                       [c for _, _, c in chunk]))
+      seconds[name].append(time.perf_counter() - started)
+  return seconds, answers
+
+
+def chunked(questions, size):
+  return [questions[lo:lo + size] for lo in range(0, len(questions), size)]
+
+
+def train_and_export(workdir, train_file, probe_file, *, tiny, steps):
+  """A briefly trained run exported for serving; returns the ExportResult."""
+  from tfqa import config  # pylint: disable=import-outside-toplevel
+  from tfqa import export  # pylint: disable=import-outside-toplevel
+  from tfqa import training  # pylint: disable=import-outside-toplevel
+
+  run_config = config.RunConfig(
+      model=bench_common.model_config("tiny" if tiny else "pretrained",
+                                      workdir),
+      data=config.DataConfig(train_file=train_file),
+      train=config.TrainConfig(train_batch_size=4 if tiny else 16,
+                               learning_rate=3e-4, num_train_epochs=1_000_000,
+                               max_steps=steps, seed=1))
+  model_dir = os.path.join(workdir, "run")
+  training.train_and_evaluate(run_config, model_dir, verbose=0)
+  return export.export_model(model_dir=model_dir,
+                             export_dir=os.path.join(workdir, "export"),
+                             verify=False, probe_file=probe_file), run_config
+
+
+def disagreement_cause(pipe, question, tfqa_answer, *, long, run_config):
+  """Why the pipeline's answer differs from tfqa's, by re-asking the pipeline.
+
+  The pipeline widens spans to whole words (align_to_words); on a long
+  context its windows overlap by doc_stride tokens where tfqa's start every
+  doc_stride tokens; and it compares spans of different windows by
+  per-window softmax probabilities where tfqa compares logits. Re-asked with
+  align_to_words=False and (long contexts) the overlap that places its
+  windows where tfqa's are, the pipeline giving tfqa's answer pins the
+  cause on the first two; otherwise (long contexts) on the third.
+  """
+  _, text, context = question
+  kwargs = {}
+  if long:
+    features = run_config.features
+    question_pieces = min(
+        len(pipe.tokenizer(text, add_special_tokens=False)["input_ids"]),
+        features.max_query_length)
+    window_context = features.max_seq_length - question_pieces - 3
+    kwargs["doc_stride"] = window_context - features.doc_stride
+  again = pipe(question=text, context=context,
+               max_answer_len=run_config.decode.max_answer_length,
+               align_to_words=False, **kwargs)["answer"]
+  if again == tfqa_answer:
+    return ("window placement and word widening" if long else
+            "word widening (align_to_words)")
+  return ("cross-window scoring (softmax per window vs logits)" if long
+          else "other")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa import sample  # pylint: disable=import-outside-toplevel
+
+  tiny = _TINY.value
+  bench_common.require_data(_DATA.value)
+  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-serve-bench-")
+  train_file, heldout_file, _, heldout_titles = bench_common.split_answerable(
+      _DATA.value, workdir, tiny=tiny)
+  started = time.perf_counter()
+  exported, run_config = train_and_export(
+      workdir, train_file, heldout_file, tiny=tiny,
+      steps=2 if tiny else _TRAIN_STEPS.value)
+  prepare_seconds = time.perf_counter() - started
+
+  short, long = load_questions(heldout_file, sample.sample_path())
+  if tiny:
+    short, long = short[:6], long[:2]
+  latency_set = interleave(short, long, 8 if tiny else _LATENCY_QUESTIONS.value)
+
+  started = time.perf_counter()
+  tfqa_predictor = predict.SavedModelPredictor(exported.saved_model_dir)
+  tfqa_load_seconds = time.perf_counter() - started
+  started = time.perf_counter()
+  import transformers  # pylint: disable=import-outside-toplevel
+  pipe = transformers.pipeline(
+      "question-answering", model=exported.pretrained_dir,
+      tokenizer=exported.pretrained_dir, framework="tf", dtype=None)
+  pipeline_load_seconds = time.perf_counter() - started
+  max_answer_len = run_config.decode.max_answer_length
+
+  def tfqa_one(question, context):
+    return tfqa_predictor.answer([question], [context])[0].text
+
+  def tfqa_many(questions, contexts):
+    return [a.text for a in tfqa_predictor.answer(questions, contexts)]
+
+  def pipeline_one(question, context):
+    return pipe(question=question, context=context,
+                max_answer_len=max_answer_len)["answer"]
+
+  def pipeline_many(questions, contexts):
+    out = pipe(question=questions, context=contexts,
+               max_answer_len=max_answer_len)
+    out = out if isinstance(out, list) else [out]
+    return [o["answer"] for o in out]
+
+  one = {"tfqa": tfqa_one, "pipeline": pipeline_one}
+  many = {"tfqa": tfqa_many, "pipeline": pipeline_many}
+  # Warm-up: every distinct path (short, long, batched) on both sides.
+  warm = short[:2] + long[:1]
+  time_latency(one, warm)
+  time_throughput(many, [warm])
+
+  long_ids = {q[0] for q in long}
+  is_long = [q[0] in long_ids for q in latency_set]
+  latency_seconds, _ = time_latency(one, latency_set)
+  # Calls of batch_size questions, short and long contexts in separate calls
+  # (tfqa pads every window of a call to the longest one).
+  short_chunks = chunked(short, _BATCH.value)
+  chunks = short_chunks + chunked(long, _BATCH.value)
+  chunk_seconds, batch_answers = time_throughput(many, chunks)
+  every_question = [q for chunk in chunks for q in chunk]
+
+  def rate(name, part):
+    ids = range(len(short_chunks)) if part == "short" else range(
+        len(short_chunks), len(chunks)) if part == "long" else range(
+            len(chunks))
+    return round(sum(len(chunks[i]) for i in ids) /
+                 sum(chunk_seconds[name][i] for i in ids), 3)
+
+  results = {}
+  for name in one:
+    seconds = latency_seconds[name]
+    results[name] = {
+        "latency_all": percentiles(seconds),
+        "latency_short": percentiles(
+            [t for t, lg in zip(seconds, is_long) if not lg]),
+        "latency_long": percentiles(
+            [t for t, lg in zip(seconds, is_long) if lg]),
+        f"batch{_BATCH.value}_questions_per_second": {
+            part: rate(name, part) for part in ("all", "short", "long")},
+    }
+
+  tfqa_answers, pipeline_answers = (batch_answers["tfqa"],
+                                    batch_answers["pipeline"])
+  same = [a == b for a, b in zip(tfqa_answers, pipeline_answers)]
+  same_short = [x for x, q in zip(same, every_question)
+                if q[0] not in long_ids]
+  same_long = [x for x, q in zip(same, every_question) if q[0] in long_ids]
+  disagreements = []
+  for q, a, b in zip(every_question, tfqa_answers, pipeline_answers):
+    if a != b:
+      disagreements.append({"id": q[0], "question": q[1], "tfqa": a,
+                            "pipeline": b,
+                            "cause": disagreement_cause(
+                                pipe, q, a, long=q[0] in long_ids,
+                                run_config=run_config)})
+  causes = {}
+  for d in disagreements:
+    causes[d["cause"]] = causes.get(d["cause"], 0) + 1
+  tfqa_p50 = results["tfqa"]["latency_all"]["p50_ms"]
+  pipeline_p50 = results["pipeline"]["latency_all"]["p50_ms"]
+  qps_key = f"batch{_BATCH.value}_questions_per_second"
+  summary = {
+      "model": "tiny random BERT" if tiny else "minilm-l6",
+      "heldout_articles": heldout_titles,
+      "questions": {"short": len(short), "long": len(long),
+                    "latency_set": len(latency_set)},
+      "train_and_export_seconds": round(prepare_seconds, 1),
+      "load_seconds": {"tfqa": round(tfqa_load_seconds, 2),
+                       "pipeline": round(pipeline_load_seconds, 2)},
+      "results": results,
+      "p50_ratio_pipeline_over_tfqa": {
+          part: round(results["pipeline"][f"latency_{part}"]["p50_ms"] /
+                      results["tfqa"][f"latency_{part}"]["p50_ms"], 3)
+          for part in ("all", "short", "long")},
+      "p95_ratio_pipeline_over_tfqa": {
+          part: round(results["pipeline"][f"latency_{part}"]["p95_ms"] /
+                      results["tfqa"][f"latency_{part}"]["p95_ms"], 3)
+          for part in ("all", "short", "long")},
+      "throughput_ratio_tfqa_over_pipeline": {
+          part: round(results["tfqa"][qps_key][part] /
+                      results["pipeline"][qps_key][part], 3)
+          for part in ("all", "short", "long")},
+      "identical_answers": {
+          "all": f"{sum(same)}/{len(same)}",
+          "all_percent": round(100 * sum(same) / len(same), 2),
+          "short_percent": round(100 * sum(same_short) /
+                                 max(len(same_short), 1), 2),
+          "long_percent": round(100 * sum(same_long) / max(len(same_long), 1),
+                                2)},
+      "disagreement_causes": causes,
+      "disagreements": disagreements[:12],
+      "workdir": workdir,
+  }
+  print(json.dumps(summary, indent=2, ensure_ascii=False))
+  print(bench_common.format_last_line("p50_latency_speedup",
+                                      pipeline_p50 / tfqa_p50))
+
+
+if __name__ == "__main__":
+  app.run(main)

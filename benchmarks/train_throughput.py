@@ -1,0 +1,415 @@
+"""Training throughput of tfqa's fit loop vs the transformers TF QA example recipe, side by side.
+
+  .venv/bin/python benchmarks/train_throughput.py [--steps=12] [--model_kind=bert_base]
+
+Same model (the bundled MiniLM-L6, or --model_kind=bert_base: a random-init
+BERT-base shape over the MiniLM vocab), same data (answerable questions of
+articles 1-4 of the shared real sample; article 5 held out), same batch size,
+same number of steps, same optimiser settings (AdamW, peak LR, 10% linear
+warm-up then linear decay to 0, weight decay 0.01 off for LayerNorm/bias,
+global clip norm 1.0, epsilon 1e-6), dropout on in both.
+
+Runs, in this order, in one process:
+  baseline   the recipe of transformers' examples/tensorflow/question-answering
+             /run_qa.py, built here: HF tokenizer with truncation="only_second",
+             max_length=384, stride=128, return_overflowing_tokens=True,
+             padding="max_length"; labels as in the example;
+             tf.data.Dataset.from_tensor_slices(...).shuffle(all).batch(B);
+             transformers.create_optimizer; model.compile(optimizer,
+             jit_compile=False) (the model's own loss); model.fit.
+  tfqa       training.train_and_evaluate with default settings (bucketed
+             padding, float32, no XLA); its train_seconds include the
+             checkpoint saved at the last step.
+  tfqa_xla, tfqa_bf16   the same with jit_compile=True, with
+             mixed_precision="mixed_bfloat16" (--variants).
+
+Only the fit part is timed for every run (loading and tokenization are
+reported separately). Also reported: the rate after the first step (which
+traces the train function), from the end of step 1 to the end of the last
+step (tfqa: its TensorBoard log's per-step wall times; baseline: a callback
+that records the time at each step end). Both models are scored on the held-out article by
+tfqa.evaluation.evaluate (same windows, same decoder, official SQuAD v1.1
+EM/F1). The weights of both start identical: the baseline builds the model
+with tfqa.modeling.build_model (transformers 4.57's TF from_pretrained cannot
+read the bundled PyTorch safetensors) under the same seed.
+
+MFU = useful training FLOP/s / measured float32 matmul FLOP/s, where useful
+FLOPs = sum over trained windows of 6 * P * n + 12 * L * H * n^2, n = the
+window's real (unpadded) tokens, P = non-embedding parameters, L layers, H
+hidden size; the matmul peak is the best of chains of 2048^2 tf.linalg.matmul
+calls measured before every run and at the end of this run (on a shared
+machine a low peak measurement inflates MFU: compare the rates).
+
+Prints one JSON summary, then a last line `train_speedup=<tfqa windows/s /
+baseline windows/s>`.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+
+from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import bench_common
+
+_DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
+                            "SQuAD JSON with >= 5 articles (default: the "
+                            "shared real sample).")
+_MODEL = flags.DEFINE_string("model", "minilm-l6",
+                             "tfqa --model for --model_kind=pretrained.")
+_MODEL_KIND = flags.DEFINE_enum(
+    "model_kind", "pretrained", ["pretrained", "bert_base"],
+    "pretrained: --model's weights; bert_base: random-init 12x768 BERT.")
+_STEPS = flags.DEFINE_integer("steps", 12, "Training steps of every run.")
+_BATCH = flags.DEFINE_integer("batch_size", 16, "Batch size of every run.")
+_LR = flags.DEFINE_float("learning_rate", 3e-4, "Peak learning rate.")
+_SEED = flags.DEFINE_integer("seed", 1, "Seed of every run.")
+_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16")
+_VARIANTS = flags.DEFINE_list(
+    "variants", list(_VARIANT_NAMES),
+    f"tfqa variants run after the default one, some of {_VARIANT_NAMES} "
+    f"(--variants= for none).")
+_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048,
+                                    "n of the n x n matmul peak measurement.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
+_TINY = flags.DEFINE_bool("tiny", False,
+                          "Smoke mode: tiny random BERT, tiny data, 2 steps.")
+
+# The recipe's window settings (run_qa.py defaults); tfqa uses its own
+# defaults, which are the same numbers (but tfqa's doc_stride is the step
+# between window starts, the original BERT meaning, and HF's is the overlap).
+_MAX_LENGTH = 384
+_STRIDE = 128
+
+
+@dataclasses.dataclass
+class RunStats:
+  """Timings and results of one training run (per-step lists, step order)."""
+
+  name: str
+  step_windows: list  # windows of each step
+  step_real_tokens: list  # real (unpadded) tokens of each step
+  step_padded_tokens: list  # tokens the model computed on, padding included
+  step_flops: list  # useful training FLOPs of each step (module doc)
+  fit_seconds: float  # the whole fit, first step (tracing) included
+  after_first_seconds: float  # from the end of step 1 to the end of the fit
+  metrics: dict
+  other_seconds: dict
+
+  def summary(self, peak_flops: float) -> dict:
+    windows, flops = sum(self.step_windows), sum(self.step_flops)
+    achieved = flops / self.fit_seconds
+    achieved_after_first = sum(self.step_flops[1:]) / self.after_first_seconds
+    real, padded = sum(self.step_real_tokens), sum(self.step_padded_tokens)
+    return {
+        "steps": len(self.step_windows), "windows": windows,
+        "fit_seconds": round(self.fit_seconds, 2),
+        "windows_per_second": round(windows / self.fit_seconds, 3),
+        "windows_per_second_after_first_step": round(
+            sum(self.step_windows[1:]) / self.after_first_seconds, 3),
+        "real_tokens": int(real), "padded_tokens": int(padded),
+        "padding_share": round(1 - real / padded, 3),
+        "real_tokens_per_second": round(real / self.fit_seconds, 1),
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "mfu_percent": round(100 * achieved / peak_flops, 2),
+        "mfu_after_first_step_percent": round(
+            100 * achieved_after_first / peak_flops, 2),
+        "heldout_exact_match": round(self.metrics["exact_match"], 2),
+        "heldout_f1": round(self.metrics["f1"], 2),
+        **{k: round(v, 2) for k, v in self.other_seconds.items()},
+    }
+
+
+def hf_train_features(train_file, tokenizer):
+  """The example's prepare_train_features over a SQuAD JSON file.
+
+  Returns:
+    (inputs, labels): dicts of int arrays [windows, 384] / [windows].
+  """
+  with open(train_file, encoding="utf-8") as f:
+    squad = json.load(f)
+  questions, contexts, answers = [], [], []
+  for article in squad["data"]:
+    for paragraph in article["paragraphs"]:
+      for qa in paragraph["qas"]:
+        # run_qa.py strips leading whitespace from questions.
+        questions.append(qa["question"].lstrip())
+        contexts.append(paragraph["context"])
+        answers.append({"text": [a["text"] for a in qa["answers"]],
+                        "answer_start": [a["answer_start"]
+                                         for a in qa["answers"]]})
+  tokenized = tokenizer(
+      questions, contexts, truncation="only_second", max_length=_MAX_LENGTH,
+      stride=_STRIDE, return_overflowing_tokens=True,
+      return_offsets_mapping=True, padding="max_length")
+  sample_mapping = tokenized.pop("overflow_to_sample_mapping")
+  offset_mapping = tokenized.pop("offset_mapping")
+  starts, ends = [], []
+  for i, offsets in enumerate(offset_mapping):
+    input_ids = tokenized["input_ids"][i]
+    cls_index = input_ids.index(tokenizer.cls_token_id)
+    sequence_ids = tokenized.sequence_ids(i)
+    answer = answers[sample_mapping[i]]
+    if not answer["answer_start"]:
+      starts.append(cls_index)
+      ends.append(cls_index)
+      continue
+    start_char = answer["answer_start"][0]
+    end_char = start_char + len(answer["text"][0])
+    token_start = 0
+    while sequence_ids[token_start] != 1:
+      token_start += 1
+    token_end = len(input_ids) - 1
+    while sequence_ids[token_end] != 1:
+      token_end -= 1
+    if not (offsets[token_start][0] <= start_char and
+            offsets[token_end][1] >= end_char):
+      starts.append(cls_index)
+      ends.append(cls_index)
+    else:
+      while token_start < len(offsets) and offsets[token_start][0] <= start_char:
+        token_start += 1
+      starts.append(token_start - 1)
+      while offsets[token_end][1] >= end_char:
+        token_end -= 1
+      ends.append(token_end + 1)
+  inputs = {name: np.array(tokenized[name]) for name in
+            ("input_ids", "attention_mask", "token_type_ids")}
+  labels = {"start_positions": np.array(starts),
+            "end_positions": np.array(ends)}
+  return inputs, labels
+
+
+def run_baseline(run_config, train_file, heldout_examples, *, flops_args):
+  """The transformers TF example recipe; returns its RunStats."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
+  from tfqa import features  # pylint: disable=import-outside-toplevel
+  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+
+  train = run_config.train
+  steps, batch = train.max_steps, train.train_batch_size
+  tf_keras.utils.set_random_seed(train.seed)
+  started = time.perf_counter()
+  source = modeling.resolve_source(run_config.model)
+  model, _ = modeling.build_model(source)
+  load_seconds = time.perf_counter() - started
+
+  started = time.perf_counter()
+  tokenizer = transformers.AutoTokenizer.from_pretrained(
+      source.tokenizer_path, use_fast=True)
+  inputs, labels = hf_train_features(train_file, tokenizer)
+  tokenize_seconds = time.perf_counter() - started
+  num_windows = len(labels["start_positions"])
+  dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
+             .shuffle(num_windows, seed=train.seed)
+             .batch(batch, drop_remainder=True)
+             .repeat())
+  optimizer, _ = transformers.create_optimizer(
+      init_lr=train.learning_rate, num_train_steps=steps,
+      num_warmup_steps=int(round(train.warmup_ratio * steps)),
+      adam_epsilon=1e-6, weight_decay_rate=train.weight_decay,
+      adam_global_clipnorm=train.clip_norm)
+  model.compile(optimizer=optimizer, jit_compile=False)
+
+  step_ends = []
+  # Records when each step ends (microseconds of work; the recipe has none).
+  record = tf_keras.callbacks.LambdaCallback(
+      on_train_batch_end=lambda batch, logs: step_ends.append(
+          time.perf_counter()))
+  started = time.perf_counter()
+  model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0,
+            callbacks=[record])
+  fit_seconds = time.perf_counter() - started
+
+  started = time.perf_counter()
+  result = evaluation.evaluate(
+      model, heldout_examples,
+      features.load_tokenizer(source.tokenizer_path), run_config=run_config)
+  eval_seconds = time.perf_counter() - started
+  # Shuffled batches of windows: each step's expected real tokens and
+  # FLOPs are the batch size times the mean over all windows.
+  real_lengths = inputs["attention_mask"].sum(axis=1)
+  stats = RunStats(
+      name="baseline", step_windows=[batch] * steps,
+      step_real_tokens=[batch * float(real_lengths.mean())] * steps,
+      step_padded_tokens=[batch * _MAX_LENGTH] * steps,
+      step_flops=[batch * bench_common.training_flops(
+          real_lengths, **flops_args) / num_windows] * steps,
+      fit_seconds=fit_seconds, after_first_seconds=step_ends[-1] - step_ends[0],
+      metrics=result.metrics,
+      other_seconds={"load_seconds": load_seconds,
+                     "tokenize_seconds": tokenize_seconds,
+                     "eval_seconds": eval_seconds})
+  return stats, num_windows
+
+
+def tfqa_plan(run_config, examples):
+  """(real lengths, padded width) of each batch tfqa trains on, in order.
+
+  Rebuilds tfqa's deterministic batch plan (a pure function of seed and
+  step), so the counts are exact. Also returns the number of windows per
+  epoch and the tokenization time.
+  """
+  from tfqa import features  # pylint: disable=import-outside-toplevel
+  from tfqa import input_pipeline  # pylint: disable=import-outside-toplevel
+  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+
+  source = modeling.resolve_source(run_config.model)
+  tokenizer = features.load_tokenizer(source.tokenizer_path)
+  started = time.perf_counter()
+  windows = features.build_features(examples, tokenizer, run_config.features)
+  tokenize_seconds = time.perf_counter() - started
+  train = run_config.train
+  lengths = windows.lengths
+  per_epoch = input_pipeline.steps_per_epoch(len(lengths),
+                                             train.train_batch_size)
+  plan = []
+  for epoch in range(math.ceil(train.max_steps / per_epoch)):
+    plan.extend(input_pipeline.plan_epoch(
+        lengths, batch_size=train.train_batch_size, seed=train.seed,
+        epoch=epoch, bucketed=run_config.pipeline.padding == "bucketed"))
+  multiple = run_config.pipeline.pad_to_multiple_of
+  max_len = run_config.features.max_seq_length
+  batches = []
+  for batch in plan[:train.max_steps]:
+    batch_lengths = lengths[batch]
+    if run_config.pipeline.padding == "max_length":
+      width = max_len
+    else:
+      width = min(-(-int(batch_lengths.max()) // multiple) * multiple,
+                  max_len)
+    batches.append((batch_lengths, width))
+  return batches, len(lengths), tokenize_seconds
+
+
+def run_tfqa(name, run_config, workdir, *, batches, flops_args,
+             tokenize_seconds):
+  """One train_and_evaluate run in a fresh directory; returns its RunStats."""
+  from tfqa import training  # pylint: disable=import-outside-toplevel
+
+  model_dir = os.path.join(workdir, name)
+  started = time.perf_counter()
+  result = training.train_and_evaluate(run_config, model_dir, verbose=0)
+  wall = time.perf_counter() - started
+  if result.windows_run != sum(len(b) for b, _ in batches):
+    raise RuntimeError(f"{name}: trained {result.windows_run} windows, the "
+                       f"rebuilt plan has {sum(len(b) for b, _ in batches)}.")
+  step_ends = bench_common.step_end_times(model_dir)
+  return RunStats(
+      name=name, step_windows=[len(b) for b, _ in batches],
+      step_real_tokens=[float(b.sum()) for b, _ in batches],
+      step_padded_tokens=[len(b) * width for b, width in batches],
+      step_flops=[bench_common.training_flops(b, **flops_args)
+                  for b, _ in batches],
+      # train_seconds includes the checkpoint saved after the last step.
+      fit_seconds=result.train_seconds,
+      after_first_seconds=step_ends[result.steps_run] - step_ends[1],
+      metrics=result.metrics,
+      other_seconds={
+          "tokenize_seconds": tokenize_seconds,
+          # Model loading, tokenization, dataset and eval of the call.
+          "load_tokenize_eval_seconds": wall - result.train_seconds})
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfqa import config  # pylint: disable=import-outside-toplevel
+  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
+  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+
+  unknown = sorted(set(_VARIANTS.value) - set(_VARIANT_NAMES))
+  if unknown:
+    raise app.UsageError(f"Invalid value for --variants: {unknown}. Expected "
+                         f"some of {_VARIANT_NAMES}.")
+  tiny = _TINY.value
+  bench_common.require_data(_DATA.value)
+  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-train-bench-")
+  train_file, heldout_file, train_titles, heldout_titles = (
+      bench_common.split_answerable(_DATA.value, workdir, tiny=tiny))
+  kind = "tiny" if tiny else _MODEL_KIND.value
+  steps = 2 if tiny else _STEPS.value
+  batch = 4 if tiny else _BATCH.value
+  run_config = config.RunConfig(
+      model=bench_common.model_config(kind, workdir, model=_MODEL.value),
+      data=config.DataConfig(train_file=train_file, eval_file=heldout_file),
+      train=config.TrainConfig(
+          train_batch_size=batch, learning_rate=_LR.value,
+          num_train_epochs=1_000_000, max_steps=steps, seed=_SEED.value))
+  matmul_size = 256 if tiny else _MATMUL_SIZE.value
+  started = time.perf_counter()
+  # The machine may be shared: the peak is measured before every run and at
+  # the end, and the best measurement is the denominator of MFU.
+  peaks = [bench_common.matmul_flops_per_second(matmul_size)]
+
+  train_examples = data_lib.load_squad_json(train_file).examples
+  heldout_examples = data_lib.load_squad_json(heldout_file).examples
+  model, _ = modeling.build_model(modeling.resolve_source(run_config.model))
+  flops_args = {"params": bench_common.nonembedding_params(model),
+                "layers": model.config.num_hidden_layers,
+                "hidden": model.config.hidden_size}
+  del model
+
+  runs = []
+  baseline, baseline_windows = run_baseline(
+      run_config, train_file, heldout_examples, flops_args=flops_args)
+  runs.append(baseline)
+  batches, tfqa_windows, tokenize_seconds = tfqa_plan(run_config,
+                                                     train_examples)
+  variants = [("tfqa", {})]
+  if "jit_compile" in _VARIANTS.value:
+    variants.append(("tfqa_xla", {"jit_compile": True}))
+  if "mixed_bfloat16" in _VARIANTS.value:
+    variants.append(("tfqa_bf16", {"mixed_precision": "mixed_bfloat16"}))
+  for name, overrides in variants:
+    variant_config = dataclasses.replace(
+        run_config, train=dataclasses.replace(run_config.train, **overrides))
+    peaks.append(bench_common.matmul_flops_per_second(matmul_size))
+    runs.append(run_tfqa(name, variant_config, workdir, batches=batches,
+                         flops_args=flops_args,
+                         tokenize_seconds=tokenize_seconds))
+  peaks.append(bench_common.matmul_flops_per_second(matmul_size))
+  peak = max(peaks)
+
+  stats = {run.name: run.summary(peak) for run in runs}
+  base_rate = stats["baseline"]["windows_per_second"]
+  summary = {
+      "model": _MODEL.value if kind == "pretrained" else kind,
+      "model_kind": kind, **flops_args,
+      "train_articles": train_titles, "heldout_articles": heldout_titles,
+      "batch_size": batch, "steps": steps, "learning_rate": _LR.value,
+      "train_windows_per_epoch": {"baseline": baseline_windows,
+                                  "tfqa": tfqa_windows},
+      "matmul_gflops_measured": [round(p / 1e9, 1) for p in peaks],
+      "runs": stats,
+      "speedup_vs_baseline": {
+          name: round(s["windows_per_second"] / base_rate, 3)
+          for name, s in stats.items() if name != "baseline"},
+      "speedup_vs_baseline_after_first_step": {
+          name: round(s["windows_per_second_after_first_step"] /
+                      stats["baseline"]["windows_per_second_after_first_step"],
+                      3)
+          for name, s in stats.items() if name != "baseline"},
+      "f1_delta_vs_baseline": {
+          name: round(s["heldout_f1"] - stats["baseline"]["heldout_f1"], 2)
+          for name, s in stats.items() if name != "baseline"},
+      "benchmark_seconds": round(time.perf_counter() - started, 1),
+      "workdir": workdir,
+  }
+  print(json.dumps(summary, indent=2))
+  print(bench_common.format_last_line(
+      "train_speedup", stats["tfqa"]["windows_per_second"] / base_rate))
+
+
+if __name__ == "__main__":
+  app.run(main)
