@@ -158,7 +158,7 @@ def test_train_config_requires_positive_ints(name, value, shown):
      r"\('default', 'one_device', 'mirrored', 'multi_worker_mirrored', "
      r"'tpu'\)"),
     ("mixed_precision", "float16",
-     r"\('float32', 'mixed_bfloat16', 'mixed_float16'\)"),
+     r"\('float32', 'mixed_bfloat16', 'mixed_float16', 'auto'\)"),
 ])
 def test_train_config_rejects_unknown_choices(name, value, allowed):
   with pytest.raises(ValueError, match=(

@@ -222,3 +222,20 @@ def test_with_overrides_validates_new_values():
 def test_saved_file_is_written_atomically(tmp_path):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)
   assert os.listdir(tmp_path) == ["run_config.json"]  # no temp file left
+
+
+def test_a_start_without_progress_does_not_lock_the_settings(tmp_path):
+  # A first start wrote run_config.json, then failed before any checkpoint
+  # (say, on a wrong flag): the corrected command must not be refused.
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  fixed = rundir.with_overrides(RUN_CONFIG, {"train.learning_rate": 1e-3,
+                                             "train.seed": 99})
+  with pytest.raises(ValueError, match="resuming would silently change"):
+    rundir.reconcile(str(tmp_path), fixed)
+  assert rundir.reconcile(str(tmp_path), fixed, has_progress=False) == fixed
+  assert rundir.read_run_config(str(tmp_path)) == fixed
+
+
+def test_non_chief_reconcile_writes_nothing(tmp_path):
+  assert rundir.reconcile(str(tmp_path), RUN_CONFIG, write=False) == RUN_CONFIG
+  assert not os.path.exists(rundir.run_config_path(str(tmp_path)))

@@ -225,3 +225,11 @@ def test_float16_run_checkpoints_its_loss_scale(tiny_files, tmp_path):
   assert "Restored" in proc.stderr
   assert [e["step"] for e in training.read_train_log(model_dir)] == [1, 2, 3,
                                                                       4]
+
+
+def test_unknown_flag_is_a_one_line_error_not_a_traceback(tmp_path):
+  proc = _run("tfqa.cli.train", [f"--model_dir={tmp_path}", "--modle=x"],
+              expect_fail=True)
+  assert "tfqa_train: error: Unknown command line flag 'modle'" in proc.stderr
+  assert "Run tfqa_train --help to see the flags." in proc.stderr
+  assert "Traceback" not in proc.stderr

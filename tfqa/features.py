@@ -76,16 +76,21 @@ def load_tokenizer(path: str, *, do_lower_case: bool | None = None):
           f"`do_lower_case` (True for uncased models, False for cased ones).")
     return transformers.BertTokenizerFast(
         vocab_file=path, do_lower_case=do_lower_case)
+  kwargs = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
+  if not os.path.exists(path) and not path.startswith((".", "/", "~")):
+    # A hub name such as "bert-base-uncased" (needs the network or the
+    # Hugging Face cache).
+    return transformers.BertTokenizerFast.from_pretrained(path, **kwargs)
   if not os.path.isdir(path):
     raise ValueError(
         f"Tokenizer path {path!r} does not exist. Expected a tokenizer "
-        f"directory (with tokenizer.json or vocab.txt) or a vocab.txt file.")
+        f"directory (with tokenizer.json or vocab.txt), a vocab.txt file or "
+        f"a Hugging Face hub name.")
   if not any(os.path.exists(os.path.join(path, name))
              for name in ("tokenizer.json", "vocab.txt")):
     raise ValueError(
         f"Tokenizer directory {path!r} holds neither tokenizer.json nor "
         f"vocab.txt. Point it at a `save_pretrained` directory or a vocab file.")
-  kwargs = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
   tokenizer = transformers.BertTokenizerFast.from_pretrained(
       path, local_files_only=True, **kwargs)
   return tokenizer

@@ -83,17 +83,21 @@ def with_overrides(run_config: config_lib.RunConfig,
 
 
 def reconcile(model_dir: str, run_config: config_lib.RunConfig, *,
-              write: bool = True) -> config_lib.RunConfig:
+              write: bool = True,
+              has_progress: bool = True) -> config_lib.RunConfig:
   """Checks `run_config` against the directory's saved one and records it.
 
   A new directory gets `run_config` written. In a directory of an earlier
   run, only SAFE_TO_CHANGE settings may differ; the updated config is saved.
-  With write=False (a non-chief worker) nothing is written.
+  With write=False (a non-chief worker) nothing is written. With
+  has_progress=False (no checkpoint yet: an earlier start failed before
+  training, e.g. on a wrong flag), the saved config guards nothing and is
+  replaced.
 
   Raises:
     ValueError: naming every setting that differs and may not change.
   """
-  saved = read_run_config(model_dir)
+  saved = read_run_config(model_dir) if has_progress else None
   if saved is not None:
     changed = saved.changed_fields(run_config)
     unsafe = [name for name in changed if name not in SAFE_TO_CHANGE]

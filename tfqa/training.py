@@ -133,7 +133,9 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
                                         tpu=train.tpu)
   chief = distribution.is_chief(strategy)
   os.makedirs(model_dir, exist_ok=True)
-  run_config = rundir.reconcile(model_dir, run_config, write=chief)
+  run_config = rundir.reconcile(
+      model_dir, run_config, write=chief,
+      has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
   train = run_config.train
   policy = distribution.mixed_precision_policy(train.mixed_precision,
                                                strategy)
