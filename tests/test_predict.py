@@ -165,7 +165,8 @@ def test_cli_question_and_context(exported, saved_model_predictor):
   assert lines[1] == f"score: {want.score:.4f}"
   assert lines[2] == "context: " + predict.mark_answer(
       CONTEXT, want.start_char, want.end_char)
-  assert "[[" in lines[2]
+  # The tiny model may abstain (v2.0): the answer is marked only if it has one.
+  assert ("[[" in lines[2]) == bool(want.text)
 
 
 @pytest.mark.slow
