@@ -135,6 +135,7 @@ def time_restore(run_config, model_dir):
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
   from tfqa import optimization  # pylint: disable=import-outside-toplevel
   from tfqa import rundir  # pylint: disable=import-outside-toplevel
+
   train = run_config.train
   # The training runs of this process already set the runtime state a
   # restore needs (dropout layers draw from tf.random.Generators).

@@ -60,8 +60,17 @@ _TINY = flags.DEFINE_bool("tiny", False,
                           "questions.")
 
 
+# The embedded sample's four long paragraphs have 3,100+ characters (626-693
+# word pieces); its others fewer than 1,000.
+_LONG_CONTEXT_CHARS = 2500
+
+
 def load_questions(heldout_file, long_file):
-  """(short, long): lists of (id, question, context), answerable only."""
+  """(short, long): lists of (id, question, context), answerable only.
+
+  Short: every question of `heldout_file`. Long: the questions of
+  `long_file` whose context has more than _LONG_CONTEXT_CHARS characters.
+  """
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
 
   short = [(e.id, e.question, e.context)
@@ -69,7 +78,7 @@ def load_questions(heldout_file, long_file):
   long = [(e.id, e.question, e.context)
           for e in data_lib.answerable_only(
               data_lib.load_squad_json(long_file)).examples
-          if len(e.context) > 2500]
+          if len(e.context) > _LONG_CONTEXT_CHARS]
   return short, long
 
 
@@ -129,7 +138,7 @@ def chunked(questions, size):
 
 
 def train_and_export(workdir, train_file, probe_file, *, tiny, steps):
-  """A briefly trained run exported for serving; returns the ExportResult."""
+  """Trains briefly and exports; returns (ExportResult, RunConfig)."""
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
   from tfqa import training  # pylint: disable=import-outside-toplevel
@@ -151,7 +160,8 @@ def train_and_export(workdir, train_file, probe_file, *, tiny, steps):
 def disagreement_cause(pipe, question, tfqa_answer, *, long, run_config):
   """Why the pipeline's answer differs from tfqa's, by re-asking the pipeline.
 
-  The pipeline widens spans to whole words (align_to_words); on a long
+  The pipeline widens spans to whole words and adds up the scores of
+  candidates that then have the same text (align_to_words); on a long
   context its windows overlap by doc_stride tokens where tfqa's start every
   doc_stride tokens; and it compares spans of different windows by
   per-window softmax probabilities where tfqa compares logits. Re-asked with
@@ -172,8 +182,8 @@ def disagreement_cause(pipe, question, tfqa_answer, *, long, run_config):
                max_answer_len=run_config.decode.max_answer_length,
                align_to_words=False, **kwargs)["answer"]
   if again == tfqa_answer:
-    return ("window placement and word widening" if long else
-            "word widening (align_to_words)")
+    return ("window placement and align_to_words" if long else
+            "align_to_words (whole words, scores of equal texts summed)")
   return ("cross-window scoring (softmax per window vs logits)" if long
           else "other")
 

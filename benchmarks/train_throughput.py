@@ -21,17 +21,20 @@ Runs, in this order, in one process:
              padding, float32, no XLA); its train_seconds include the
              checkpoint saved at the last step.
   tfqa_xla, tfqa_bf16   the same with jit_compile=True, with
-             mixed_precision="mixed_bfloat16" (--variants).
+             mixed_precision="mixed_bfloat16" (--variants; the default).
+  tfqa_dynamic   padding="dynamic": random batches padded to their longest
+             window (--variants=dynamic_padding; not run by default).
 
 Only the fit part is timed for every run (loading and tokenization are
 reported separately). Also reported: the rate after the first step (which
 traces the train function), from the end of step 1 to the end of the last
 step (tfqa: its TensorBoard log's per-step wall times; baseline: a callback
-that records the time at each step end). Both models are scored on the held-out article by
-tfqa.evaluation.evaluate (same windows, same decoder, official SQuAD v1.1
-EM/F1). The weights of both start identical: the baseline builds the model
-with tfqa.modeling.build_model (transformers 4.57's TF from_pretrained cannot
-read the bundled PyTorch safetensors) under the same seed.
+that records the time at each step end). Both models are scored on the
+held-out article by tfqa.evaluation.evaluate (same windows, same decoder,
+official SQuAD v1.1 EM/F1). The weights of both start identical: the
+baseline builds the model with tfqa.modeling.build_model (transformers
+4.57's TF from_pretrained cannot read the bundled PyTorch safetensors) under
+the same seed.
 
 MFU = useful training FLOP/s / measured float32 matmul FLOP/s, where useful
 FLOPs = sum over trained windows of 6 * P * n + 12 * L * H * n^2, n = the
@@ -71,9 +74,9 @@ _STEPS = flags.DEFINE_integer("steps", 12, "Training steps of every run.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Batch size of every run.")
 _LR = flags.DEFINE_float("learning_rate", 3e-4, "Peak learning rate.")
 _SEED = flags.DEFINE_integer("seed", 1, "Seed of every run.")
-_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16")
+_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16", "dynamic_padding")
 _VARIANTS = flags.DEFINE_list(
-    "variants", list(_VARIANT_NAMES),
+    "variants", ["jit_compile", "mixed_bfloat16"],
     f"tfqa variants run after the default one, some of {_VARIANT_NAMES} "
     f"(--variants= for none).")
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048,
@@ -174,7 +177,8 @@ def hf_train_features(train_file, tokenizer):
       starts.append(cls_index)
       ends.append(cls_index)
     else:
-      while token_start < len(offsets) and offsets[token_start][0] <= start_char:
+      while (token_start < len(offsets) and
+             offsets[token_start][0] <= start_char):
         token_start += 1
       starts.append(token_start - 1)
       while offsets[token_end][1] >= end_char:
@@ -364,16 +368,22 @@ def main(argv):
   baseline, baseline_windows = run_baseline(
       run_config, train_file, heldout_examples, flops_args=flops_args)
   runs.append(baseline)
-  batches, tfqa_windows, tokenize_seconds = tfqa_plan(run_config,
-                                                     train_examples)
-  variants = [("tfqa", {})]
-  if "jit_compile" in _VARIANTS.value:
-    variants.append(("tfqa_xla", {"jit_compile": True}))
-  if "mixed_bfloat16" in _VARIANTS.value:
-    variants.append(("tfqa_bf16", {"mixed_precision": "mixed_bfloat16"}))
-  for name, overrides in variants:
-    variant_config = dataclasses.replace(
-        run_config, train=dataclasses.replace(run_config.train, **overrides))
+  variants = [("tfqa", run_config)]
+  train_variants = {"jit_compile": ("tfqa_xla", {"jit_compile": True}),
+                    "mixed_bfloat16": ("tfqa_bf16",
+                                       {"mixed_precision": "mixed_bfloat16"})}
+  for variant in _VARIANTS.value:
+    if variant in train_variants:
+      name, overrides = train_variants[variant]
+      variants.append((name, dataclasses.replace(
+          run_config, train=dataclasses.replace(run_config.train,
+                                                **overrides))))
+    elif variant == "dynamic_padding":
+      variants.append(("tfqa_dynamic", dataclasses.replace(
+          run_config, pipeline=config.PipelineConfig(padding="dynamic"))))
+  for name, variant_config in variants:
+    batches, tfqa_windows, tokenize_seconds = tfqa_plan(variant_config,
+                                                       train_examples)
     peaks.append(bench_common.matmul_flops_per_second(matmul_size))
     runs.append(run_tfqa(name, variant_config, workdir, batches=batches,
                          flops_args=flops_args,
