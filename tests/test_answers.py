@@ -1,5 +1,7 @@
 """Tests for tfqa.answers: n-best span decoding over windows and v2.0 null handling."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,138 @@ def test_decode_predictions_rejects_wrong_logit_count():
   with pytest.raises(ValueError, match="logits for 2 start / 2 end windows"):
     answers.decode_predictions([EXAMPLE], feats, [np.zeros(7)] * 2,
                                [np.zeros(7)] * 2, config.DecodeConfig())
+
+
+def test_window_log_softmax_covers_cls_and_context_only():
+  logits = np.array([1.0, 5.0, 2.0, 3.0, 9.0], np.float32)
+  got = answers.window_log_softmax(logits, context_offset=2,
+                                   num_context_tokens=2)
+  norm = np.log(np.exp(1.0) + np.exp(2.0) + np.exp(3.0))
+  np.testing.assert_allclose(got[[0, 2, 3]], [1.0 - norm, 2.0 - norm,
+                                              3.0 - norm], rtol=1e-12)
+  assert got[1] == got[4] == -np.inf
+  assert got.dtype == np.float64
+
+
+PIPELINE = config.DecodeConfig(n_best_size=5, span_scoring="pipeline")
+
+
+def test_pipeline_scoring_prefers_a_peaked_window_over_larger_logits():
+  # Window 0: the cat sat here, every token at 5 (a flat window).
+  # Window 1: cat sat here, only "here" high.
+  feats = _features([(2, 0, 4), (2, 1, 4)])
+  flat = _logits(7, {2: 5.0, 3: 5.0, 4: 5.0, 5: 5.0})
+  peaked = _logits(6, {4: 4.0})
+  start, end = [flat, peaked], [flat, peaked]
+  by_logits = answers.decode_example(EXAMPLE, [0, 1], feats, start, end,
+                                     config.DecodeConfig(n_best_size=5))
+  assert (by_logits.text, by_logits.score) == ("the", 10.0)
+  by_pipeline = answers.decode_example(EXAMPLE, [0, 1], feats, start, end,
+                                      PIPELINE)
+  assert by_pipeline.text == "here"
+  # Window 1 normalizes over [CLS] and its 3 context tokens: -10, -10, -10, 4.
+  log_p = 4.0 - np.log(3 * np.exp(-10.0) + np.exp(4.0))
+  assert by_pipeline.score == pytest.approx(2 * log_p, rel=1e-12)
+  assert by_pipeline.nbest[0].start_logit == pytest.approx(log_p, rel=1e-12)
+
+
+def test_pipeline_scoring_null_score_is_minimum_over_windows():
+  feats = _features([(2, 0, 2), (2, 2, 4)])
+  start = [_logits(5, {0: 5.0, 2: 1.0}), _logits(5, {0: 1.0, 3: 2.0})]
+  end = [_logits(5, {0: 5.0, 2: 1.0}), _logits(5, {0: 1.0, 3: 2.0})]
+  v2 = dataclasses.replace(PIPELINE, version_2_with_negative=True)
+  prediction = answers.decode_example(EXAMPLE, [0, 1], feats, start, end, v2)
+
+  def log_p(values, index):
+    return values[index] - np.log(np.exp(values).sum())
+  window0 = np.array([5.0, 1.0, -10.0])  # [CLS], "the", "cat"
+  window1 = np.array([1.0, -10.0, 2.0])  # [CLS], "sat", "here"
+  null = min(2 * log_p(window0, 0), 2 * log_p(window1, 0))
+  best = 2 * log_p(window1, 2)  # "here"
+  assert prediction.text == "here"
+  assert prediction.null_odds == pytest.approx(null - best, rel=1e-12)
+
+
+def test_pipeline_scoring_adds_probabilities_of_windows_with_the_same_text():
+  # Windows: "the cat sat", "cat sat here", "sat here"; the first two pick
+  # "cat" (p = e / (e + 2) at start and end), the last "here" (e / (e + 1)).
+  feats = _features([(2, 0, 3), (2, 1, 4), (2, 2, 4)])
+  start = [_logits(6, {2: 0.0, 3: 1.0, 4: 0.0}),
+           _logits(6, {2: 1.0, 3: 0.0, 4: 0.0}),
+           _logits(5, {2: 0.0, 3: 1.0})]
+  prediction = answers.decode_example(EXAMPLE, [0, 1, 2], feats, start, start,
+                                      PIPELINE)
+  cat = 2 * (1.0 - np.log(np.exp(-10.0) + 2 + np.e))
+  here = 2 * (1.0 - np.log(np.exp(-10.0) + 1 + np.e))
+  assert here > cat and np.log(2) + cat > here
+  assert (prediction.text, prediction.start_char) == ("cat", 4)
+  assert prediction.score == pytest.approx(np.log(2) + cat, rel=1e-12)
+  assert [(c.text, c.score) for c in prediction.nbest] == [
+      ("cat", pytest.approx(np.log(2) + cat, rel=1e-12)),
+      ("here", pytest.approx(here, rel=1e-12))]
+  by_logits = answers.decode_example(EXAMPLE, [0, 1, 2], feats, start, start,
+                                     config.DecodeConfig(n_best_size=5))
+  assert by_logits.text == "cat"  # The first of the ties at 2.0.
+
+
+def test_best_span_considers_every_valid_span():
+  starts = np.array([9.0, 0.0, 3.0, 1.0, 2.0, 9.0])
+  ends = np.array([9.0, 0.0, 0.0, 1.0, 4.0, 9.0])
+  # Context = positions 1..4; spans of at most 2 tokens.
+  assert answers.best_span(starts, ends, context_offset=1,
+                           num_context_tokens=4, max_answer_length=2) == (4, 4)
+  assert answers.best_span(starts, ends, context_offset=1,
+                           num_context_tokens=3, max_answer_length=2) == (2, 3)
+  assert answers.best_span(starts, ends, context_offset=1,
+                           num_context_tokens=0, max_answer_length=2) is None
+
+
+@pytest.mark.slow
+def test_pipeline_scoring_answers_as_the_transformers_pipeline(
+    tokenizer):
+  """Same answers and scores as pipeline("question-answering") on windows.
+
+  The pipeline's `doc_stride` is the overlap of consecutive windows, tfqa's
+  the step between their starts: each question gets the overlap that puts
+  the pipeline's windows where tfqa's are. align_to_words=False: the
+  pipeline otherwise widens spans to whole words.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  from conftest import tiny_bert_config, tiny_squad  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(4)
+  model = transformers.TFBertForQuestionAnswering(transformers.BertConfig(
+      **tiny_bert_config(hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0)))
+  feature_config = config.FeatureConfig(max_seq_length=20, doc_stride=3,
+                                        max_query_length=12)
+  decode = config.DecodeConfig(n_best_size=24, max_answer_length=6,
+                               span_scoring="pipeline")
+  examples = data.parse_squad(tiny_squad(version_2=False),
+                              source="tiny").examples
+  built = features_lib.build_features(examples, tokenizer, feature_config)
+  assert len(built) > 2 * len(examples)  # Several windows per context.
+  starts, ends = [], []
+  for ids, types in zip(built.input_ids, built.token_type_ids):
+    out = model({"input_ids": ids[None], "token_type_ids": types[None],
+                 "attention_mask": np.ones_like(ids)[None]}, training=False)
+    starts.append(out.start_logits.numpy()[0])
+    ends.append(out.end_logits.numpy()[0])
+  predictions = answers.decode_predictions(examples, built, starts, ends,
+                                           decode).by_id
+  pipe = transformers.pipeline("question-answering", model=model,
+                               tokenizer=tokenizer, framework="tf",
+                               dtype=None)
+  for example in examples:
+    question_pieces = len(tokenizer.tokenize(example.question))
+    overlap = (feature_config.max_seq_length - question_pieces - 3 -
+               feature_config.doc_stride)
+    got = pipe(question=example.question, context=example.context,
+               max_seq_len=feature_config.max_seq_length, doc_stride=overlap,
+               max_answer_len=decode.max_answer_length, align_to_words=False,
+               max_question_len=feature_config.max_query_length)
+    want = predictions[example.id]
+    assert (got["answer"], got["start"], got["end"]) == (
+        want.text, want.start_char, want.end_char), example.id
+    # The pipeline's score is p(start) * p(end).
+    assert got["score"] == pytest.approx(np.exp(want.score), rel=1e-4)

@@ -109,6 +109,20 @@ def test_decode_config_requires_positive_ints(name, value, shown):
     config.DecodeConfig(**{name: value})
 
 
+@pytest.mark.parametrize("value", ["pipeline", "logits"])
+def test_decode_config_accepts_span_scorings(value):
+  assert config.DecodeConfig(
+      span_scoring=value).span_scoring == value
+
+
+def test_decode_config_rejects_unknown_span_scoring():
+  with pytest.raises(ValueError, match=(
+      r"Invalid value for argument `span_scoring`\. Received: "
+      r"span_scoring='probability'\. Expected one of "
+      r"\('logits', 'pipeline'\)\.")):
+    config.DecodeConfig(span_scoring="probability")
+
+
 def test_decode_config_threshold_may_be_negative():
   assert config.DecodeConfig(
       null_score_diff_threshold=-2.5).null_score_diff_threshold == -2.5

@@ -17,6 +17,8 @@ from tfqa import data
 from tfqa import features
 from tfqa import serving_graph
 
+from conftest import tiny_bert_config
+
 # Small windows so that a paragraph spans many of them.
 FEATURES = config.FeatureConfig(max_seq_length=32, doc_stride=8,
                                 max_query_length=8)
@@ -327,6 +329,58 @@ def test_chunked_windows_match_reference_with_tiny_vocab(vocab_file,
                             _EMPTY_QUESTION)
 
 
+class _ShapeRecorder(tf.Module):
+  """A logits_fn that records the [n, seq] shape of every call."""
+
+  def __init__(self, inner):
+    super().__init__()
+    self.inner = inner
+    self.shapes = []
+
+  def __call__(self, input_ids, attention_mask, token_type_ids):
+    def record(shape):
+      self.shapes.append(tuple(shape.numpy().tolist()))
+      return shape
+    shape = tf.py_function(record, [tf.shape(input_ids)], tf.int32)
+    with tf.control_dependencies([shape]):
+      return self.inner(tf.identity(input_ids), attention_mask,
+                        token_type_ids)
+
+
+def test_chunks_hold_length_sorted_windows_cut_to_their_longest(
+    vocab_file, tokenizer):
+  recorder = _ShapeRecorder(LookupLogits(_vocab_size(vocab_file)))
+  module = _module(vocab_file, logits_fn=recorder, max_windows_per_batch=3)
+  # A short context, a long one (many windows), another short one.
+  pairs = [("who?", "short context here."), PAIRS[6], ("what?", "the town")]
+  expected, built = _reference(pairs, tokenizer, recorder.inner)
+  lengths = sorted(len(ids) for ids in built.input_ids)
+  recorder.shapes.clear()
+  _assert_matches_reference(_answer(module, pairs), expected, DECODE)
+  want = [(len(lengths[i:i + 3]), max(lengths[i:i + 3]))
+          for i in range(0, len(lengths), 3)]
+  assert recorder.shapes == want
+  assert want[0][1] < FEATURES.max_seq_length  # The short ones were cut.
+
+
+def test_chunked_bert_logits_match_one_batch(vocab_file, tokenizer):
+  import transformers  # pylint: disable=import-outside-toplevel
+  tf.random.set_seed(0)
+  model = transformers.TFBertForQuestionAnswering(
+      transformers.BertConfig(**tiny_bert_config()))
+  logits_fn = lambda ids, mask, types: tuple(model(  # noqa: E731
+      {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+      training=False)[:2])
+  one_batch = _answer(_module(vocab_file, logits_fn=logits_fn), PAIRS)
+  for size in (1, 2, 5):
+    chunked = _answer(_module(vocab_file, logits_fn=logits_fn,
+                              max_windows_per_batch=size), PAIRS)
+    assert chunked["answer"] == one_batch["answer"], size
+    assert chunked["start_char"] == one_batch["start_char"], size
+    np.testing.assert_allclose(chunked["score"], one_batch["score"],
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_predict_logits_equals_logits_fn(bert_module):
   rng = np.random.default_rng(3)
   input_ids = rng.integers(0, 1000, size=[3, 7]).astype(np.int32)
@@ -482,3 +536,30 @@ def test_vocab_without_special_tokens_is_rejected(tmp_path):
   vocab.write_text("[PAD]\n[UNK]\nhello\n", encoding="utf-8")
   with pytest.raises(ValueError, match=r"without \['\[CLS\]', '\[SEP\]'\]"):
     serving_graph.GraphBertTokenizer(str(vocab), do_lower_case=True)
+
+
+@pytest.mark.parametrize("version_2", [False, True])
+def test_softmax_span_scoring_matches_reference(
+    bert_vocab_file, bert_tokenizer, bert_module, version_2):
+  decode = config.DecodeConfig(n_best_size=5, max_answer_length=6,
+                               version_2_with_negative=version_2,
+                               span_scoring="pipeline")
+  expected, _ = _reference(PAIRS, bert_tokenizer, bert_module.logits_fn,
+                           decode)
+  module = _module(bert_vocab_file, decode, logits_fn=bert_module.logits_fn)
+  _assert_matches_reference(_answer(module, PAIRS), expected, decode,
+                            _EMPTY_QUESTION)
+
+
+def test_tokenizers_of_different_vocabs_live_side_by_side(vocab_file,
+                                                          bert_vocab_file,
+                                                          tokenizer,
+                                                          bert_tokenizer):
+  text = "the lighthouse keeper"
+  tiny = serving_graph.GraphBertTokenizer(vocab_file, do_lower_case=True)
+  bert = serving_graph.GraphBertTokenizer(bert_vocab_file, do_lower_case=True)
+  for graph_tokenizer, hf_tokenizer in ((tiny, tokenizer), (bert,
+                                                           bert_tokenizer)):
+    ids = graph_tokenizer.tokenize(tf.constant([text])).ragged("ids")
+    assert ids.to_list()[0] == hf_tokenizer(
+        text, add_special_tokens=False)["input_ids"]

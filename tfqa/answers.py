@@ -111,6 +111,9 @@ def decode_example(example: data_lib.SquadExample,
     null_score - best_span_score > null_score_diff_threshold. The null score
     is the lowest [CLS] start+end score over the windows.
   """
+  if decode_config.span_scoring == "pipeline":
+    return _decode_like_pipeline(example, windows, features, start_logits,
+                                 end_logits, decode_config)
   candidates, null = [], None
   for window in windows:
     starts, ends = start_logits[window], end_logits[window]
@@ -129,6 +132,86 @@ def decode_example(example: data_lib.SquadExample,
       candidates.append(Candidate(example.context[char_start:char_end],
                                   char_start, char_end, s_logit, e_logit))
   return _choose(candidates, null, decode_config)
+
+
+def _decode_like_pipeline(example, windows, features, start_logits,
+                          end_logits, decode_config):
+  """decode_example with span_scoring="pipeline" (see DecodeConfig).
+
+  Each window contributes its best span; a text already seen (ignoring
+  case) adds its probability to that candidate, whose offsets stay those of
+  its first window. A candidate's start_logit is log p(start) of that first
+  window and its end_logit makes start_logit + end_logit the log of the
+  summed probability.
+  """
+  totals, null = {}, None
+  for window in windows:
+    spans_chars = features.token_char_spans[window]
+    offset = int(features.context_offset[window])
+    starts = window_log_softmax(start_logits[window], context_offset=offset,
+                                num_context_tokens=len(spans_chars))
+    ends = window_log_softmax(end_logits[window], context_offset=offset,
+                              num_context_tokens=len(spans_chars))
+    null_here = (float(starts[0]), float(ends[0]))
+    if null is None or sum(null_here) < sum(null):
+      null = null_here
+    best = best_span(starts, ends, context_offset=offset,
+                     num_context_tokens=len(spans_chars),
+                     max_answer_length=decode_config.max_answer_length)
+    if best is None:
+      continue
+    s, e = best
+    char_start = int(spans_chars[s - offset, 0])
+    char_end = int(spans_chars[e - offset, 1])
+    text = example.context[char_start:char_end]
+    score = float(starts[s] + ends[e])
+    key = text.lower()
+    if key in totals:
+      first, total = totals[key]
+      totals[key] = (first, float(np.logaddexp(total, score)))
+    else:
+      totals[key] = (Candidate(text, char_start, char_end, float(starts[s]),
+                               float(ends[e])), score)
+  candidates = [dataclasses.replace(c, end_logit=total - c.start_logit)
+                for c, total in totals.values()]
+  return _choose(candidates, null, decode_config)
+
+
+def best_span(start_scores: np.ndarray, end_scores: np.ndarray, *,
+              context_offset: int, num_context_tokens: int,
+              max_answer_length: int) -> tuple[int, int] | None:
+  """The (start, end) context span with the highest start + end score.
+
+  Every span of at most `max_answer_length` tokens is considered; ties go to
+  the first in (start, end) order. None when the window has no context.
+  """
+  if num_context_tokens <= 0:
+    return None
+  begin, stop = context_offset, context_offset + num_context_tokens
+  starts = np.asarray(start_scores[begin:stop], np.float64)
+  ends = np.asarray(end_scores[begin:stop], np.float64)
+  n = len(starts)
+  # scores[s, d]: span from s to s + d.
+  scores = np.full((n, max_answer_length), -np.inf)
+  for d in range(min(max_answer_length, n)):
+    scores[:n - d, d] = starts[:n - d] + ends[d:]
+  s, d = np.unravel_index(int(np.argmax(scores)), scores.shape)
+  return begin + int(s), begin + int(s) + int(d)
+
+
+def window_log_softmax(logits: np.ndarray, *, context_offset: int,
+                       num_context_tokens: int) -> np.ndarray:
+  """float64 log-softmax of one window's logits over [CLS] and its context.
+
+  Other positions (question, [SEP], padding) are left out of the sum and
+  hold -inf. This is the transformers pipeline's per-window probability.
+  """
+  allowed = np.zeros(len(logits), bool)
+  allowed[0] = True
+  allowed[context_offset:context_offset + num_context_tokens] = True
+  values = np.where(allowed, np.asarray(logits, np.float64), -np.inf)
+  top = values.max()
+  return values - (top + np.log(np.exp(values - top).sum()))
 
 
 def _choose(candidates, null, decode_config):

@@ -70,9 +70,26 @@ class DecodeConfig:
   null_score_diff_threshold: float = 0.0
   # Whether questions may have no answer (SQuAD v2.0).
   version_2_with_negative: bool = False
+  # How answers are scored. "logits": start + end logit, compared across
+  # windows (the original BERT). "pipeline": as transformers'
+  # question-answering pipeline with align_to_words=False: per window, a
+  # softmax over [CLS] and context tokens and the best span's p(start) *
+  # p(end) over all valid spans (n_best_size then only bounds the n-best
+  # list); windows whose best spans have the same text (ignoring case) add
+  # their probabilities; the v2.0 null is the lowest p_start([CLS]) *
+  # p_end([CLS]) over windows. Scores are the logs of these probabilities.
+  span_scoring: str = "logits"
 
   def __post_init__(self):
     _require_positive(self, "n_best_size", "max_answer_length")
+    if self.span_scoring not in SPAN_SCORINGS:
+      raise ValueError(
+          f"Invalid value for argument `span_scoring`. Received: "
+          f"span_scoring={self.span_scoring!r}. Expected one "
+          f"of {SPAN_SCORINGS}.")
+
+
+SPAN_SCORINGS = ("logits", "pipeline")
 
 
 def _require_positive(config, *names):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import platform
 
@@ -16,6 +18,9 @@ TOKENIZER_SUBDIR = "tokenizer"  # save_pretrained tokenizer of the run
 BERT_CONFIG_FILE = "bert_config.json"  # the architecture, for eval/export
 EVAL_SUBDIR = "eval"  # outputs of the end-of-training evaluation
 LOGS_SUBDIR = "logs"  # TensorBoard
+# run_config.json's SHA-256 of its settings (not of "versions"): a damaged
+# file that still parses (a flipped digit) is refused, not resumed from.
+SETTINGS_DIGEST_KEY = "settings_sha256"
 # Settings a resumed run may change. Everything else would make the resumed
 # run a different run (other data order, model or schedule shape).
 SAFE_TO_CHANGE = frozenset({
@@ -31,6 +36,7 @@ SAFE_TO_CHANGE = frozenset({
     "decode.n_best_size",
     "decode.max_answer_length",
     "decode.null_score_diff_threshold",
+    "decode.span_scoring",
 })
 
 
@@ -52,18 +58,38 @@ def read_run_config(model_dir: str) -> config_lib.RunConfig | None:
   """The saved config, or None when the directory has none yet.
 
   Raises:
-    ValueError: the file is damaged or has unknown/ill-typed fields.
+    ValueError: the file is damaged (invalid JSON, unknown or ill-typed
+      fields, settings that do not match their recorded SHA-256).
   """
   path = run_config_path(model_dir)
   if not os.path.exists(path):
     return None
   obj = io_utils.read_json(path, what="the run config")
-  return config_lib.RunConfig.from_dict(obj, source=path)
+  recorded = obj.pop(SETTINGS_DIGEST_KEY, None) if isinstance(obj,
+                                                              dict) else None
+  run_config = config_lib.RunConfig.from_dict(obj, source=path)
+  # Files written before the digest existed have none; they are trusted.
+  if recorded is not None and recorded != settings_digest(run_config):
+    raise ValueError(
+        f"{path}: the run config is damaged: its settings do not match the "
+        f"SHA-256 recorded in it ({SETTINGS_DIGEST_KEY}={recorded!r}), so "
+        f"resuming could silently change the run. Restore the file from a "
+        f"backup; if you edited it on purpose, delete its "
+        f"{SETTINGS_DIGEST_KEY!r} field.")
+  return run_config
+
+
+def settings_digest(run_config: config_lib.RunConfig) -> str:
+  """SHA-256 (hex) of the settings as canonical JSON."""
+  canonical = json.dumps(run_config.to_dict(), sort_keys=True,
+                         separators=(",", ":"), ensure_ascii=False)
+  return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def write_run_config(model_dir: str, run_config: config_lib.RunConfig) -> None:
   obj = run_config.to_dict()
   obj["versions"] = versions()
+  obj[SETTINGS_DIGEST_KEY] = settings_digest(run_config)
   io_utils.atomic_write_json(run_config_path(model_dir), obj)
 
 

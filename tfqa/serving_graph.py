@@ -120,7 +120,11 @@ class GraphBertTokenizer(tf.Module):
             key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
             value_dtype=tf.int64,
             value_index=tf.lookup.TextFileIndex.LINE_NUMBER),
-        default_value=-1)
+        default_value=-1,
+        # A shared table is found by a name derived from the file name,
+        # which an Asset hides: two tokenizers of different vocabs would
+        # share the first one's table.
+        experimental_is_anonymous=True)
     self._wordpiece = tf_text.WordpieceTokenizer(
         self._vocab_table, token_out_type=tf.int64,
         max_bytes_per_word=_MAX_BYTES_PER_WORD, unknown_token="[UNK]")
@@ -344,31 +348,26 @@ class QAServingModule(tf.Module):
             "end_logits": tf.cast(end_logits, tf.float32)}
 
   def _window_logits(self, input_ids, attention_mask, token_type_ids):
-    """Runs `logits_fn` over all windows, in chunks when configured."""
+    """Runs `logits_fn` over all windows, in length-sorted chunks if set.
+
+    With `max_windows_per_batch`, windows are sorted by length and each chunk
+    is cut to its own longest window: a request mixing short and long
+    contexts then does not pad every window to the longest one (on CPUs the
+    padded positions cost as much as real ones). Positions past a chunk's
+    width get logit 0; decoding never reads them (they are not context).
+    """
     num_windows = tf.shape(input_ids)[0]
     seq_len = tf.shape(input_ids)[1]
 
-    def call(lo, hi):
-      start, end = self.logits_fn(input_ids[lo:hi], attention_mask[lo:hi],
-                                  token_type_ids[lo:hi])
+    def call(ids, mask, types):
+      start, end = self.logits_fn(ids, mask, types)
       return tf.cast(start, tf.float32), tf.cast(end, tf.float32)
 
     def run_all():
       if self._max_windows_per_batch is None:
-        return call(0, num_windows)
-      size = self._max_windows_per_batch
-      num_chunks = (num_windows + size - 1) // size
-      arrays = [tf.TensorArray(tf.float32, size=num_chunks, infer_shape=False,
-                               element_shape=tf.TensorShape([None, None]))
-                for _ in range(2)]
-
-      def body(i, starts, ends):
-        start, end = call(i * size, tf.minimum((i + 1) * size, num_windows))
-        return i + 1, starts.write(i, start), ends.write(i, end)
-
-      _, starts, ends = tf.while_loop(lambda i, *_: i < num_chunks, body,
-                                      (tf.constant(0), *arrays))
-      return starts.concat(), ends.concat()
+        return call(input_ids, attention_mask, token_type_ids)
+      return self._sorted_chunk_logits(call, input_ids, attention_mask,
+                                       token_type_ids)
 
     def none():
       empty = tf.zeros([0, seq_len], tf.float32)
@@ -377,6 +376,38 @@ class QAServingModule(tf.Module):
     start_logits, end_logits = tf.cond(num_windows > 0, run_all, none)
     shape = tf.shape(input_ids)
     return tf.reshape(start_logits, shape), tf.reshape(end_logits, shape)
+
+  def _sorted_chunk_logits(self, call, input_ids, attention_mask,
+                           token_type_ids):
+    """`call` on chunks of length-sorted windows, in the original order."""
+    num_windows = tf.shape(input_ids)[0]
+    seq_len = tf.shape(input_ids)[1]
+    size = self._max_windows_per_batch
+    lengths = tf.reduce_sum(attention_mask, axis=1)
+    order = tf.argsort(lengths, stable=True)
+    ids, mask, types = (tf.gather(x, order) for x in
+                        (input_ids, attention_mask, token_type_ids))
+    sorted_lengths = tf.gather(lengths, order)
+    num_chunks = (num_windows + size - 1) // size
+    arrays = [tf.TensorArray(tf.float32, size=num_chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None, None]))
+              for _ in range(2)]
+
+    def body(i, starts, ends):
+      lo = i * size
+      hi = tf.minimum(lo + size, num_windows)
+      width = sorted_lengths[hi - 1]  # The chunk's longest window.
+      start, end = call(ids[lo:hi, :width], mask[lo:hi, :width],
+                        types[lo:hi, :width])
+      padding = [[0, 0], [0, seq_len - width]]
+      return (i + 1, starts.write(i, tf.pad(start, padding)),
+              ends.write(i, tf.pad(end, padding)))
+
+    _, starts, ends = tf.while_loop(lambda i, *_: i < num_chunks, body,
+                                    (tf.constant(0), *arrays))
+    unsort = tf.math.invert_permutation(order)
+    return (tf.gather(starts.concat(), unsort),
+            tf.gather(ends.concat(), unsort))
 
 
 class _Windows(NamedTuple):
@@ -468,38 +499,28 @@ def _decode(windows, start_logits, end_logits, tokens, context,
   # candidates rank identically.
   start_logits = tf.cast(start_logits, tf.float64)
   end_logits = tf.cast(end_logits, tf.float64)
-  neg_inf = tf.constant(-math.inf, tf.float64)
   position = tf.range(tf.shape(start_logits)[1])[tf.newaxis, :]
   first = windows.context_offset[:, tf.newaxis]
   stop = first + windows.context_length[:, tf.newaxis]
   is_context = (position >= first) & (position < stop)
-  k = tf.minimum(decode_config.n_best_size, tf.shape(start_logits)[1])
-  start_top, start_index = tf.math.top_k(
-      tf.where(is_context, start_logits, neg_inf), k)
-  end_top, end_index = tf.math.top_k(
-      tf.where(is_context, end_logits, neg_inf), k)
-  start_ok = (start_index >= first) & (start_index < stop)
-  end_ok = (end_index >= first) & (end_index < stop)
-  s = start_index[:, :, tf.newaxis]
-  e = end_index[:, tf.newaxis, :]
-  valid = ((start_ok[:, :, tf.newaxis] & end_ok[:, tf.newaxis, :]) &
-           (s <= e) & (e < s + decode_config.max_answer_length))
-  scores = tf.where(valid, start_top[:, :, tf.newaxis] +
-                    end_top[:, tf.newaxis, :], neg_inf)
-  num_windows = tf.shape(scores)[0]
-  scores = tf.reshape(scores, [num_windows, -1])
-  # argmax takes the first best pair in (start rank, end rank) order: the
-  # order in which the Python decoder lists, then stably sorts, candidates.
-  best_pair = tf.argmax(scores, axis=1, output_type=tf.int32)
-  window_has_span = tf.reduce_any(tf.reshape(valid, [num_windows, -1]), 1)
-  window_score = tf.where(window_has_span, tf.reduce_max(scores, axis=1),
-                          neg_inf)
   # Window position -> index in `tokens` of that context token.
   to_token = windows.context_start - windows.context_offset
-  window_start = tf.gather(start_index, best_pair // k, batch_dims=1)
-  window_end = tf.gather(end_index, best_pair % k, batch_dims=1)
+  if decode_config.span_scoring == "pipeline":
+    # answers.window_log_softmax: over [CLS] and the window's context.
+    allowed = is_context | (position == 0)
+    start_logits = _log_softmax_where(start_logits, allowed)
+    end_logits = _log_softmax_where(end_logits, allowed)
+    window_start, window_end, window_score, window_has_span = _best_span(
+        start_logits, end_logits, is_context, decode_config)
+    window_score = _same_text_totals(
+        windows, window_start + to_token, window_end + to_token,
+        window_score, window_has_span, tokens, context)
+  else:
+    window_start, window_end, window_score, window_has_span = _best_n_best(
+        start_logits, end_logits, is_context, decode_config)
 
   example, batch_size = windows.example, windows.batch_size
+  num_windows = tf.shape(window_score)[0]
   best_score = tf.math.unsorted_segment_max(window_score, example, batch_size)
   has_span = tf.math.unsorted_segment_max(
       tf.cast(window_has_span, tf.int32), example, batch_size) > 0
@@ -535,6 +556,92 @@ def _decode(windows, start_logits, end_logits, tokens, context,
       "start_char": token_field(tokens.char_begin, window_start),
       "end_char": token_field(tokens.char_end, window_end),
   }
+
+
+def _best_n_best(start_logits, end_logits, is_context, decode_config):
+  """Per window: best (start, end, score, has_span) among n-best starts/ends.
+
+  As answers.best_spans_in_window, then a stable sort by score.
+  """
+  neg_inf = tf.constant(-math.inf, tf.float64)
+  k = tf.minimum(decode_config.n_best_size, tf.shape(start_logits)[1])
+  start_top, start_index = tf.math.top_k(
+      tf.where(is_context, start_logits, neg_inf), k)
+  end_top, end_index = tf.math.top_k(
+      tf.where(is_context, end_logits, neg_inf), k)
+  start_ok = tf.gather(is_context, start_index, batch_dims=1)
+  end_ok = tf.gather(is_context, end_index, batch_dims=1)
+  s = start_index[:, :, tf.newaxis]
+  e = end_index[:, tf.newaxis, :]
+  valid = ((start_ok[:, :, tf.newaxis] & end_ok[:, tf.newaxis, :]) &
+           (s <= e) & (e < s + decode_config.max_answer_length))
+  scores = tf.where(valid, start_top[:, :, tf.newaxis] +
+                    end_top[:, tf.newaxis, :], neg_inf)
+  num_windows = tf.shape(scores)[0]
+  scores = tf.reshape(scores, [num_windows, -1])
+  # argmax takes the first best pair in (start rank, end rank) order: the
+  # order in which the Python decoder lists, then stably sorts, candidates.
+  best_pair = tf.argmax(scores, axis=1, output_type=tf.int32)
+  window_has_span = tf.reduce_any(tf.reshape(valid, [num_windows, -1]), 1)
+  window_score = tf.where(window_has_span, tf.reduce_max(scores, axis=1),
+                          neg_inf)
+  window_start = tf.gather(start_index, best_pair // k, batch_dims=1)
+  window_end = tf.gather(end_index, best_pair % k, batch_dims=1)
+  return window_start, window_end, window_score, window_has_span
+
+
+def _best_span(start_scores, end_scores, is_context, decode_config):
+  """Per window: best (start, end, score, has_span) over all valid spans.
+
+  As answers.best_span: scores[w, s, d] is the span from s to s + d; argmax
+  takes the first best in (start, end) order.
+  """
+  neg_inf = tf.constant(-math.inf, tf.float64)
+  length = decode_config.max_answer_length
+  num_windows = tf.shape(start_scores)[0]
+  seq_len = tf.shape(start_scores)[1]
+  pad = tf.fill([num_windows, length], neg_inf)
+  ends = tf.concat([tf.where(is_context, end_scores, neg_inf), pad], 1)
+  shifted = tf.stack([ends[:, d:d + seq_len] for d in range(length)], 2)
+  scores = tf.where(is_context, start_scores, neg_inf)[:, :, tf.newaxis] + (
+      shifted)
+  flat = tf.reshape(scores, [num_windows, -1])
+  best = tf.argmax(flat, axis=1, output_type=tf.int32)
+  window_score = tf.reduce_max(flat, axis=1)
+  window_has_span = window_score > neg_inf
+  window_start = best // length
+  return (window_start, window_start + best % length, window_score,
+          window_has_span)
+
+
+def _same_text_totals(windows, start_token, end_token, window_score,
+                      window_has_span, tokens, context):
+  """log of the summed probabilities of each window's text in its example.
+
+  As the transformers pipeline: windows of one example whose best spans
+  have the same text, ignoring case, add their probabilities.
+  """
+  byte_begin = tf.where(window_has_span,
+                        _gather_or_zero(tokens.byte_begin, start_token), 0)
+  byte_end = tf.where(window_has_span,
+                      _gather_or_zero(tokens.byte_end, end_token), 0)
+  text = tf.strings.lower(
+      tf.strings.substr(tf.gather(context, windows.example), byte_begin,
+                        tf.maximum(byte_end - byte_begin, 0), unit="BYTE"),
+      encoding="utf-8")
+  same = ((windows.example[:, tf.newaxis] == windows.example[tf.newaxis, :]) &
+          (text[:, tf.newaxis] == text[tf.newaxis, :]) &
+          window_has_span[tf.newaxis, :])
+  neg_inf = tf.constant(-math.inf, tf.float64)
+  totals = tf.reduce_logsumexp(
+      tf.where(same, window_score[tf.newaxis, :], neg_inf), axis=1)
+  return tf.where(window_has_span, totals, neg_inf)
+
+
+def _log_softmax_where(logits: tf.Tensor, allowed: tf.Tensor) -> tf.Tensor:
+  """Row-wise log-softmax over the `allowed` positions; -inf elsewhere."""
+  values = tf.where(allowed, logits, tf.constant(-math.inf, logits.dtype))
+  return values - tf.reduce_logsumexp(values, axis=1, keepdims=True)
 
 
 def _column(x: tf.Tensor) -> tf.Tensor:

@@ -66,6 +66,11 @@ flags.DEFINE_integer("max_answer_length", _DEC.max_answer_length,
 flags.DEFINE_float("null_score_diff_threshold",
                    _DEC.null_score_diff_threshold,
                    "v2.0: predict no answer when null beats best span by more.")
+flags.DEFINE_enum("span_scoring", _DEC.span_scoring,
+                  list(config_lib.SPAN_SCORINGS),
+                  "Compare spans of different windows by logits (none) or by "
+                  "per-window softmax probabilities (softmax, as the "
+                  "transformers pipeline).")
 # Optimisation.
 flags.DEFINE_integer("train_batch_size", _T.train_batch_size,
                      "Global batch size (all replicas).")
@@ -117,6 +122,7 @@ FLAG_FIELDS = {
     "n_best_size": "decode.n_best_size",
     "max_answer_length": "decode.max_answer_length",
     "null_score_diff_threshold": "decode.null_score_diff_threshold",
+    "span_scoring": "decode.span_scoring",
     **{name: f"train.{name}" for name in (
         "train_batch_size", "eval_batch_size", "learning_rate",
         "num_train_epochs", "max_steps", "warmup_ratio", "weight_decay",
@@ -134,7 +140,8 @@ HELP_GROUPS = {
                             "max_query_length", "padding",
                             "pad_to_multiple_of", "version_2_with_negative",
                             "n_best_size", "max_answer_length",
-                            "null_score_diff_threshold"],
+                            "null_score_diff_threshold",
+                            "span_scoring"],
     "Optimisation": ["train_batch_size", "eval_batch_size", "learning_rate",
                      "num_train_epochs", "max_steps", "warmup_ratio",
                      "weight_decay", "clip_norm", "seed"],
@@ -164,7 +171,9 @@ def build_run_config(model_dir: str) -> config_lib.RunConfig:
     raise app.UsageError(
         f"{model_dir} holds no earlier run to resume: pass --model (e.g. "
         f"--model={config_lib.BUNDLED_MODEL_NAME}) or --bert_config_file, "
-        f"and --train_file or --tfds_dataset.")
+        f"and --train_file or --tfds_dataset. (It has no "
+        f"{rundir.RUN_CONFIG_FILE}; if that file was lost, the run's "
+        f"original flags resume it from its checkpoints.)")
   classes = {"model": config_lib.ModelConfig, "data": config_lib.DataConfig,
              "features": config_lib.FeatureConfig,
              "pipeline": config_lib.PipelineConfig,
