@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -187,3 +188,38 @@ def test_dropout_generators_require_generator_mode(tmp_path):
       modeling.ModelSource("bert_config", str(path), ""))
   with pytest.raises(ValueError, match="enable_tf_random_generator"):
     checkpointing.dropout_generators(model)
+
+
+@pytest.mark.parametrize("content", [
+    b"",  # truncated to nothing: TF raises ValueError
+    b"\0" * 64,  # zeroed
+    b'model_checkpoint_path: "ckpt-\xff"\n',  # not UTF-8: TF raises
+    b"garbage {{{",
+])
+def test_damaged_state_file_is_rebuilt_before_the_manager_reads_it(
+    tmp_path, content, caplog):
+  state, (first, second) = _saved(tmp_path)
+  state_file = os.path.join(checkpointing.checkpoint_dir(str(tmp_path)),
+                            "checkpoint")
+  open(state_file, "wb").write(content)
+  with caplog.at_level("WARNING"):
+    manager = checkpointing.make_manager(state, str(tmp_path), keep=5)
+  assert "Rebuilding the damaged checkpoint state file" in caplog.text
+  assert manager.latest_checkpoint == second
+  assert manager.checkpoints == [first, second]
+  assert checkpointing.latest_readable(str(tmp_path)) == second
+
+
+@pytest.mark.parametrize("planted", ["../../elsewhere/ckpt-9",
+                                     "/tmp/elsewhere/ckpt-9"])
+def test_state_file_naming_a_checkpoint_outside_is_refused(tmp_path, planted):
+  _saved(tmp_path)
+  state_file = os.path.join(checkpointing.checkpoint_dir(str(tmp_path)),
+                            "checkpoint")
+  open(state_file, "w").write(f'model_checkpoint_path: "{planted}"\n'
+                              f'all_model_checkpoint_paths: "{planted}"\n')
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=rf"checkpoints/checkpoint names "
+                           rf"'[^']*{re.escape(planted)}', which is outside "
+                           rf".*checkpoints; refused"):
+    checkpointing.latest_readable(str(tmp_path))

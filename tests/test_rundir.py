@@ -59,6 +59,7 @@ def test_write_records_versions(tmp_path):
   assert sorted(obj["versions"]) == ["python", "tensorflow", "tfqa",
                                      "transformers"]
   del obj["versions"]
+  assert obj.pop("settings_sha256") == rundir.settings_digest(RUN_CONFIG)
   assert obj == RUN_CONFIG.to_dict()
 
 
@@ -239,3 +240,44 @@ def test_a_start_without_progress_does_not_lock_the_settings(tmp_path):
 def test_non_chief_reconcile_writes_nothing(tmp_path):
   assert rundir.reconcile(str(tmp_path), RUN_CONFIG, write=False) == RUN_CONFIG
   assert not os.path.exists(rundir.run_config_path(str(tmp_path)))
+
+
+# Damage that still parses (the corruption campaign's bit flips).
+
+
+def _rewrite(model_dir, change):
+  obj = _saved_json(model_dir)
+  change(obj)
+  with open(rundir.run_config_path(model_dir), "w", encoding="utf-8") as f:
+    json.dump(obj, f)
+
+
+def test_a_changed_setting_that_still_parses_is_refused(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  seed = RUN_CONFIG.train.seed
+  _rewrite(str(tmp_path), lambda obj: obj["train"].update(seed=seed ^ 2))
+  with pytest.raises(ValueError,
+                     match=r"run_config.json: the run config is damaged: its "
+                           r"settings do not match the SHA-256 recorded in it "
+                           r"\(settings_sha256='[0-9a-f]{64}'\).*delete its "
+                           r"'settings_sha256' field"):
+    rundir.read_run_config(str(tmp_path))
+  with pytest.raises(ValueError, match="the run config is damaged"):
+    rundir.reconcile(str(tmp_path), RUN_CONFIG)
+
+
+def test_a_hand_edit_without_the_digest_is_accepted(tmp_path):
+  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
+  seed = RUN_CONFIG.train.seed + 1
+  _rewrite(str(tmp_path), lambda obj: (obj["train"].update(seed=seed),
+                                       obj.pop("settings_sha256")))
+  assert rundir.read_run_config(str(tmp_path)).train.seed == seed
+
+
+def test_deeply_nested_run_config_is_a_clear_error(tmp_path):
+  (tmp_path / "run_config.json").write_text("[" * 100000 + "]" * 100000,
+                                            encoding="utf-8")
+  with pytest.raises(ValueError, match=r"run_config.json: the run config is "
+                                       r"not valid: arrays/objects nested too "
+                                       r"deeply"):
+    rundir.read_run_config(str(tmp_path))

@@ -10,7 +10,10 @@ import re
 
 from absl import logging
 import tensorflow as tf
+from tensorflow.python.checkpoint import checkpoint_management
 import tf_keras
+
+from tfqa import integrity
 
 CHECKPOINT_SUBDIR = "checkpoints"
 _CHECKPOINT_NAME = "ckpt"
@@ -117,9 +120,46 @@ def checkpoint_dir(model_dir: str) -> str:
 
 def make_manager(state: TrainingState, model_dir: str, *,
                  keep: int) -> tf.train.CheckpointManager:
+  """A CheckpointManager over model_dir/checkpoints (state file repaired)."""
+  _repair_state_file(checkpoint_dir(model_dir))
   return tf.train.CheckpointManager(
       state.checkpoint(), checkpoint_dir(model_dir), max_to_keep=keep,
       checkpoint_name=_CHECKPOINT_NAME)
+
+
+def _repair_state_file(directory):
+  """Rewrites a damaged `checkpoint` state file from the files on disk.
+
+  TensorFlow's manager ignores a state file it cannot parse (and then never
+  deletes the checkpoints it listed) and crashes on one that is not UTF-8;
+  rebuilding it from the checkpoints on disk avoids both.
+  """
+  path = os.path.join(directory, "checkpoint")
+  if not os.path.exists(path):
+    return
+  try:
+    if tf.train.get_checkpoint_state(directory) is not None:
+      return
+  except Exception:  # pylint: disable=broad-except
+    pass  # e.g. UnicodeDecodeError
+  prefixes = sorted(_on_disk(directory), key=_checkpoint_number)
+  logging.warning("Rebuilding the damaged checkpoint state file %s from the "
+                  "checkpoints on disk: %s", path,
+                  [os.path.basename(p) for p in prefixes])
+  if not prefixes:
+    os.remove(path)
+    return
+  # With their times, the manager rotates (deletes) them as usual.
+  checkpoint_management.update_checkpoint_state_internal(
+      directory, prefixes[-1], all_model_checkpoint_paths=prefixes,
+      all_model_checkpoint_timestamps=[
+          os.path.getmtime(p + ".index") for p in prefixes],
+      last_preserved_timestamp=0.0, save_relative_paths=True)
+
+
+def _on_disk(directory):
+  return [p[:-len(".index")] for p in
+          glob.glob(os.path.join(directory, _CHECKPOINT_NAME + "-*.index"))]
 
 
 def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
@@ -135,19 +175,31 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
 
 
 def candidate_checkpoints(model_dir: str) -> list[str]:
-  """Checkpoint prefixes, newest first: the state file's, then any on disk."""
+  """Checkpoint prefixes, newest first: the state file's, then any on disk.
+
+  Raises:
+    CheckpointError: the `checkpoint` state file names a checkpoint outside
+      the checkpoints directory (tfqa would read it, and the checkpoint
+      manager would delete it when rotating).
+  """
   directory = checkpoint_dir(model_dir)
   prefixes = []
   try:
     state = tf.train.get_checkpoint_state(directory)
     if state is not None:
-      prefixes = list(state.all_model_checkpoint_paths)
+      prefixes = [p for p in (state.model_checkpoint_path,
+                              *state.all_model_checkpoint_paths) if p]
   except Exception as e:  # pylint: disable=broad-except
     # A damaged state file must not hide the checkpoints next to it.
     logging.warning("Unreadable checkpoint state file in %s (%s); looking "
                     "for checkpoint files directly.", directory, e)
-  on_disk = [p[:-len(".index")] for p in
-             glob.glob(os.path.join(directory, _CHECKPOINT_NAME + "-*.index"))]
+  state_file = os.path.join(directory, "checkpoint")
+  for prefix in prefixes:
+    try:
+      integrity.contained_path(directory, prefix, source=state_file)
+    except integrity.PathEscapeError as e:
+      raise CheckpointError(str(e)) from None
+  on_disk = _on_disk(directory)
   prefixes = [_absolute(p, directory) for p in prefixes]
   prefixes += [p for p in on_disk if p not in prefixes]
   return sorted(set(prefixes), key=_checkpoint_number, reverse=True)

@@ -366,6 +366,12 @@ class _Parser:
     value = obj.get(key, default)
     if value is _MISSING or not check(value):
       raise self.fail(_join(path, key), expected, value)
+    if isinstance(value, str) and not _is_encodable(value):
+      # JSON's "\ud800" escapes decode to lone surrogates, which no
+      # tokenizer or tf.string can take.
+      raise self.fail(_join(path, key), "Unicode text without lone "
+                      "surrogates (\\ud800-\\udfff escapes)", value,
+                      "Fix the text's escapes.")
     return value
 
   def _require_object(self, value: Any, path: str) -> None:
@@ -490,6 +496,11 @@ def _decode_json(raw: bytes, path: str) -> Any:
         f"{path}: line {e.lineno} column {e.colno}: expected JSON, got "
         f"{_short_repr(text[e.pos:e.pos + 20])} ({e.msg}). Pass an official "
         f"SQuAD JSON file.") from e
+  except RecursionError:
+    # SQuAD nests 5 levels deep; thousands of brackets are not SQuAD.
+    raise SquadFormatError(
+        f"{path}: expected SQuAD JSON, got arrays/objects nested too deeply "
+        f"to parse. Pass an official SQuAD JSON file.") from None
 
 
 def _tfds_record_to_json(record: Mapping[str, Any],
@@ -572,6 +583,14 @@ def _dropped_line(noun: str, counts: Mapping[str, int],
   details = "; ".join(f"{reason}={count} (ids: {', '.join(ids[reason])})"
                       for reason, count in counts.items())
   return f"Dropped {_plural(sum(counts.values()), noun)}: {details}."
+
+
+def _is_encodable(text: str) -> bool:
+  try:
+    text.encode("utf-8")
+  except UnicodeEncodeError:
+    return False
+  return True
 
 
 def _is_str(value: Any) -> bool:

@@ -49,6 +49,9 @@ def read_json(path: str, *, what: str):
   except json.JSONDecodeError as e:
     raise ValueError(f"{path}: {what} is not valid JSON: {e.msg} at line "
                      f"{e.lineno} column {e.colno}.") from None
+  except RecursionError:
+    raise ValueError(f"{path}: {what} is not valid: arrays/objects nested "
+                     f"too deeply to parse.") from None
 
 
 def finite_or_none(value: float):

@@ -141,6 +141,14 @@ def resolve_saved_model(path: str) -> str | None:
     manifest_path = os.path.join(path, export.MANIFEST_FILE)
     if os.path.isfile(manifest_path):
       name = export.read_manifest(path)["model_name"]
+      if (not isinstance(name, str) or name in ("", ".", "..") or
+          os.path.basename(name) != name or "\\" in name):
+        # A directory name, never a path: the manifest must not steer the
+        # load outside saved_model/.
+        raise ValueError(
+            f"{manifest_path}: model_name {name!r} is not a directory name "
+            f"inside {models_root}; refused (a damaged or planted "
+            f"manifest). Pass the version directory instead.")
     else:
       names = sorted(os.listdir(models_root))
       if len(names) != 1:
