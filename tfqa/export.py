@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from typing import Callable, Sequence
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -135,6 +136,7 @@ def export_model(*, model_dir: str, export_dir: str,
   _validate_arguments(model_name=model_name, version=version,
                       overwrite=overwrite, verify=verify)
   models_dir = os.path.join(export_dir, SAVED_MODEL_SUBDIR, model_name)
+  recover_interrupted(export_dir, models_dir)
   if version is None:
     version = next_version(models_dir)
   version_dir = os.path.join(models_dir, str(version))
@@ -636,6 +638,53 @@ def read_manifest(export_dir: str) -> dict:
     raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
                      f"directory written by tfqa_export.")
   return io_utils.read_json(path, what="the export manifest")
+
+
+# Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.
+_LEFTOVER_REGEX = re.compile(r"\.(tmp|old)-(.+)-(\d+)")
+
+
+def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
+  """Cleans up after exports that were killed; returns what it did.
+
+  A killed export leaves its hidden staging directories behind, and one
+  killed inside `_publish` between its two renames leaves the previous
+  directory renamed aside with nothing in its place. Directories of a
+  process that is still running (another export) are left alone. An aside
+  directory whose place is empty is renamed back (so the previous export is
+  whole again); every other leftover is deleted.
+  """
+  actions = []
+  for parent in (export_dir, models_dir):
+    if not os.path.isdir(parent):
+      continue
+    for name in sorted(os.listdir(parent)):
+      match = _LEFTOVER_REGEX.fullmatch(name)
+      if match is None or _process_alive(int(match.group(3))):
+        continue
+      path = os.path.join(parent, name)
+      original = os.path.join(parent, match.group(2))
+      if match.group(1) == "old" and not os.path.exists(original):
+        os.rename(path, original)
+        actions.append(f"restored {original}")
+      else:
+        shutil.rmtree(path, ignore_errors=True)
+        actions.append(f"removed {path}")
+  for action in actions:
+    logging.warning("Interrupted export: %s", action)
+  return actions
+
+
+def _process_alive(pid: int) -> bool:
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # someone else's live process
+  return True
 
 
 def _publish(staged: str, final: str, *, overwrite: bool) -> None:

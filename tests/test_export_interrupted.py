@@ -1,0 +1,60 @@
+"""Tests for tfqa.export.recover_interrupted: what a killed export leaves is cleaned up by the next one."""
+
+import os
+import subprocess
+import sys
+
+from tfqa import export
+
+
+def _dead_pid():
+  """The id of a process that has exited (and was reaped)."""
+  proc = subprocess.Popen([sys.executable, "-c", "pass"])
+  proc.wait()
+  return proc.pid
+
+
+def _make(path, content="x"):
+  os.makedirs(path, exist_ok=True)
+  with open(os.path.join(path, "file.txt"), "w", encoding="utf-8") as f:
+    f.write(content)
+
+
+def test_leftovers_of_a_killed_export_are_removed_or_restored(tmp_path):
+  export_dir = str(tmp_path)
+  models_dir = os.path.join(export_dir, "saved_model", "tfqa")
+  dead = _dead_pid()
+  _make(os.path.join(models_dir, "1"))
+  _make(os.path.join(models_dir, f".tmp-2-{dead}"))
+  _make(os.path.join(export_dir, f".tmp-pretrained-{dead}"), "new")
+  # Killed between _publish's renames: pretrained/ is aside, nothing in place.
+  _make(os.path.join(export_dir, f".old-pretrained-{dead}"), "previous")
+  actions = export.recover_interrupted(export_dir, models_dir)
+  assert sorted(os.listdir(export_dir)) == ["pretrained", "saved_model"]
+  assert os.listdir(models_dir) == ["1"]
+  with open(os.path.join(export_dir, "pretrained", "file.txt"),
+            encoding="utf-8") as f:
+    assert f.read() == "previous"
+  assert sorted(actions) == sorted([
+      f"removed {export_dir}/.tmp-pretrained-{dead}",
+      f"restored {export_dir}/pretrained",
+      f"removed {models_dir}/.tmp-2-{dead}"])
+
+
+def test_an_aside_directory_whose_place_is_taken_is_removed(tmp_path):
+  dead = _dead_pid()
+  _make(os.path.join(tmp_path, "pretrained"), "newer")
+  _make(os.path.join(tmp_path, f".old-pretrained-{dead}"), "older")
+  export.recover_interrupted(str(tmp_path), str(tmp_path / "none"))
+  assert os.listdir(tmp_path) == ["pretrained"]
+  assert (tmp_path / "pretrained" / "file.txt").read_text() == "newer"
+
+
+def test_directories_of_a_running_export_are_left_alone(tmp_path):
+  running = os.getppid()  # alive: the process that started this test
+  names = [f".tmp-3-{running}", f".old-pretrained-{running}",
+           ".hidden-by-user", "notes"]
+  for name in names:
+    _make(os.path.join(tmp_path, name))
+  assert export.recover_interrupted(str(tmp_path), str(tmp_path)) == []
+  assert sorted(os.listdir(tmp_path)) == sorted(names)
