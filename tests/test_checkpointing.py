@@ -223,3 +223,36 @@ def test_state_file_naming_a_checkpoint_outside_is_refused(tmp_path, planted):
                            rf"'[^']*{re.escape(planted)}', which is outside "
                            rf".*checkpoints; refused"):
     checkpointing.latest_readable(str(tmp_path))
+
+
+@pytest.mark.parametrize("error", [
+    tf.errors.OutOfRangeError(None, None, "File too large"),  # EFBIG
+    tf.errors.ResourceExhaustedError(None, None, "No space left on device"),
+    OSError(30, "Read-only file system"),
+])
+def test_a_failed_checkpoint_write_is_an_os_error_naming_the_last_good_one(
+    tmp_path, monkeypatch, error):
+  state, (_, second) = _saved(tmp_path)
+  manager = checkpointing.make_manager(state, str(tmp_path), keep=5)
+  _train_one_step(state)
+  staged = os.path.join(checkpointing.checkpoint_dir(str(tmp_path)),
+                        "ckpt-3_temp")
+  os.makedirs(staged)
+
+  def fail(**kwargs):
+    raise error
+
+  monkeypatch.setattr(manager, "save", fail)
+  with pytest.raises(checkpointing.CheckpointWriteError,
+                     match=rf"^Could not write checkpoint ckpt-3 to "
+                           rf"{re.escape(str(tmp_path))}/checkpoints: "
+                           rf"{type(error).__name__}: .*The checkpoints "
+                           rf"written before it are untouched \(newest: "
+                           rf"{re.escape(second)}\)\. Free disk space or make "
+                           rf"the directory writable") as raised:
+    checkpointing.save(manager, state)
+  # Not TensorFlow's OutOfRangeError, which Keras takes for the end of data.
+  assert isinstance(raised.value, OSError)
+  assert not isinstance(raised.value, tf.errors.OpError)
+  assert not os.path.exists(staged)
+  assert checkpointing.latest_readable(str(tmp_path)) == second

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import re
+import shutil
 
 from absl import logging
 import tensorflow as tf
@@ -21,6 +22,15 @@ _CHECKPOINT_NAME = "ckpt"
 
 class CheckpointError(ValueError):
   """No usable checkpoint, or one that does not fit the model."""
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (full disk, read-only, permissions).
+
+  An OSError, not the TensorFlow error: Keras takes an OutOfRangeError
+  raised in a callback (what a write past a file size limit gives) for the
+  end of the data and would stop training quietly.
+  """
 
 
 @dataclasses.dataclass
@@ -169,7 +179,22 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
   `checkpoint` state file (atomically), so a run killed mid-save still
   resumes from the previous checkpoint.
   """
-  path = manager.save(checkpoint_number=int(state.step.numpy()))
+  step = int(state.step.numpy())
+  try:
+    path = manager.save(checkpoint_number=step)
+  except (OSError, tf.errors.OpError) as e:
+    # What TensorFlow staged for this checkpoint is useless; remove it if
+    # the file system lets us.
+    shutil.rmtree(os.path.join(manager.directory,
+                               f"{_CHECKPOINT_NAME}-{step}_temp"),
+                  ignore_errors=True)
+    raise CheckpointWriteError(
+        f"Could not write checkpoint {_CHECKPOINT_NAME}-{step} to "
+        f"{manager.directory}: {type(e).__name__}: {_first_line(e)}. The "
+        f"checkpoints written before it are untouched (newest: "
+        f"{manager.latest_checkpoint or 'none'}). Free disk space or make "
+        f"the directory writable, then re-run the same command to resume "
+        f"from there.") from None
   logging.info("Saved checkpoint %s", path)
   return path
 

@@ -193,8 +193,9 @@ def main(argv):
   try:
     run_config = build_run_config(_MODEL_DIR.value)
     result = training.train_and_evaluate(run_config, _MODEL_DIR.value)
-  except (ValueError, FileNotFoundError) as e:
-    # A clear one-paragraph error, not a traceback, for bad input.
+  except (ValueError, OSError) as e:
+    # A clear one-paragraph error, not a traceback, for bad input or a
+    # --model_dir that cannot be written (full disk, read-only, permissions).
     sys.exit(f"tfqa_train: error: {e}")
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
