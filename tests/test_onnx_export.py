@@ -1,0 +1,336 @@
+"""Tests for tfqa.onnx_export and tfqa_export --onnx/--quantize: conversion, parity, quantized reports, the quality gate."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfqa import data
+from tfqa import export
+from tfqa import onnx_export
+
+from conftest import REPO_ROOT, tiny_train_flags
+
+needs_onnx = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None
+        for name in ("tf2onnx", "onnx", "onnxruntime")),
+    reason="needs the `onnx` extra (tf2onnx, onnx, onnxruntime); `make test` "
+           "installs it")
+
+
+def _run(args, *, expect_fail=False):
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+  if expect_fail:
+    assert proc.returncode != 0, proc.stdout[-2000:]
+  else:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def onnx_tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a tiny SQuAD v1.1 run exported with --quantize=int8.
+
+  Twelve epochs on the tiny v1.1 file, which is also its eval file and so
+  the probe set (8 questions; F1 87.5). Built once per session (test_onnx_predict reuses
+  it); the export allows a quality drop, since a 1-layer 32-wide model's
+  answers flip at the smallest change of its logits.
+  """
+  root = tmp_path_factory.getbasetemp() / "onnx_tiny_export"
+  model_dir, export_dir = root / "run", root / "export"
+  if not (root / "done").exists():
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    _run(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+          *tiny_train_flags(files, train_file=files["train_v1"],
+                            eval_file=files["train_v1"],
+                            version_2_with_negative=False,
+                            num_train_epochs=12)])
+    export.export_model(
+        model_dir=str(model_dir), export_dir=str(export_dir),
+        portable=onnx_export.PortableConfig(quantize="int8",
+                                            allow_quality_drop=True))
+    (root / "done").write_text("")
+  return str(model_dir), str(export_dir)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_files):
+  return onnx_tiny_export(tmp_path_factory, tiny_files)
+
+
+@pytest.fixture(scope="module")
+def manifest(exported):
+  with open(os.path.join(exported[1], "manifest.json")) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def probe(tiny_files):
+  return data.load_squad_json(tiny_files["train_v1"]).examples
+
+
+def _too_coarse_weights(float_path, output_path):
+  """A far too aggressive setting: a quantization step wider than any weight.
+
+  Every weight tensor (embeddings and matmuls; not the small LayerNorm and
+  bias vectors) rounds to 0, so the model answers every question alike.
+  """
+  import onnx  # pylint: disable=import-outside-toplevel
+  from onnx import numpy_helper  # pylint: disable=import-outside-toplevel
+
+  model = onnx.load(float_path)
+  for tensor in model.graph.initializer:
+    weights = numpy_helper.to_array(tensor)
+    if weights.dtype == np.float32 and weights.size >= 64:
+      step = 4 * np.abs(weights).max()
+      tensor.CopyFrom(numpy_helper.from_array(
+          (np.round(weights / step) * step).astype(np.float32), tensor.name))
+  onnx.save(model, output_path)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"quantize": "int4"},
+     r"Received: quantize='int4'\. Expected one of \('int8',\)"),
+    ({"onnx": "yes"}, r"Received: onnx='yes'\. Expected a bool"),
+    ({"allow_quality_drop": 1},
+     r"Received: allow_quality_drop=1\. Expected a bool"),
+    ({"max_f1_drop": -0.5},
+     r"Received: max_f1_drop=-0\.5\. Expected F1 points in \[0, 100\]"),
+    ({"max_f1_drop": True}, r"Received: max_f1_drop=True"),
+    ({"opset": 13}, r"Received: opset=13\. Expected an int >= 17"),
+])
+def test_config_refuses_invalid_values(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    onnx_export.PortableConfig(**kwargs)
+
+
+def test_config_enabled():
+  assert not onnx_export.PortableConfig().enabled
+  assert onnx_export.PortableConfig(onnx=True).enabled
+  assert onnx_export.PortableConfig(quantize="int8").enabled
+
+
+def _example(qid, answers=()):
+  return data.SquadExample(id=qid, title="", question="q?", context="a b c",
+                           answer_texts=tuple(answers),
+                           answer_starts=tuple(0 for _ in answers),
+                           is_impossible=not answers)
+
+
+def test_probe_scores_v1_skips_unanswerable_v2_counts_them():
+  examples = [_example("a", ["a b"]), _example("b", ["c"]), _example("n")]
+  texts = {"a": "a b", "b": "b", "n": ""}
+  assert onnx_export.probe_scores(examples, texts, version_2=False) == {
+      "exact": 50.0, "f1": 50.0, "questions": 2}
+  assert onnx_export.probe_scores(examples, texts, version_2=True) == {
+      "exact": 66.6667, "f1": 66.6667, "questions": 3}
+  with pytest.raises(ValueError, match="no answerable question"):
+    onnx_export.probe_scores([_example("n")], {"n": ""}, version_2=False)
+
+
+def test_quality_report_and_gate():
+  examples = [_example("a", ["a b"]), _example("b", ["c"])]
+  report = onnx_export.quality_report(
+      examples, float_texts={"a": "a b", "b": "c"},
+      quantized_texts={"a": "a b", "b": "b"}, float_bytes=1000,
+      quantized_bytes=300, version_2=False, max_f1_drop=1.0)
+  assert report == {
+      "size_bytes": 300, "float_size_bytes": 1000, "size_ratio": 3.333,
+      "probe_float": {"exact": 100.0, "f1": 100.0, "questions": 2},
+      "probe_quantized": {"exact": 50.0, "f1": 50.0, "questions": 2},
+      "f1_drop": 50.0, "max_f1_drop": 1.0, "answer_agreement": 0.5,
+      "answers_changed": 1, "within_quality_bound": False}
+  quantized = {"onnx_int8": report, "tflite_int8": {"skipped": "why"}}
+  assert onnx_export.check_quality(quantized, max_f1_drop=1.0,
+                                   allow_quality_drop=False) == [
+      "onnx_int8: F1 50.00 vs float 100.00 on 2 probe questions, a drop of "
+      "50.00 points > 1"]
+  assert onnx_export.check_quality(quantized, max_f1_drop=1.0,
+                                   allow_quality_drop=True) == []
+  assert onnx_export.check_quality(quantized, max_f1_drop=50.0,
+                                   allow_quality_drop=False) == []
+
+
+def test_missing_extra_is_named(monkeypatch):
+  monkeypatch.setitem(sys.modules, "tf2onnx", None)
+  with pytest.raises(ImportError, match=r"needs the `onnx` extra .*"
+                     r"pip install -c constraints.txt 'tfqa\[onnx\]'"):
+    onnx_export.convert_saved_model("unused", "unused.onnx")
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_layout_and_manifest(exported, manifest):
+  _, export_dir = exported
+  assert sorted(os.listdir(export_dir)) == [
+      "manifest.json", "onnx", "pretrained", "saved_model", "tflite"]
+  assert sorted(os.listdir(os.path.join(export_dir, "onnx"))) == [
+      "model.int8.onnx", "model.onnx"]
+  assert os.listdir(os.path.join(export_dir, "tflite")) == [
+      "model.int8.tflite"]
+  portable = manifest["portable"]
+  assert portable["paths"] == {"onnx": "onnx/model.onnx",
+                               "onnx_int8": "onnx/model.int8.onnx",
+                               "tflite_int8": "tflite/model.int8.tflite"}
+  for name in ("onnx", "tflite"):
+    assert manifest["sha256"][name] == export.file_digests(
+        os.path.join(export_dir, name))
+  assert portable["opset"] == 17
+  assert portable["dynamic_axes"] == ["batch", "sequence"]
+  assert set(portable["versions"]) == {"tf2onnx", "onnx", "onnxruntime"}
+  parity = portable["parity"]
+  assert parity["probe_questions"] == 8 and parity["probe_windows"] >= 8
+  assert parity["passed"] is True
+  assert 0 <= parity["logits_max_abs_diff_vs_saved_model"] <= 1e-4
+  assert portable["allow_quality_drop"] is True
+
+
+@needs_onnx
+@pytest.mark.slow
+@pytest.mark.parametrize("name, path", [
+    ("onnx_int8", "onnx/model.int8.onnx"),
+    ("tflite_int8", "tflite/model.int8.tflite")])
+def test_quantized_reports(exported, manifest, name, path):
+  _, export_dir = exported
+  portable = manifest["portable"]
+  report = portable["quantized"][name]
+  size = os.path.getsize(os.path.join(export_dir, *path.split("/")))
+  float_size = os.path.getsize(os.path.join(export_dir, "onnx", "model.onnx"))
+  assert (report["size_bytes"], report["float_size_bytes"]) == (size,
+                                                                float_size)
+  assert report["size_ratio"] == round(float_size / size, 3)
+  assert report["probe_float"] == portable["probe_float"]
+  assert report["probe_float"]["questions"] == 8
+  assert report["f1_drop"] == round(report["probe_float"]["f1"] -
+                                    report["probe_quantized"]["f1"], 4)
+  assert report["within_quality_bound"] == (report["f1_drop"] <= 1.0)
+  assert report["answers_changed"] == round(
+      8 * (1 - report["answer_agreement"]))
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
+  import onnx  # pylint: disable=import-outside-toplevel
+  from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
+
+  _, export_dir = exported
+  path = os.path.join(export_dir, "onnx", "model.onnx")
+  model = onnx.load(path)
+  assert model.opset_import[0].version == 17
+
+  def describe(values):
+    return {v.name: (v.type.tensor_type.elem_type,
+                     [d.dim_param for d in v.type.tensor_type.shape.dim])
+            for v in values}
+
+  int32, float32 = onnx.TensorProto.INT32, onnx.TensorProto.FLOAT
+  assert describe(model.graph.input) == {
+      name: (int32, ["batch", "sequence"])
+      for name in ("input_ids", "attention_mask", "token_type_ids")}
+  assert describe(model.graph.output) == {
+      name: (float32, ["batch", "sequence"])
+      for name in ("start_logits", "end_logits")}
+  saved_model = onnx_export.saved_model_logits_fn(
+      os.path.join(export_dir, "saved_model", "tfqa", "1"))
+  ort = onnx_predict.session_logits_fn(onnx_predict.onnx_session(path))
+  rng = np.random.default_rng(3)
+  for batch, length in ((1, 5), (3, 32), (6, 17)):
+    ids = rng.integers(5, 90, (batch, length)).astype(np.int32)
+    mask = (np.arange(length) < length - 2).astype(np.int32)[None].repeat(
+        batch, 0)
+    types = (np.arange(length) >= length // 2).astype(np.int32)[None].repeat(
+        batch, 0)
+    for want, got in zip(saved_model(ids, mask, types),
+                         ort(ids, mask, types)):
+      assert got.shape == (batch, length)
+      np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
+                                                       tmp_path):
+  model_dir, _ = exported
+  monkeypatch.setattr(onnx_export, "quantize_onnx_int8", _too_coarse_weights)
+  out = tmp_path / "export"
+  with pytest.raises(onnx_export.PortableExportError) as raised:
+    export.export_model(model_dir=model_dir, export_dir=str(out),
+                        verify=False, portable=onnx_export.PortableConfig(
+                            quantize="int8"))
+  report = raised.value.report["quantized"]["onnx_int8"]
+  assert report["f1_drop"] > 1.0
+  assert re.search(
+      rf"onnx_int8: F1 {report['probe_quantized']['f1']:.2f} vs float "
+      rf"{report['probe_float']['f1']:.2f} on 8 probe questions, a drop of "
+      rf"{report['f1_drop']:.2f} points > 1\b.*Nothing was published\. Pass "
+      rf"--allow_quality_drop", str(raised.value))
+  # Nothing was published: no version, no onnx/, no manifest.
+  assert sorted(os.listdir(out)) == ["saved_model"]
+  assert export.existing_versions(str(out / "saved_model" / "tfqa")) == []
+
+  result = export.export_model(
+      model_dir=model_dir, export_dir=str(out), verify=False,
+      portable=onnx_export.PortableConfig(quantize="int8",
+                                          allow_quality_drop=True))
+  assert result.portable["quantized"]["onnx_int8"]["f1_drop"] == report[
+      "f1_drop"]
+  assert result.portable["quantized"]["onnx_int8"][
+      "within_quality_bound"] is False
+  assert os.path.isfile(out / "onnx" / "model.int8.onnx")
+
+  # A later export without ONNX leaves no stale onnx/ or tflite/ behind.
+  export.export_model(model_dir=model_dir, export_dir=str(out), verify=False)
+  assert sorted(os.listdir(out)) == ["manifest.json", "pretrained",
+                                     "saved_model"]
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_unconvertible_op_is_named(exported, monkeypatch, tmp_path):
+  # Without the Erfc rewrite, tf2onnx leaves TF 2.21's exact-GELU op as is.
+  monkeypatch.setattr(onnx_export, "_erfc_as_one_minus_erf",
+                      lambda ctx, node, name, args: node)
+  with pytest.raises(ValueError, match=r"left TensorFlow ops without an ONNX "
+                     r"equivalent .*\['Erfc'\]"):
+    onnx_export.convert_saved_model(
+        os.path.join(exported[1], "saved_model", "tfqa", "1"),
+        str(tmp_path / "model.onnx"))
+  assert not os.path.exists(tmp_path / "model.onnx")
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_cli_export_with_onnx(exported, tmp_path):
+  model_dir, _ = exported
+  proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+               f"--export_dir={tmp_path}/export", "--onnx", "--noverify"])
+  result = json.loads(proc.stdout)
+  assert result["portable"]["paths"] == {"onnx": "onnx/model.onnx"}
+  assert result["portable"]["quantized"] == {}
+  assert os.listdir(tmp_path / "export" / "onnx") == ["model.onnx"]
+
+
+def test_cli_help_lists_the_onnx_flags():
+  proc = _run(["-m", "tfqa.cli.export", "--help"])
+  output, verification = proc.stdout.split("Output:")[1].split(
+      "Verification:")
+  assert "--onnx (default: False)" in output
+  assert "--quantize" in output
+  assert "--allow_quality_drop (default: False)" in verification
+
+
+def test_cli_rejects_an_unknown_quantize_mode():
+  proc = _run(["-m", "tfqa.cli.export", "--model_dir=m", "--export_dir=e",
+               "--quantize=int4"], expect_fail=True)
+  assert "tfqa_export: error:" in proc.stderr
+  assert "int4" in proc.stderr

@@ -1,0 +1,476 @@
+"""Portable and smaller exports of predict_logits: ONNX (tf2onnx), int8 ONNX and int8 TFLite, each checked on the probe set.
+
+Written next to the SavedModel by `export.export_model(portable=...)`:
+
+  export_dir/
+    onnx/model.onnx             float32, opset >= 17, dynamic batch and
+                                sequence axes; logits checked against the
+                                SavedModel's predict_logits
+    onnx/model.int8.onnx        ONNX Runtime dynamic int8 quantization
+    tflite/model.int8.tflite    TFLite dynamic-range quantization
+
+Every quantized artifact is scored on the probe questions next to the float
+model (EM/F1, answer agreement, size ratio); one that loses more than
+`max_f1_drop` F1 points fails the export unless `allow_quality_drop`.
+Needs the `onnx` extra (tf2onnx, onnx, onnxruntime); nothing here is imported
+by a plain export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfqa import config as config_lib
+from tfqa import data as data_lib
+from tfqa import features as features_lib
+from tfqa import metrics as metrics_lib
+from tfqa import onnx_predict
+
+ONNX_SUBDIR = onnx_predict.ONNX_SUBDIR
+TFLITE_SUBDIR = "tflite"
+TFLITE_INT8_FILE = "model.int8.tflite"
+QUANTIZE_MODES = ("int8",)
+# ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
+# opsets, so it is not raised past what the checks need.
+DEFAULT_OPSET = 17
+MIN_OPSET = 17
+# Largest |logit difference| tolerated between ONNX Runtime and the
+# SavedModel's predict_logits (the same bound as export.LOGITS_TOLERANCE).
+LOGITS_TOLERANCE = 1e-4
+# A quantized model may lose at most this many F1 points on the probe set.
+DEFAULT_MAX_F1_DROP = 1.0
+# Names of the dynamic axes in the ONNX graph's inputs and outputs.
+DYNAMIC_AXES = ("batch", "sequence")
+
+# quantize_fn(float_onnx_path, int8_onnx_path) and
+# tflite_fn(saved_model_dir, tflite_path): what build_portable calls to make
+# the quantized artifacts (tests pass other settings).
+QuantizeFn = Callable[[str, str], None]
+TfliteFn = Callable[[str, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class PortableConfig:
+  """Which portable artifacts an export writes, and its quality gate."""
+
+  # Write onnx/model.onnx (float32) from the predict_logits signature.
+  onnx: bool = False
+  # "int8": also onnx/model.int8.onnx and tflite/model.int8.tflite (implies
+  # onnx); None: no quantized artifacts.
+  quantize: str | None = None
+  # Publish a quantized artifact even when it loses more than max_f1_drop
+  # F1 points on the probe set (the manifest still records the loss).
+  allow_quality_drop: bool = False
+  # F1 points (0-100 scale) a quantized artifact may lose on the probe set.
+  max_f1_drop: float = DEFAULT_MAX_F1_DROP
+  # ONNX opset of the conversion.
+  opset: int = DEFAULT_OPSET
+
+  def __post_init__(self):
+    for name in ("onnx", "allow_quality_drop"):
+      value = getattr(self, name)
+      if not isinstance(value, bool):
+        raise ValueError(f"Invalid value for argument `{name}`. Received: "
+                         f"{name}={value!r}. Expected a bool.")
+    if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
+      raise ValueError(
+          f"Invalid value for argument `quantize`. Received: "
+          f"quantize={self.quantize!r}. Expected one of {QUANTIZE_MODES} or "
+          f"None (--quantize=int8).")
+    if (isinstance(self.max_f1_drop, bool) or
+        not isinstance(self.max_f1_drop, (int, float)) or
+        not 0 <= self.max_f1_drop <= 100):
+      raise ValueError(
+          f"Invalid value for argument `max_f1_drop`. Received: "
+          f"max_f1_drop={self.max_f1_drop!r}. Expected F1 points in "
+          f"[0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
+    if (isinstance(self.opset, bool) or not isinstance(self.opset, int) or
+        self.opset < MIN_OPSET):
+      raise ValueError(
+          f"Invalid value for argument `opset`. Received: "
+          f"opset={self.opset!r}. Expected an int >= {MIN_OPSET}.")
+
+  @property
+  def enabled(self) -> bool:
+    """Whether any portable artifact is written."""
+    return self.onnx or self.quantize is not None
+
+
+class PortableExportError(ValueError):
+  """A portable artifact failed its check; nothing was published.
+
+  Attributes:
+    report: the manifest section as it would have been written (parity,
+      sizes, EM/F1, agreement), so the failure can be inspected.
+  """
+
+  def __init__(self, message: str, report: dict):
+    super().__init__(message)
+    self.report = report
+
+
+def _require_onnx_extra():
+  try:
+    import onnx  # pylint: disable=import-outside-toplevel,unused-import
+    import onnxruntime  # pylint: disable=import-outside-toplevel,unused-import
+    import tf2onnx  # pylint: disable=import-outside-toplevel,unused-import
+  except ImportError as e:
+    raise ImportError(
+        f"ONNX export needs the `onnx` extra ({e.name} is missing): pip "
+        f"install -c constraints.txt 'tfqa[onnx]' (see BUILD.md, "
+        f"Extras).") from None
+
+
+def _erfc_as_one_minus_erf(ctx, node, name, args):  # pylint: disable=unused-argument
+  """tf2onnx handler: Erfc(x) -> 1 - Erf(x).
+
+  TF 2.21's exact GELU (tf.nn.gelu, used by transformers' "gelu") computes
+  0.5 * x * erfc(-x / sqrt(2)); tf2onnx 1.17 has no Erfc conversion and
+  leaves the op in the graph, which ONNX Runtime then refuses.
+  """
+  from tf2onnx import utils  # pylint: disable=import-outside-toplevel
+
+  node.type = "Erf"
+  one = ctx.make_const(utils.make_name(f"{name}_one"),
+                       np.array(1.0, np.float32))
+  ctx.insert_new_node_on_output("Sub", node.output[0],
+                                inputs=[one.output[0], node.output[0]])
+  return node
+
+
+def convert_saved_model(saved_model_dir: str, output_path: str, *,
+                        opset: int = DEFAULT_OPSET) -> None:
+  """Converts a SavedModel's predict_logits signature to ONNX with tf2onnx.
+
+  The graph keeps the signature's names (inputs input_ids, attention_mask,
+  token_type_ids: int32; outputs start_logits, end_logits: float32), all
+  [batch, sequence] with both axes dynamic.
+
+  Raises:
+    ValueError: the converted graph holds ops ONNX does not define (named).
+    ImportError: the `onnx` extra is not installed.
+  """
+  _require_onnx_extra()
+  import onnx  # pylint: disable=import-outside-toplevel
+  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import  (ops of serving_default)
+  import tf2onnx  # pylint: disable=import-outside-toplevel
+
+  # The loaded object owns the variables: it must outlive the signature.
+  loaded = tf.saved_model.load(saved_model_dir)
+  spec = [tf.TensorSpec([None, None], tf.int32, name=name)
+          for name in onnx_predict.INPUT_NAMES]
+
+  @tf.function(input_signature=spec)
+  def predict_logits(input_ids, attention_mask, token_type_ids):
+    return loaded.signatures["predict_logits"](
+        input_ids=input_ids, attention_mask=attention_mask,
+        token_type_ids=token_type_ids)
+
+  model, _ = tf2onnx.convert.from_function(
+      predict_logits, input_signature=spec, opset=opset,
+      custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
+  for value in list(model.graph.input) + list(model.graph.output):
+    for dim, axis in zip(value.type.tensor_type.shape.dim, DYNAMIC_AXES):
+      dim.dim_param = axis
+  # from_function converts with continue_on_error: an op without a
+  # conversion is left as a TF op and only fails when a runtime loads it.
+  unknown = sorted({node.op_type for node in model.graph.node
+                    if node.domain in ("", "ai.onnx") and
+                    not onnx.defs.has(node.op_type, node.domain)})
+  if unknown:
+    raise ValueError(
+        f"tf2onnx {tf2onnx.__version__} left TensorFlow ops without an ONNX "
+        f"equivalent in the predict_logits graph of {saved_model_dir}: "
+        f"{unknown}. The model cannot be exported to ONNX opset {opset} "
+        f"as it is.")
+  onnx.checker.check_model(model, full_check=True)
+  os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
+  onnx.save(model, output_path)
+
+
+def quantize_onnx_int8(float_path: str, output_path: str) -> None:
+  """ONNX Runtime dynamic quantization: int8 weights, int8 activations at run time.
+
+  MatMul weights get one scale per output channel, embedding tables
+  (Gather) one per table; activations are quantized per call.
+  """
+  from onnxruntime import quantization  # pylint: disable=import-outside-toplevel
+
+  quantization.quantize_dynamic(
+      float_path, output_path, weight_type=quantization.QuantType.QInt8,
+      per_channel=True)
+
+
+def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
+  """TFLite dynamic-range quantization of the predict_logits signature.
+
+  Weights are stored as int8; TFLite builtin ops only (no Flex delegate).
+
+  Raises:
+    Exception: whatever the TFLite converter raises when it cannot convert.
+  """
+  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
+
+  loaded = tf.saved_model.load(saved_model_dir)
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [loaded.signatures["predict_logits"]], loaded)
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  flatbuffer = converter.convert()
+  os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
+  with open(output_path, "wb") as f:
+    f.write(flatbuffer)
+
+
+def tflite_logits_fn(path: str) -> onnx_predict.LogitsFn:
+  """The LogitsFn of a TFLite model with predict_logits' names."""
+  interpreter = tf.lite.Interpreter(model_path=path)
+  runner = interpreter.get_signature_runner()
+
+  def logits_fn(input_ids, attention_mask, token_type_ids):
+    out = runner(input_ids=np.asarray(input_ids, np.int32),
+                 attention_mask=np.asarray(attention_mask, np.int32),
+                 token_type_ids=np.asarray(token_type_ids, np.int32))
+    return out["start_logits"], out["end_logits"]
+
+  return logits_fn
+
+
+def saved_model_logits_fn(saved_model_dir: str) -> onnx_predict.LogitsFn:
+  """The LogitsFn of a SavedModel's predict_logits signature."""
+  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
+
+  # The loaded object owns the variables: it must outlive the signature.
+  loaded = tf.saved_model.load(saved_model_dir)
+
+  def logits_fn(input_ids, attention_mask, token_type_ids):
+    out = loaded.signatures["predict_logits"](
+        input_ids=tf.constant(input_ids, tf.int32),
+        attention_mask=tf.constant(attention_mask, tf.int32),
+        token_type_ids=tf.constant(token_type_ids, tf.int32))
+    return out["start_logits"].numpy(), out["end_logits"].numpy()
+
+  return logits_fn
+
+
+def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
+  """Largest |difference| between two lists of per-window logits."""
+  return max((float(np.max(np.abs(x.astype(np.float64) -
+                                  y.astype(np.float64)), initial=0.0))
+              for x, y in zip(a, b)), default=0.0)
+
+
+def probe_scores(examples: Sequence[data_lib.SquadExample],
+                 texts: dict[str, str], *, version_2: bool) -> dict:
+  """{"exact", "f1", "questions"} (0-100) of answer texts on the probe set.
+
+  SQuAD v2.0 runs are scored on every question (an empty answer is right on
+  unanswerable ones); v1.1 runs on the answerable questions only.
+  """
+  if version_2:
+    scored = list(examples)
+    result = metrics_lib.squad_v2_metrics(data_lib.gold_answers(scored),
+                                          texts)
+    exact = result["exact"]
+  else:
+    scored = [e for e in examples if e.answer_texts]
+    if not scored:
+      raise ValueError("The probe set has no answerable question, so a "
+                       "SQuAD v1.1 model cannot be scored on it. Pass "
+                       "--probe_file with answerable questions.")
+    result = metrics_lib.squad_v1_metrics(data_lib.gold_answers(scored),
+                                          texts)
+    exact = result["exact_match"]
+  return {"exact": round(float(exact), 4), "f1": round(float(result["f1"]), 4),
+          "questions": len(scored)}
+
+
+def quality_report(examples: Sequence[data_lib.SquadExample], *,
+                   float_texts: dict[str, str], quantized_texts: dict[str, str],
+                   float_bytes: int, quantized_bytes: int, version_2: bool,
+                   max_f1_drop: float) -> dict:
+  """What a quantized artifact costs: size ratio, EM/F1 next to float's, agreement."""
+  float_scores = probe_scores(examples, float_texts, version_2=version_2)
+  quantized_scores = probe_scores(examples, quantized_texts,
+                                  version_2=version_2)
+  same = sum(float_texts[e.id] == quantized_texts[e.id] for e in examples)
+  f1_drop = round(float_scores["f1"] - quantized_scores["f1"], 4)
+  return {
+      "size_bytes": quantized_bytes,
+      "float_size_bytes": float_bytes,
+      "size_ratio": round(float_bytes / quantized_bytes, 3),
+      "probe_float": float_scores,
+      "probe_quantized": quantized_scores,
+      "f1_drop": f1_drop,
+      "max_f1_drop": max_f1_drop,
+      "answer_agreement": round(same / len(examples), 4),
+      "answers_changed": len(examples) - same,
+      "within_quality_bound": f1_drop <= max_f1_drop,
+  }
+
+
+def check_quality(quantized: dict, *, max_f1_drop: float,
+                  allow_quality_drop: bool) -> list[str]:
+  """The quality-gate failures of the quantized artifacts ([] when none).
+
+  Args:
+    quantized: artifact name -> quality_report (entries with "error" or
+      "skipped" are not scored and pass).
+    max_f1_drop: F1 points an artifact may lose.
+    allow_quality_drop: report the losses but never fail.
+  """
+  if allow_quality_drop:
+    return []
+  return [f"{name}: F1 {report['probe_quantized']['f1']:.2f} vs float "
+          f"{report['probe_float']['f1']:.2f} on "
+          f"{report['probe_float']['questions']} probe questions, a drop of "
+          f"{report['f1_drop']:.2f} points > {max_f1_drop:g}"
+          for name, report in quantized.items()
+          if "f1_drop" in report and report["f1_drop"] > max_f1_drop]
+
+
+def _package_version(name):
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def build_portable(*, saved_model_dir: str, staging_dir: str,
+                   examples: Sequence[data_lib.SquadExample], tokenizer,
+                   run_config: config_lib.RunConfig, probe_source: str,
+                   portable: PortableConfig,
+                   quantize_fn: QuantizeFn | None = None,
+                   tflite_fn: TfliteFn | None = None) -> dict:
+  """Writes staging_dir/onnx (and tflite) and checks them on the probe set.
+
+  Args:
+    saved_model_dir: the (staged) SavedModel version whose predict_logits
+      signature is converted and is the reference of the parity check.
+    staging_dir: gets onnx/ and, with quantize, tflite/.
+    examples: the probe questions.
+    tokenizer: the run's tokenizer (windows for the probe questions).
+    run_config: the run's config (windows, decoding, SQuAD version).
+    probe_source: where `examples` came from (recorded).
+    portable: what to write and the quality gate.
+    quantize_fn: makes the int8 ONNX model from the float one (default:
+      quantize_onnx_int8).
+    tflite_fn: makes the int8 TFLite model from the SavedModel (default:
+      convert_tflite_int8); an exception is recorded as the reason there is
+      none.
+
+  Returns:
+    The manifest's "portable" section: paths, converter versions, parity,
+    and per quantized artifact its quality report.
+
+  Raises:
+    PortableExportError: ONNX logits differ from the SavedModel's by more
+      than LOGITS_TOLERANCE, or a quantized artifact loses more than
+      `portable.max_f1_drop` F1 points (without allow_quality_drop).
+    ImportError: the `onnx` extra is not installed.
+  """
+  _require_onnx_extra()
+  # Looked up at call time, so a test can swap in another setting.
+  quantize_fn = quantize_fn or quantize_onnx_int8
+  tflite_fn = tflite_fn or convert_tflite_int8
+  onnx_dir = os.path.join(staging_dir, onnx_predict.ONNX_SUBDIR)
+  float_path = os.path.join(onnx_dir, onnx_predict.ONNX_FILE)
+  convert_saved_model(saved_model_dir, float_path, opset=portable.opset)
+
+  windows = features_lib.build_features(examples, tokenizer,
+                                        run_config.features)
+  batch_size = run_config.train.eval_batch_size
+  reference = onnx_predict.window_logits(
+      saved_model_logits_fn(saved_model_dir), windows, batch_size=batch_size)
+  float_logits = onnx_predict.window_logits(
+      onnx_predict.session_logits_fn(onnx_predict.onnx_session(float_path)),
+      windows, batch_size=batch_size)
+  diff = max(max_abs_diff(reference[0], float_logits[0]),
+             max_abs_diff(reference[1], float_logits[1]))
+  version_2 = run_config.decode.version_2_with_negative
+
+  def texts(logits):
+    from tfqa import answers  # pylint: disable=import-outside-toplevel
+    return answers.decode_predictions(examples, windows, *logits,
+                                      run_config.decode).texts()
+
+  float_texts = texts(float_logits)
+  report = {
+      "paths": {"onnx": f"{onnx_predict.ONNX_SUBDIR}/{onnx_predict.ONNX_FILE}"},
+      "opset": portable.opset,
+      "dynamic_axes": list(DYNAMIC_AXES),
+      "source": "the SavedModel's predict_logits signature, converted with "
+                "tf2onnx.convert.from_function (Erfc as 1 - Erf)",
+      "versions": {name: _package_version(name)
+                   for name in ("tf2onnx", "onnx", "onnxruntime")},
+      "parity": {"probe_source": probe_source,
+                 "probe_questions": len(examples),
+                 "probe_windows": len(windows),
+                 "logits_max_abs_diff_vs_saved_model": diff,
+                 "logits_tolerance": LOGITS_TOLERANCE,
+                 "passed": diff <= LOGITS_TOLERANCE},
+      "probe_float": probe_scores(examples, float_texts, version_2=version_2),
+      "quantized": {},
+  }
+  if not diff <= LOGITS_TOLERANCE:
+    raise PortableExportError(
+        f"ONNX export check failed on {len(examples)} probe questions from "
+        f"{probe_source}: ONNX Runtime logits differ from the SavedModel's "
+        f"predict_logits by up to {diff:.3g} > {LOGITS_TOLERANCE:g}. Nothing "
+        f"was published.", report)
+  if portable.quantize == "int8":
+    float_bytes = os.path.getsize(float_path)
+    int8_path = os.path.join(onnx_dir, onnx_predict.ONNX_INT8_FILE)
+    quantize_fn(float_path, int8_path)
+    int8_texts = texts(onnx_predict.window_logits(
+        onnx_predict.session_logits_fn(onnx_predict.onnx_session(int8_path)),
+        windows, batch_size=batch_size))
+    report["paths"]["onnx_int8"] = (f"{onnx_predict.ONNX_SUBDIR}/"
+                                    f"{onnx_predict.ONNX_INT8_FILE}")
+    report["quantized"]["onnx_int8"] = {
+        "method": "onnxruntime.quantization.quantize_dynamic (int8 weights, "
+                  "per-channel MatMul scales; int8 activations per call)",
+        **quality_report(examples, float_texts=float_texts,
+                         quantized_texts=int8_texts, float_bytes=float_bytes,
+                         quantized_bytes=os.path.getsize(int8_path),
+                         version_2=version_2,
+                         max_f1_drop=portable.max_f1_drop)}
+    tflite_path = os.path.join(staging_dir, TFLITE_SUBDIR, TFLITE_INT8_FILE)
+    try:
+      tflite_fn(saved_model_dir, tflite_path)
+    except Exception as e:  # pylint: disable=broad-except
+      # "if TFLite converts it": record why there is no TFLite model.
+      report["quantized"]["tflite_int8"] = {
+          "skipped": f"TFLite conversion failed: {type(e).__name__}: "
+                     f"{str(e)[:2000]}"}
+    else:
+      tflite_texts = texts(onnx_predict.window_logits(
+          tflite_logits_fn(tflite_path), windows, batch_size=batch_size))
+      report["paths"]["tflite_int8"] = f"{TFLITE_SUBDIR}/{TFLITE_INT8_FILE}"
+      report["quantized"]["tflite_int8"] = {
+          "method": "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic "
+                    "range: int8 weights), TFLite builtin ops",
+          **quality_report(examples, float_texts=float_texts,
+                           quantized_texts=tflite_texts,
+                           float_bytes=float_bytes,
+                           quantized_bytes=os.path.getsize(tflite_path),
+                           version_2=version_2,
+                           max_f1_drop=portable.max_f1_drop)}
+  report["allow_quality_drop"] = portable.allow_quality_drop
+  failures = check_quality(report["quantized"],
+                           max_f1_drop=portable.max_f1_drop,
+                           allow_quality_drop=portable.allow_quality_drop)
+  if failures:
+    raise PortableExportError(
+        "Quantized model(s) lose too much quality: " + "; ".join(failures) +
+        f" (float reference: {onnx_predict.ONNX_SUBDIR}/"
+        f"{onnx_predict.ONNX_FILE}). Nothing was published. Pass "
+        f"--allow_quality_drop (allow_quality_drop=True) to publish them "
+        f"anyway; the manifest records the loss.", report)
+  return report

@@ -1,0 +1,236 @@
+"""Answers questions with an exported ONNX model: tfqa tokenizer and windows, ONNX Runtime logits, tfqa span decoding.
+
+Needs the `onnx` extra (onnxruntime). The export directory supplies the rest:
+
+  export_dir/
+    onnx/model.onnx, onnx/model.int8.onnx   what `OnnxPredictor` runs
+    pretrained/                             the tokenizer (vocab, casing)
+    manifest.json                           the run config (windows, decoding)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tfqa import answers
+from tfqa import config as config_lib
+from tfqa import data as data_lib
+from tfqa import features as features_lib
+from tfqa import io_utils
+
+ONNX_SUBDIR = "onnx"
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
+# Names shared by the SavedModel's predict_logits signature and the ONNX graph.
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAMES = ("start_logits", "end_logits")
+# Windows per ONNX Runtime call (bounds memory on long input files).
+BATCH_SIZE = 32
+
+# (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
+# (start_logits, end_logits) float32 [n, seq].
+LogitsFn = Callable[[np.ndarray, np.ndarray, np.ndarray],
+                    tuple[np.ndarray, np.ndarray]]
+
+
+def window_logits(logits_fn: LogitsFn, windows: features_lib.Features, *,
+                  batch_size: int = BATCH_SIZE
+                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+  """Unpadded start and end logits of every window, in window order.
+
+  Windows are grouped by length (so a call pads little) into calls of at
+  most `batch_size` windows, each padded to its longest window with id 0,
+  mask 0 and type 0.
+  """
+  if batch_size < 1:
+    raise ValueError(f"Invalid value for argument `batch_size`. Received: "
+                     f"batch_size={batch_size!r}. Expected a positive int.")
+  lengths = windows.lengths
+  order = np.argsort(lengths, kind="stable")
+  starts, ends = [None] * len(windows), [None] * len(windows)
+  for lo in range(0, len(order), batch_size):
+    rows = order[lo:lo + batch_size]
+    width = int(lengths[rows].max())
+    ids = np.zeros((len(rows), width), np.int32)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for r, w in enumerate(rows):
+      n = lengths[w]
+      ids[r, :n] = windows.input_ids[w]
+      mask[r, :n] = 1
+      types[r, :n] = windows.token_type_ids[w]
+    start, end = logits_fn(ids, mask, types)
+    start, end = np.asarray(start), np.asarray(end)
+    for r, w in enumerate(rows):
+      starts[w] = start[r, :lengths[w]]
+      ends[w] = end[r, :lengths[w]]
+  return starts, ends
+
+
+def onnx_session(path: str, *, threads: int | None = None):
+  """An ONNX Runtime CPU session for `path`.
+
+  Raises:
+    ImportError: onnxruntime is not installed (the `onnx` extra).
+  """
+  try:
+    import onnxruntime  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise ImportError(
+        "Running ONNX models needs onnxruntime: pip install 'tfqa[onnx]' "
+        "(see BUILD.md, Extras).") from None
+  options = onnxruntime.SessionOptions()
+  if threads is not None:
+    options.intra_op_num_threads = threads
+  return onnxruntime.InferenceSession(path, options,
+                                      providers=["CPUExecutionProvider"])
+
+
+def session_logits_fn(session) -> LogitsFn:
+  """The LogitsFn of an ONNX Runtime session with tfqa's input names."""
+
+  def logits_fn(input_ids, attention_mask, token_type_ids):
+    start, end = session.run(
+        list(OUTPUT_NAMES),
+        {"input_ids": np.asarray(input_ids, np.int32),
+         "attention_mask": np.asarray(attention_mask, np.int32),
+         "token_type_ids": np.asarray(token_type_ids, np.int32)})
+    return start, end
+
+  return logits_fn
+
+
+def decode(examples: Sequence[data_lib.SquadExample], tokenizer, logits_fn:
+           LogitsFn, run_config: config_lib.RunConfig, *,
+           batch_size: int = BATCH_SIZE) -> answers.Predictions:
+  """Windows, logits from `logits_fn` and span decoding, with the run's settings."""
+  windows = features_lib.build_features(examples, tokenizer,
+                                        run_config.features)
+  starts, ends = window_logits(logits_fn, windows, batch_size=batch_size)
+  return answers.decode_predictions(examples, windows, starts, ends,
+                                    run_config.decode)
+
+
+def resolve_onnx_model(path: str) -> tuple[str, str]:
+  """(model file, export directory) for an .onnx file or an export directory.
+
+  Args:
+    path: EXPORT_DIR/onnx/<name>.onnx, or EXPORT_DIR (its float model).
+
+  Raises:
+    ValueError: neither, naming what was looked for.
+  """
+  if os.path.isdir(path):
+    model = os.path.join(path, ONNX_SUBDIR, ONNX_FILE)
+    if not os.path.isfile(model):
+      raise ValueError(f"{path} has no {ONNX_SUBDIR}/{ONNX_FILE}. Export "
+                       f"with tfqa_export --onnx, or pass the .onnx file.")
+    return model, path
+  if not os.path.isfile(path) or not path.endswith(".onnx"):
+    raise ValueError(f"--onnx_model={path} is not an .onnx file or an export "
+                     f"directory. Expected EXPORT_DIR/{ONNX_SUBDIR}/"
+                     f"{ONNX_FILE} (or {ONNX_INT8_FILE}) written by "
+                     f"tfqa_export --onnx.")
+  return path, os.path.dirname(os.path.dirname(os.path.abspath(path)))
+
+
+def verify_onnx_manifest(model_path: str, manifest: dict,
+                         manifest_path: str) -> None:
+  """Checks an ONNX file's SHA-256 against its export's manifest.
+
+  Raises:
+    ValueError: the manifest does not list the file, or its digest differs.
+  """
+  from tfqa import export  # pylint: disable=import-outside-toplevel
+
+  name = os.path.basename(model_path)
+  expected = manifest.get("sha256", {}).get(ONNX_SUBDIR, {}).get(name)
+  if expected is None:
+    raise ValueError(f"{manifest_path} lists no {ONNX_SUBDIR}/{name}; it "
+                     f"describes another export. Re-export with tfqa_export "
+                     f"--onnx, or drop --verify_manifest.")
+  actual = export.file_digests(os.path.dirname(model_path))[name]
+  if actual != expected:
+    raise ValueError(
+        f"Refusing to load {model_path}: SHA-256 {actual[:12]}… differs from "
+        f"{manifest_path} ({expected[:12]}…). Re-export the model "
+        f"(tfqa_export --onnx) or restore the original file.")
+
+
+class OnnxPredictor:
+  """Answers raw questions with an exported ONNX model (float or int8).
+
+  Tokenization and windows come from tfqa.features with the export's
+  tokenizer (pretrained/) and run config (manifest.json); the logits from
+  ONNX Runtime; the answers from tfqa.answers, so answers match the
+  SavedModel's up to the model's logits.
+  """
+
+  def __init__(self, path: str, *, verify: bool = False,
+               threads: int | None = None):
+    """Loads the model, its export's tokenizer and run config.
+
+    Args:
+      path: an .onnx file under EXPORT_DIR/onnx/, or EXPORT_DIR.
+      verify: check the file's SHA-256 against manifest.json first.
+      threads: ONNX Runtime intra-op threads (default: ONNX Runtime's).
+
+    Raises:
+      ValueError: not an ONNX export, or a failed `verify`.
+      ImportError: onnxruntime is not installed.
+    """
+    self.model_path, self.export_dir = resolve_onnx_model(path)
+    manifest_path = os.path.join(self.export_dir, "manifest.json")
+    pretrained = os.path.join(self.export_dir, "pretrained")
+    if not os.path.isfile(manifest_path) or not os.path.isdir(pretrained):
+      raise ValueError(
+          f"{self.model_path} needs its export directory {self.export_dir} "
+          f"with manifest.json (run config) and pretrained/ (tokenizer); "
+          f"keep onnx/ inside the directory tfqa_export wrote.")
+    manifest = io_utils.read_json(manifest_path, what="the export manifest")
+    if verify:
+      verify_onnx_manifest(self.model_path, manifest, manifest_path)
+    self.run_config = config_lib.RunConfig.from_dict(
+        manifest["run_config"], source=f"{manifest_path}: run_config")
+    self.tokenizer = features_lib.load_tokenizer(pretrained)
+    self._logits_fn = session_logits_fn(onnx_session(self.model_path,
+                                                     threads=threads))
+
+  def answer(self, questions: Sequence[str],
+             contexts: Sequence[str]) -> list:
+    """One predict.Answer per question."""
+    from tfqa import predict  # pylint: disable=import-outside-toplevel
+
+    if len(questions) != len(contexts):
+      raise ValueError(
+          f"Got {len(questions)} questions and {len(contexts)} contexts. "
+          f"Expected one context per question.")
+    if not questions:
+      return []
+    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
+                                      context=c, answer_texts=(),
+                                      answer_starts=())
+                for i, (q, c) in enumerate(zip(questions, contexts))]
+    predictions = decode(examples, self.tokenizer, self._logits_fn,
+                         self.run_config)
+    results = []
+    for e in examples:
+      p = predictions.by_id[e.id]
+      if self._is_empty(e.question) or self._is_empty(e.context):
+        # As serving_default: no question or no context, no answer; its
+        # score is the null score (v2.0) or 0.
+        null_score = p.score + p.null_odds if p.text else p.score
+        results.append(predict.Answer(
+            "", float(null_score) if self.run_config.decode
+            .version_2_with_negative else 0.0, -1, -1))
+      else:
+        results.append(predict.Answer(p.text, float(p.score), p.start_char,
+                                      p.end_char))
+    return results
+
+  def _is_empty(self, text: str) -> bool:
+    """Whether `text` has no word piece (the graph's empty row)."""
+    return not self.tokenizer.tokenize(text)
