@@ -41,13 +41,16 @@ from tfqa import evaluation
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
-from tfqa import onnx_export
 from tfqa import rundir
 from tfqa import sample
 from tfqa import serving_graph
 from tfqa import trained_model
 
 DEFAULT_MODEL_NAME = "tfqa"
+# Windows per model call in serving_default. On CPUs, small length-sorted
+# chunks answer a batch of questions faster than one batch padded to its
+# longest window (BENCHMARKS.md); accelerators prefer larger ones.
+DEFAULT_MAX_WINDOWS_PER_BATCH = 8
 SAVED_MODEL_SUBDIR = "saved_model"
 PRETRAINED_SUBDIR = "pretrained"
 MANIFEST_FILE = "manifest.json"
@@ -103,9 +106,6 @@ class ExportResult:
   # Max logit diffs, answer agreement and disagreements; {"skipped": True}
   # when verification was turned off.
   verification: dict
-  # The manifest's "portable" section (ONNX/TFLite paths, parity, quality
-  # of quantized models); None without them.
-  portable: dict | None = None
 
 
 def export_model(*, model_dir: str, export_dir: str,
@@ -113,8 +113,8 @@ def export_model(*, model_dir: str, export_dir: str,
                  version: int | None = None, overwrite: bool = False,
                  verify: bool = True, probe_file: str | None = None,
                  checkpoint: str | None = None,
-                 portable: onnx_export.PortableConfig | None = None
-                 ) -> ExportResult:
+                 max_windows_per_batch: int | None = (
+                     DEFAULT_MAX_WINDOWS_PER_BATCH)) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
 
   Args:
@@ -129,9 +129,8 @@ def export_model(*, model_dir: str, export_dir: str,
       verification and the warm-up requests use; defaults to the run's
       eval_file, else the bundled sample.
     checkpoint: a checkpoint prefix; defaults to the newest readable one.
-    portable: also write onnx/ (and, quantized, tflite/) from the
-      predict_logits signature, checked on the probe set (see onnx_export);
-      an export without them removes those of an older export.
+    max_windows_per_batch: windows per model call in serving_default
+      (length-sorted chunks); None runs all windows of a request at once.
 
   Returns:
     The ExportResult.
@@ -140,8 +139,6 @@ def export_model(*, model_dir: str, export_dir: str,
     ValueError: an invalid argument, an existing version directory without
       `overwrite`, or a run that cannot be loaded.
     ExportVerificationError: the export does not reproduce the checkpoint.
-    onnx_export.PortableExportError: an ONNX model does not reproduce the
-      SavedModel, or a quantized one loses too much F1.
     FileNotFoundError: `probe_file` does not exist.
   """
   _validate_arguments(model_name=model_name, version=version,
@@ -162,9 +159,9 @@ def export_model(*, model_dir: str, export_dir: str,
   staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
   staged_pretrained = os.path.join(export_dir,
                                    f".tmp-{PRETRAINED_SUBDIR}-{os.getpid()}")
-  staged_portable = os.path.join(export_dir, f".tmp-portable-{os.getpid()}")
   try:
-    _save_saved_model(trained, staged_version)
+    _save_saved_model(trained, staged_version,
+                      max_windows_per_batch=max_windows_per_batch)
     write_warmup_requests(os.path.join(staged_version, WARMUP_FILE), probe,
                           model_name=model_name)
     _save_pretrained(trained, staged_pretrained)
@@ -175,13 +172,6 @@ def export_model(*, model_dir: str, export_dir: str,
           probe_source=probe_source)
     else:
       verification = {"skipped": True}
-    portable_report = None
-    if portable is not None and portable.enabled:
-      portable_report = onnx_export.build_portable(
-          saved_model_dir=staged_version, staging_dir=staged_portable,
-          examples=probe, tokenizer=trained.tokenizer,
-          run_config=trained.run_config, probe_source=probe_source,
-          portable=portable)
     io_utils.atomic_write_text(
         os.path.join(staged_pretrained, MODEL_CARD_FILE),
         model_card(trained, model_name=model_name, version=version,
@@ -190,13 +180,12 @@ def export_model(*, model_dir: str, export_dir: str,
         trained, export_dir=export_dir, model_name=model_name,
         version=version, staged_version=staged_version,
         staged_pretrained=staged_pretrained, verification=verification,
-        probe_source=probe_source, staged_portable=staged_portable,
-        portable_report=portable_report)
+        probe_source=probe_source,
+        max_windows_per_batch=max_windows_per_batch)
     _publish(staged_version, version_dir, overwrite=overwrite)
     try:
       # pretrained/ mirrors the newest export: replaced whole, atomically.
       _publish(staged_pretrained, pretrained_dir, overwrite=True)
-      _publish_portable(staged_portable, export_dir)
     except BaseException:
       # Keep the export all-or-nothing: take the new version back out.
       shutil.rmtree(version_dir, ignore_errors=True)
@@ -204,12 +193,11 @@ def export_model(*, model_dir: str, export_dir: str,
     manifest_path = os.path.join(export_dir, MANIFEST_FILE)
     io_utils.atomic_write_json(manifest_path, manifest)
   finally:
-    for staged in (staged_version, staged_pretrained, staged_portable):
+    for staged in (staged_version, staged_pretrained):
       shutil.rmtree(staged, ignore_errors=True)
   return ExportResult(saved_model_dir=version_dir,
                       pretrained_dir=pretrained_dir,
-                      manifest_path=manifest_path, verification=verification,
-                      portable=portable_report)
+                      manifest_path=manifest_path, verification=verification)
 
 
 def _validate_arguments(*, model_name, version, overwrite, verify):
@@ -294,17 +282,20 @@ class _ModelLogits(tf.Module):
             tf.cast(outputs.end_logits, tf.float32))
 
 
-def serving_module(trained: trained_model.TrainedModel,
-                   vocab_file: str) -> serving_graph.QAServingModule:
+def serving_module(trained: trained_model.TrainedModel, vocab_file: str, *,
+                   max_windows_per_batch: int | None = (
+                       DEFAULT_MAX_WINDOWS_PER_BATCH)
+                   ) -> serving_graph.QAServingModule:
   """The raw-text QA module of a run (its vocab, casing, windows, decoding)."""
   return serving_graph.QAServingModule(
       logits_fn=_ModelLogits(trained.model), vocab_file=vocab_file,
       do_lower_case=bool(trained.tokenizer.do_lower_case),
       feature_config=trained.run_config.features,
-      decode_config=trained.run_config.decode)
+      decode_config=trained.run_config.decode,
+      max_windows_per_batch=max_windows_per_batch)
 
 
-def _save_saved_model(trained, directory):
+def _save_saved_model(trained, directory, *, max_windows_per_batch):
   vocab_file = os.path.join(trained.model_dir, rundir.TOKENIZER_SUBDIR,
                             "vocab.txt")
   with tempfile.TemporaryDirectory() as scratch:
@@ -312,7 +303,8 @@ def _save_saved_model(trained, directory):
       # A tokenizer saved as tokenizer.json only: write its vocab out (the
       # SavedModel keeps its own copy as an asset).
       vocab_file = trained.tokenizer.save_vocabulary(scratch)[0]
-    module = serving_module(trained, vocab_file)
+    module = serving_module(trained, vocab_file,
+                            max_windows_per_batch=max_windows_per_batch)
     tf.saved_model.save(module, directory, signatures={
         SERVING_SIGNATURE: module.answer.get_concrete_function(),
         LOGITS_SIGNATURE: module.predict_logits.get_concrete_function(),
@@ -617,27 +609,12 @@ def _package_version(name):
     return None
 
 
-def _publish_portable(staged_portable, export_dir):
-  """Moves the staged onnx/ and tflite/ in; drops those an export lacks.
-
-  They always describe the newest export, like pretrained/.
-  """
-  for name in (onnx_export.ONNX_SUBDIR,
-               onnx_export.TFLITE_SUBDIR):
-    staged, final = (os.path.join(staged_portable, name),
-                     os.path.join(export_dir, name))
-    if os.path.isdir(staged):
-      _publish(staged, final, overwrite=True)
-    else:
-      shutil.rmtree(final, ignore_errors=True)
-
-
 def _manifest(trained, *, export_dir, model_name, version, staged_version,
               staged_pretrained, verification, probe_source,
-              staged_portable=None, portable_report=None) -> dict:
+              max_windows_per_batch=None) -> dict:
   saved_model_path = "/".join((SAVED_MODEL_SUBDIR, model_name, str(version)))
   custom_ops = serving_graph.custom_ops_used(staged_version)
-  manifest = {
+  return {
       "model_name": model_name,
       "version": version,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -655,7 +632,8 @@ def _manifest(trained, *, export_dir, model_name, version, staged_version,
                  "pretrained": file_digests(staged_pretrained)},
       "signatures": signature_specs(staged_version),
       "custom_ops": custom_ops,
-      "serving": serving_requirements(custom_ops),
+      "serving": {**serving_requirements(custom_ops),
+                  "max_windows_per_batch": max_windows_per_batch},
       "versions": _versions(),
       "model_dir": os.path.abspath(trained.model_dir),
       "checkpoint": trained.checkpoint,
@@ -663,13 +641,6 @@ def _manifest(trained, *, export_dir, model_name, version, staged_version,
       "probe_source": probe_source,
       "verification": verification,
   }
-  if portable_report is not None:
-    # onnx/ and tflite/: their files' SHA-256, and parity, sizes and EM/F1.
-    for name in sorted(os.listdir(staged_portable)):
-      manifest["sha256"][name] = file_digests(
-          os.path.join(staged_portable, name))
-    manifest["portable"] = portable_report
-  return manifest
 
 
 def read_manifest(export_dir: str) -> dict:
