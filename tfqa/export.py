@@ -41,6 +41,7 @@ from tfqa import evaluation
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
+from tfqa import onnx_export
 from tfqa import rundir
 from tfqa import sample
 from tfqa import serving_graph
@@ -106,6 +107,9 @@ class ExportResult:
   # Max logit diffs, answer agreement and disagreements; {"skipped": True}
   # when verification was turned off.
   verification: dict
+  # The manifest's "portable" section (ONNX/TFLite paths, parity, quality
+  # of quantized models); None without them.
+  portable: dict | None = None
 
 
 def export_model(*, model_dir: str, export_dir: str,
@@ -113,6 +117,7 @@ def export_model(*, model_dir: str, export_dir: str,
                  version: int | None = None, overwrite: bool = False,
                  verify: bool = True, probe_file: str | None = None,
                  checkpoint: str | None = None,
+                 portable: onnx_export.PortableConfig | None = None,
                  max_windows_per_batch: int | None = (
                      DEFAULT_MAX_WINDOWS_PER_BATCH)) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
@@ -131,6 +136,9 @@ def export_model(*, model_dir: str, export_dir: str,
     checkpoint: a checkpoint prefix; defaults to the newest readable one.
     max_windows_per_batch: windows per model call in serving_default
       (length-sorted chunks); None runs all windows of a request at once.
+    portable: also write onnx/ (and, quantized, tflite/) from the
+      predict_logits signature, checked on the probe set (see onnx_export);
+      an export without them removes those of an older export.
 
   Returns:
     The ExportResult.
@@ -139,6 +147,8 @@ def export_model(*, model_dir: str, export_dir: str,
     ValueError: an invalid argument, an existing version directory without
       `overwrite`, or a run that cannot be loaded.
     ExportVerificationError: the export does not reproduce the checkpoint.
+    onnx_export.PortableExportError: an ONNX model does not reproduce the
+      SavedModel, or a quantized one loses too much F1.
     FileNotFoundError: `probe_file` does not exist.
   """
   _validate_arguments(model_name=model_name, version=version,
@@ -159,6 +169,7 @@ def export_model(*, model_dir: str, export_dir: str,
   staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
   staged_pretrained = os.path.join(export_dir,
                                    f".tmp-{PRETRAINED_SUBDIR}-{os.getpid()}")
+  staged_portable = os.path.join(export_dir, f".tmp-portable-{os.getpid()}")
   try:
     _save_saved_model(trained, staged_version,
                       max_windows_per_batch=max_windows_per_batch)
@@ -172,6 +183,13 @@ def export_model(*, model_dir: str, export_dir: str,
           probe_source=probe_source)
     else:
       verification = {"skipped": True}
+    portable_report = None
+    if portable is not None and portable.enabled:
+      portable_report = onnx_export.build_portable(
+          saved_model_dir=staged_version, staging_dir=staged_portable,
+          examples=probe, tokenizer=trained.tokenizer,
+          run_config=trained.run_config, probe_source=probe_source,
+          portable=portable)
     io_utils.atomic_write_text(
         os.path.join(staged_pretrained, MODEL_CARD_FILE),
         model_card(trained, model_name=model_name, version=version,
@@ -180,12 +198,14 @@ def export_model(*, model_dir: str, export_dir: str,
         trained, export_dir=export_dir, model_name=model_name,
         version=version, staged_version=staged_version,
         staged_pretrained=staged_pretrained, verification=verification,
-        probe_source=probe_source,
+        probe_source=probe_source, staged_portable=staged_portable,
+        portable_report=portable_report,
         max_windows_per_batch=max_windows_per_batch)
     _publish(staged_version, version_dir, overwrite=overwrite)
     try:
       # pretrained/ mirrors the newest export: replaced whole, atomically.
       _publish(staged_pretrained, pretrained_dir, overwrite=True)
+      _publish_portable(staged_portable, export_dir)
     except BaseException:
       # Keep the export all-or-nothing: take the new version back out.
       shutil.rmtree(version_dir, ignore_errors=True)
@@ -193,11 +213,12 @@ def export_model(*, model_dir: str, export_dir: str,
     manifest_path = os.path.join(export_dir, MANIFEST_FILE)
     io_utils.atomic_write_json(manifest_path, manifest)
   finally:
-    for staged in (staged_version, staged_pretrained):
+    for staged in (staged_version, staged_pretrained, staged_portable):
       shutil.rmtree(staged, ignore_errors=True)
   return ExportResult(saved_model_dir=version_dir,
                       pretrained_dir=pretrained_dir,
-                      manifest_path=manifest_path, verification=verification)
+                      manifest_path=manifest_path, verification=verification,
+                      portable=portable_report)
 
 
 def _validate_arguments(*, model_name, version, overwrite, verify):
@@ -609,12 +630,28 @@ def _package_version(name):
     return None
 
 
+def _publish_portable(staged_portable, export_dir):
+  """Moves the staged onnx/ and tflite/ in; drops those an export lacks.
+
+  They always describe the newest export, like pretrained/.
+  """
+  for name in (onnx_export.ONNX_SUBDIR,
+               onnx_export.TFLITE_SUBDIR):
+    staged, final = (os.path.join(staged_portable, name),
+                     os.path.join(export_dir, name))
+    if os.path.isdir(staged):
+      _publish(staged, final, overwrite=True)
+    else:
+      shutil.rmtree(final, ignore_errors=True)
+
+
 def _manifest(trained, *, export_dir, model_name, version, staged_version,
               staged_pretrained, verification, probe_source,
+              staged_portable=None, portable_report=None,
               max_windows_per_batch=None) -> dict:
   saved_model_path = "/".join((SAVED_MODEL_SUBDIR, model_name, str(version)))
   custom_ops = serving_graph.custom_ops_used(staged_version)
-  return {
+  manifest = {
       "model_name": model_name,
       "version": version,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -641,6 +678,13 @@ def _manifest(trained, *, export_dir, model_name, version, staged_version,
       "probe_source": probe_source,
       "verification": verification,
   }
+  if portable_report is not None:
+    # onnx/ and tflite/: their files' SHA-256, and parity, sizes and EM/F1.
+    for name in sorted(os.listdir(staged_portable)):
+      manifest["sha256"][name] = file_digests(
+          os.path.join(staged_portable, name))
+    manifest["portable"] = portable_report
+  return manifest
 
 
 def read_manifest(export_dir: str) -> dict:

@@ -2,12 +2,17 @@
 
   tfqa_export --model_dir=runs/a --export_dir=exports/a
   tfqa_export --model_dir=runs/a --export_dir=exports/a --version=3 --overwrite
+  tfqa_export --model_dir=runs/a --export_dir=exports/a --onnx --quantize=int8
 
 pretrained/ and manifest.json always describe the newest export.
 
 Writes EXPORT_DIR/saved_model/MODEL_NAME/VERSION (with warm-up requests),
 EXPORT_DIR/pretrained (save_pretrained + model card) and
 EXPORT_DIR/manifest.json, after checking the export against the checkpoint.
+--onnx adds EXPORT_DIR/onnx/model.onnx; --quantize=int8 adds
+onnx/model.int8.onnx and tflite/model.int8.tflite, refused when they lose
+more than 1.0 F1 point on the probe set (unless --allow_quality_drop). These
+need the `onnx` extra.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from absl import app
 from absl import flags
 
 from tfqa import export
+from tfqa import onnx_export
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
@@ -42,11 +48,29 @@ _PROBE_FILE = flags.DEFINE_string(
     "(default: the run's eval_file, else the bundled sample).")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint prefix (default: newest readable).")
+_MAX_WINDOWS_PER_BATCH = flags.DEFINE_integer(
+    "max_windows_per_batch", export.DEFAULT_MAX_WINDOWS_PER_BATCH,
+    "Windows per model call in serving_default, length-sorted (0: all "
+    "windows of a request at once; larger values suit GPUs).", lower_bound=0)
+_ONNX = flags.DEFINE_bool(
+    "onnx", onnx_export.PortableConfig.onnx,
+    "Also write onnx/model.onnx (tf2onnx, predict_logits), checked against "
+    "the SavedModel.")
+_QUANTIZE = flags.DEFINE_enum(
+    "quantize", onnx_export.PortableConfig.quantize,
+    list(onnx_export.QUANTIZE_MODES),
+    "int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored "
+    "on the probe set (implies --onnx).")
+_ALLOW_QUALITY_DROP = flags.DEFINE_bool(
+    "allow_quality_drop", onnx_export.PortableConfig.allow_quality_drop,
+    f"Publish quantized models that lose more than "
+    f"{onnx_export.DEFAULT_MAX_F1_DROP:g} F1 point on the probe set.")
 
 HELP_GROUPS = {
     "Input": ["model_dir", "checkpoint"],
-    "Output": ["export_dir", "model_name", "version", "overwrite"],
-    "Verification": ["verify", "probe_file"],
+    "Output": ["export_dir", "model_name", "version", "overwrite",
+               "max_windows_per_batch", "onnx", "quantize"],
+    "Verification": ["verify", "probe_file", "allow_quality_drop"],
 }
 
 
@@ -57,12 +81,17 @@ def main(argv):
     if not holder.value:
       raise app.UsageError(f"--{holder.name} is required.")
   try:
+    portable = onnx_export.PortableConfig(
+        onnx=_ONNX.value, quantize=_QUANTIZE.value,
+        allow_quality_drop=_ALLOW_QUALITY_DROP.value)
     result = export.export_model(
         model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
         model_name=_MODEL_NAME.value, version=_VERSION.value,
         overwrite=_OVERWRITE.value, verify=_VERIFY.value,
-        probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value)
-  except (ValueError, FileNotFoundError) as e:
+        probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value,
+        portable=portable,
+        max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None)
+  except (ValueError, FileNotFoundError, ImportError) as e:
     sys.exit(f"tfqa_export: error: {e}")
   print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
 
