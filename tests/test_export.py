@@ -181,6 +181,8 @@ def test_manifest_contents(manifest, exported):
   assert manifest["serving"]["oldest_tf_serving"].startswith(
       ".".join(tf.__version__.split(".")[:2]))
   assert "2.2.0" in manifest["serving"]["note"]
+  assert manifest["serving"]["max_windows_per_batch"] == (
+      export.DEFAULT_MAX_WINDOWS_PER_BATCH)
   assert set(manifest["versions"]) >= {"tfqa", "tensorflow",
                                        "tensorflow_text", "transformers"}
   assert manifest["checkpoint"] == trained_model.load(model_dir).checkpoint
