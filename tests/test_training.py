@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,3 +234,27 @@ def test_unknown_flag_is_a_one_line_error_not_a_traceback(tmp_path):
   assert "tfqa_train: error: Unknown command line flag 'modle'" in proc.stderr
   assert "Run tfqa_train --help to see the flags." in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+def _no_file_writes():
+  import resource  # pylint: disable=import-outside-toplevel
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  # Python and TF probe temp dirs with a few bytes; run_config.json is more.
+  resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))
+
+
+def test_unwritable_model_dir_is_a_one_line_error(tiny_files, tmp_path):
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  model_dir = tmp_path / "run"
+  proc = subprocess.run(
+      [sys.executable, "-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+       *tiny_train_flags(tiny_files)], cwd=REPO_ROOT, env=env,
+      capture_output=True, text=True, timeout=600, preexec_fn=_no_file_writes)
+  assert proc.returncode == 1
+  assert "Traceback" not in proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert re.fullmatch(
+      rf"tfqa_train: error: cannot write in --model_dir={model_dir}: "
+      rf"\[Errno 27\] File too large.*Files written before are untouched; "
+      rf"free disk space or make the directory writable, then re-run the "
+      rf"same command to resume\.", last), last

@@ -24,6 +24,10 @@ class CheckpointError(ValueError):
   """No usable checkpoint, or one that does not fit the model."""
 
 
+# The "{{function_node ...}} " prefix of errors raised inside tf.functions.
+_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+
+
 class CheckpointWriteError(OSError):
   """A checkpoint could not be written (full disk, read-only, permissions).
 
@@ -190,7 +194,8 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
                   ignore_errors=True)
     raise CheckpointWriteError(
         f"Could not write checkpoint {_CHECKPOINT_NAME}-{step} to "
-        f"{manager.directory}: {type(e).__name__}: {_first_line(e)}. The "
+        f"{manager.directory}: {type(e).__name__}: "
+        f"{_FUNCTION_NODE.sub('', _first_line(e))}. The "
         f"checkpoints written before it are untouched (newest: "
         f"{manager.latest_checkpoint or 'none'}). Free disk space or make "
         f"the directory writable, then re-run the same command to resume "

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 
@@ -184,6 +185,12 @@ def build_run_config(model_dir: str) -> config_lib.RunConfig:
       for section, kwargs in sections.items()})
 
 
+# Errors of a --model_dir that cannot be written (full disk, quota, file
+# size limit, read-only, permissions).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
+                           errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -193,9 +200,17 @@ def main(argv):
   try:
     run_config = build_run_config(_MODEL_DIR.value)
     result = training.train_and_evaluate(run_config, _MODEL_DIR.value)
-  except (ValueError, OSError) as e:
-    # A clear one-paragraph error, not a traceback, for bad input or a
-    # --model_dir that cannot be written (full disk, read-only, permissions).
+  except OSError as e:
+    if e.errno in _WRITE_ERRNOS:
+      # Not a checkpoint (that error says it all): run_config.json, the
+      # tokenizer, the step log or the eval outputs.
+      sys.exit(f"tfqa_train: error: cannot write in --model_dir="
+               f"{_MODEL_DIR.value}: {e}. Files written before are untouched; "
+               f"free disk space or make the directory writable, then re-run "
+               f"the same command to resume.")
+    sys.exit(f"tfqa_train: error: {e}")
+  except ValueError as e:
+    # A clear one-paragraph error, not a traceback, for bad input.
     sys.exit(f"tfqa_train: error: {e}")
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
