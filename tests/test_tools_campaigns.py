@@ -1,0 +1,62 @@
+"""The reliability campaigns of tools/ in their small (CI) modes: each must run clean and report its counts."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _campaign(script, tmp_path, *args):
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "tools" / script), "--small",
+       f"--workdir={tmp_path}", *args],
+      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+  assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+  assert "failures: 0" in proc.stdout
+  return proc.stdout
+
+
+def test_crash_campaign_small(tmp_path):
+  out = _campaign("crash_campaign.py", tmp_path)
+  assert "  kills | 2\n" in out
+  assert "  kills: in_save | 1\n" in out and "  kills: eval | 1\n" in out
+  assert "  bit-identical final checkpoints | 1\n" in out
+  assert "  inside evaluation | 1\n" in out
+
+
+def test_corruption_campaign_small(tmp_path):
+  out = _campaign("corruption_campaign.py", tmp_path)
+  for line in (
+      "checkpoints/ckpt-8.index | flip bit | fell back | 3",
+      "checkpoints/ckpt-8.data-00000-of-00001 | truncate | fell back | 3",
+      "checkpoints/checkpoint | zero | unaffected | 1",
+      "saved_model/tfqa/1/variables/variables.data-00000-of-00001 | flip bit "
+      "| detected | 2",
+      "pretrained/tf_model.h5 | delete | detected | 1"):
+    assert f"  {line}\n" in out
+  assert "  run_config.json | flip bit | refused | " in out
+
+
+def test_export_kill_campaign_small(tmp_path):
+  out = _campaign("export_kill_campaign.py", tmp_path)
+  for line in ("kills: publish_aside | 1", "final rerun succeeded | 1",
+               "partial versions the watcher saw | 0",
+               "staging entries left after the final rerun | 0",
+               "final export verified against its manifest | 1"):
+    assert f"  {line}\n" in out
+
+
+def test_disk_campaign_small(tmp_path):
+  out = _campaign("disk_campaign.py", tmp_path)
+  for check in ("tfqa_train exits 1", "one-line error, no traceback",
+                "files written before are unchanged",
+                "step log keeps steps 1-4",
+                "newest checkpoint still ckpt-4",
+                "resume once writable succeeds"):
+    assert f"  fsize | {check} | ok |" in out

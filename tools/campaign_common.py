@@ -1,0 +1,119 @@
+"""What the reliability campaigns share: the tiny run's files, subprocess runs, checkpoint comparison."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (REPO_ROOT, os.path.join(REPO_ROOT, "tests")):
+  if _path not in sys.path:
+    sys.path.insert(0, _path)
+
+# The tests' tiny vocab, BERT config and SQuAD data (a 1-layer, 32-wide
+# random-init BERT): the campaigns exercise tfqa's machinery, not a model.
+from conftest import tiny_bert_config, tiny_squad, tiny_train_flags, tiny_vocab  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+CHAOS = os.path.join(REPO_ROOT, "tools", "chaos.py")
+
+
+def write_tiny_files(directory: str) -> dict:
+  """Writes the tiny vocab, BERT config and v2.0 data; returns their paths."""
+  os.makedirs(directory, exist_ok=True)
+  files = {"vocab": os.path.join(directory, "vocab.txt"),
+           "bert_config": os.path.join(directory, "bert_config.json"),
+           "train_v2": os.path.join(directory, "tiny_v2.json")}
+  with open(files["vocab"], "w", encoding="utf-8") as f:
+    f.write("\n".join(tiny_vocab()) + "\n")
+  with open(files["bert_config"], "w", encoding="utf-8") as f:
+    json.dump(tiny_bert_config(), f)
+  with open(files["train_v2"], "w", encoding="utf-8") as f:
+    json.dump(tiny_squad(True), f)
+  return files
+
+
+def train_flags(files: dict, model_dir: str, **overrides) -> list[str]:
+  """tfqa_train flags of the campaigns' tiny deterministic run."""
+  return [f"--model_dir={model_dir}", *tiny_train_flags(files, **overrides)]
+
+
+@dataclasses.dataclass
+class Run:
+  """One finished subprocess."""
+
+  returncode: int
+  stdout: str
+  stderr: str
+  seconds: float
+
+  @property
+  def killed(self) -> bool:
+    return self.returncode == -9
+
+
+def run(args: list[str], *, plan: dict | None = None,
+        chaos_log: str | None = None, timeout: float = 900,
+        env: dict | None = None) -> Run:
+  """Runs `python ARGS` from the repo root with an optional chaos plan."""
+  environment = dict(os.environ, PYTHONPATH=REPO_ROOT,
+                     TF_CPP_MIN_LOG_LEVEL="3", TF_USE_LEGACY_KERAS="1",
+                     CUDA_VISIBLE_DEVICES="")
+  environment.pop("TFQA_CHAOS", None)
+  if plan is not None:
+    environment["TFQA_CHAOS"] = json.dumps(plan)
+  if chaos_log is not None:
+    environment["TFQA_CHAOS_LOG"] = chaos_log
+  environment.update(env or {})
+  started = time.monotonic()
+  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT,
+                        env=environment, capture_output=True, text=True,
+                        timeout=timeout, check=False)
+  return Run(proc.returncode, proc.stdout, proc.stderr,
+             time.monotonic() - started)
+
+
+def read_events(path: str) -> list[tuple[str, ...]]:
+  """The chaos log as (event, args...) tuples, timestamps dropped."""
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [tuple(line.split()[:-1]) for line in f if line.strip()]
+
+
+def checkpoint_tensors(prefix: str) -> dict:
+  """Every tensor of a checkpoint but the save counter and object graph."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  reader = tf.train.load_checkpoint(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
+
+
+def differing_tensors(expected: dict, actual: dict) -> list[str]:
+  """Names whose values (or presence) differ, bit for bit."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  names = sorted(set(expected) | set(actual))
+  return [name for name in names
+          if name not in expected or name not in actual or
+          not np.array_equal(expected[name], actual[name])]
+
+
+def print_table(title: str, rows: list[tuple]) -> None:
+  print(f"\n{title}")
+  for row in rows:
+    print("  " + " | ".join(str(cell) for cell in row))
+
+
+def checkpoint_tensors_all(prefix: str) -> dict:
+  """Every tensor of a checkpoint, the object graph and save counter too."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  reader = tf.train.load_checkpoint(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()}

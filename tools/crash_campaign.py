@@ -1,0 +1,256 @@
+"""Crash campaign: SIGKILL a --deterministic tiny training run at random moments, resume, compare.
+
+  python tools/crash_campaign.py --kills=24 --seed=0 --workdir=/tmp/crash
+  python tools/crash_campaign.py --small          # what CI runs (2 kills)
+
+Trains a reference run once, uninterrupted. Then, in rounds, trains the same
+run in a fresh directory, killing it with SIGKILL at a planned moment (after
+a random step, a random number of ms into a checkpoint save, between a
+save's files and its `checkpoint` state file, at a random time, during the
+end-of-training evaluation) and re-running the same command each time, with
+no cleanup in between. At the end of a round the final checkpoint must be
+bit-identical to the reference's, the per-step log and evaluation outputs
+equal, and no resume may redo more steps than the save interval or skip any.
+Prints the counts; exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import shutil
+import sys
+
+import campaign_common as common  # pylint: disable=import-error
+
+# 14 windows, batch 4: 4 steps per epoch; 4 epochs = 16 steps; saves every 3
+# steps and at each epoch end.
+EPOCHS = 4
+SAVE_EVERY = 3
+TOTAL_STEPS = 16
+_SAVES = sorted({s for s in range(1, TOTAL_STEPS + 1)
+                 if s % SAVE_EVERY == 0 or s % 4 == 0})
+TRAINING_KINDS = ("in_save", "step", "before_state", "timer")
+EVAL_POINTS = ("start", "after_logits", "mid_write")
+
+
+def _flags(files, model_dir):
+  return common.train_flags(files, model_dir, num_train_epochs=EPOCHS,
+                            save_every_steps=SAVE_EVERY)
+
+
+def _plan(kind, rng, progress, fit_seconds):
+  """A kill plan that will fire given `progress` (the last saved step)."""
+  steps_left = max(1, TOTAL_STEPS - progress)
+  saves_left = max(1, sum(s > progress for s in _SAVES))
+  if kind == "step":
+    return {"kill": "step", "n": rng.randint(1, steps_left)}
+  if kind == "in_save":
+    return {"kill": "in_save", "n": rng.randint(1, saves_left),
+            "ms": round(rng.uniform(0.0, 40.0), 2)}
+  if kind == "before_state":
+    return {"kill": "before_state", "n": rng.randint(1, saves_left)}
+  if kind == "timer":
+    share = steps_left / TOTAL_STEPS
+    return {"kill": "timer",
+            "seconds": round(rng.uniform(0.0, fit_seconds * share), 3)}
+  return {"kill": "eval", "point": rng.choice(EVAL_POINTS)}
+
+
+def _where(events):
+  """Where the last kill of a process landed, from its chaos log events."""
+  state = "startup"
+  for event in events:
+    name = event[0]
+    if name in ("fit_begin", "step", "save_end"):
+      state = "between steps"
+    elif name == "save_begin":
+      state = "inside a checkpoint save"
+    elif name == "eval_begin":
+      state = "inside evaluation"
+    elif name == "eval_end":
+      state = "after evaluation"
+  return state
+
+
+def _fit_seconds(log_path):
+  with open(log_path, encoding="utf-8") as f:
+    times = [(line.split()[0], float(line.split()[-1])) for line in f]
+  begin = min(t for name, t in times if name == "fit_begin")
+  end = max(t for name, t in times if name == "step")
+  return end - begin
+
+
+class Campaign:
+  """Counts and failures of a campaign."""
+
+  def __init__(self):
+    self.counts = collections.Counter()
+    self.landed = collections.Counter()
+    self.failures = []
+    self.redone = []
+
+  def fail(self, message):
+    print("FAILURE: " + message, flush=True)
+    self.failures.append(message)
+
+
+def _check_resume(campaign, previous, current, label):
+  """The resumed process starts at or before where the killed one was."""
+  last_step = max((int(e[1]) for e in previous if e[0] == "step"),
+                  default=None)
+  begins = [int(e[1]) for e in current if e[0] == "fit_begin"]
+  if last_step is None or not begins:
+    return
+  restored = begins[0]
+  redo = last_step - restored
+  campaign.redone.append(redo)
+  if redo < 0:
+    campaign.fail(f"{label}: resumed at step {restored}, after the last "
+                  f"step run ({last_step}): steps skipped")
+  elif redo > SAVE_EVERY:
+    campaign.fail(f"{label}: resumed at step {restored} but step "
+                  f"{last_step} had run: {redo} steps redone > save "
+                  f"interval {SAVE_EVERY}")
+
+
+def _round(campaign, files, reference, workdir, index, kills, rng,
+           fit_seconds):
+  model_dir = os.path.join(workdir, f"round{index}")
+  shutil.rmtree(model_dir, ignore_errors=True)
+  args = [common.CHAOS, "train", *_flags(files, model_dir)]
+  kinds = [TRAINING_KINDS[(index + i) % len(TRAINING_KINDS)]
+           for i in range(kills - 1)] + ["eval"]
+  progress, previous = 0, []
+  for number, kind in enumerate(kinds, 1):
+    log = os.path.join(workdir, f"round{index}-{number}.log")
+    plan = _plan(kind, rng, progress, fit_seconds)
+    result = common.run(args, plan=plan, chaos_log=log)
+    events = common.read_events(log)
+    label = f"round {index} run {number} {json.dumps(plan)}"
+    _check_resume(campaign, previous, events, label)
+    saved = [int(e[1]) for e in events if e[0] == "save_end"]
+    progress = max([progress, *saved])
+    if result.killed:
+      campaign.counts["kills"] += 1
+      campaign.counts[f"kills: {kind}"] += 1
+      campaign.landed[_where(events)] += 1
+      print(f"  {label}: killed {_where(events)} (progress {progress})",
+            flush=True)
+    elif result.returncode == 0:
+      campaign.counts["runs that finished before their kill"] += 1
+      print(f"  {label}: finished before the kill", flush=True)
+    else:
+      campaign.fail(f"{label}: exit {result.returncode}: "
+                    f"{result.stderr[-1500:]}")
+      return
+    if number > 1:
+      campaign.counts["resumes"] += 1
+    previous = events
+  log = os.path.join(workdir, f"round{index}-final.log")
+  result = common.run(args, plan={"kill": "none"}, chaos_log=log)
+  campaign.counts["resumes"] += 1
+  _check_resume(campaign, previous, common.read_events(log),
+                f"round {index} final run")
+  if result.returncode != 0:
+    campaign.fail(f"round {index} final run: exit {result.returncode}: "
+                  f"{result.stderr[-1500:]}")
+    return
+  _compare(campaign, reference, model_dir, f"round {index}")
+
+
+def _compare(campaign, reference, model_dir, label):
+  final = f"checkpoints/ckpt-{TOTAL_STEPS}"
+  differing = common.differing_tensors(
+      common.checkpoint_tensors(os.path.join(reference, final)),
+      common.checkpoint_tensors(os.path.join(model_dir, final)))
+  campaign.counts["final checkpoints compared"] += 1
+  if differing:
+    campaign.fail(f"{label}: {len(differing)} tensors differ from the "
+                  f"uninterrupted run, e.g. {differing[:3]}")
+  else:
+    campaign.counts["bit-identical final checkpoints"] += 1
+  for name in ("train_log.jsonl", "eval/predictions.json",
+               "eval/null_odds.json", "eval/nbest_predictions.json"):
+    with open(os.path.join(reference, name), encoding="utf-8") as f:
+      expected = f.read()
+    with open(os.path.join(model_dir, name), encoding="utf-8") as f:
+      actual = f.read()
+    if expected != actual:
+      campaign.fail(f"{label}: {name} differs from the uninterrupted run")
+  results = [json.load(open(os.path.join(d, "eval", "eval_results.json"),
+                            encoding="utf-8")) for d in (reference, model_dir)]
+  for r in results:
+    r.pop("checkpoint")
+  if results[0] != results[1]:
+    campaign.fail(f"{label}: eval_results.json differs: {results}")
+  steps = [json.loads(line)["step"] for line in open(
+      os.path.join(model_dir, "train_log.jsonl"), encoding="utf-8")]
+  if steps != list(range(1, TOTAL_STEPS + 1)):
+    campaign.fail(f"{label}: train_log steps {steps}")
+
+
+def run_campaign(*, workdir: str, kills: int, kills_per_round: int,
+                 seed: int) -> Campaign:
+  """Runs the campaign; returns its counts and failures."""
+  rng = random.Random(seed)
+  files = common.write_tiny_files(os.path.join(workdir, "files"))
+  reference = os.path.join(workdir, "reference")
+  shutil.rmtree(reference, ignore_errors=True)
+  reference_log = os.path.join(workdir, "reference.log")
+  if os.path.exists(reference_log):
+    os.remove(reference_log)
+  result = common.run([common.CHAOS, "train", *_flags(files, reference)],
+                      chaos_log=reference_log)
+  if result.returncode != 0:
+    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
+  fit_seconds = _fit_seconds(reference_log)
+  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
+        f"s", flush=True)
+  campaign = Campaign()
+  index = 0
+  while campaign.counts["kills"] < kills and not campaign.failures:
+    per_round = min(kills_per_round,
+                    max(2, kills - campaign.counts["kills"]))
+    _round(campaign, files, reference, workdir, index, per_round, rng,
+           fit_seconds)
+    index += 1
+  campaign.counts["rounds"] = index
+  return campaign
+
+
+def report(campaign: Campaign) -> None:
+  common.print_table("counts", sorted(campaign.counts.items()))
+  common.print_table("where the kills landed", sorted(campaign.landed.items()))
+  redone = collections.Counter(campaign.redone)
+  common.print_table("steps redone by a resume (steps: resumes)",
+                     sorted(redone.items()))
+  print(f"\nfailures: {len(campaign.failures)}")
+  for failure in campaign.failures:
+    print("  " + failure)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--workdir", default="/tmp/tfqa_crash_campaign")
+  parser.add_argument("--kills", type=int, default=24)
+  parser.add_argument("--kills_per_round", type=int, default=6)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--small", action="store_true",
+                      help="CI mode: 2 kills (inside a save, inside the "
+                      "evaluation) in one round.")
+  args = parser.parse_args(argv)
+  if args.small:
+    args.kills, args.kills_per_round = 2, 2
+  campaign = run_campaign(workdir=args.workdir, kills=args.kills,
+                          kills_per_round=args.kills_per_round,
+                          seed=args.seed)
+  report(campaign)
+  return 1 if campaign.failures else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
