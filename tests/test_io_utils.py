@@ -40,3 +40,16 @@ def test_read_json_errors_name_the_file(tmp_path, raw, match):
 def test_read_json_missing_file_raises_file_not_found(tmp_path):
   with pytest.raises(FileNotFoundError):
     io_utils.read_json(str(tmp_path / "absent.json"), what="x")
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+  umask = os.umask(0o022)
+  try:
+    path = tmp_path / "manifest.json"
+    io_utils.atomic_write_json(str(path), {"a": 1})
+    assert path.stat().st_mode & 0o777 == 0o644
+    os.umask(0o077)
+    io_utils.atomic_write_text(str(path), "x")
+    assert path.stat().st_mode & 0o777 == 0o600
+  finally:
+    os.umask(umask)

@@ -14,6 +14,9 @@ def atomic_write_text(path: str, text: str) -> None:
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
   try:
+    # mkstemp makes the file private (0600); give it the mode open() would,
+    # so that a server or reader running as another user can read it.
+    os.fchmod(fd, _default_file_mode())
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       f.write(text)
       f.flush()
@@ -23,6 +26,12 @@ def atomic_write_text(path: str, text: str) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _default_file_mode() -> int:
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
 
 
 def atomic_write_json(path: str, obj) -> None:

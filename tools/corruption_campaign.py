@@ -2,6 +2,7 @@
 
   python tools/corruption_campaign.py --bitflips=24 --workdir=/tmp/corrupt
   python tools/corruption_campaign.py --small     # what CI runs
+  python tools/corruption_campaign.py --config_bit_sweep --workdir=/tmp/corrupt
 
 Trains a tiny run (checkpoints at steps 4, 6 and 8 kept) and exports it. Then
 for each file of the latest checkpoint (index, data shard, the `checkpoint`
@@ -244,6 +245,33 @@ def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
       campaign.record(target, damage, label, "; ".join(outcomes))
 
 
+def config_bit_sweep(run_dir: str) -> collections.Counter:
+  """Flips every bit of run_dir/run_config.json in turn; counts what reading does."""
+  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+
+  pristine = rundir.read_run_config(run_dir)
+  with open(rundir.run_config_path(run_dir), "rb") as f:
+    raw = f.read()
+  scratch = os.path.join(os.path.dirname(run_dir), "sweep")
+  os.makedirs(scratch, exist_ok=True)
+  counts = collections.Counter()
+  for bit in range(len(raw) * 8):
+    damaged = bytearray(raw)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    with open(rundir.run_config_path(scratch), "wb") as f:
+      f.write(damaged)
+    try:
+      same = rundir.read_run_config(scratch) == pristine
+      counts["unaffected" if same else "SILENT"] += 1
+    except ValueError as e:
+      message = str(e)
+      counts["refused: settings digest" if rundir.SETTINGS_DIGEST_KEY in
+             message else "refused: invalid JSON or UTF-8" if (
+                 "not valid" in message) else
+             "refused: unknown or ill-typed field"] += 1
+  return counts
+
+
 def report(campaign):
   rows = sorted(campaign.outcomes.items())
   common.print_table("(file, damage, outcome): count",
@@ -264,6 +292,9 @@ def main(argv=None):
   parser.add_argument("--resume_runs", action="store_true",
                       help="Also resume one copy per (file, damage) with "
                       "tfqa_train.")
+  parser.add_argument("--config_bit_sweep", action="store_true",
+                      help="Only flip every bit of WORKDIR/run/run_config.json "
+                      "(left by an earlier campaign) in turn.")
   parser.add_argument("--small", action="store_true",
                       help="CI mode: 3 bit flips per file, no resume runs.")
   args = parser.parse_args(argv)
@@ -274,6 +305,11 @@ def main(argv=None):
   logging.set_verbosity(logging.ERROR)  # every fallback warns; counted here
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.get_logger().setLevel("ERROR")
+  if args.config_bit_sweep:
+    counts = config_bit_sweep(os.path.join(args.workdir, "run"))
+    common.print_table("run_config.json single-bit flips: count",
+                       sorted(counts.items()))
+    return 1 if counts["SILENT"] else 0
   campaign = run_campaign(workdir=args.workdir, bitflips=args.bitflips,
                           seed=args.seed, resume_runs=args.resume_runs,
                           small=args.small)
