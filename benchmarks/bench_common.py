@@ -108,6 +108,32 @@ def model_config(kind: str, workdir: str, *, model: str | None = None):
   return config.ModelConfig(bert_config_file=path, vocab_file=vocab_dir)
 
 
+def train_briefly(workdir: str, train_file: str, *, tiny: bool,
+                  steps: int) -> str:
+  """Fine-tunes for `steps` steps (batch 16, lr 3e-4; tiny: batch 4); returns the run dir.
+
+  For benchmarks that need trained weights to export, not a good model.
+
+  Args:
+    workdir: the run goes to workdir/run.
+    train_file: SQuAD JSON to train on.
+    tiny: the tiny random BERT (else the bundled MiniLM), batch 4.
+    steps: training steps.
+  """
+  from tfqa import config  # pylint: disable=import-outside-toplevel
+  from tfqa import training  # pylint: disable=import-outside-toplevel
+
+  run_config = config.RunConfig(
+      model=model_config("tiny" if tiny else "pretrained", workdir),
+      data=config.DataConfig(train_file=train_file),
+      train=config.TrainConfig(train_batch_size=4 if tiny else 16,
+                               learning_rate=3e-4, num_train_epochs=1_000_000,
+                               max_steps=steps, seed=1))
+  model_dir = os.path.join(workdir, "run")
+  training.train_and_evaluate(run_config, model_dir, verbose=0)
+  return model_dir
+
+
 def _vocab_size(vocab_dir):
   with open(os.path.join(vocab_dir, "vocab.txt"), encoding="utf-8") as f:
     return sum(1 for _ in f)

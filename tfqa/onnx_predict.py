@@ -27,8 +27,11 @@ ONNX_INT8_FILE = "model.int8.onnx"
 # Names shared by the SavedModel's predict_logits signature and the ONNX graph.
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = ("start_logits", "end_logits")
-# Windows per ONNX Runtime call (bounds memory on long input files).
-BATCH_SIZE = 32
+# Windows per ONNX Runtime call, grouped by length. Small chunks, each
+# padded to its own longest window, beat one call padded to the longest
+# window on CPUs (the serving graph's default max_windows_per_batch, 8, for
+# the same reason; BENCHMARKS.md).
+BATCH_SIZE = 8
 
 # (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
 # (start_logits, end_logits) float32 [n, seq].
@@ -70,8 +73,18 @@ def window_logits(logits_fn: LogitsFn, windows: features_lib.Features, *,
   return starts, ends
 
 
-def onnx_session(path: str, *, threads: int | None = None):
+def onnx_session(path: str, *, threads: int | None = None,
+                 spinning: bool = False):
   """An ONNX Runtime CPU session for `path`.
+
+  Args:
+    path: an .onnx file.
+    threads: intra-op threads (default: ONNX Runtime's, one per core).
+    spinning: let idle intra-op threads spin-wait for work (ONNX Runtime's
+      default). Off here: on a CPU shared with other processes, spinning
+      threads compete with the ones doing the work (measured on 2 shared
+      cores: MiniLM int8 at batch 1, 70-89 ms without spinning, 122-126 ms
+      with it; BENCHMARKS.md). Turn it on for a dedicated machine.
 
   Raises:
     ImportError: onnxruntime is not installed (the `onnx` extra).
@@ -83,6 +96,8 @@ def onnx_session(path: str, *, threads: int | None = None):
         "Running ONNX models needs onnxruntime: pip install 'tfqa[onnx]' "
         "(see BUILD.md, Extras).") from None
   options = onnxruntime.SessionOptions()
+  options.add_session_config_entry("session.intra_op.allow_spinning",
+                                   "1" if spinning else "0")
   if threads is not None:
     options.intra_op_num_threads = threads
   return onnxruntime.InferenceSession(path, options,

