@@ -467,6 +467,20 @@ def test_overwrite_replaces_a_version_whole(exported, export_copy):
 
 
 @pytest.mark.slow
+def test_cli_unwritable_export_dir_is_a_one_line_error(exported, tmp_path):
+  model_dir, _ = exported
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+               f"--export_dir={blocker}/export", "--noverify"],
+              expect_fail=True)
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("tfqa_export: error: ") and str(blocker) in last
+  assert "Nothing was published" in last and "Traceback" not in proc.stderr
+  assert blocker.read_text() == "not a directory"
+
+
+@pytest.mark.slow
 def test_cli_refuses_an_existing_version(exported):
   model_dir, export_dir = exported
   proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",

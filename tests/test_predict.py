@@ -267,3 +267,17 @@ def test_questions_and_contexts_must_pair_up():
 
   with pytest.raises(ValueError, match="Got 2 questions and 1 contexts"):
     Fake().answer(["a", "b"], ["c"])
+
+
+@pytest.mark.slow
+def test_cli_unwritable_output_file_is_a_one_line_error(exported, squad_file,
+                                                        tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  output = blocker / "predictions.json"
+  proc = _run(["-m", "tfqa.cli.predict", f"--model={exported[1]}",
+               f"--input_file={squad_file}", f"--output_file={output}"],
+              expect_fail=True)
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "tfqa_predict: error: ")
+  assert str(blocker) in proc.stderr and "Traceback" not in proc.stderr

@@ -91,8 +91,13 @@ def main(argv):
         probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value,
         portable=portable,
         max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None)
-  except (ValueError, FileNotFoundError, ImportError) as e:
+  except (ValueError, ImportError) as e:
     sys.exit(f"tfqa_export: error: {e}")
+  except OSError as e:
+    # A missing input, or an export directory that cannot be written: the
+    # export is staged and renamed into place, so nothing partial remains.
+    sys.exit(f"tfqa_export: error: {e}. Nothing was published; an earlier "
+             f"export in --export_dir={_EXPORT_DIR.value} is unchanged.")
   print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
 
 

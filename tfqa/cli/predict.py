@@ -93,7 +93,8 @@ def main(argv):
                         "output_file": _OUTPUT_FILE.value}, indent=2))
       return
     answer, = predictor.answer([_QUESTION.value], [_CONTEXT.value])
-  except (ValueError, FileNotFoundError, ImportError) as e:
+  except (ValueError, ImportError, OSError) as e:
+    # OSError: a missing input, or an --output_file that cannot be written.
     sys.exit(f"tfqa_predict: error: {e}")
   print(f"answer: {answer.text if answer.text else '(no answer)'}")
   print(f"score: {answer.score:.4f}")
