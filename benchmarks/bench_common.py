@@ -108,8 +108,8 @@ def model_config(kind: str, workdir: str, *, model: str | None = None):
   return config.ModelConfig(bert_config_file=path, vocab_file=vocab_dir)
 
 
-def train_briefly(workdir: str, train_file: str, *, tiny: bool,
-                  steps: int) -> str:
+def train_briefly(workdir: str, train_file: str, *, tiny: bool, steps: int,
+                  decode=None) -> str:
   """Fine-tunes for `steps` steps (batch 16, lr 3e-4; tiny: batch 4); returns the run dir.
 
   For benchmarks that need trained weights to export, not a good model.
@@ -119,6 +119,7 @@ def train_briefly(workdir: str, train_file: str, *, tiny: bool,
     train_file: SQuAD JSON to train on.
     tiny: the tiny random BERT (else the bundled MiniLM), batch 4.
     steps: training steps.
+    decode: the run's tfqa.config.DecodeConfig (default: tfqa's defaults).
   """
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import training  # pylint: disable=import-outside-toplevel
@@ -126,6 +127,7 @@ def train_briefly(workdir: str, train_file: str, *, tiny: bool,
   run_config = config.RunConfig(
       model=model_config("tiny" if tiny else "pretrained", workdir),
       data=config.DataConfig(train_file=train_file),
+      decode=decode or config.DecodeConfig(),
       train=config.TrainConfig(train_batch_size=4 if tiny else 16,
                                learning_rate=3e-4, num_train_epochs=1_000_000,
                                max_steps=steps, seed=1))

@@ -144,24 +144,21 @@ def chunked(questions, size):
 
 
 def train_and_export(workdir, train_file, probe_file, *, tiny, steps):
-  """Trains briefly and exports; returns (ExportResult, RunConfig)."""
+  """Trains briefly and exports; returns (ExportResult, RunConfig).
+
+  The run decodes with span_scoring="pipeline", the pipeline's rules.
+  """
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa import rundir  # pylint: disable=import-outside-toplevel
 
-  run_config = config.RunConfig(
-      model=bench_common.model_config("tiny" if tiny else "pretrained",
-                                      workdir),
-      data=config.DataConfig(train_file=train_file),
-      decode=config.DecodeConfig(span_scoring="pipeline"),
-      train=config.TrainConfig(train_batch_size=4 if tiny else 16,
-                               learning_rate=3e-4, num_train_epochs=1_000_000,
-                               max_steps=steps, seed=1))
-  model_dir = os.path.join(workdir, "run")
-  training.train_and_evaluate(run_config, model_dir, verbose=0)
+  model_dir = bench_common.train_briefly(
+      workdir, train_file, tiny=tiny, steps=steps,
+      decode=config.DecodeConfig(span_scoring="pipeline"))
   return export.export_model(model_dir=model_dir,
                              export_dir=os.path.join(workdir, "export"),
-                             verify=False, probe_file=probe_file), run_config
+                             verify=False, probe_file=probe_file), (
+                                 rundir.read_run_config(model_dir))
 
 
 def same_rules_overlap(pipe, question, run_config):

@@ -14,6 +14,25 @@ _WORDS = ("the", "a", "of", "in", "is", "was", "what", "who", "when", "where",
           "keeper", "paris", "france", "capital", "city", "bread")
 
 
+def run_python(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):
+  """Runs `python ARGS` with this checkout's tfqa importable; the process.
+
+  Asserts the exit status: non-zero with expect_fail, else zero (showing
+  the end of stderr when it is not).
+  """
+  import subprocess
+  import sys
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+  proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=600)
+  if expect_fail:
+    assert proc.returncode != 0, proc.stdout[-2000:]
+  else:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
 def tiny_vocab():
   """Special tokens, whole words, then every char alone and as ##suffix."""
   chars = string.ascii_lowercase + string.digits + string.punctuation

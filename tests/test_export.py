@@ -19,19 +19,10 @@ from tfqa import predict
 from tfqa import serving_graph
 from tfqa import trained_model
 
-from conftest import REPO_ROOT, tiny_train_flags
+from conftest import run_python, tiny_train_flags
 
 
-def _run(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-  proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=600)
-  if expect_fail:
-    assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
+_run = run_python
 
 
 def tiny_export(tmp_path_factory, files):

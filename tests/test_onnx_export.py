@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +14,7 @@ from tfqa import data
 from tfqa import export
 from tfqa import onnx_export
 
-from conftest import REPO_ROOT, tiny_train_flags
+from conftest import run_python, tiny_train_flags
 
 needs_onnx = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None
@@ -24,16 +23,7 @@ needs_onnx = pytest.mark.skipif(
            "installs it")
 
 
-def _run(args, *, expect_fail=False):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
-  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
-  if expect_fail:
-    assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
+_run = run_python
 
 
 def onnx_tiny_export(tmp_path_factory, files):

@@ -4,8 +4,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from tfqa import features
 from tfqa import onnx_predict
 from tfqa import predict
 
-from conftest import REPO_ROOT
+from conftest import run_python
 from test_onnx_export import needs_onnx, onnx_tiny_export
 
 LONG_CONTEXT = " ".join(
@@ -30,16 +28,7 @@ CONTEXTS = ["paris is the capital city of france .",
             "bread was built in the town of the river .", ""]
 
 
-def _run(args, *, expect_fail=False):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
-  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
-  if expect_fail:
-    assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
+_run = run_python
 
 
 @pytest.fixture(scope="module")

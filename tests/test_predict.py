@@ -3,30 +3,19 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from tfqa import predict
 
-from conftest import REPO_ROOT, tiny_squad
+from conftest import run_python, tiny_squad
 from test_export import tiny_export
 
 QUESTION = "what is the capital of france ?"
 CONTEXT = "paris is the capital city of france ."
 
 
-def _run(args, *, expect_fail=False):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
-  proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
-  if expect_fail:
-    assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc
+_run = run_python
 
 
 @pytest.fixture(scope="module")
