@@ -89,9 +89,12 @@ def verify_export(export_dir: str) -> dict:
 
 def file_problems(prefix: str, expected: dict[str, str],
                   actual: dict[str, str]) -> list[str]:
-  """One line per missing, modified or unlisted file ('PREFIX/NAME ...')."""
+  """One line per missing, modified or unlisted file ('PREFIX/NAME ...').
+
+  With an empty prefix the lines name the files alone ('NAME ...').
+  """
   def name(relative):
-    return f"{prefix}/{relative}"
+    return f"{prefix}/{relative}" if prefix else relative
 
   return (
       [f"{name(n)} is missing" for n in sorted(set(expected) - set(actual))] +

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfqa import data as data_lib
 from tfqa import export
+from tfqa import integrity
 from tfqa import io_utils
 
 # Questions per model call: bounds memory on long input files.
@@ -206,14 +207,7 @@ def verify_manifest(saved_model_dir: str) -> dict:
         f"{described} instead, or re-export this version.")
   expected = manifest["sha256"]["saved_model"]
   actual = export.file_digests(version_dir)
-  problems = (
-      [f"{name} is missing" for name in sorted(set(expected) - set(actual))] +
-      [f"{name} was modified (SHA-256 {actual[name][:12]}…, manifest "
-       f"{expected[name][:12]}…)"
-       for name in sorted(set(expected) & set(actual))
-       if expected[name] != actual[name]] +
-      [f"{name} is not in the manifest"
-       for name in sorted(set(actual) - set(expected))])
+  problems = integrity.file_problems("", expected, actual)
   if problems:
     raise ManifestMismatchError(
         f"Refusing to load {saved_model_dir}: its files do not match "
