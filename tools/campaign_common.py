@@ -84,14 +84,19 @@ def read_events(path: str) -> list[tuple[str, ...]]:
     return [tuple(line.split()[:-1]) for line in f if line.strip()]
 
 
-def checkpoint_tensors(prefix: str) -> dict:
-  """Every tensor of a checkpoint but the save counter and object graph."""
+def checkpoint_tensors(prefix: str, *, bookkeeping: bool = False) -> dict:
+  """Every tensor of a checkpoint, by name.
+
+  The save counter and object graph are left out unless bookkeeping=True:
+  they differ between checkpoints of equal training states.
+  """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
   reader = tf.train.load_checkpoint(prefix)
   return {name: reader.get_tensor(name)
           for name in reader.get_variable_to_shape_map()
-          if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
+          if bookkeeping or
+          not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
 
 
 def differing_tensors(expected: dict, actual: dict) -> list[str]:
@@ -110,10 +115,9 @@ def print_table(title: str, rows: list[tuple]) -> None:
     print("  " + " | ".join(str(cell) for cell in row))
 
 
-def checkpoint_tensors_all(prefix: str) -> dict:
-  """Every tensor of a checkpoint, the object graph and save counter too."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-  reader = tf.train.load_checkpoint(prefix)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()}
+def print_failures(failures: list[str]) -> None:
+  """The campaign's last lines: the failure count, then one line each."""
+  print(f"\nfailures: {len(failures)}")
+  for failure in failures:
+    print("  " + failure)

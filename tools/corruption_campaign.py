@@ -125,7 +125,7 @@ def resume_outcome(model_dir: str, pristine: dict, pristine_config,
   if prefix is None:
     return "FAILED", "no checkpoint found: the run would start over"
   name = os.path.basename(prefix)
-  tensors = common.checkpoint_tensors_all(prefix)
+  tensors = common.checkpoint_tensors(prefix, bookkeeping=True)
   if common.differing_tensors(pristine[name], tensors):
     return "SILENT", f"{name} restores other values"
   return ("unaffected" if name == LATEST else "fell back"), name
@@ -157,8 +157,8 @@ def run_campaign(*, workdir, bitflips, seed, resume_runs, small):
       files, run_dir, num_train_epochs=EPOCHS, save_every_steps=SAVE_EVERY)])
   if result.returncode != 0:
     raise RuntimeError(f"training failed: {result.stderr[-3000:]}")
-  pristine = {name: common.checkpoint_tensors_all(
-      os.path.join(run_dir, "checkpoints", name))
+  pristine = {name: common.checkpoint_tensors(
+      os.path.join(run_dir, "checkpoints", name), bookkeeping=True)
               for name in ("ckpt-4", FALLBACK, LATEST)}
   pristine_config = rundir.read_run_config(run_dir)
   campaign = Campaign()
@@ -278,9 +278,7 @@ def report(campaign):
                      [(f, d, o, n) for (f, d, o), n in rows])
   total = sum(n for (f, d, o), n in rows if not o.startswith("resume run"))
   print(f"\ndamaged copies checked: {total}")
-  print(f"failures: {len(campaign.failures)}")
-  for failure in campaign.failures:
-    print("  " + failure)
+  common.print_failures(campaign.failures)
 
 
 def main(argv=None):

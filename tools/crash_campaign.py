@@ -228,9 +228,7 @@ def report(campaign: Campaign) -> None:
   redone = collections.Counter(campaign.redone)
   common.print_table("steps redone by a resume (steps: resumes)",
                      sorted(redone.items()))
-  print(f"\nfailures: {len(campaign.failures)}")
-  for failure in campaign.failures:
-    print("  " + failure)
+  common.print_failures(campaign.failures)
 
 
 def main(argv=None):

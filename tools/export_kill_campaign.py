@@ -224,9 +224,7 @@ def main(argv=None):
   campaign = run_campaign(workdir=args.workdir, kills=args.kills,
                           seed=args.seed, verify=not args.small)
   common.print_table("counts", sorted(campaign.counts.items()))
-  print(f"\nfailures: {len(campaign.failures)}")
-  for failure in campaign.failures:
-    print("  " + failure)
+  common.print_failures(campaign.failures)
   return 1 if campaign.failures else 0
 
 
