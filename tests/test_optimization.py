@@ -1,5 +1,8 @@
 """Tests for tfqa.optimization: the warmup/decay schedule and the AdamW optimizer."""
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -219,3 +222,73 @@ def test_current_learning_rate_of_a_constant_rate():
   assert optimization.current_learning_rate(optimizer) == 0.25
   optimizer.iterations.assign(7)
   assert optimization.current_learning_rate(optimizer) == 0.25
+
+
+# gradient_norm: the global norm before clipping, checked against an
+# independent computation on the same batch.
+
+
+def _tiny_qa_model():
+  import transformers  # pylint: disable=import-outside-toplevel
+  from conftest import tiny_bert_config  # pylint: disable=import-outside-toplevel
+
+  config = transformers.BertConfig(**tiny_bert_config(
+      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+  model = transformers.TFBertForQuestionAnswering(config)
+  model(model.dummy_inputs, training=False)
+  return model
+
+
+def _qa_batch():
+  # Repeated token ids (1 and 5 in every row) give the embedding gradients
+  # duplicate rows: the dense norm is not the norm of the raw rows.
+  ids = np.array([[2, 5, 7, 3, 5, 9, 11, 3], [2, 5, 8, 3, 6, 5, 12, 3],
+                  [2, 5, 7, 3, 10, 5, 9, 3]], np.int32)
+  inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.array([[0] * 4 + [1] * 4] * 3, np.int32)}
+  labels = {"start_positions": np.array([4, 5, 0], np.int32),
+            "end_positions": np.array([5, 6, 0], np.int32)}
+  return inputs, labels
+
+
+@pytest.mark.parametrize("clip_norm", [0.0, 1e-3])
+def test_gradient_norm_is_the_dense_global_norm_before_clipping(clip_norm):
+  tf_keras.utils.set_random_seed(3)
+  model = _tiny_qa_model()
+  inputs, labels = _qa_batch()
+  with tf.GradientTape() as tape:
+    outputs = model({**inputs, **labels}, training=True)
+    loss = tf.reduce_mean(outputs.loss)
+  grads = tape.gradient(loss, model.trainable_weights)
+  assert any(isinstance(g, tf.IndexedSlices) for g in grads)
+  dense = [tf.convert_to_tensor(g) for g in grads]
+  expected = float(tf.linalg.global_norm(dense))
+  raw = float(tf.linalg.global_norm(grads))  # Keras' own: raw slice rows
+  assert abs(raw - expected) > 1e-3 * expected
+
+  optimizer = optimization.create_optimizer(
+      learning_rate=1e-3, total_steps=10, warmup_ratio=0.0, weight_decay=0.0,
+      clip_norm=clip_norm)
+  model.compile(optimizer=optimizer)
+  model.train_on_batch(inputs, labels)
+
+  assert optimization.last_gradient_norm(optimizer) == pytest.approx(
+      expected, rel=1e-5)
+  # Reported before clipping: far above a clip of 1e-3.
+  assert expected > 100 * 1e-3
+
+
+def test_gradient_norm_is_not_checkpointed():
+  optimizer = _optimizer()
+  names = [v.name for v in optimizer.variables()]
+  assert not any("gradient_norm" in name for name in names)
+  checkpoint = tf.train.Checkpoint(optimizer=optimizer)
+  optimizer.gradient_norm.assign(5.0)
+  path = checkpoint.write(os.path.join(tempfile.mkdtemp(), "ckpt"))
+  keys = [name for name, _ in tf.train.list_variables(path)]
+  assert not any("gradient_norm" in key for key in keys)
+
+
+@pytest.mark.parametrize("epsilon", [1e-6, 1e-8])
+def test_create_optimizer_sets_epsilon(epsilon):
+  assert _optimizer(epsilon=epsilon).epsilon == epsilon

@@ -177,6 +177,9 @@ class TrainConfig:
   weight_decay: float = 0.01
   # Clip gradients to this global norm (0: no clipping).
   clip_norm: float = 1.0
+  # Adam's epsilon: added to the root of the second moment. With small
+  # (e.g. clipped) gradients a larger epsilon shrinks the updates.
+  adam_epsilon: float = 1e-6
   # Save a checkpoint every this many steps (and at each epoch end).
   save_every_steps: int = 500
   keep_checkpoints: int = 3
@@ -208,6 +211,10 @@ class TrainConfig:
       if getattr(self, name) < 0:
         raise ValueError(f"Invalid value for argument `{name}`. Received: "
                          f"{name}={getattr(self, name)}. Expected >= 0.")
+    if not self.adam_epsilon > 0:
+      raise ValueError(f"Invalid value for argument `adam_epsilon`. Received: "
+                       f"adam_epsilon={self.adam_epsilon}. Expected > 0 "
+                       f"(e.g. 1e-6 or 1e-8).")
 
 
 def _require_in(config, name, allowed):

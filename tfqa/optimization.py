@@ -53,15 +53,35 @@ class AdamW(tf_keras.optimizers.AdamW):
   merges duplicates afterwards), so the clip depended on how a batch was
   split across replicas. Merging duplicate rows first makes the norm that of
   the dense gradient, identical on 1 or N replicas.
+
+  `gradient_norm` holds the global norm of the last step's gradients before
+  clipping (what TensorBoard shows as `gradient_norm`). It is not part of
+  checkpoints: it is a diagnostic, rewritten at every step.
   """
 
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._create_gradient_norm()
+
+  @tf.__internal__.tracking.no_automatic_dependency_tracking
+  def _create_gradient_norm(self):
+    # Created with the optimizer (under its strategy's scope); every replica
+    # sees the same all-reduced gradients, so the first one's value is it.
+    self.gradient_norm = tf.Variable(
+        0.0, trainable=False, dtype=tf.float32, name="gradient_norm",
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
   def _clip_gradients(self, grads):
-    return super()._clip_gradients(self._deduplicate_sparse_grad(grads))
+    grads = self._deduplicate_sparse_grad(grads)
+    self.gradient_norm.assign(tf.cast(tf.linalg.global_norm(
+        [g for g in grads if g is not None]), tf.float32))
+    return super()._clip_gradients(grads)
 
 
 def create_optimizer(*, learning_rate: float, total_steps: int,
                      warmup_ratio: float, weight_decay: float,
-                     clip_norm: float, mixed_float16: bool = False):
+                     clip_norm: float, epsilon: float = 1e-6,
+                     mixed_float16: bool = False):
   """AdamW (Keras 2, for transformers models) with the tfqa schedule.
 
   Args:
@@ -70,6 +90,7 @@ def create_optimizer(*, learning_rate: float, total_steps: int,
     warmup_ratio: share of total_steps spent warming up.
     weight_decay: decoupled weight decay, skipped for NO_DECAY_NAME_PARTS.
     clip_norm: global gradient norm clip; 0 disables clipping.
+    epsilon: Adam's epsilon.
     mixed_float16: wrap in a LossScaleOptimizer (float16 training).
 
   Returns:
@@ -79,12 +100,18 @@ def create_optimizer(*, learning_rate: float, total_steps: int,
                                int(round(warmup_ratio * total_steps)))
   optimizer = AdamW(
       learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
-      beta_2=0.999, epsilon=1e-6,
+      beta_2=0.999, epsilon=epsilon,
       global_clipnorm=clip_norm if clip_norm > 0 else None)
   optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PARTS))
   if mixed_float16:
     optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
   return optimizer
+
+
+def last_gradient_norm(optimizer) -> float:
+  """Global norm of the last step's gradients before clipping."""
+  inner = getattr(optimizer, "inner_optimizer", optimizer)
+  return float(inner.gradient_norm.numpy())
 
 
 def current_learning_rate(optimizer) -> float:

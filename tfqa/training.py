@@ -215,7 +215,7 @@ def _build_state(strategy, source, train, steps, *, loss_scaling):
     optimizer = optimization.create_optimizer(
         learning_rate=train.learning_rate, total_steps=steps,
         warmup_ratio=train.warmup_ratio, weight_decay=train.weight_decay,
-        clip_norm=train.clip_norm,
+        clip_norm=train.clip_norm, epsilon=train.adam_epsilon,
         mixed_float16=loss_scaling)
     model.compile(optimizer=optimizer, jit_compile=train.jit_compile)
     # Keras sums each replica's own mean loss into the logs (TPUs would log
@@ -331,7 +331,7 @@ class _PeriodicSave(tf_keras.callbacks.Callback):
 
 
 class _StepLogger(tf_keras.callbacks.Callback):
-  """Per-step loss and LR to train_log.jsonl and TensorBoard (logs/train).
+  """Per-step loss, LR and gradient norm to train_log.jsonl and TensorBoard.
 
   Keras reports the mean loss since the start of the fit call, which would
   differ between a resumed and an uninterrupted run; resetting the metric
@@ -360,11 +360,14 @@ class _StepLogger(tf_keras.callbacks.Callback):
     step = int(self._state.step.numpy())
     lr = optimization.current_learning_rate(self._state.optimizer)
     loss = float(logs["loss"]) / self._replicas
+    norm = optimization.last_gradient_norm(self._state.optimizer)
     self._file.write(json.dumps({"step": step, "loss": loss,
-                                 "learning_rate": lr}) + "\n")
+                                 "learning_rate": lr,
+                                 "gradient_norm": norm}) + "\n")
     with self._writer.as_default(step=step):
       tf.summary.scalar("loss", loss)
       tf.summary.scalar("learning_rate", lr)
+      tf.summary.scalar("gradient_norm", norm)
 
   def flush(self):
     if not self._enabled:

@@ -88,6 +88,8 @@ flags.DEFINE_float("weight_decay", _T.weight_decay,
                    "AdamW weight decay (not on LayerNorm/bias).")
 flags.DEFINE_float("clip_norm", _T.clip_norm,
                    "Global gradient norm clip (0: off).")
+flags.DEFINE_float("adam_epsilon", _T.adam_epsilon,
+                   "Adam epsilon (the transformers recipe uses 1e-8).")
 flags.DEFINE_integer("seed", _T.seed, "Seed for init, data order, dropout.")
 # Checkpoints.
 flags.DEFINE_integer("save_every_steps", _T.save_every_steps,
@@ -127,7 +129,7 @@ FLAG_FIELDS = {
     **{name: f"train.{name}" for name in (
         "train_batch_size", "eval_batch_size", "learning_rate",
         "num_train_epochs", "max_steps", "warmup_ratio", "weight_decay",
-        "clip_norm", "seed", "save_every_steps", "keep_checkpoints",
+        "clip_norm", "adam_epsilon", "seed", "save_every_steps", "keep_checkpoints",
         "deterministic", "distribution_strategy", "tpu", "jit_compile",
         "mixed_precision")},
 }
@@ -145,7 +147,7 @@ HELP_GROUPS = {
                             "span_scoring"],
     "Optimisation": ["train_batch_size", "eval_batch_size", "learning_rate",
                      "num_train_epochs", "max_steps", "warmup_ratio",
-                     "weight_decay", "clip_norm", "seed"],
+                     "weight_decay", "clip_norm", "adam_epsilon", "seed"],
     "Checkpoints": ["save_every_steps", "keep_checkpoints", "deterministic"],
     "Runtime": ["distribution_strategy", "tpu", "jit_compile",
                 "mixed_precision"],
