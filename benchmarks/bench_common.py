@@ -37,14 +37,18 @@ def require_data(path: str) -> None:
                      f"the workplace's shared/ folder; pass --data=PATH).")
 
 
-def split_answerable(path: str, out_dir: str, *, tiny: bool
+def split_answerable(path: str, out_dir: str, *, tiny: bool,
+                     heldout_article: int = 4
                      ) -> tuple[str, str, list[str], list[str]]:
-  """Writes the answerable questions of articles 1-4 (train) and 5 (held out).
+  """Writes the answerable questions of four articles (train) and a fifth (held out).
 
   Args:
     path: a SQuAD JSON file with at least five articles.
     out_dir: where train.json and heldout.json go.
-    tiny: keep 5 paragraphs of the first article and 3 of the fifth.
+    tiny: keep 5 paragraphs of the first training article and 3 of the
+      held-out one.
+    heldout_article: index (0-4) of the held-out article among the first
+      five; the other four are trained on (a cross-validation fold).
 
   Returns:
     (train_file, heldout_file, train_titles, heldout_titles).
@@ -54,12 +58,17 @@ def split_answerable(path: str, out_dir: str, *, tiny: bool
   if len(squad["data"]) < 5:
     raise SystemExit(f"{path} has {len(squad['data'])} articles; expected at "
                      f"least 5 (4 to train on, the 5th held out).")
+  if not 0 <= heldout_article < 5:
+    raise SystemExit(f"Held-out article {heldout_article} is not one of the "
+                     f"first five (0-4).")
   for article in squad["data"]:
     for paragraph in article["paragraphs"]:
       paragraph["qas"] = [qa for qa in paragraph["qas"]
                           if not qa.get("is_impossible")]
-  train = dict(squad, data=squad["data"][:4])
-  heldout = dict(squad, data=squad["data"][4:5])
+  articles = squad["data"][:5]
+  train = dict(squad, data=[a for i, a in enumerate(articles)
+                            if i != heldout_article])
+  heldout = dict(squad, data=[articles[heldout_article]])
   if tiny:
     train["data"] = [dict(train["data"][0],
                           paragraphs=train["data"][0]["paragraphs"][:5])]

