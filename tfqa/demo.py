@@ -7,8 +7,10 @@ would run the tools:
   2. start tfqa_train, SIGKILL it once midway (after its first checkpoint);
   3. run tfqa_train again with only --model_dir: it resumes and evaluates;
   4. tfqa_export the run (SavedModel + save_pretrained + verification);
-  5. answer a question from the SavedModel in a fresh process that imports
-     only tensorflow and tensorflow_text.
+  5. answer a handful of held-out questions (articles it never trained on)
+     from the SavedModel in a fresh process that imports only tensorflow and
+     tensorflow_text, each beside its gold answers and marked right or wrong,
+     next to the held-out EM/F1: what the model learned, shown honestly.
 """
 
 from __future__ import annotations
@@ -30,17 +32,17 @@ _EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Training epochs.")
 _HELD_OUT = flags.DEFINE_integer("held_out_articles", 2,
                                  "Last articles of the sample kept for eval.")
 
-_QUESTION = "Which engineer built the Alvery Head Light?"
-_FRESH_PROCESS_ANSWER = r"""
-import sys, tensorflow as tf, tensorflow_text  # noqa: F401
+# Held-out questions shown with their answers (spread over the eval file).
+_SHOWN_QUESTIONS = 8
+_FRESH_PROCESS_ANSWERS = r"""
+import json, sys, tensorflow as tf, tensorflow_text  # noqa: F401
 model = tf.saved_model.load(sys.argv[1])
-context = open(sys.argv[2], encoding="utf-8").read()
+rows = json.load(open(sys.argv[2], encoding="utf-8"))
 out = model.signatures["serving_default"](
-    question=tf.constant([sys.argv[3]]), context=tf.constant([context]))
+    question=tf.constant([r["question"] for r in rows]),
+    context=tf.constant([r["context"] for r in rows]))
 assert "tfqa" not in sys.modules and "transformers" not in sys.modules
-print("answer:", out["answer"].numpy()[0].decode("utf-8"))
-print("score:", float(out["score"].numpy()[0]))
-print("chars:", int(out["start_char"].numpy()[0]), int(out["end_char"].numpy()[0]))
+print(json.dumps([a.decode("utf-8") for a in out["answer"].numpy()]))
 """
 
 
@@ -65,6 +67,36 @@ def split_sample(sample_path: str, out_dir: str, held_out: int):
       json.dump(obj, f, ensure_ascii=False)
     paths.append(path)
   return paths
+
+
+def shown_questions(eval_file: str, count: int) -> list[dict]:
+  """`count` questions spread evenly over the eval file, with their golds."""
+  with open(eval_file, encoding="utf-8") as f:
+    squad = json.load(f)
+  rows = [{"question": qa["question"], "context": paragraph["context"],
+           "gold": [a["text"] for a in qa["answers"]]}
+          for article in squad["data"] for paragraph in article["paragraphs"]
+          for qa in paragraph["qas"]]
+  step = max(1, len(rows) // count)
+  return rows[::step][:count]
+
+
+def answer_lines(rows: list[dict], answers: list[str]) -> list[str]:
+  """One block per question: the question, the answer marked, the golds.
+
+  "right" is an exact match with a gold answer after SQuAD normalization,
+  "partly" shares words with one (F1 > 0), else "wrong".
+  """
+  from tfqa import metrics  # pylint: disable=import-outside-toplevel
+
+  lines = []
+  for row, answer in zip(rows, answers):
+    exact = max(metrics.exact_match_score(answer, g) for g in row["gold"])
+    f1 = max(metrics.f1_score(answer, g) for g in row["gold"])
+    mark = "right" if exact else ("partly" if f1 > 0 else "wrong")
+    lines.append(f"Q: {row['question']}\n   tfqa: {answer or '(no answer)'}"
+                 f"  [{mark}]\n   gold: {' | '.join(row['gold'])}")
+  return lines
 
 
 def _tool(module, *args):
@@ -125,16 +157,19 @@ def main(argv):
   _banner("3/4 exporting (SavedModel for TF Serving + save_pretrained)")
   subprocess.run(_tool("tfqa.cli.export", f"--model_dir={model_dir}",
                        f"--export_dir={export_dir}"), check=True)
-  _banner("4/4 answering from the SavedModel in a fresh process")
-  context_file = os.path.join(workdir, "context.txt")
-  with open(train_file, encoding="utf-8") as f:
-    context = json.load(f)["data"][0]["paragraphs"][0]["context"]
-  with open(context_file, "w", encoding="utf-8") as f:
-    f.write(context)
+  _banner("4/4 answering held-out questions from the SavedModel in a fresh "
+          "process")
+  rows = shown_questions(eval_file, _SHOWN_QUESTIONS)
+  rows_file = os.path.join(workdir, "shown_questions.json")
+  with open(rows_file, "w", encoding="utf-8") as f:
+    json.dump(rows, f, ensure_ascii=False)
   version_dir = os.path.join(export_dir, "saved_model", "tfqa", "1")
-  print(f"question: {_QUESTION}")
-  subprocess.run([sys.executable, "-c", _FRESH_PROCESS_ANSWER, version_dir,
-                  context_file, _QUESTION], check=True)
+  served = subprocess.run(
+      [sys.executable, "-c", _FRESH_PROCESS_ANSWERS, version_dir, rows_file],
+      check=True, capture_output=True, text=True).stdout
+  answers = json.loads(served.strip().splitlines()[-1])
+  for line in answer_lines(rows, answers):
+    print(line)
   print(f"\nHeld-out EM/F1 ({results['total']} questions of "
         f"{_HELD_OUT.value} unseen articles): "
         f"exact_match={results['exact_match']:.1f} f1={results['f1']:.1f}")
