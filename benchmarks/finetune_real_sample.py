@@ -9,7 +9,6 @@ fit loop, checkpoint saves included). Last line: `heldout_f1=<F1>`.
 
 import json
 import os
-import sys
 import tempfile
 
 from tfqa.cli import common  # pylint: disable=unused-import
@@ -20,9 +19,10 @@ from absl import flags
 from tfqa import config
 from tfqa import training
 
+import bench_common
+
 _DATA = flags.DEFINE_string(
-    "data", os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                         "data", "squad_v2_dev_sample.json"),
+    "data", bench_common.SHARED_SAMPLE,
     "The shared real-data sample (SQuAD v2.0 dev, 5 articles).")
 _EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Epochs.")
 _BATCH = flags.DEFINE_integer("train_batch_size", 16, "Batch size.")
@@ -31,38 +31,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
 _TINY = flags.DEFINE_bool("tiny", False, "Smoke mode: 30 questions, 2 steps.")
 
 
-def split_answerable(path, out_dir, tiny):
-  with open(path, encoding="utf-8") as f:
-    squad = json.load(f)
-  for article in squad["data"]:
-    for paragraph in article["paragraphs"]:
-      paragraph["qas"] = [qa for qa in paragraph["qas"]
-                          if not qa.get("is_impossible")]
-  train = dict(squad, data=squad["data"][:4])
-  heldout = dict(squad, data=squad["data"][4:])
-  if tiny:
-    train["data"] = [dict(train["data"][0],
-                          paragraphs=train["data"][0]["paragraphs"][:5])]
-    heldout["data"] = [dict(heldout["data"][0],
-                            paragraphs=heldout["data"][0]["paragraphs"][:3])]
-  paths = []
-  for name, obj in (("train.json", train), ("heldout.json", heldout)):
-    paths.append(os.path.join(out_dir, name))
-    with open(paths[-1], "w", encoding="utf-8") as f:
-      json.dump(obj, f)
-  titles = [a["title"] for a in train["data"]], [a["title"] for a in
-                                                heldout["data"]]
-  return paths, titles
-
-
 def main(argv):
   del argv
-  if not os.path.exists(_DATA.value):
-    sys.exit(f"{_DATA.value} is absent (it lives in the workplace's shared/ "
-             f"folder).")
+  bench_common.require_data(_DATA.value)
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-bench-")
-  (train_file, heldout_file), (train_titles, heldout_titles) = (
-      split_answerable(_DATA.value, workdir, _TINY.value))
+  train_file, heldout_file, train_titles, heldout_titles = (
+      bench_common.split_answerable(_DATA.value, workdir, tiny=_TINY.value))
   run_config = config.RunConfig(
       model=config.ModelConfig(model=config.BUNDLED_MODEL_NAME),
       data=config.DataConfig(train_file=train_file, eval_file=heldout_file),
