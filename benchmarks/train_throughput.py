@@ -183,7 +183,8 @@ def tfqa_plan(run_config, examples):
   for epoch in range(math.ceil(train.max_steps / per_epoch)):
     plan.extend(input_pipeline.plan_epoch(
         lengths, batch_size=train.train_batch_size, seed=train.seed,
-        epoch=epoch, bucketed=run_config.pipeline.padding == "bucketed"))
+        epoch=epoch,
+        bucket_width=input_pipeline.bucket_width(run_config.pipeline)))
   multiple = run_config.pipeline.pad_to_multiple_of
   max_len = run_config.features.max_seq_length
   batches = []

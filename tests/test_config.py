@@ -81,7 +81,8 @@ def test_pipeline_config_accepts_every_padding_mode(padding):
 def test_pipeline_config_rejects_unknown_padding(padding):
   with pytest.raises(ValueError, match=(
       rf"Invalid value for argument `padding`\. Received: "
-      rf"padding='{padding}'\. Expected one of \('bucketed', 'dynamic', "
+      rf"padding='{padding}'\. Expected one of \('width_buckets', 'bucketed', "
+      rf"'dynamic', "
       rf"'max_length'\)\.")):
     config.PipelineConfig(padding=padding)
 

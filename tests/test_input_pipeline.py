@@ -32,11 +32,11 @@ def _batches(dataset):
 LENGTHS = [5, 9, 3, 17, 8, 2, 30, 11, 7, 4]
 
 
-@pytest.mark.parametrize("bucketed", [True, False])
-def test_plan_epoch_covers_every_window_in_full_batches(bucketed):
+@pytest.mark.parametrize("bucket_width", [None, 1, 8])
+def test_plan_epoch_covers_every_window_in_full_batches(bucket_width):
   lengths = np.array(LENGTHS * 30, np.int32)
   plan = input_pipeline.plan_epoch(lengths, batch_size=8, seed=3, epoch=0,
-                                   bucketed=bucketed)
+                                   bucket_width=bucket_width)
   assert len(plan) == input_pipeline.steps_per_epoch(300, 8) == 38
   assert [len(b) for b in plan] == [8] * 38
   # 38 * 8 = 304 slots: every window once, the epoch's first 4 twice.
@@ -47,11 +47,12 @@ def test_plan_epoch_covers_every_window_in_full_batches(bucketed):
       order[:4].tolist())
 
 
-@pytest.mark.parametrize("bucketed", [True, False])
-def test_plan_epoch_is_a_pure_function_of_seed_and_epoch(bucketed):
+@pytest.mark.parametrize("bucket_width", [None, 1, 8])
+def test_plan_epoch_is_a_pure_function_of_seed_and_epoch(bucket_width):
   lengths = np.array(LENGTHS * 30, np.int32)
   plan = lambda seed, epoch: [b.tolist() for b in input_pipeline.plan_epoch(
-      lengths, batch_size=3, seed=seed, epoch=epoch, bucketed=bucketed)]
+      lengths, batch_size=3, seed=seed, epoch=epoch,
+      bucket_width=bucket_width)]
   assert plan(1, 0) == plan(1, 0)
   assert plan(1, 0) != plan(1, 1)
   assert plan(1, 0) != plan(2, 0)
@@ -60,10 +61,55 @@ def test_plan_epoch_is_a_pure_function_of_seed_and_epoch(bucketed):
 def test_bucketed_batches_group_similar_lengths():
   rng = np.random.default_rng(0)
   lengths = rng.integers(10, 384, size=2000).astype(np.int32)
-  spread = lambda bucketed: np.mean([
+  spread = lambda width: np.mean([
       np.ptp(lengths[b]) for b in input_pipeline.plan_epoch(
-          lengths, batch_size=16, seed=0, epoch=0, bucketed=bucketed)])
-  assert spread(True) < spread(False) / 5
+          lengths, batch_size=16, seed=0, epoch=0, bucket_width=width)])
+  assert spread(1) < spread(None) / 5
+
+
+def _plan_stats(plan, lengths, groups, multiple=64):
+  """(mean distinct groups per batch, mean padded width) of a plan."""
+  distinct = np.mean([len(set(groups[b])) for b in plan])
+  width = np.mean([-(-lengths[b].max() // multiple) * multiple for b in plan])
+  return distinct, width
+
+
+def test_width_buckets_pad_as_little_as_sorting_with_varied_batches():
+  # 100 "paragraphs" of 6 questions each: windows of one paragraph have
+  # nearly the same length, so exact sorting batches them together.
+  rng = np.random.default_rng(0)
+  paragraph_lengths = rng.integers(60, 380, size=100)
+  groups = np.repeat(np.arange(100), 6)
+  lengths = (paragraph_lengths[groups] +
+             rng.integers(0, 4, size=600)).astype(np.int32)
+  plan = lambda width: input_pipeline.plan_epoch(
+      lengths, batch_size=16, seed=0, epoch=0, bucket_width=width)
+  sorted_groups, sorted_width = _plan_stats(plan(1), lengths, groups)
+  random_groups, random_width = _plan_stats(plan(None), lengths, groups)
+  bucket_groups, bucket_width = _plan_stats(plan(64), lengths, groups)
+  assert sorted_groups < 5 and random_groups > 14
+  assert bucket_groups > 2.5 * sorted_groups
+  assert bucket_width < sorted_width * 1.05
+  assert bucket_width < random_width * 0.8
+
+
+def test_width_buckets_batches_hold_one_padded_width_but_at_boundaries():
+  rng = np.random.default_rng(1)
+  lengths = rng.integers(1, 257, size=640).astype(np.int32)
+  plan = input_pipeline.plan_epoch(lengths, batch_size=16, seed=2, epoch=0,
+                                   bucket_width=64)
+  widths = [len(set(-(-lengths[b] // 64))) for b in plan]
+  # 4 widths: at most 3 batches straddle two groups.
+  assert sum(w > 1 for w in widths) <= 3
+  assert max(widths) <= 2
+
+
+@pytest.mark.parametrize("padding, expected", [
+    ("width_buckets", 64), ("bucketed", 1), ("dynamic", None),
+    ("max_length", None)])
+def test_bucket_width_of_each_padding_mode(padding, expected):
+  assert input_pipeline.bucket_width(
+      config.PipelineConfig(padding=padding)) == expected
 
 
 def test_train_dataset_element_spec_and_padding():

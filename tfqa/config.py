@@ -34,16 +34,21 @@ class FeatureConfig:
           f"windows leave gaps and answers can be lost. Lower doc_stride.")
 
 
-PADDING_MODES = ("bucketed", "dynamic", "max_length")
+PADDING_MODES = ("width_buckets", "bucketed", "dynamic", "max_length")
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """How windows are batched and padded."""
 
-  # "bucketed": batches of similar lengths, padded to their longest window;
-  # "dynamic": random batches padded to their longest window; "max_length":
-  # every window padded to max_seq_length (the usual recipe, slowest).
+  # Every mode but "max_length" pads a batch to its longest window, rounded
+  # up to pad_to_multiple_of. "width_buckets": windows grouped by that
+  # padded width, batches drawn at random within a group (as little padding
+  # as sorting, batches nearly as varied as random ones); "bucketed":
+  # windows sorted by exact length, which puts the questions of one
+  # paragraph into the same batch (kept so that runs started with it resume
+  # unchanged); "dynamic": random batches; "max_length": every window padded
+  # to max_seq_length (the usual recipe, slowest).
   padding: str = "bucketed"
   # Padded lengths are rounded up to a multiple of this, which bounds the
   # number of distinct shapes (and so of XLA compilations).

@@ -26,8 +26,8 @@ from tfqa import features as features_lib
 
 MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 LABEL_NAMES = ("start_positions", "end_positions")
-# Batches are sorted by length within chunks of this many batches: long enough
-# to group similar lengths, short enough to keep batches well mixed.
+# Windows are grouped by length within chunks of this many batches: long
+# enough to group similar lengths, short enough to keep batches well mixed.
 _BUCKET_CHUNK_BATCHES = 50
 
 
@@ -37,7 +37,7 @@ def steps_per_epoch(num_windows: int, batch_size: int) -> int:
 
 
 def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
-               bucketed: bool) -> list[np.ndarray]:
+               bucket_width: int | None) -> list[np.ndarray]:
   """Window indices of each batch of one epoch, a pure function of its args.
 
   Args:
@@ -45,7 +45,10 @@ def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
     batch_size: windows per batch (the last batch may be smaller).
     seed: the run's seed.
     epoch: the epoch number (0-based); each epoch has its own order.
-    bucketed: group windows of similar length into the same batch.
+    bucket_width: None: batches of windows drawn at random. Else windows
+      are grouped by ceil(length / bucket_width) (1: sorted by exact length)
+      within chunks of the epoch's random order, keeping that random order
+      inside each group, and the batches cut from the groups are shuffled.
 
   Returns:
     `steps_per_epoch(len(lengths), batch_size)` int32 index arrays, each of
@@ -57,16 +60,26 @@ def plan_epoch(lengths: np.ndarray, *, batch_size: int, seed: int, epoch: int,
   order = rng.permutation(len(lengths)).astype(np.int32)
   order = np.resize(order, steps_per_epoch(len(lengths), batch_size) *
                     batch_size)
-  if not bucketed:
+  if bucket_width is None:
     return _split(order, batch_size)
   chunk = batch_size * _BUCKET_CHUNK_BATCHES
   batches = []
   for begin in range(0, len(order), chunk):
     part = order[begin:begin + chunk]
-    # Stable sort keeps the random order among equal lengths.
-    part = part[np.argsort(lengths[part], kind="stable")]
+    groups = -(-lengths[part] // bucket_width)
+    # Stable sort keeps the random order within a group.
+    part = part[np.argsort(groups, kind="stable")]
     batches.extend(_split(part, batch_size))
   return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def bucket_width(pipeline_config: config_lib.PipelineConfig) -> int | None:
+  """plan_epoch's bucket_width for a padding mode (module doc of config)."""
+  if pipeline_config.padding == "width_buckets":
+    return pipeline_config.pad_to_multiple_of
+  if pipeline_config.padding == "bucketed":
+    return 1
+  return None
 
 
 def _split(indices, batch_size):
@@ -125,7 +138,7 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
   for epoch in range(first_epoch, last_epoch + 1):
     batches.extend(plan_epoch(
         lengths, batch_size=batch_size, seed=seed, epoch=epoch,
-        bucketed=pipeline_config.padding == "bucketed"))
+        bucket_width=bucket_width(pipeline_config)))
   offset = first_epoch * per_epoch
   plan = batches[start_step - offset:stop_step - offset]
   if num_replicas > 1:

@@ -55,7 +55,8 @@ flags.DEFINE_integer("doc_stride", _F.doc_stride,
 flags.DEFINE_integer("max_query_length", _F.max_query_length,
                      "Question tokens kept.")
 flags.DEFINE_enum("padding", _P.padding, list(config_lib.PADDING_MODES),
-                  "bucketed | dynamic | max_length batching of windows.")
+                  "Batching: width_buckets | bucketed | dynamic | "
+                  "max_length (see README, 'Batching').")
 flags.DEFINE_integer("pad_to_multiple_of", _P.pad_to_multiple_of,
                      "Round padded lengths up to a multiple of this.")
 flags.DEFINE_bool("version_2_with_negative", _DEC.version_2_with_negative,
