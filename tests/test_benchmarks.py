@@ -60,14 +60,14 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   command = [sys.executable, str(REPO_ROOT / "benchmarks" /
                                  "quality_parity.py"), "--tiny",
              f"--data={_data_file()}", f"--workdir={tmp_path / 'work'}",
-             "--folds=4", "--seeds=1", "--arms=tfqa,recipe,tfqa+clip_norm=0",
+             "--folds=4", "--seeds=1", "--arms=tfqa,recipe,tfqa+clip_norm=1",
              f"--results={results}"]
   first = subprocess.run(command, cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
   assert first.returncode == 0, first.stderr[-3000:]
   records = [json.loads(line) for line in results.read_text().splitlines()]
   assert [(r["arm"], r["fold"], r["seed"]) for r in records] == [
-      ("tfqa", 4, 0), ("recipe", 4, 0), ("tfqa+clip_norm=0", 4, 0)]
+      ("tfqa", 4, 0), ("recipe", 4, 0), ("tfqa+clip_norm=1", 4, 0)]
   assert len({r["key"] for r in records}) == 3
   for r in records:
     assert 0 <= r["exact_match"] <= r["f1"] <= 100
@@ -77,8 +77,10 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   # The tiny held-out article keeps 3 paragraphs of article 5.
   assert {r["heldout_title"] for r in records} == {records[0]["heldout_title"]}
   tfqa, recipe = records[0], records[1]
-  assert tfqa["settings"]["resolved"]["train"]["clip_norm"] == 1.0
-  assert records[2]["settings"]["resolved"]["train"]["clip_norm"] == 0
+  assert tfqa["settings"]["resolved"]["train"]["clip_norm"] == 0
+  assert tfqa["settings"]["resolved"]["pipeline"]["padding"] == (
+      "width_buckets")
+  assert records[2]["settings"]["resolved"]["train"]["clip_norm"] == 1
   last = first.stdout.strip().splitlines()[-1]
   assert last == f"quality_delta_f1={tfqa['f1'] - recipe['f1']:.4f}"
 

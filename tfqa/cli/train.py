@@ -88,7 +88,8 @@ flags.DEFINE_float("warmup_ratio", _T.warmup_ratio,
 flags.DEFINE_float("weight_decay", _T.weight_decay,
                    "AdamW weight decay (not on LayerNorm/bias).")
 flags.DEFINE_float("clip_norm", _T.clip_norm,
-                   "Global gradient norm clip (0: off).")
+                   "Global gradient norm clip (0: off, the default; see "
+                   "BENCHMARKS.md, quality study).")
 flags.DEFINE_float("adam_epsilon", _T.adam_epsilon,
                    "Adam epsilon (the transformers recipe uses 1e-8).")
 flags.DEFINE_integer("seed", _T.seed, "Seed for init, data order, dropout.")
