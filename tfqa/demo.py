@@ -132,9 +132,15 @@ def main(argv):
   with open(context_file, "w", encoding="utf-8") as f:
     f.write(context)
   version_dir = os.path.join(export_dir, "saved_model", "tfqa", "1")
-  print(f"question: {_QUESTION}")
-  subprocess.run([sys.executable, "-c", _FRESH_PROCESS_ANSWER, version_dir,
-                  context_file, _QUESTION], check=True)
+  print(f"question: {_QUESTION}", flush=True)
+  # A plain TensorFlow process: its C++ startup lines go to stderr, shown
+  # only if it fails (the tools themselves are quiet, see tfqa/cli/quiet.py).
+  answer = subprocess.run([sys.executable, "-c", _FRESH_PROCESS_ANSWER,
+                           version_dir, context_file, _QUESTION],
+                          stdout=None, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  if answer.returncode:
+    sys.exit(f"The fresh process failed:\n{answer.stderr}")
   print(f"\nHeld-out EM/F1 ({results['total']} questions of "
         f"{_HELD_OUT.value} unseen articles): "
         f"exact_match={results['exact_match']:.1f} f1={results['f1']:.1f}")
