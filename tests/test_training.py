@@ -262,7 +262,7 @@ def test_user_keras_callbacks_run_and_may_stop_training(tiny_files, tmp_path):
   assert out["resumed"] == ["ckpt-3", 5, 8]
 
 
-def test_callbacks_that_are_not_tf_keras_callbacks_are_refused(tmp_path):
+def test_bad_callbacks_and_arguments_are_refused_before_any_work(tmp_path):
   import keras  # Keras 3: what tf.keras is without TF_USE_LEGACY_KERAS=1.
   import tf_keras
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
@@ -275,6 +275,12 @@ def test_callbacks_that_are_not_tf_keras_callbacks_are_refused(tmp_path):
       training.train_and_evaluate(
           run_config, str(tmp_path / "run"),
           callbacks=[tf_keras.callbacks.Callback(), bad])
+  for kwargs, match in (({"verbose": "loud"}, r"verbose='loud'. Expected "
+                                              r"'auto', 0, 1 or 2"),
+                        ({"progress_every_steps": 0},
+                         r"progress_every_steps=0. Expected a positive")):
+    with pytest.raises(ValueError, match=match):
+      training.train_and_evaluate(run_config, str(tmp_path / "run"), **kwargs)
   assert not os.path.exists(tmp_path / "run")
 
 

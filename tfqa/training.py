@@ -145,13 +145,19 @@ def train_and_evaluate(
     The TrainResult.
 
   Raises:
-    ValueError: a callback that is not a tf_keras callback, or another
-      verbose value; and what the run's data and checkpoints raise.
+    ValueError: a callback that is not a tf_keras callback, another verbose
+      value, a progress_every_steps that is not a positive integer; and what
+      the run's data and checkpoints raise.
   """
   callbacks = _check_callbacks(callbacks)
-  if verbose not in ("auto", 0, 1, 2):
+  if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
     raise ValueError(f"Invalid value for argument `verbose`. Received: "
                      f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
+  if (not isinstance(progress_every_steps, int) or
+      isinstance(progress_every_steps, bool) or progress_every_steps <= 0):
+    raise ValueError(f"Invalid value for argument `progress_every_steps`. "
+                     f"Received: progress_every_steps={progress_every_steps!r}"
+                     f". Expected a positive integer.")
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
