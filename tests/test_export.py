@@ -178,6 +178,9 @@ def test_manifest_contents(manifest, exported):
                                        "tensorflow_text", "transformers"}
   assert manifest["checkpoint"] == trained_model.load(model_dir).checkpoint
   assert manifest["run_config"]["features"]["max_seq_length"] == 32
+  # A v2.0 run: the run's own no-answer threshold, recorded.
+  assert manifest["null_score_diff_threshold"] == {
+      "value": 0.0, "source": "run_config", "run_value": 0.0}
 
 
 @pytest.mark.slow
@@ -353,7 +356,8 @@ def test_pretrained_config_and_model_card(exported):
   run_config = json.load(open(os.path.join(model_dir, "run_config.json")))
   for text in ("## Training data", run_config["data"]["train_file"],
                "| train.learning_rate | 0.003 |", "## Evaluation", "| f1 |",
-               "| HasAns_exact |", "## Export verification",
+               "| HasAns_exact |", "## No-answer threshold",
+               "## Export verification",
                f"tfqa {__import__('tfqa').__version__}",
                "saved_model/tfqa/1"):
     assert text in card, text
@@ -534,3 +538,155 @@ def test_probe_examples_default_to_the_bundled_sample():
   assert len(examples) == export.MAX_PROBE_QUESTIONS
   with pytest.raises(FileNotFoundError, match="SQuAD file not found"):
     export.probe_examples("/no/such/probe.json", run_config)
+
+
+def _fake_trained(tmp_path, *, version_2=True, checkpoint="ckpt-8"):
+  """A TrainedModel with only what the threshold choice reads."""
+  run_config = config.RunConfig(
+      model=config.ModelConfig(model="m"), data=config.DataConfig(),
+      decode=config.DecodeConfig(version_2_with_negative=version_2,
+                                 null_score_diff_threshold=0.5))
+  return trained_model.TrainedModel(
+      model=None, tokenizer=None, run_config=run_config,
+      checkpoint=str(tmp_path / "checkpoints" / checkpoint),
+      model_dir=str(tmp_path))
+
+
+def _write_eval(directory, *, checkpoint, best, odds):
+  directory.mkdir(parents=True, exist_ok=True)
+  (directory / "eval_results.json").write_text(json.dumps(
+      {"f1": 1.0, "best_f1_thresh": best, "checkpoint": checkpoint}))
+  (directory / "null_odds.json").write_text(json.dumps(
+      {f"q{i}": x for i, x in enumerate(odds)}))
+
+
+def test_threshold_default_number_and_best(tmp_path):
+  trained = _fake_trained(tmp_path)
+  same, record = export.with_null_threshold(trained, None)
+  assert same is trained
+  assert record == {"value": 0.5, "source": "run_config", "run_value": 0.5}
+  changed, record = export.with_null_threshold(trained, -2)
+  assert changed.run_config.decode.null_score_diff_threshold == -2.0
+  assert changed.run_config.train == trained.run_config.train
+  assert record == {"value": -2.0, "source": "export argument",
+                    "run_value": 0.5}
+  # "best": the end-of-training evaluation of the same checkpoint (its path
+  # as recorded may be relative), moved midway to the next null odds.
+  _write_eval(tmp_path / "eval", checkpoint="runs/a/checkpoints/ckpt-8",
+              best=-1.0, odds=[-3.0, -1.0, 0.5, -0.5, 2.0])
+  best, record = export.with_null_threshold(trained, "best")
+  assert best.run_config.decode.null_score_diff_threshold == -0.75
+  assert record["source"] == (f"best_f1_thresh -1 of {tmp_path}/eval/"
+                              f"eval_results.json, moved midway to the next "
+                              f"null odds")
+  # tfqa_eval's output for that checkpoint comes first; with no larger odds,
+  # best_f1_thresh + 1.
+  _write_eval(tmp_path / "eval" / "ckpt-8", checkpoint="ckpt-8", best=2.0,
+              odds=[2.0, 1.0])
+  assert export.best_null_threshold(str(tmp_path), trained.checkpoint)[0] == 3.0
+  # Answering nothing scored best: the search's 0.0 is no question's odds.
+  _write_eval(tmp_path / "eval" / "ckpt-8", checkpoint="ckpt-8", best=0.0,
+              odds=[2.0, -1.5])
+  value, source = export.best_null_threshold(str(tmp_path), trained.checkpoint)
+  assert value == -2.5 and "answering no question" in source
+
+
+@pytest.mark.parametrize("value,match", [
+    ("abc", r"Received: null_score_diff_threshold='abc'. Expected a finite "
+            r"number or 'best'"),
+    (float("nan"), r"Received: null_score_diff_threshold=nan"),
+    (True, r"Received: null_score_diff_threshold=True"),
+])
+def test_threshold_invalid_values_are_refused(tmp_path, value, match):
+  with pytest.raises(ValueError, match=match):
+    export.with_null_threshold(_fake_trained(tmp_path), value)
+  with pytest.raises(ValueError, match=match):  # before anything is loaded
+    export.export_model(model_dir=str(tmp_path / "none"),
+                        export_dir=str(tmp_path / "export"),
+                        null_score_diff_threshold=value)
+
+
+def test_threshold_for_a_v11_run_is_refused(tmp_path):
+  trained = _fake_trained(tmp_path, version_2=False)
+  assert export.with_null_threshold(trained, None) == (trained, None)
+  with pytest.raises(ValueError, match=r"null_score_diff_threshold=-1.0 "
+                                       r"applies to SQuAD v2.0 models.*"
+                                       r"v1.1-style"):
+    export.with_null_threshold(trained, -1.0)
+
+
+def test_best_threshold_needs_an_evaluation_of_the_checkpoint(tmp_path):
+  trained = _fake_trained(tmp_path)
+  with pytest.raises(ValueError, match=r"'best' needs an evaluation of "
+                                       r"checkpoint ckpt-8 .*found none.*"
+                                       r"Run `tfqa_eval --model_dir="):
+    export.with_null_threshold(trained, "best")
+  _write_eval(tmp_path / "eval", checkpoint="ckpt-4", best=-1.0, odds=[0.0])
+  with pytest.raises(ValueError, match=r"eval_results.json evaluated ckpt-4"):
+    export.with_null_threshold(trained, "best")
+  _write_eval(tmp_path / "eval", checkpoint="ckpt-8", best=None, odds=[0.0])
+  with pytest.raises(ValueError, match=r"no usable best_f1_thresh \(found "
+                                       r"None\)"):
+    export.with_null_threshold(trained, "best")
+
+
+_QUESTIONS = ["what is the capital of france ?", "who built the town ?",
+              "what is the river ?", "when was the town built ?"]
+_CONTEXTS = ["paris is the capital city of france .",
+             "the lighthouse keeper built the town in 1887 .",
+             "the lighthouse keeper built the town in 1887 .",
+             "the lighthouse keeper built the town in 1887 ."]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threshold,answered", [(-1e6, 0), (1e6, 4)])
+def test_threshold_at_export_decides_served_answers(exported, tmp_path,
+                                                    threshold, answered):
+  model_dir, _ = exported
+  export_dir = tmp_path / "export"
+  result = export.export_model(model_dir=model_dir,
+                               export_dir=str(export_dir),
+                               null_score_diff_threshold=threshold)
+  # A hugely negative threshold: the null always wins (no answers); a huge
+  # one: it never does. The verification agreed with the Python path.
+  assert result.verification["passed"]
+  signature = tf.saved_model.load(result.saved_model_dir).signatures[
+      "serving_default"]
+  got = _answer(signature, _QUESTIONS, _CONTEXTS)
+  assert sum(bool(answer) for answer, *_ in got) == answered
+  if not answered:
+    assert {(start, end) for _, start, end, _ in got} == {(-1, -1)}
+  manifest = json.load(open(export_dir / "manifest.json"))
+  assert manifest["null_score_diff_threshold"] == {
+      "value": threshold, "source": "export argument", "run_value": 0.0}
+  assert manifest["run_config"]["decode"][
+      "null_score_diff_threshold"] == threshold
+  card = (export_dir / "pretrained" / "README.md").read_text()
+  assert (f"beats the best span's score by more than **{threshold:.6g}** "
+          f"(decode.null_score_diff_threshold; source: export argument). "
+          f"The run, and its evaluation above, used 0.") in card
+
+
+@pytest.mark.slow
+def test_cli_best_threshold_serves_the_eval_best_f1(exported, tiny_files,
+                                                    tmp_path):
+  model_dir, _ = exported
+  export_dir = tmp_path / "export"
+  _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+        f"--export_dir={export_dir}", "--null_score_diff_threshold=best"])
+  results = json.load(open(os.path.join(model_dir, "eval",
+                                        "eval_results.json")))
+  record = json.load(open(export_dir / "manifest.json"))[
+      "null_score_diff_threshold"]
+  assert record["source"].startswith(
+      f"best_f1_thresh {results['best_f1_thresh']:.6g} of {model_dir}/eval/")
+  assert record["value"] > results["best_f1_thresh"]
+  # The served answers to the eval questions score the eval's best F1.
+  predictor = predict.load_predictor(str(export_dir))
+  predictions = {qid: a.text for qid, a in predict.predict_file(
+      predictor, tiny_files["train_v2"]).items()}
+  (tmp_path / "p.json").write_text(json.dumps(predictions))
+  from tfqa import scoring
+  scores = scoring.score_files(tiny_files["train_v2"],
+                               str(tmp_path / "p.json"))
+  assert scores["f1"] == pytest.approx(results["best_f1"])

@@ -28,6 +28,30 @@ def test_ci_runs_exactly_the_readme_test_command():
       "make demo", "make test"]
 
 
+def test_readme_first_screen_says_what_is_needed_and_links_resolve():
+  readme = _read("README.md")
+  first_screen = readme[:readme.index("```")]
+  for needed in ("Python 3.11", "Linux", "macOS", "GB of disk",
+                 "https://rajpurkar.github.io/SQuAD-explorer/",
+                 "--tfds_dataset"):
+    assert needed in first_screen, needed
+  assert len(readme.splitlines()) < 150  # details live in docs/
+  for doc in ["README.md", "BUILD.md", "BENCHMARKS.md",
+              *(f"docs/{name}" for name in os.listdir(REPO_ROOT / "docs"))]:
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", _read(doc)):
+      if not link.startswith("http"):
+        target = (REPO_ROOT / doc).parent / link
+        assert target.exists(), f"{doc} links to missing {link}"
+
+
+def test_license_is_the_apache_2_text():
+  license_text = _read("LICENSE")
+  assert "Apache License\n                           Version 2.0, January 2004" \
+      in license_text
+  assert "END OF TERMS AND CONDITIONS" in license_text
+  assert "license = Apache-2.0" in _read("setup.cfg")
+
+
 def test_makefile_targets_bootstrap_the_venv_with_constraints():
   makefile = _read("Makefile")
   assert re.search(r"^test: \$\(STAMP\)$", makefile, re.M)

@@ -110,3 +110,29 @@ def test_cli_errors(files):
       proc.stderr + proc.stdout)
   proc = _score_cli(v1, str(root / "absent.json"))
   assert proc.returncode == 1 and "absent.json" in proc.stderr
+
+
+# tfqa_score run as its console script does, then the modules it loaded.
+_SCORE_THEN_LIST_MODULES = """
+import sys
+from tfqa.cli import score
+sys.argv = ["tfqa_score", *sys.argv[1:]]
+try:
+  score.run()
+finally:
+  print(sorted({name.split(".")[0] for name in sys.modules}), file=sys.stderr)
+"""
+
+
+def test_cli_does_not_import_tensorflow(files):
+  root, v1, _ = files
+  predictions = _write(root / "p.json", {"p0q0": "paris"})
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+  proc = subprocess.run([sys.executable, "-c", _SCORE_THEN_LIST_MODULES, v1,
+                         predictions], env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert json.loads(proc.stdout)["exact_match"] == pytest.approx(100 / 8)
+  modules = set(json.loads(proc.stderr.splitlines()[-1].replace("'", '"')))
+  assert "tfqa" in modules and "absl" in modules
+  assert not modules & {"tensorflow", "tf_keras", "transformers", "numpy"}

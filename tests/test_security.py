@@ -83,5 +83,5 @@ def test_readme_documents_untrusted_models():
   readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
   assert "treat one from an untrusted" in readme
   assert "--verify_manifest" in readme
-  assert "RELIABILITY.md" in readme
-  assert pathlib.Path(REPO_ROOT / "RELIABILITY.md").exists()
+  assert "docs/RELIABILITY.md" in readme
+  assert pathlib.Path(REPO_ROOT / "docs" / "RELIABILITY.md").exists()

@@ -37,6 +37,14 @@ def _run(module, args, *, expect_kill=False, expect_fail=False):
   return proc
 
 
+def _run_script(script, *args):
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO_ROOT,
+                        env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
 def _train(files, model_dir, **overrides):
   return _run("tfqa.cli.train",
               [f"--model_dir={model_dir}",
@@ -172,8 +180,108 @@ def test_help_is_grouped():
   groups = [line for line in proc.stdout.splitlines()
             if line and not line.startswith(" ") and line.endswith(":")]
   assert groups == ["Run:", "Data:", "Model:", "Windows and answers:",
-                    "Optimisation:", "Checkpoints:", "Runtime:"]
+                    "Optimisation:", "Checkpoints:", "Runtime:", "Output:"]
   assert "--save_every_steps (default: 500)" in proc.stdout
+  # --span_scoring's help names the values it takes, and only those.
+  span_help = proc.stdout.split("--span_scoring")[1].split("\n  --")[0]
+  assert "logits:" in span_help and "pipeline:" in span_help
+  assert "none" not in span_help and "softmax (" not in span_help
+  assert "--verbosity=0 (info) or 1 (debug)" in proc.stdout
+
+
+_CALLBACKS_SCRIPT = """
+import json, os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # the project's Keras setup
+import tensorflow as tf
+import tf_keras
+from tfqa import config, training
+
+assert tf.keras.callbacks.Callback is tf_keras.callbacks.Callback
+files, root = json.loads(sys.argv[1]), sys.argv[2]
+run_config = config.RunConfig(
+    model=config.ModelConfig(bert_config_file=files["bert_config"],
+                             vocab_file=files["vocab"], do_lower_case=True),
+    data=config.DataConfig(train_file=files["train_v2"],
+                           eval_file=files["train_v2"]),
+    features=config.FeatureConfig(max_seq_length=32, doc_stride=8,
+                                  max_query_length=12),
+    decode=config.DecodeConfig(version_2_with_negative=True),
+    train=config.TrainConfig(train_batch_size=4, num_train_epochs=2, seed=7,
+                             deterministic=True))
+
+
+class Record(tf.keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.events = []
+
+  def on_train_begin(self, logs=None):
+    self.events.append("begin")
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.events.append(f"epoch {epoch}")
+
+  def on_train_batch_end(self, batch, logs=None):
+    assert logs["loss"] > 0
+    self.events.append(int(self.model.optimizer.iterations.numpy()))
+
+
+class StopAt(tf.keras.callbacks.Callback):
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.model.optimizer.iterations.numpy() == 3:
+      self.model.stop_training = True
+
+
+record = Record()
+full = training.train_and_evaluate(run_config, root + "/full", verbose=0,
+                                   callbacks=[record])
+stopped = training.train_and_evaluate(run_config, root + "/stop", verbose=0,
+                                      callbacks=[StopAt()])
+resumed = training.train_and_evaluate(run_config, root + "/stop", verbose=0)
+print(json.dumps({
+    "events": record.events, "full": full.global_step,
+    "stopped": [stopped.global_step, os.path.basename(stopped.checkpoint),
+                sorted(stopped.metrics)[:2]],
+    "resumed": [os.path.basename(resumed.resumed_from), resumed.steps_run,
+                resumed.global_step]}))
+"""
+
+
+def test_user_keras_callbacks_run_and_may_stop_training(tiny_files, tmp_path):
+  proc = _run_script(_CALLBACKS_SCRIPT, json.dumps(tiny_files), str(tmp_path))
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  # Fit runs once per epoch (4 steps each), with absolute epochs and steps.
+  assert out["events"] == ["begin", "epoch 0", 1, 2, 3, 4,
+                           "begin", "epoch 1", 5, 6, 7, 8]
+  assert out["full"] == 8
+  # Stopped at step 3 with a checkpoint there, then evaluated; the same
+  # call without the callback resumes from it and finishes the run.
+  assert out["stopped"] == [3, "ckpt-3", ["HasAns_exact", "HasAns_f1"]]
+  assert out["resumed"] == ["ckpt-3", 5, 8]
+
+
+def test_bad_callbacks_and_arguments_are_refused_before_any_work(tmp_path):
+  import keras  # Keras 3: what tf.keras is without TF_USE_LEGACY_KERAS=1.
+  import tf_keras
+  run_config = config.RunConfig(model=config.ModelConfig(model="m"),
+                                data=config.DataConfig(train_file="t.json"))
+  for bad in (object(), keras.callbacks.Callback()):
+    with pytest.raises(ValueError, match=(
+        r"Invalid value for argument `callbacks`. Received: callbacks\[1\]="
+        r".*Expected tf_keras.callbacks.Callback instances.*"
+        r"TF_USE_LEGACY_KERAS=1")):
+      training.train_and_evaluate(
+          run_config, str(tmp_path / "run"),
+          callbacks=[tf_keras.callbacks.Callback(), bad])
+  for kwargs, match in (({"verbose": "loud"}, r"verbose='loud'. Expected "
+                                              r"'auto', 0, 1 or 2"),
+                        ({"progress_every_steps": 0},
+                         r"progress_every_steps=0. Expected a positive")):
+    with pytest.raises(ValueError, match=match):
+      training.train_and_evaluate(run_config, str(tmp_path / "run"), **kwargs)
+  assert not os.path.exists(tmp_path / "run")
 
 
 def test_v11_run_refuses_unanswerable_training_questions(tiny_files):

@@ -117,6 +117,11 @@ DISTRIBUTION_STRATEGIES = ("default", "one_device", "mirrored",
 MIXED_PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16",
                             "auto")
 
+# Steps between two training progress lines when stdout is not a terminal
+# (a terminal shows Keras' progress bar). Not a run setting: not saved in
+# run_config.json, free to change on resume.
+PROGRESS_EVERY_STEPS = 50
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 import dataclasses
 import itertools
 import json
+import os
 import reprlib
 from typing import Any
 
 from absl import logging
-import tensorflow as tf
 
 # The TFDS names `load_tfds_squad` accepts.
 TFDS_NAMES = ("squad/v1.1", "squad/v2.0")
@@ -184,14 +184,25 @@ def load_squad_json(path: str) -> SquadData:
     FileNotFoundError: If `path` does not exist.
     SquadFormatError: If the file is not UTF-8, not JSON, or not SQuAD.
   """
-  if not tf.io.gfile.exists(path):
+  exists, open_file = _file_functions(path)
+  if not exists(path):
     raise FileNotFoundError(
         f"SQuAD file not found. Received: path={path!r}. Expected an existing "
         f"SQuAD JSON file. Check the path, or download the official file "
         f"from https://rajpurkar.github.io/SQuAD-explorer/.")
-  with tf.io.gfile.GFile(path, "rb") as f:
+  with open_file(path, "rb") as f:
     raw = f.read()
   return parse_squad(_decode_json(raw, path), source=path)
+
+
+def _file_functions(path: str):
+  """(exists, open) for `path`: TensorFlow's file systems for URLs (gs://),
+  Python's for local paths, so that reading local JSON (tfqa_score) does not
+  import TensorFlow."""
+  if "://" in path:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.gfile.exists, tf.io.gfile.GFile
+  return os.path.exists, open
 
 
 def load_tfds_squad(name: str, *, split: str, data_dir: str | None = None,

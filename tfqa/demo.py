@@ -164,10 +164,15 @@ def main(argv):
   with open(rows_file, "w", encoding="utf-8") as f:
     json.dump(rows, f, ensure_ascii=False)
   version_dir = os.path.join(export_dir, "saved_model", "tfqa", "1")
+  # A plain TensorFlow process: its C++ startup lines go to stderr, shown
+  # only if it fails (the tools themselves are quiet, see tfqa/cli/quiet.py).
   served = subprocess.run(
       [sys.executable, "-c", _FRESH_PROCESS_ANSWERS, version_dir, rows_file],
-      check=True, capture_output=True, text=True).stdout
-  answers = json.loads(served.strip().splitlines()[-1])
+      capture_output=True, text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  if served.returncode:
+    sys.exit(f"The fresh process failed:\n{served.stderr}")
+  answers = json.loads(served.stdout.strip().splitlines()[-1])
   for line in answer_lines(rows, answers):
     print(line)
   print(f"\nHeld-out EM/F1 ({results['total']} questions of "

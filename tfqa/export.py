@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -119,7 +120,9 @@ def export_model(*, model_dir: str, export_dir: str,
                  checkpoint: str | None = None,
                  portable: onnx_export.PortableConfig | None = None,
                  max_windows_per_batch: int | None = (
-                     DEFAULT_MAX_WINDOWS_PER_BATCH)) -> ExportResult:
+                     DEFAULT_MAX_WINDOWS_PER_BATCH),
+                 null_score_diff_threshold: float | str | None = None
+                 ) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
 
   Args:
@@ -139,13 +142,19 @@ def export_model(*, model_dir: str, export_dir: str,
     portable: also write onnx/ (and, quantized, tflite/) from the
       predict_logits signature, checked on the probe set (see onnx_export);
       an export without them removes those of an older export.
+    null_score_diff_threshold: SQuAD v2.0 runs: the no-answer threshold
+      the export applies (serving_default, verification, ONNX settings);
+      None keeps the run's, "best" takes the `best_f1_thresh` of the
+      exported checkpoint's evaluation (see best_null_threshold). Recorded
+      in the manifest and the model card.
 
   Returns:
     The ExportResult.
 
   Raises:
     ValueError: an invalid argument, an existing version directory without
-      `overwrite`, or a run that cannot be loaded.
+      `overwrite`, a run that cannot be loaded, or a threshold that does not
+      apply (a v1.1 run; "best" without an evaluation of the checkpoint).
     ExportVerificationError: the export does not reproduce the checkpoint.
     onnx_export.PortableExportError: an ONNX model does not reproduce the
       SavedModel, or a quantized one loses too much F1.
@@ -153,6 +162,7 @@ def export_model(*, model_dir: str, export_dir: str,
   """
   _validate_arguments(model_name=model_name, version=version,
                       overwrite=overwrite, verify=verify)
+  _check_threshold_value(null_score_diff_threshold)
   models_dir = os.path.join(export_dir, SAVED_MODEL_SUBDIR, model_name)
   recover_interrupted(export_dir, models_dir)
   if version is None:
@@ -163,6 +173,7 @@ def export_model(*, model_dir: str, export_dir: str,
     _refuse_existing(version_dir, models_dir)
 
   trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  trained, threshold = with_null_threshold(trained, null_score_diff_threshold)
   probe_source, probe = probe_examples(probe_file, trained.run_config)
   os.makedirs(models_dir, exist_ok=True)
   # TF Serving only loads all-digit directory names: it never sees these.
@@ -193,14 +204,14 @@ def export_model(*, model_dir: str, export_dir: str,
     io_utils.atomic_write_text(
         os.path.join(staged_pretrained, MODEL_CARD_FILE),
         model_card(trained, model_name=model_name, version=version,
-                   verification=verification))
+                   verification=verification, threshold=threshold))
     manifest = _manifest(
         trained, export_dir=export_dir, model_name=model_name,
         version=version, staged_version=staged_version,
         staged_pretrained=staged_pretrained, verification=verification,
         probe_source=probe_source, staged_portable=staged_portable,
         portable_report=portable_report,
-        max_windows_per_batch=max_windows_per_batch)
+        max_windows_per_batch=max_windows_per_batch, threshold=threshold)
     _publish(staged_version, version_dir, overwrite=overwrite)
     try:
       # pretrained/ mirrors the newest export: replaced whole, atomically.
@@ -219,6 +230,121 @@ def export_model(*, model_dir: str, export_dir: str,
                       pretrained_dir=pretrained_dir,
                       manifest_path=manifest_path, verification=verification,
                       portable=portable_report)
+
+
+def with_null_threshold(trained: trained_model.TrainedModel,
+                        value: float | str | None
+                        ) -> tuple[trained_model.TrainedModel, dict | None]:
+  """The model with the no-answer threshold to export, and its record.
+
+  Args:
+    trained: the loaded run.
+    value: None (the run's threshold), a number, or "best" (see
+      best_null_threshold).
+
+  Returns:
+    (trained with run_config.decode.null_score_diff_threshold set, the
+    manifest's record {"value", "source", "run_value"}); the record is None
+    for a v1.1 run, which never predicts no answer.
+
+  Raises:
+    ValueError: a value that is neither a finite number nor "best"; a
+      threshold for a v1.1 run; "best" without an evaluation.
+  """
+  decode = trained.run_config.decode
+  if value is None:
+    if not decode.version_2_with_negative:
+      return trained, None
+    return trained, {"value": decode.null_score_diff_threshold,
+                     "source": "run_config",
+                     "run_value": decode.null_score_diff_threshold}
+  _check_threshold_value(value)
+  if not decode.version_2_with_negative:
+    raise ValueError(
+        f"null_score_diff_threshold={value!r} applies to SQuAD v2.0 models, "
+        f"but the run in {trained.model_dir} is v1.1-style "
+        f"(version_2_with_negative is false): it always answers. Drop the "
+        f"threshold.")
+  if value == "best":
+    value, source = best_null_threshold(trained.model_dir,
+                                        trained.checkpoint)
+  else:
+    value, source = float(value), "export argument"
+  new_decode = dataclasses.replace(decode, null_score_diff_threshold=value)
+  trained = dataclasses.replace(trained, run_config=dataclasses.replace(
+      trained.run_config, decode=new_decode))
+  return trained, {"value": value, "source": source,
+                   "run_value": decode.null_score_diff_threshold}
+
+
+def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
+  """The measured best v2.0 threshold of a checkpoint, and where it is from.
+
+  Reads `best_f1_thresh` from MODEL_DIR/eval/<checkpoint>/eval_results.json
+  (written by tfqa_eval), else from MODEL_DIR/eval/eval_results.json when it
+  evaluated the same checkpoint (the end of tfqa_train). The official v2.0
+  metric takes it from the eval questions' null odds (null_odds.json, beside
+  it): questions whose odds are at most it are answered, the others not.
+  Exactly at one question's odds, float rounding in the SavedModel could
+  flip that question, so the threshold returned lies midway between it and
+  the next larger odds (best_f1_thresh + 1 when there are none): the same
+  answers on the eval questions, ties of odds aside. When answering nothing
+  scored best (best_f1_thresh is then the search's 0.0, no question's
+  odds), it is 1 below the smallest odds. The measure is made with the
+  predictions of the run's threshold, so it ranks thresholds at or below
+  that one.
+
+  Raises:
+    ValueError: no evaluation of this checkpoint, or one without
+      best_f1_thresh or null_odds.json.
+  """
+  name = os.path.basename(checkpoint)
+  eval_dir = os.path.join(model_dir, rundir.EVAL_SUBDIR)
+  seen = []
+  for out_dir in (os.path.join(eval_dir, name), eval_dir):
+    path = os.path.join(out_dir, evaluation.RESULTS_FILE)
+    if not os.path.isfile(path):
+      continue
+    results = io_utils.read_json(path, what="the evaluation results")
+    evaluated = os.path.basename(str(results.get("checkpoint", "")))
+    if evaluated != name:
+      seen.append(f"{path} evaluated {evaluated or 'an unnamed checkpoint'}")
+      continue
+    best = results.get("best_f1_thresh")
+    odds_path = os.path.join(out_dir, evaluation.NULL_ODDS_FILE)
+    if not _is_finite_number(best) or not os.path.isfile(odds_path):
+      raise ValueError(f"{path} has no usable best_f1_thresh (found "
+                       f"{best!r}) or no {evaluation.NULL_ODDS_FILE} beside "
+                       f"it; re-run tfqa_eval, or pass a number.")
+    odds = [x for x in io_utils.read_json(
+        odds_path, what="the null odds").values() if _is_finite_number(x)]
+    if odds and best not in odds:
+      # The search's starting point: answering nothing scored best.
+      return float(min(odds) - 1.0), (
+          f"best_f1_thresh of {path}: answering no question of that "
+          f"evaluation scored best, so below all its null odds")
+    above = [x for x in odds if x > best]
+    value = (best + min(above)) / 2 if above else best + 1.0
+    return float(value), (f"best_f1_thresh {best:.6g} of {path}, moved "
+                          f"midway to the next null odds")
+  found = "; ".join(seen) if seen else "found none"
+  raise ValueError(
+      f"null_score_diff_threshold='best' needs an evaluation of checkpoint "
+      f"{name} in {eval_dir} ({found}). Run `tfqa_eval --model_dir="
+      f"{model_dir} --checkpoint={checkpoint}` first, or pass a number.")
+
+
+def _check_threshold_value(value):
+  if not (value is None or value == "best" or _is_finite_number(value)):
+    raise ValueError(
+        f"Invalid value for argument `null_score_diff_threshold`. Received: "
+        f"null_score_diff_threshold={value!r}. Expected a finite number or "
+        f"'best' (the best_f1_thresh of the checkpoint's evaluation).")
+
+
+def _is_finite_number(value) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool) and
+          math.isfinite(value))
 
 
 def _validate_arguments(*, model_name, version, overwrite, verify):
@@ -648,7 +774,7 @@ def _publish_portable(staged_portable, export_dir):
 def _manifest(trained, *, export_dir, model_name, version, staged_version,
               staged_pretrained, verification, probe_source,
               staged_portable=None, portable_report=None,
-              max_windows_per_batch=None) -> dict:
+              max_windows_per_batch=None, threshold=None) -> dict:
   saved_model_path = "/".join((SAVED_MODEL_SUBDIR, model_name, str(version)))
   custom_ops = serving_graph.custom_ops_used(staged_version)
   manifest = {
@@ -674,7 +800,11 @@ def _manifest(trained, *, export_dir, model_name, version, staged_version,
       "versions": _versions(),
       "model_dir": os.path.abspath(trained.model_dir),
       "checkpoint": trained.checkpoint,
+      # As exported: decode.null_score_diff_threshold may differ from the
+      # run's (see null_score_diff_threshold).
       "run_config": trained.run_config.to_dict(),
+      # v2.0: the threshold serving_default applies and where it came from.
+      "null_score_diff_threshold": threshold,
       "probe_source": probe_source,
       "verification": verification,
   }
@@ -773,7 +903,8 @@ def _publish(staged: str, final: str, *, overwrite: bool) -> None:
 
 
 def model_card(trained: trained_model.TrainedModel, *, model_name: str,
-               version: int, verification: dict) -> str:
+               version: int, verification: dict,
+               threshold: dict | None = None) -> str:
   """The pretrained directory's README.md: data, settings, results, checks."""
   run_config = trained.run_config
   data = run_config.data
@@ -823,6 +954,14 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
     lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_format_value(value)} |"
               for key, value in results.items()]
+  if threshold is not None:
+    lines += ["", "## No-answer threshold", "",
+              f"The model answers nothing when the no-answer score beats "
+              f"the best span's score by more than "
+              f"**{threshold['value']:.6g}** "
+              f"(decode.null_score_diff_threshold; source: "
+              f"{threshold['source']}). The run, and its evaluation above, "
+              f"used {threshold['run_value']:.6g}."]
   lines += ["", "## Export verification", ""]
   if verification.get("skipped"):
     lines.append("Not verified (exported with --noverify).")

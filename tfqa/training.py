@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from typing import Sequence
 
 from absl import logging
 import tensorflow as tf
@@ -24,6 +25,7 @@ from tfqa import input_pipeline
 from tfqa import io_utils
 from tfqa import modeling
 from tfqa import optimization
+from tfqa import progress
 from tfqa import rundir
 
 
@@ -108,8 +110,11 @@ def total_steps(num_windows: int, train_config: config_lib.TrainConfig) -> int:
   return min(steps, train_config.max_steps) if train_config.max_steps else steps
 
 
-def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
-                       verbose: str | int = "auto") -> TrainResult:
+def train_and_evaluate(
+    run_config: config_lib.RunConfig, model_dir: str, *,
+    verbose: str | int = "auto",
+    callbacks: Sequence[tf_keras.callbacks.Callback] = (),
+    progress_every_steps: int = config_lib.PROGRESS_EVERY_STEPS) -> TrainResult:
   """Trains (resuming from the latest readable checkpoint) and evaluates.
 
   Under a multi-worker strategy every worker runs this with the same
@@ -122,11 +127,37 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
       `model_dir/run_config.json` when resuming (see rundir.reconcile).
     model_dir: holds run_config.json, checkpoints/, logs/, train_log.jsonl,
       tokenizer/, bert_config.json and eval/.
-    verbose: Keras fit verbosity (progress bar).
+    verbose: "auto": Keras' progress bar when stdout is a terminal or a
+      notebook, else a line every `progress_every_steps` steps
+      (progress.ProgressLines); 0, 1 or 2: Keras fit's own verbosity.
+    callbacks: your `tf_keras.callbacks.Callback`s (under
+      TF_USE_LEGACY_KERAS=1, `tf.keras.callbacks` are these), run after
+      tfqa's step logger and checkpoint saver. Keras fit runs once per epoch
+      from the resumed step, so `on_train_begin`/`on_train_end` come once per
+      epoch; `epoch` is the absolute epoch; `logs["loss"]` at a batch end is
+      that step's loss (summed over replicas). A callback that sets
+      `model.stop_training` ends training at that step, with a checkpoint;
+      evaluation follows, and the same call resumes the run later.
+    progress_every_steps: steps between progress lines (verbose="auto"
+      without a terminal).
 
   Returns:
     The TrainResult.
+
+  Raises:
+    ValueError: a callback that is not a tf_keras callback, another verbose
+      value, a progress_every_steps that is not a positive integer; and what
+      the run's data and checkpoints raise.
   """
+  callbacks = _check_callbacks(callbacks)
+  if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+    raise ValueError(f"Invalid value for argument `verbose`. Received: "
+                     f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
+  if (not isinstance(progress_every_steps, int) or
+      isinstance(progress_every_steps, bool) or progress_every_steps <= 0):
+    raise ValueError(f"Invalid value for argument `progress_every_steps`. "
+                     f"Received: progress_every_steps={progress_every_steps!r}"
+                     f". Expected a positive integer.")
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
@@ -162,11 +193,19 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
   write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
                                                  chief)
   saver = _Saver(write_checkpoint, state, per_epoch, before_save=logger.flush)
+  own_callbacks = [logger, _PeriodicSave(saver, train.save_every_steps)]
+  if verbose == "auto":
+    verbose = 1 if progress.is_interactive() else 0
+    if not verbose and chief:
+      own_callbacks.append(progress.ProgressLines(
+          total_steps=steps, steps_per_epoch=per_epoch,
+          batch_size=train.train_batch_size,
+          every_steps=progress_every_steps,
+          loss_divisor=strategy.num_replicas_in_sync))
   started = time.perf_counter()
   try:
     step = _fit(state, data.features, run_config, strategy,
-                callbacks=[logger, _PeriodicSave(saver,
-                                                 train.save_every_steps)],
+                callbacks=own_callbacks + callbacks,
                 saver=saver, per_epoch=per_epoch, steps=steps,
                 verbose=verbose)
   finally:
@@ -266,11 +305,29 @@ def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
                     steps_per_epoch=stop - step, callbacks=callbacks,
                     verbose=verbose)
     step = int(state.step.numpy())
+    if state.model.stop_training:
+      logging.info("A callback stopped training at step %d of %d.", step,
+                   steps)
+      break
     if step != stop:
       raise RuntimeError(f"Training stopped at step {step}, expected {stop}.")
     saver.save_if_new()
   saver.save_if_new()
   return step
+
+
+def _check_callbacks(callbacks):
+  callbacks = list(callbacks)
+  for i, callback in enumerate(callbacks):
+    if not isinstance(callback, tf_keras.callbacks.Callback):
+      raise ValueError(
+          f"Invalid value for argument `callbacks`. Received: callbacks[{i}]="
+          f"{callback!r} ({type(callback).__module__}."
+          f"{type(callback).__qualname__}). Expected tf_keras.callbacks."
+          f"Callback instances: tfqa trains with Keras 2 (tf_keras). Subclass "
+          f"tf_keras.callbacks.Callback, or set TF_USE_LEGACY_KERAS=1 before "
+          f"TensorFlow is first imported so that tf.keras is tf_keras.")
+  return callbacks
 
 
 def _save_model_assets(model_dir, model, tokenizer):

@@ -1,4 +1,4 @@
-"""What every tfqa entry point shares: Keras 2 setup, grouped --help, flag parsing."""
+"""What every tfqa entry point shares: Keras 2 and quiet logs, grouped --help, flag parsing."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import textwrap
 
 from absl import flags
 
+from tfqa.cli import quiet
+
 # transformers' TF models need Keras 2. Set before TensorFlow is imported so
 # that `tf.keras` in user callbacks resolves to tf_keras too.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Other libraries' messages hidden unless --verbosity is on the command line;
+# also decided before TensorFlow is imported (see quiet.py).
+quiet.configure(sys.argv)
 
 FLAGS = flags.FLAGS
 _HELP_ARGS = ("--help", "-h", "--helpshort", "-?", "--helpfull")
@@ -30,6 +34,9 @@ def grouped_help(doc: str, groups: dict[str, list[str]]) -> str:
       lines.extend("      " + part for part in textwrap.wrap(summary, 72))
     lines.append("")
   lines.append("Any flag may also come from a file: --flagfile=PATH.")
+  lines.append("Other libraries' messages (TensorFlow, transformers, tf2onnx) "
+               "are hidden;\n--verbosity=0 (info) or 1 (debug) on the "
+               "command line shows them.")
   return "\n".join(lines)
 
 

@@ -3,6 +3,8 @@
   tfqa_export --model_dir=runs/a --export_dir=exports/a
   tfqa_export --model_dir=runs/a --export_dir=exports/a --version=3 --overwrite
   tfqa_export --model_dir=runs/a --export_dir=exports/a --onnx --quantize=int8
+  tfqa_export --model_dir=runs/a --export_dir=exports/a \\
+      --null_score_diff_threshold=best    # v2.0: the eval's best_f1_thresh
 
 pretrained/ and manifest.json always describe the newest export.
 
@@ -66,12 +68,28 @@ _ALLOW_QUALITY_DROP = flags.DEFINE_bool(
     f"Publish quantized models that lose more than "
     f"{onnx_export.DEFAULT_MAX_F1_DROP:g} F1 point on the probe set.")
 
+_NULL_SCORE_DIFF_THRESHOLD = flags.DEFINE_string(
+    "null_score_diff_threshold", None,
+    "SQuAD v2.0 runs: answer nothing when the null score beats the best "
+    "span's by more than this number; 'best': the best_f1_thresh of the "
+    "exported checkpoint's evaluation (MODEL_DIR/eval). Default: the run's.")
+
 HELP_GROUPS = {
     "Input": ["model_dir", "checkpoint"],
     "Output": ["export_dir", "model_name", "version", "overwrite",
-               "max_windows_per_batch", "onnx", "quantize"],
+               "max_windows_per_batch", "null_score_diff_threshold", "onnx",
+               "quantize"],
     "Verification": ["verify", "probe_file", "allow_quality_drop"],
 }
+
+
+def _null_score_diff_threshold():
+  """The flag's value: None, "best", a float, or text the export refuses."""
+  value = _NULL_SCORE_DIFF_THRESHOLD.value
+  try:
+    return float(value)
+  except (TypeError, ValueError):
+    return value
 
 
 def main(argv):
@@ -90,7 +108,8 @@ def main(argv):
         overwrite=_OVERWRITE.value, verify=_VERIFY.value,
         probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value,
         portable=portable,
-        max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None)
+        max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
+        null_score_diff_threshold=_null_score_diff_threshold())
   except (ValueError, ImportError) as e:
     sys.exit(f"tfqa_export: error: {e}")
   except OSError as e:

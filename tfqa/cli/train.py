@@ -70,9 +70,10 @@ flags.DEFINE_float("null_score_diff_threshold",
                    "v2.0: predict no answer when null beats best span by more.")
 flags.DEFINE_enum("span_scoring", _DEC.span_scoring,
                   list(config_lib.SPAN_SCORINGS),
-                  "Compare spans of different windows by logits (none) or by "
-                  "per-window softmax probabilities (softmax, as the "
-                  "transformers pipeline).")
+                  "logits: a span scores start + end logit, compared across "
+                  "windows (the original BERT); pipeline: per-window softmax "
+                  "probabilities, as transformers' question-answering "
+                  "pipeline.")
 # Optimisation.
 flags.DEFINE_integer("train_batch_size", _T.train_batch_size,
                      "Global batch size (all replicas).")
@@ -110,6 +111,11 @@ flags.DEFINE_bool("jit_compile", _T.jit_compile,
 flags.DEFINE_enum("mixed_precision", _T.mixed_precision,
                   list(config_lib.MIXED_PRECISION_POLICIES),
                   "Keras mixed precision policy.")
+# Output (not run settings: not in run_config.json).
+_PROGRESS_EVERY_STEPS = flags.DEFINE_integer(
+    "progress_every_steps", config_lib.PROGRESS_EVERY_STEPS,
+    "Steps between progress lines when stdout is not a terminal (a terminal "
+    "shows Keras' progress bar).", lower_bound=1)
 
 # Flag name -> dotted RunConfig field.
 FLAG_FIELDS = {
@@ -153,6 +159,7 @@ HELP_GROUPS = {
     "Checkpoints": ["save_every_steps", "keep_checkpoints", "deterministic"],
     "Runtime": ["distribution_strategy", "tpu", "jit_compile",
                 "mixed_precision"],
+    "Output": ["progress_every_steps"],
 }
 
 
@@ -203,7 +210,9 @@ def main(argv):
   from tfqa import training  # pylint: disable=import-outside-toplevel
   try:
     run_config = build_run_config(_MODEL_DIR.value)
-    result = training.train_and_evaluate(run_config, _MODEL_DIR.value)
+    result = training.train_and_evaluate(
+        run_config, _MODEL_DIR.value,
+        progress_every_steps=_PROGRESS_EVERY_STEPS.value)
   except OSError as e:
     if e.errno in _WRITE_ERRNOS:
       # Not a checkpoint (that error says it all): run_config.json, the
