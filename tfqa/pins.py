@@ -75,7 +75,7 @@ def constraints_path(package_dir: str | None = None) -> str:
     files = []
   for file in files:
     if file.as_posix().endswith(INSTALLED_CONSTRAINTS):
-      return str(file.locate())
+      return os.path.normpath(file.locate())
   raise FileNotFoundError(
       f"No {CONSTRAINTS_FILE} next to {package_dir} nor in the installed tfqa "
       f"distribution's files ({INSTALLED_CONSTRAINTS}); expected one of them: "
