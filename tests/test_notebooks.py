@@ -160,3 +160,25 @@ def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
              "serving.ipynb": "tfqa_serving"}[name]
   assert (tmp_path / workdir).is_dir()
   assert sorted(os.listdir(NOTEBOOK_DIR)) == before
+
+
+def test_install_cell_refuses_a_wheel_without_its_pins(tmp_path):
+  import subprocess
+  import sys
+  import zipfile
+  wheel = tmp_path / "tfqa-0.0.1-py3-none-any.whl"
+  with zipfile.ZipFile(wheel, "w") as archive:
+    archive.writestr("tfqa/__init__.py", "")
+  notebook = _read("quickstart.ipynb")
+  script = "\n".join([
+      "import sys, types",
+      'sys.modules["google.colab"] = types.ModuleType("google.colab")',
+      _code_cells(notebook)[0].source,
+      f"TFQA_WHEEL = {str(wheel)!r}",
+      _install_cell(notebook)])
+  proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"ValueError: TFQA_WHEEL={str(wheel)!r} holds 0 share/tfqa/"
+      f"constraints.txt; expected 1 (a wheel built by `make wheel`).")
