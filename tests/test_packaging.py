@@ -267,6 +267,7 @@ def second_venv(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.second_python
 def test_install_cell_installs_the_wheel_with_its_pins_on_a_second_python(
     second_venv):
   proc = second_venv["first_install"]
@@ -289,6 +290,7 @@ def test_install_cell_installs_the_wheel_with_its_pins_on_a_second_python(
 
 
 @pytest.mark.slow
+@pytest.mark.second_python
 def test_install_cell_from_a_git_repository_on_a_second_python(second_venv):
   branch = subprocess.run(["git", "-C", str(REPO_ROOT), "symbolic-ref",
                            "--short", "HEAD"], capture_output=True, text=True)
@@ -313,6 +315,7 @@ def _tfqa(venv, tool, *args, env):
 
 
 @pytest.mark.slow
+@pytest.mark.second_python
 def test_train_kill_resume_export_predict_on_a_second_python(
     second_venv, tiny_files, tmp_path):
   assert second_venv["first_install"].returncode == 0
