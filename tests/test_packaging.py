@@ -139,20 +139,23 @@ def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   venv = tmp_path / "venv"
   subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
   python = venv / "bin" / "python"
+  # A PYTHONPATH naming this checkout would make pip see tfqa as installed
+  # (its egg-info) and the venv import the checkout instead of the wheel.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   # Dependencies come from the pip cache/registry with the project's pins.
   subprocess.run([str(python), "-m", "pip", "install", "-q", "-c",
                   str(REPO_ROOT / "constraints.txt"), str(wheels[0])],
-                 check=True, timeout=1200)
+                 check=True, timeout=1200, env=env)
   check = ("import os, tfqa, tfqa.sample, tfqa.features, tfqa.training; "
            "assert os.path.exists(tfqa.sample.sample_path()); "
            "print(tfqa.__version__, tfqa.__file__)")
   proc = subprocess.run([str(python), "-c", check], capture_output=True,
                         text=True, cwd=tmp_path, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                        env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert str(venv) in proc.stdout
   proc = subprocess.run([str(venv / "bin" / "tfqa_train"), "--help"],
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=300, env=env)
   assert proc.returncode == 0 and "Optimisation:" in proc.stdout
 
 
