@@ -1,6 +1,12 @@
 # The two commands of the README: `make demo` and `make test`.
 # Each bootstraps .venv with the pins of constraints.txt; nothing else is needed.
-PYTHON ?= python3.11
+# The Pythons tfqa supports, newest first (setup.cfg's python_requires and
+# classifiers say the same; tests/test_packaging.py checks it).
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+# The newest python3.1x on the PATH that runs; `make PYTHON=/path/to/python test`
+# overrides it. Only used to create .venv (`make clean` to change it).
+PYTHON ?= $(shell for v in $(SUPPORTED_PYTHONS); do \
+    python$$v -c '' >/dev/null 2>&1 && { echo python$$v; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfqa-installed
@@ -12,7 +18,15 @@ DEMO_DIR ?= demo_run
 
 venv: $(STAMP)
 
+# Refuses, in one line, a missing Python or one tfqa does not support.
 $(BIN)/python:
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	case " $(SUPPORTED_PYTHONS) " in *" $$version "*) exit 0;; esac; \
+	if [ -n "$$version" ]; then found="PYTHON=$(PYTHON) is Python $$version"; \
+	elif [ -n "$(PYTHON)" ]; then found="PYTHON=$(PYTHON) does not run"; \
+	else found="none of $(patsubst %,python%,$(SUPPORTED_PYTHONS)) runs here"; fi; \
+	echo "make: tfqa needs Python $(SUPPORTED_PYTHONS) (newest first); $$found: install one, or pass PYTHON=/path/to/python3.1x" >&2; \
+	exit 1
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 

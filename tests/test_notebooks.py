@@ -1,6 +1,8 @@
 """Tests for notebooks/: committed without outputs, valid, and each runs top to bottom in tiny mode."""
 
+import configparser
 import os
+import re
 
 import pytest
 
@@ -88,6 +90,51 @@ def test_legacy_keras_is_set_before_tensorflow_is_imported(name):
       source.index("import tensorflow"))
 
 
+def _install_cell(notebook):
+  [cell] = [cell for cell in _code_cells(notebook)
+            if 'IN_COLAB = "google.colab" in sys.modules' in cell.source]
+  return cell.source
+
+
+def test_both_notebooks_share_one_install_cell():
+  # tests/test_packaging.py runs the quickstart's on a second Python.
+  quickstart, serving = (_install_cell(_read(name)) for name in NOTEBOOKS)
+  assert quickstart == serving
+  for needed in ('"-c", constraints', "pins.check_environment(constraints)",
+                 "kernel.do_shutdown(restart=True)"):
+    assert needed in quickstart
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_repository_address_is_setup_cfg_url_everywhere(name):
+  parser = configparser.ConfigParser()
+  parser.read(REPO_ROOT / "setup.cfg", encoding="utf-8")
+  url = parser["metadata"]["url"]
+  owner_repo = re.fullmatch(r"https://github\.com/([^/]+/[^/]+)", url).group(1)
+  colab = (f"https://colab.research.google.com/github/{owner_repo}/blob/main/"
+           f"notebooks/{name}")
+  notebook = _read(name)
+  settings = _code_cells(notebook)[0].source
+  assert re.findall(r'^TFQA_REPOSITORY = "(.*)"$', settings, re.M) == [url]
+  assert f"[Open in Colab]({colab})" in notebook.cells[0].source
+  text = "\n".join(cell.source for cell in notebook.cells)
+  assert "<org>" not in text
+  readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+  guide = (REPO_ROOT / "docs" / "NOTEBOOKS.md").read_text(encoding="utf-8")
+  assert "<org>" not in readme and "<org>" not in guide
+  assert re.findall(r"https://colab\.research\.google\.com/github/[^ `)]+",
+                    readme + guide) == [colab.replace(name, "quickstart.ipynb")]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_workdir_is_on_google_drive_by_default_on_colab(name):
+  notebook = _read(name)
+  assert "USE_GOOGLE_DRIVE = True" in _code_cells(notebook)[0].source
+  source = "\n".join(cell.source for cell in _code_cells(notebook))
+  assert "if IN_COLAB and USE_GOOGLE_DRIVE:" in source
+  assert 'WORKDIR = os.path.join("/content/drive/MyDrive", WORKDIR)' in source
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
@@ -114,3 +161,25 @@ def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
              "serving.ipynb": "tfqa_serving"}[name]
   assert (tmp_path / workdir).is_dir()
   assert sorted(os.listdir(NOTEBOOK_DIR)) == before
+
+
+def test_install_cell_refuses_a_wheel_without_its_pins(tmp_path):
+  import subprocess
+  import sys
+  import zipfile
+  wheel = tmp_path / "tfqa-0.0.1-py3-none-any.whl"
+  with zipfile.ZipFile(wheel, "w") as archive:
+    archive.writestr("tfqa/__init__.py", "")
+  notebook = _read("quickstart.ipynb")
+  script = "\n".join([
+      "import sys, types",
+      'sys.modules["google.colab"] = types.ModuleType("google.colab")',
+      _code_cells(notebook)[0].source,
+      f"TFQA_WHEEL = {str(wheel)!r}",
+      _install_cell(notebook)])
+  proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"ValueError: TFQA_WHEEL={str(wheel)!r} holds 0 share/tfqa/"
+      f"constraints.txt; expected 1 (a wheel built by `make wheel`).")

@@ -1,14 +1,25 @@
-"""Tests for the install and CI contract: README commands, .ci/run, wheel contents and install."""
+"""Tests for the install and CI contract: README commands, .ci/run, supported Pythons, wheel contents and install."""
 
+import configparser
+import glob
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_train_flags
+
+# The second Python's preference: Colab's first (the install cell's home).
+SECOND_PYTHON_PREFERENCE = ("3.12", "3.13", "3.11")
+# Names a second Python for the install test instead of searching for one.
+SECOND_PYTHON_VARIABLE = "TFQA_SECOND_PYTHON"
 
 
 def _read(name):
@@ -59,6 +70,76 @@ def test_makefile_targets_bootstrap_the_venv_with_constraints():
   assert "-c constraints.txt -e '.[test,onnx]'" in makefile
 
 
+def _setup_cfg():
+  parser = configparser.ConfigParser()
+  parser.read(REPO_ROOT / "setup.cfg", encoding="utf-8")
+  return parser
+
+
+def supported_pythons():
+  """The "3.x" versions setup.cfg's classifiers list."""
+  return sorted(re.findall(r"Programming Language :: Python :: (3\.\d+)\s*$",
+                           _setup_cfg()["metadata"]["classifiers"], re.M),
+                key=lambda v: tuple(map(int, v.split("."))))
+
+
+def test_supported_pythons_agree_across_setup_cfg_makefile_and_docs():
+  from packaging.specifiers import SpecifierSet
+  supported = supported_pythons()
+  assert supported == ["3.11", "3.12", "3.13"]
+  spec = SpecifierSet(_setup_cfg()["options"]["python_requires"])
+  assert [f"3.{m}" for m in range(30) if f"3.{m}" in spec] == supported
+  makefile = re.search(r"^SUPPORTED_PYTHONS := (.*)$", _read("Makefile"), re.M)
+  assert sorted(makefile.group(1).split()) == supported
+  assert makefile.group(1).split() == supported[::-1]  # newest first
+  # Both documents say it on their first screen (first 25 lines).
+  for name in ("README.md", "BUILD.md"):
+    head = "\n".join(_read(name).splitlines()[:25])
+    assert "Python 3.11, 3.12 and 3.13" in head, name
+
+
+def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
+  if not shutil.which("make"):
+    pytest.skip("needs make")
+  for name in ("Makefile", "setup.py", "setup.cfg", "constraints.txt"):
+    shutil.copy(REPO_ROOT / name, tmp_path / name)
+  fake = tmp_path / "python2.7"
+  fake.write_text("#!/bin/sh\necho 2.7\n")
+  fake.chmod(0o755)
+  proc = subprocess.run(["make", "venv", f"PYTHON={fake}"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=60)
+  assert proc.returncode != 0
+  assert proc.stderr.splitlines()[0] == (
+      f"make: tfqa needs Python 3.13 3.12 3.11 (newest first); PYTHON={fake} "
+      f"is Python 2.7: install one, or pass PYTHON=/path/to/python3.1x")
+  assert not (tmp_path / ".venv").exists()
+  # No python3.1x on the PATH at all (make and sh by absolute path).
+  proc = subprocess.run(["/bin/sh", "-c", f"{shutil.which('make')} venv"],
+                        cwd=tmp_path, capture_output=True, text=True,
+                        timeout=60, env=dict(os.environ, PATH=str(tmp_path)))
+  assert "none of python3.13 python3.12 python3.11 runs here" in (
+      proc.stderr.splitlines()[0])
+
+
+def test_makefile_picks_the_newest_supported_python_on_the_path(tmp_path):
+  if not shutil.which("make"):
+    pytest.skip("needs make")
+  bin_dir = tmp_path / "bin"
+  bin_dir.mkdir()
+  for version in ("3.11", "3.12"):
+    fake = bin_dir / f"python{version}"
+    fake.write_text(f"#!/bin/sh\necho {version}\n")
+    fake.chmod(0o755)
+  broken = bin_dir / "python3.13"  # a pyenv shim for a version not enabled
+  broken.write_text("#!/bin/sh\nexit 127\n")
+  broken.chmod(0o755)
+  proc = subprocess.run(
+      [shutil.which("make"), "-n", "-f", str(REPO_ROOT / "Makefile"),
+       ".venv/bin/python"], cwd=tmp_path, capture_output=True, text=True,
+      timeout=60, env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
+  assert "python3.12 -m venv .venv" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_every_pin_is_explained_in_build_md():
   build = _read("BUILD.md")
   pins = [line.split("==")[0] for line in _read("constraints.txt").splitlines()
@@ -82,18 +163,217 @@ def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   venv = tmp_path / "venv"
   subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
   python = venv / "bin" / "python"
+  # A PYTHONPATH naming this checkout would make pip see tfqa as installed
+  # (its egg-info) and the venv import the checkout instead of the wheel.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   # Dependencies come from the pip cache/registry with the project's pins.
   subprocess.run([str(python), "-m", "pip", "install", "-q", "-c",
                   str(REPO_ROOT / "constraints.txt"), str(wheels[0])],
-                 check=True, timeout=1200)
+                 check=True, timeout=1200, env=env)
   check = ("import os, tfqa, tfqa.sample, tfqa.features, tfqa.training; "
            "assert os.path.exists(tfqa.sample.sample_path()); "
            "print(tfqa.__version__, tfqa.__file__)")
   proc = subprocess.run([str(python), "-c", check], capture_output=True,
                         text=True, cwd=tmp_path, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                        env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert str(venv) in proc.stdout
   proc = subprocess.run([str(venv / "bin" / "tfqa_train"), "--help"],
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=300, env=env)
   assert proc.returncode == 0 and "Optimisation:" in proc.stdout
+
+
+def _python_version(python):
+  """"3.x" of an interpreter, or None when it does not run."""
+  try:
+    proc = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, timeout=60)
+  except OSError:
+    return None
+  return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def second_python():
+  """(version, path) of a supported Python other than this one, or None.
+
+  $TFQA_SECOND_PYTHON if set; else python3.1x on the PATH, then pyenv's
+  versions, in SECOND_PYTHON_PREFERENCE order.
+  """
+  this = "%d.%d" % sys.version_info[:2]
+  supported = supported_pythons()
+  chosen = os.environ.get(SECOND_PYTHON_VARIABLE)
+  if chosen:
+    version = _python_version(chosen)
+    if version not in supported or version == this:
+      pytest.fail(f"{SECOND_PYTHON_VARIABLE}={chosen} is Python {version}; "
+                  f"expected one of {supported} other than {this}.")
+    return version, chosen
+  pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+  for version in SECOND_PYTHON_PREFERENCE:
+    if version == this or version not in supported:
+      continue
+    candidates = [shutil.which(f"python{version}")] + sorted(
+        glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"),
+        reverse=True)
+    for candidate in filter(None, candidates):
+      if _python_version(candidate) == version:
+        return version, candidate
+  return None
+
+
+def _code_cells(name):
+  with open(REPO_ROOT / "notebooks" / name, encoding="utf-8") as f:
+    notebook = json.load(f)
+  return ["".join(cell["source"]) for cell in notebook["cells"]
+          if cell["cell_type"] == "code"]
+
+
+def install_cell(name):
+  """The notebook's Colab install cell (the one that defines IN_COLAB)."""
+  [cell] = [c for c in _code_cells(name)
+            if 'IN_COLAB = "google.colab" in sys.modules' in c]
+  return cell
+
+
+# Runs the quickstart's settings cell and install cell as Colab would, in a
+# plain interpreter: the cells look for google.colab among the loaded modules.
+_AS_ON_COLAB = """
+import sys, types
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+settings, install, overrides = sys.argv[1:4]
+exec(open(settings).read())
+exec(overrides)
+exec(open(install).read())
+"""
+
+
+@pytest.fixture(scope="module")
+def second_venv(tmp_path_factory):
+  """A fresh venv of a second supported Python, set up by the notebooks'
+  install cell from this checkout's wheel with its constraints.
+
+  Skips when no second Python is found, except under CI (CI=true), where it
+  fails: the install cell must be checked there.
+  """
+  found = second_python()
+  if found is None:
+    message = (f"no supported Python other than {sys.version_info[:2]} found "
+               f"(python3.1x on the PATH, pyenv, or ${SECOND_PYTHON_VARIABLE})")
+    if os.environ.get("CI"):
+      pytest.fail(message)
+    pytest.skip(message)
+  version, python = found
+  root = tmp_path_factory.mktemp("second_python")
+  subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                  "--no-build-isolation", "-q", "-w", str(root / "dist"),
+                  str(REPO_ROOT)], check=True, timeout=600)
+  [wheel] = (root / "dist").glob("tfqa-*.whl")
+  venv = root / "venv"
+  subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
+  cells = root / "cells"
+  cells.mkdir()
+  (cells / "settings.py").write_text(_code_cells("quickstart.ipynb")[0],
+                                     encoding="utf-8")
+  (cells / "install.py").write_text(install_cell("quickstart.ipynb"),
+                                    encoding="utf-8")
+  # Nothing of this checkout may leak into the venv's imports.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+  def run_install_cell(overrides):
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", _AS_ON_COLAB,
+         str(cells / "settings.py"), str(cells / "install.py"), overrides],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+
+  proc = run_install_cell(f"TFQA_WHEEL = {str(wheel)!r}")
+  return {"version": version, "venv": venv, "root": root, "env": env,
+          "wheel": wheel, "run_install_cell": run_install_cell,
+          "first_install": proc}
+
+
+@pytest.mark.slow
+@pytest.mark.second_python
+def test_install_cell_installs_the_wheel_with_its_pins_on_a_second_python(
+    second_venv):
+  proc = second_venv["first_install"]
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  line = proc.stdout.strip().splitlines()[-1]
+  assert line.startswith(f"Python {second_venv['version']}."), line
+  assert "tensorflow 2.21.0, tensorflow-text 2.21.1" in line, line
+  assert line.endswith(f"as pinned by {second_venv['wheel']}."), line
+  # The wheel carried the pins; the install put them in the venv too.
+  venv_python = str(second_venv["venv"] / "bin" / "python")
+  proc = subprocess.run(
+      [venv_python, "-c", "from tfqa import pins; print(pins.constraints_path())"],
+      cwd=second_venv["root"], env=second_venv["env"], capture_output=True,
+      text=True, timeout=300)
+  assert proc.stdout.strip() == str(
+      second_venv["venv"] / "share" / "tfqa" / "constraints.txt"), proc.stderr
+  assert (second_venv["venv"] / "share" / "tfqa" / "constraints.txt"
+          ).read_text() == _read("constraints.txt")
+
+
+@pytest.mark.slow
+@pytest.mark.second_python
+def test_install_cell_from_a_git_repository_on_a_second_python(second_venv):
+  branch = subprocess.run(["git", "-C", str(REPO_ROOT), "symbolic-ref",
+                           "--short", "HEAD"], capture_output=True, text=True)
+  if branch.returncode != 0:
+    pytest.skip(f"{REPO_ROOT} is not a git checkout on a branch")
+  assert second_venv["first_install"].returncode == 0
+  # A second run: the install replaces nothing that was loaded, so no restart.
+  proc = second_venv["run_install_cell"](
+      f"TFQA_REPOSITORY = {'file://' + str(REPO_ROOT)!r}\n"
+      f"TFQA_REF = {branch.stdout.strip()!r}")
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  assert f"as pinned by file://{REPO_ROOT}@" in proc.stdout, proc.stdout
+  assert "restarting" not in proc.stdout
+
+
+def _tfqa(venv, tool, *args, env):
+  """Runs one of the venv's console scripts; the finished process."""
+  proc = subprocess.run([str(venv / "bin" / tool), *args], env=env,
+                        capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, f"{tool}: {proc.stderr[-3000:]}"
+  return proc
+
+
+@pytest.mark.slow
+@pytest.mark.second_python
+def test_train_kill_resume_export_predict_on_a_second_python(
+    second_venv, tiny_files, tmp_path):
+  assert second_venv["first_install"].returncode == 0
+  venv, env = second_venv["venv"], second_venv["env"]
+  model_dir, export_dir = tmp_path / "run", tmp_path / "export"
+  checkpoints = model_dir / "checkpoints"
+  # Long enough to be killed right after its first checkpoint.
+  train = subprocess.Popen(
+      [str(venv / "bin" / "tfqa_train"), f"--model_dir={model_dir}",
+       *tiny_train_flags(tiny_files, max_steps=5000, num_train_epochs=2000,
+                         save_every_steps=3, deterministic=False)],
+      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.monotonic() + 600
+  while not (checkpoints / "checkpoint").exists():
+    assert train.poll() is None, train.stderr.read()[-3000:]
+    assert time.monotonic() < deadline, "no checkpoint within 600 s"
+    time.sleep(0.05)
+  train.send_signal(signal.SIGKILL)
+  train.communicate()
+  assert train.returncode == -signal.SIGKILL
+  killed_at = max(int(p.rsplit("-", 1)[1].split(".")[0])
+                  for p in glob.glob(str(checkpoints / "ckpt-*.index")))
+  # Resume with only the run directory, shortened to a few more steps.
+  total = killed_at + 6
+  _tfqa(venv, "tfqa_train", f"--model_dir={model_dir}",
+        f"--max_steps={total}", env=env)
+  with open(model_dir / "train_log.jsonl", encoding="utf-8") as f:
+    steps = [json.loads(line)["step"] for line in f]
+  assert steps == list(range(1, total + 1))
+  _tfqa(venv, "tfqa_export", f"--model_dir={model_dir}",
+        f"--export_dir={export_dir}", env=env)
+  proc = _tfqa(venv, "tfqa_predict", f"--model={export_dir}",
+               "--question=what is the capital of france ?",
+               "--context=paris is the capital city of france .", env=env)
+  assert proc.stdout.startswith("answer: "), proc.stdout
