@@ -179,8 +179,27 @@ def resolved_settings(arm: str, fold: int, seed: int) -> dict:
 
 
 def settings_key(settings: dict) -> str:
-  return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
-                        ).hexdigest()[:16]
+  """A run's key: the hash of its settings, float fields as floats (so that
+  clip_norm=0 and the default 0.0 are one setting)."""
+  return hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True)
+                        .encode()).hexdigest()[:16]
+
+
+def _canonical(settings: dict) -> dict:
+  from tfqa import config  # pylint: disable=import-outside-toplevel
+
+  if "resolved" not in settings:
+    return settings
+  sections = {"features": config.FeatureConfig, "pipeline":
+              config.PipelineConfig, "decode": config.DecodeConfig,
+              "train": config.TrainConfig}
+  resolved = {}
+  for name, values in settings["resolved"].items():
+    floats = {f.name for f in dataclasses.fields(sections[name])
+              if f.type == "float"}
+    resolved[name] = {k: float(v) if k in floats and isinstance(v, int)
+                      else v for k, v in values.items()}
+  return dict(settings, resolved=resolved)
 
 
 def run_one(spec: dict) -> dict:
@@ -264,7 +283,8 @@ def read_results(path: str) -> dict:
           record = json.loads(line)
         except json.JSONDecodeError:
           continue
-        runs[record["key"]] = record
+        # Keyed anew: the key's canonical form may be newer than the line.
+        runs[settings_key(record["settings"])] = record
   return runs
 
 
