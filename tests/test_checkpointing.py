@@ -225,12 +225,12 @@ def test_state_file_naming_a_checkpoint_outside_is_refused(tmp_path, planted):
     checkpointing.latest_readable(str(tmp_path))
 
 
-def _saved_relative(tmp_path, monkeypatch, steps=(1, 2, 3)):
-  """Checkpoints saved under the relative run directory runs/a."""
+def _saved_relative(tmp_path, monkeypatch, steps=(1, 2, 3),
+                    model_dir="runs/a"):
+  """Checkpoints saved under a relative run directory."""
   monkeypatch.chdir(tmp_path)
   state = _state(tmp_path)
-  manager = checkpointing.make_manager(state, os.path.join("runs", "a"),
-                                       keep=5)
+  manager = checkpointing.make_manager(state, model_dir, keep=5)
   for _ in steps:
     _train_one_step(state)
     checkpointing.save(manager, state)
@@ -258,6 +258,17 @@ def test_relative_and_absolute_model_dirs_find_the_same_checkpoints(
   relative = checkpointing.candidate_checkpoints("./runs/a")
   absolute = checkpointing.candidate_checkpoints(str(tmp_path / "runs" / "a"))
   assert [os.path.abspath(p) for p in relative] == absolute
+
+
+def test_checkpoints_on_disk_are_found_under_a_name_with_glob_characters(
+    tmp_path, monkeypatch):
+  _saved_relative(tmp_path, monkeypatch, model_dir="runs/a[1]")
+  os.remove("runs/a[1]/checkpoints/checkpoint")
+  # (TensorFlow's reader cannot open them: it takes the prefix for a
+  # pattern. preflight refuses such a --model_dir for training.)
+  assert checkpointing.candidate_checkpoints("runs/a[1]") == [
+      "runs/a[1]/checkpoints/ckpt-3", "runs/a[1]/checkpoints/ckpt-2",
+      "runs/a[1]/checkpoints/ckpt-1"]
 
 
 def test_a_relative_model_dir_still_refuses_a_state_file_pointing_out(

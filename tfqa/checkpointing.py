@@ -16,9 +16,10 @@ from tensorflow.python.checkpoint import checkpoint_management
 import tf_keras
 
 from tfqa import integrity
+from tfqa import rundir
 
-CHECKPOINT_SUBDIR = "checkpoints"
-_CHECKPOINT_NAME = "ckpt"
+CHECKPOINT_SUBDIR = rundir.CHECKPOINT_SUBDIR
+_CHECKPOINT_NAME = rundir.CHECKPOINT_NAME
 
 
 class CheckpointError(ValueError):
@@ -174,7 +175,8 @@ def _repair_state_file(directory):
 
 def _on_disk(directory):
   return [p[:-len(".index")] for p in
-          glob.glob(os.path.join(directory, _CHECKPOINT_NAME + "-*.index"))]
+          glob.glob(os.path.join(glob.escape(directory),
+                                 _CHECKPOINT_NAME + "-*.index"))]
 
 
 def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:

@@ -12,6 +12,7 @@ from tfqa import data as data_lib
 from tfqa import export
 from tfqa import integrity
 from tfqa import io_utils
+from tfqa import paths
 
 # Questions per model call: bounds memory on long input files.
 BATCH_SIZE = 32
@@ -259,9 +260,11 @@ def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
   """Answers every question of a SQuAD JSON file: id -> Answer.
 
   Raises:
-    FileNotFoundError: `input_file` does not exist.
+    paths.PathError: `input_file` is missing or not a JSON file.
     SquadFormatError: it is not SQuAD JSON.
   """
+  paths.check_path(input_file, paths.JSON_FILE, flag="--input_file",
+                   what="a SQuAD JSON file")
   examples = data_lib.load_squad_json(input_file).examples
   results = predictor.answer([e.question for e in examples],
                              [e.context for e in examples])

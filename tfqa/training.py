@@ -24,6 +24,7 @@ from tfqa import input_pipeline
 from tfqa import io_utils
 from tfqa import modeling
 from tfqa import optimization
+from tfqa import preflight
 from tfqa import rundir
 
 
@@ -126,7 +127,13 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
 
   Returns:
     The TrainResult.
+
+  Raises:
+    ValueError: an input of the wrong kind, a model that cannot be found or
+      cannot embed max_seq_length tokens (see preflight.check_train), before
+      anything is written.
   """
+  source = preflight.check_train(run_config, model_dir)
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
@@ -140,7 +147,7 @@ def train_and_evaluate(run_config: config_lib.RunConfig, model_dir: str, *,
   policy = distribution.mixed_precision_policy(train.mixed_precision,
                                                strategy)
   configure_runtime(train, mixed_precision=policy)
-  data = _prepare_data(run_config)
+  data = _prepare_data(run_config, source)
   per_epoch = input_pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
   steps = total_steps(len(data.features), train)
@@ -197,11 +204,10 @@ class _TrainingData:
   features: features_lib.Features
 
 
-def _prepare_data(run_config):
+def _prepare_data(run_config, source):
   squad = load_train_data(run_config.data,
                           version_2_with_negative=run_config.decode
                           .version_2_with_negative)
-  source = modeling.resolve_source(run_config.model)
   tokenizer = features_lib.load_tokenizer(
       source.tokenizer_path, do_lower_case=run_config.model.do_lower_case)
   features = features_lib.build_features(squad.examples, tokenizer,
