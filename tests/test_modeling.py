@@ -494,6 +494,29 @@ def test_build_from_tf_pretrained_without_dropout(tf_model_dir):
           model.config.attention_probs_dropout_prob) == (0.2, 0.3)
 
 
+@pytest.fixture
+def generator_dropout():
+  import tf_keras
+  was_on = tf_keras.backend.experimental.is_tf_random_generator_enabled()
+  tf_keras.backend.experimental.enable_tf_random_generator()
+  yield
+  if not was_on:
+    tf_keras.backend.experimental.disable_tf_random_generator()
+
+
+@pytest.mark.parametrize("kind, directory", [
+    ("bert_config", "qa_config_file"), ("tf_pretrained", "tf_model_dir"),
+    ("safetensors", "safetensors_dir")])
+def test_every_source_gives_checkpointable_dropout(request, generator_dropout,
+                                                   kind, directory):
+  # A save_pretrained directory gave dropout layers without generators:
+  # training from it failed before its first step.
+  from tfqa import checkpointing
+  path = request.getfixturevalue(directory)
+  model, _ = modeling.build_model(modeling.ModelSource(kind, path, path))
+  assert len(checkpointing.dropout_generators(model)) == 4
+
+
 def test_build_from_tf_encoder_gets_a_fresh_head(tf_encoder_dir, caplog):
   caplog.set_level(logging.INFO, logger="absl")
   model, report = modeling.build_model(

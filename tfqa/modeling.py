@@ -264,6 +264,10 @@ def build_model(source: ModelSource, *, dropout: bool = True):
     report = WeightsReport(source.path, tuple(info["missing_keys"]),
                            tuple(info["unexpected_keys"]),
                            tuple(map(str, info["mismatched_keys"])))
+    # from_pretrained builds the layers without calling them, so Dropout's
+    # tf.random.Generator (made on a layer's first call) would not exist and
+    # the checkpoint could not hold it.
+    model(model.dummy_inputs, training=False)
   elif source.kind == "safetensors":
     model, report = _from_pytorch_safetensors(source.path, dropout)
   else:
