@@ -153,6 +153,10 @@ CASES = {
         ["tfqa_train", "--model_dir=afile/run", *_TRAIN],
         r"--model_dir=afile/run cannot be created: afile is a file, not a "
         r"directory"),
+    "train_model_dir_with_unexpanded_tilde": (
+        ["tfqa_train", "--model_dir=~/runs/a", *_TRAIN],
+        r"--model_dir=~/runs/a would be created in a directory named '~': "
+        r"the shell does not expand ~ after '='"),
     "train_model_dir_read_as_a_pattern": (
         ["tfqa_train", "--model_dir=runs/b[1]", *_TRAIN],
         r"--model_dir=runs/b\[1\] contains \[, which TensorFlow's checkpoint "

@@ -151,3 +151,16 @@ def test_an_unknown_kind_is_a_programming_error():
       r"^Invalid value for argument `kind`\. Received: kind='json'\. Expected "
       r"one of \('file', ")):
     _check("x", "json")
+
+
+@pytest.mark.parametrize("kind, found", [
+    (paths.JSON_FILE, "does not exist"),
+    (paths.OUTPUT_DIRECTORY, "would be created in a directory named '~'"),
+    (paths.OUTPUT_FILE, "would be created in a directory named '~'")])
+def test_an_unexpanded_tilde_is_named(tree, kind, found):
+  # `--model_dir=~/runs/a`: the shell expands no ~ after "=".
+  _fails("~/runs/a", kind, rf"{found}: the shell does not expand ~ after "
+                           rf"'=' \(write \$HOME/runs/a, or the flag and the "
+                           rf"path apart\)")
+  assert not (tree / "~").exists()
+

@@ -76,9 +76,11 @@ def _problem(path, kind):
   try:
     mode = os.stat(path).st_mode
   except FileNotFoundError:
-    # Output paths are created; inputs must exist.
-    return None if kind in (OUTPUT_DIRECTORY, OUTPUT_FILE) else _missing(
-        path, kind)
+    # Output paths are created (but not a directory named "~"); inputs must
+    # exist.
+    if kind in (OUTPUT_DIRECTORY, OUTPUT_FILE) and not _tilde(path):
+      return None
+    return _missing(path, kind)
   except NotADirectoryError:
     return _missing(path, kind)
   except OSError as e:
@@ -106,11 +108,21 @@ def _missing(path, kind):
     verb = ("cannot be created" if kind in (OUTPUT_DIRECTORY, OUTPUT_FILE)
             else "does not exist")
     return f"{verb}: {blocker} is a file, not a directory"
+  if _tilde(path):
+    verb = ("would be created in a directory named '~'"
+            if kind in (OUTPUT_DIRECTORY, OUTPUT_FILE) else "does not exist")
+    return (f"{verb}: the shell does not expand ~ after '=' (write "
+            f"$HOME/{path[2:]}, or the flag and the path apart)")
   if kind == CHECKPOINT:
     return f"does not exist (there is no {path}.index)"
   if not os.path.isabs(path):
     return f"does not exist (relative to the working directory {os.getcwd()})"
   return "does not exist"
+
+
+def _tilde(path):
+  """Whether `path` starts with a '~' the shell left alone (absl does too)."""
+  return path.split(os.sep, 1)[0] == "~"
 
 
 def _file_ancestor(path):
