@@ -109,7 +109,10 @@ def test_load_predictor_picks_the_path(exported, version_dir):
 
 
 def test_load_predictor_rejects_other_paths(tmp_path):
-  with pytest.raises(ValueError, match="is not a directory"):
+  with pytest.raises(ValueError, match=(
+      rf"^--model={tmp_path}/missing does not exist; expected a SavedModel "
+      rf"version directory, an export directory \(tfqa_export --export_dir\) "
+      rf"or a tfqa_train --model_dir\.$")):
     predict.load_predictor(str(tmp_path / "missing"))
   with pytest.raises(ValueError, match="holds neither a SavedModel"):
     predict.load_predictor(str(tmp_path))

@@ -139,7 +139,7 @@ def _file_ancestor(path):
 
 def _file_problem(path, mode, *, json_file):
   if stat.S_ISDIR(mode):
-    inside = sorted(name for name in os.listdir(path)
+    inside = sorted(name for name in _names(path)
                     if name.endswith(".json"))[:_SHOWN]
     return "is a directory" + (
         f" (holding {', '.join(os.path.join(path, n) for n in inside)})"
@@ -175,13 +175,21 @@ def _json_problem(path):
 
 
 def _not_a_run(path):
-  runs = sorted(name for name in os.listdir(path)
+  runs = sorted(name for name in _names(path)
                 if os.path.isfile(rundir.run_config_path(
                     os.path.join(path, name))))[:_SHOWN]
   if runs:
     return (f"holds no {rundir.RUN_CONFIG_FILE} (runs inside it: "
             f"{', '.join(os.path.join(path, r) for r in runs)})")
   return f"holds no {rundir.RUN_CONFIG_FILE}"
+
+
+def _names(directory):
+  """The directory's entries, for messages; none when it cannot be listed."""
+  try:
+    return os.listdir(directory)
+  except OSError:
+    return []
 
 
 def _checkpoint_problem(path, mode):

@@ -13,6 +13,7 @@ from tfqa import export
 from tfqa import integrity
 from tfqa import io_utils
 from tfqa import paths
+from tfqa import preflight
 
 # Questions per model call: bounds memory on long input files.
 BATCH_SIZE = 32
@@ -232,11 +233,7 @@ def load_predictor(path: str, *, verify: bool = False,
     ValueError: `path` is neither, or an option does not apply to it.
     ManifestMismatchError: `verify` found a missing or changed file.
   """
-  if not os.path.isdir(path):
-    raise ValueError(f"{path} is not a directory. Expected a SavedModel "
-                     f"version directory, an export directory (tfqa_export "
-                     f"--export_dir) or a training run (tfqa_train "
-                     f"--model_dir).")
+  preflight.check_predict(model=path, checkpoint=checkpoint)
   saved_model_dir = resolve_saved_model(path)
   if saved_model_dir is not None:
     if checkpoint is not None:

@@ -7,6 +7,8 @@ do the library functions behind them. Paths go through `paths.check_path`.
 
 from __future__ import annotations
 
+import os
+
 from tfqa import config as config_lib
 from tfqa import modeling
 from tfqa import paths
@@ -101,7 +103,8 @@ def check_predict(*, model: str | None = None, onnx_model: str | None = None,
                      what="a SavedModel version directory, an export "
                           "directory (tfqa_export --export_dir) or a "
                           "tfqa_train --model_dir")
-    if checkpoint:
+    if checkpoint and os.path.isfile(rundir.run_config_path(model)):
+      # (A SavedModel takes no --checkpoint: loading it says so.)
       check_checkpoint(checkpoint, model)
   if onnx_model:
     paths.check_path(onnx_model, paths.FILE_OR_DIRECTORY, flag="--onnx_model",
