@@ -36,13 +36,13 @@ def check_train(run_config: config_lib.RunConfig,
   """
   paths.check_path(model_dir, paths.OUTPUT_DIRECTORY, flag="--model_dir",
                    what="a run directory (created if absent)")
-  pattern_chars = sorted(set(model_dir) & set(_PATTERN_CHARS))
+  pattern_chars = " and ".join(sorted(set(model_dir) & set(_PATTERN_CHARS)))
   if pattern_chars:
     raise ValueError(
-        f"--model_dir={model_dir} contains {' and '.join(pattern_chars)}, "
-        f"which TensorFlow's checkpoint reader takes for a file pattern: the "
-        f"run's checkpoints could never be read back. Expected a run "
-        f"directory whose path has neither; rename it.")
+        f"--model_dir={model_dir} contains {pattern_chars}, which "
+        f"TensorFlow's checkpoint reader takes for a file pattern: the run's "
+        f"checkpoints could never be read back. Expected a path without "
+        f"{pattern_chars}; pick another name.")
   data = run_config.data
   for flag, path in (("--train_file", data.train_file),
                      ("--eval_file", data.eval_file)):
