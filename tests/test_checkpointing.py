@@ -225,6 +225,64 @@ def test_state_file_naming_a_checkpoint_outside_is_refused(tmp_path, planted):
     checkpointing.latest_readable(str(tmp_path))
 
 
+def _saved_relative(tmp_path, monkeypatch, steps=(1, 2, 3),
+                    model_dir="runs/a"):
+  """Checkpoints saved under a relative run directory."""
+  monkeypatch.chdir(tmp_path)
+  state = _state(tmp_path)
+  manager = checkpointing.make_manager(state, model_dir, keep=5)
+  for _ in steps:
+    _train_one_step(state)
+    checkpointing.save(manager, state)
+  return state
+
+
+def test_a_relative_model_dir_lists_each_checkpoint_once(tmp_path,
+                                                          monkeypatch,
+                                                          caplog):
+  # The state file's relative names were joined with the directory twice
+  # (runs/a/checkpoints/runs/a/checkpoints/ckpt-3), then taken for damage.
+  _saved_relative(tmp_path, monkeypatch)
+  assert checkpointing.candidate_checkpoints("runs/a") == [
+      "runs/a/checkpoints/ckpt-3", "runs/a/checkpoints/ckpt-2",
+      "runs/a/checkpoints/ckpt-1"]
+  with caplog.at_level("WARNING"):
+    assert (checkpointing.latest_readable("runs/a") ==
+            "runs/a/checkpoints/ckpt-3")
+  assert caplog.text == ""
+
+
+def test_relative_and_absolute_model_dirs_find_the_same_checkpoints(
+    tmp_path, monkeypatch):
+  _saved_relative(tmp_path, monkeypatch)
+  relative = checkpointing.candidate_checkpoints("./runs/a")
+  absolute = checkpointing.candidate_checkpoints(str(tmp_path / "runs" / "a"))
+  assert [os.path.abspath(p) for p in relative] == absolute
+
+
+def test_checkpoints_on_disk_are_found_under_a_name_with_glob_characters(
+    tmp_path, monkeypatch):
+  _saved_relative(tmp_path, monkeypatch, model_dir="runs/a[1]")
+  os.remove("runs/a[1]/checkpoints/checkpoint")
+  # (TensorFlow's reader cannot open them: it takes the prefix for a
+  # pattern. preflight refuses such a --model_dir for training.)
+  assert checkpointing.candidate_checkpoints("runs/a[1]") == [
+      "runs/a[1]/checkpoints/ckpt-3", "runs/a[1]/checkpoints/ckpt-2",
+      "runs/a[1]/checkpoints/ckpt-1"]
+
+
+def test_a_relative_model_dir_still_refuses_a_state_file_pointing_out(
+    tmp_path, monkeypatch):
+  _saved_relative(tmp_path, monkeypatch)
+  with open("runs/a/checkpoints/checkpoint", "w") as f:
+    f.write('model_checkpoint_path: "../../../elsewhere/ckpt-9"\n')
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=r"^runs/a/checkpoints/checkpoint names "
+                           r"'\.\./\.\./\.\./elsewhere/ckpt-9', which is "
+                           r"outside runs/a/checkpoints; refused"):
+    checkpointing.latest_readable("runs/a")
+
+
 @pytest.mark.parametrize("error", [
     tf.errors.OutOfRangeError(None, None, "File too large"),  # EFBIG
     tf.errors.ResourceExhaustedError(None, None, "No space left on device"),

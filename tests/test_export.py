@@ -470,8 +470,11 @@ def test_cli_unwritable_export_dir_is_a_one_line_error(exported, tmp_path):
                f"--export_dir={blocker}/export", "--noverify"],
               expect_fail=True)
   last = proc.stderr.strip().splitlines()[-1]
-  assert last.startswith("tfqa_export: error: ") and str(blocker) in last
-  assert "Nothing was published" in last and "Traceback" not in proc.stderr
+  # Refused before anything is loaded or written.
+  assert last == (f"tfqa_export: error: --export_dir={blocker}/export cannot "
+                  f"be created: {blocker} is a file, not a directory; "
+                  f"expected an export directory (created if absent).")
+  assert "Traceback" not in proc.stderr
   assert blocker.read_text() == "not a directory"
 
 
@@ -511,13 +514,14 @@ def test_invalid_arguments_are_rejected(tmp_path, kwargs, match):
 
 
 def test_a_directory_without_a_run_is_rejected(tmp_path):
-  with pytest.raises(ValueError, match="has no run_config.json: it is not a "
-                                       "tfqa_train --model_dir"):
+  (tmp_path / "nothing").mkdir()
+  with pytest.raises(ValueError, match=(
+      rf"^--model_dir={tmp_path}/nothing holds no run_config\.json; expected "
+      rf"a tfqa_train --model_dir\.$")):
     export.export_model(model_dir=str(tmp_path / "nothing"),
                         export_dir=str(tmp_path / "export"))
   # Nothing is left behind by a refused export.
-  assert not os.path.exists(tmp_path / "export" / "saved_model" / "tfqa" /
-                            "1")
+  assert not os.path.exists(tmp_path / "export")
 
 
 def test_next_version_counts_only_numbered_directories(tmp_path):

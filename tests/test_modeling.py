@@ -121,15 +121,27 @@ def test_resolve_bert_config(qa_config_file, vocab_file):
 def test_resolve_missing_bert_config(tmp_path, vocab_file):
   path = str(tmp_path / "nope.json")
   with pytest.raises(ValueError, match=(
-      rf"^--bert_config_file='{path}' does not exist\.$")):
+      rf"^--bert_config_file={path} does not exist; expected a BERT config "
+      rf"JSON file\.$")):
     modeling.resolve_source(config.ModelConfig(bert_config_file=path,
                                                vocab_file=vocab_file))
 
 
 def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
-  with pytest.raises(ValueError, match="does not exist"):
+  with pytest.raises(ValueError, match=(
+      rf"^--bert_config_file={tmp_path} is a directory; expected a BERT "
+      rf"config JSON file\.$")):
     modeling.resolve_source(config.ModelConfig(
         bert_config_file=str(tmp_path), vocab_file=vocab_file))
+
+
+def test_resolve_missing_vocab_file(qa_config_file, tmp_path):
+  path = str(tmp_path / "vocab.txt")
+  with pytest.raises(ValueError, match=(
+      rf"^--vocab_file={path} does not exist; expected a vocab\.txt file or "
+      rf"a tokenizer directory\.$")):
+    modeling.resolve_source(config.ModelConfig(bert_config_file=qa_config_file,
+                                               vocab_file=path))
 
 
 def test_resolve_tf_pretrained_dir(tf_model_dir):
@@ -178,34 +190,171 @@ def test_resolve_bundled_name_without_the_extra(monkeypatch):
     modeling.resolve_source(config.ModelConfig(model="minilm-l6"))
 
 
+_ACCEPTS = (r"expected a save_pretrained directory \(config\.json \+ "
+            r"tf_model\.h5\), a directory with PyTorch model\.safetensors \+ "
+            r"config\.json, 'minilm-l6' \(the bundled MiniLM\), or a Hugging "
+            r"Face hub name \(taken from the local cache, else downloaded\)\.$")
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+  """An empty Hugging Face cache; the hub is never really asked."""
+  from huggingface_hub import constants
+  cache = tmp_path / "hf_cache"
+  cache.mkdir()
+  monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+  monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+  return cache
+
+
+def _cache_model(cache, name, files):
+  """Writes `files` as the cached snapshot of hub model `name`."""
+  repo = cache / ("models--" + name.replace("/", "--"))
+  (repo / "refs").mkdir(parents=True)
+  (repo / "refs" / "main").write_text("0" * 40)
+  snapshot = repo / "snapshots" / ("0" * 40)
+  snapshot.mkdir(parents=True)
+  for file in files:
+    (snapshot / file).write_text("{}", encoding="utf-8")
+  return str(snapshot)
+
+
+def _hub_must_not_be_asked(monkeypatch):
+  import huggingface_hub
+
+  def fail(*args, **kwargs):
+    raise AssertionError("the hub was asked")
+
+  monkeypatch.setattr(huggingface_hub, "model_info", fail)
+
+
 @pytest.mark.parametrize("name", ["google/bert_uncased_L-2_H-128_A-2",
                                   "bert-base-uncased"])
-def test_resolve_hub_name(name, tmp_path, monkeypatch, vocab_file):
-  monkeypatch.chdir(tmp_path)
+def test_resolve_hub_name_from_the_cache(name, hub_cache, monkeypatch,
+                                         vocab_file):
+  snapshot = _cache_model(hub_cache, name, ["config.json", "tf_model.h5",
+                                            "vocab.txt"])
+  _hub_must_not_be_asked(monkeypatch)
   source = modeling.resolve_source(config.ModelConfig(model=name))
-  assert source == modeling.ModelSource("hub", name, name)
+  assert source == modeling.ModelSource("tf_pretrained", snapshot, snapshot)
   source = modeling.resolve_source(config.ModelConfig(model=name,
                                                       vocab_file=vocab_file))
-  assert source == modeling.ModelSource("hub", name, vocab_file)
+  assert source == modeling.ModelSource("tf_pretrained", snapshot, vocab_file)
 
 
-@pytest.mark.parametrize("model", ["/no/such/dir", "./no_such_dir",
-                                   "../no_such_dir", "weights.h5"])
-def test_resolve_refuses_paths_that_are_not_directories(model, tmp_path,
+def test_resolve_hub_name_offline_and_not_cached_fails_at_once(
+    hub_cache, monkeypatch):
+  from huggingface_hub import constants
+  monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+  _hub_must_not_be_asked(monkeypatch)
+  with pytest.raises(ValueError, match=(
+      rf"^--model=nosuchorg/nosuchmodel is neither a local directory nor "
+      rf"'minilm-l6', and as a hub name it is not in the Hugging Face cache "
+      rf"\({hub_cache}\) and HF_HUB_OFFLINE is set \(so the hub is not "
+      rf"asked\); {_ACCEPTS}")):
+    modeling.resolve_source(config.ModelConfig(model="nosuchorg/nosuchmodel"))
+
+
+def test_resolve_hub_name_cached_without_weights(hub_cache, monkeypatch):
+  from huggingface_hub import constants
+  monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+  snapshot = _cache_model(hub_cache, "org/m", ["config.json"])
+  with pytest.raises(ValueError, match=(
+      rf"^--model=org/m is cached incompletely in {snapshot} \(holds neither "
+      rf"tf_model\.h5 nor model\.safetensors\) and HF_HUB_OFFLINE is set")):
+    modeling.resolve_source(config.ModelConfig(model="org/m"))
+
+
+@pytest.mark.parametrize("error, found", [
+    ("unreachable", r"the hub \(https://huggingface\.co\) cannot be reached: "
+                    r"ConnectionError"),
+    ("unknown", r"the hub \(https://huggingface\.co\) has no model of that "
+                r"name \(or it is private\)"),
+])
+def test_resolve_hub_name_asks_the_hub_once_without_retries(
+    hub_cache, monkeypatch, error, found):
+  import huggingface_hub
+  from huggingface_hub import errors
+  import requests
+  calls = []
+
+  def model_info(name, *, timeout):
+    calls.append((name, timeout))
+    if error == "unreachable":
+      raise requests.ConnectionError("Failed to resolve 'huggingface.co'")
+    raise errors.RepositoryNotFoundError("404", response=None)
+
+  monkeypatch.setattr(huggingface_hub, "model_info", model_info)
+  with pytest.raises(ValueError, match=(
+      rf"^--model=org/m is neither a local directory nor 'minilm-l6', and "
+      rf"as a hub name it is not in the Hugging Face cache \({hub_cache}\), "
+      rf"and {found}; {_ACCEPTS}")):
+    modeling.resolve_source(config.ModelConfig(model="org/m"))
+  assert calls == [("org/m", modeling.HUB_TIMEOUT_S)]
+
+
+def test_resolve_hub_name_downloads_one_weights_file(hub_cache, monkeypatch):
+  import huggingface_hub
+  siblings = ["config.json", "vocab.txt", "tf_model.h5", "model.safetensors",
+              "pytorch_model.bin", "flax_model.msgpack"]
+  monkeypatch.setattr(
+      huggingface_hub, "model_info",
+      lambda name, *, timeout: huggingface_hub.hf_api.ModelInfo(
+          id=name, siblings=[{"rfilename": f} for f in siblings]))
+  real_snapshot_download = huggingface_hub.snapshot_download
+  downloads = []
+
+  def snapshot_download(name, *, local_files_only=False, allow_patterns=None,
+                        etag_timeout=None):
+    if local_files_only:
+      return real_snapshot_download(name, local_files_only=True)
+    downloads.append((allow_patterns, etag_timeout))
+    return _cache_model(hub_cache, name, allow_patterns)
+
+  monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+  source = modeling.resolve_source(config.ModelConfig(model="org/m"))
+  assert source.kind == "tf_pretrained"
+  assert downloads == [(["config.json", "vocab.txt", "tf_model.h5"],
+                        modeling.HUB_TIMEOUT_S)]
+
+
+def test_resolve_hub_name_unreachable_for_real_ends_in_seconds(hub_cache):
+  # No fakes: here the hub is unreachable (or it answers that the model does
+  # not exist); either way one request, not minutes of retries.
+  import time
+  started = time.monotonic()
+  with pytest.raises(ValueError, match=(
+      rf"^--model=tfqa-no-such-org/no-such-model is neither a local "
+      rf"directory nor 'minilm-l6', .*; {_ACCEPTS}")):
+    modeling.resolve_source(config.ModelConfig(
+        model="tfqa-no-such-org/no-such-model"))
+  assert time.monotonic() - started < 2 * modeling.HUB_TIMEOUT_S
+
+
+@pytest.mark.parametrize("model, found", [
+    ("/no/such/dir", "does not exist"),
+    ("./no_such_dir", "does not exist \\(relative to the working directory "
+                      "{cwd}\\)"),
+    ("../no_such_dir", "does not exist \\(relative to the working directory "
+                       "{cwd}\\)"),
+    ("a/b/c", "does not exist \\(relative to the working directory {cwd}\\)"),
+    ("weights.h5", "is a file"),
+])
+def test_resolve_refuses_paths_that_are_not_directories(model, found,
+                                                        tmp_path,
                                                         monkeypatch):
   monkeypatch.chdir(tmp_path)
   (tmp_path / "weights.h5").write_text("", encoding="utf-8")  # a plain file
-  with pytest.raises(ValueError, match=(
-      rf"^--model='{model}' is not a directory\. Expected a save_pretrained "
-      rf"directory, a directory with model\.safetensors \+ config\.json, a hub "
-      rf"name, or 'minilm-l6'\.$")):
+  found = found.format(cwd=tmp_path)
+  with pytest.raises(ValueError, match=rf"^--model={model} {found}; "
+                                       rf"{_ACCEPTS}"):
     modeling.resolve_source(config.ModelConfig(model=model))
 
 
 def test_resolve_refuses_dir_without_config(tmp_path):
   (tmp_path / "tf_model.h5").write_text("", encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--model='{tmp_path}' has no config\.json\.$")):
+      rf"^--model={tmp_path} has no config\.json; {_ACCEPTS}")):
     modeling.resolve_source(config.ModelConfig(model=str(tmp_path)))
 
 
@@ -213,9 +362,47 @@ def test_resolve_refuses_dir_without_weights(tmp_path):
   (tmp_path / "config.json").write_text("{}", encoding="utf-8")
   (tmp_path / "pytorch_model.bin").write_text("", encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--model='{tmp_path}' holds neither tf_model\.h5 nor "
-      rf"model\.safetensors\.$")):
+      rf"^--model={tmp_path} holds neither tf_model\.h5 nor "
+      rf"model\.safetensors; {_ACCEPTS}")):
     modeling.resolve_source(config.ModelConfig(model=str(tmp_path)))
+
+
+# check_feature_config
+
+
+@pytest.mark.parametrize("max_seq_length", [32, 64])
+def test_windows_up_to_the_position_embeddings_fit(qa_config_file,
+                                                   max_seq_length):
+  source = modeling.ModelSource("bert_config", qa_config_file, "")
+  modeling.check_feature_config(source, config.FeatureConfig(
+      max_seq_length=max_seq_length, doc_stride=8, max_query_length=12))
+
+
+def test_windows_longer_than_the_position_embeddings_are_refused(
+    qa_config_file):
+  source = modeling.ModelSource("bert_config", qa_config_file, "")
+  with pytest.raises(ValueError, match=(
+      rf"^Invalid value for argument `max_seq_length`\. Received: "
+      rf"--max_seq_length=65, but the model embeds at most "
+      rf"max_position_embeddings=64 positions \({qa_config_file}\)\. "
+      rf"Expected --max_seq_length <= 64: pass --max_seq_length=64 or less")):
+    modeling.check_feature_config(source, config.FeatureConfig(
+        max_seq_length=65, doc_stride=8, max_query_length=12))
+
+
+def test_a_config_without_position_embeddings_has_bert_s_512(tmp_path):
+  (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+  source = modeling.ModelSource("tf_pretrained", str(tmp_path), "")
+  assert modeling.max_position_embeddings(source) == 512
+
+
+def test_a_config_that_is_not_bert_s_is_refused(tmp_path):
+  (tmp_path / "config.json").write_text("[1, 2]", encoding="utf-8")
+  source = modeling.ModelSource("tf_pretrained", str(tmp_path), "")
+  with pytest.raises(ValueError, match=(
+      rf"^{tmp_path}/config\.json: expected a BERT config \(a JSON object "
+      rf"with a positive integer max_position_embeddings\), got \[1, 2\]\.$")):
+    modeling.max_position_embeddings(source)
 
 
 # WeightsReport
@@ -305,6 +492,29 @@ def test_build_from_tf_pretrained_without_dropout(tf_model_dir):
       modeling.ModelSource("tf_pretrained", tf_model_dir, tf_model_dir))
   assert (model.config.hidden_dropout_prob,
           model.config.attention_probs_dropout_prob) == (0.2, 0.3)
+
+
+@pytest.fixture
+def generator_dropout():
+  import tf_keras
+  was_on = tf_keras.backend.experimental.is_tf_random_generator_enabled()
+  tf_keras.backend.experimental.enable_tf_random_generator()
+  yield
+  if not was_on:
+    tf_keras.backend.experimental.disable_tf_random_generator()
+
+
+@pytest.mark.parametrize("kind, directory", [
+    ("bert_config", "qa_config_file"), ("tf_pretrained", "tf_model_dir"),
+    ("safetensors", "safetensors_dir")])
+def test_every_source_gives_checkpointable_dropout(request, generator_dropout,
+                                                   kind, directory):
+  # A save_pretrained directory gave dropout layers without generators:
+  # training from it failed before its first step.
+  from tfqa import checkpointing
+  path = request.getfixturevalue(directory)
+  model, _ = modeling.build_model(modeling.ModelSource(kind, path, path))
+  assert len(checkpointing.dropout_generators(model)) == 4
 
 
 def test_build_from_tf_encoder_gets_a_fresh_head(tf_encoder_dir, caplog):

@@ -109,7 +109,10 @@ def test_load_predictor_picks_the_path(exported, version_dir):
 
 
 def test_load_predictor_rejects_other_paths(tmp_path):
-  with pytest.raises(ValueError, match="is not a directory"):
+  with pytest.raises(ValueError, match=(
+      rf"^--model={tmp_path}/missing does not exist; expected a SavedModel "
+      rf"version directory, an export directory \(tfqa_export --export_dir\) "
+      rf"or a tfqa_train --model_dir\.$")):
     predict.load_predictor(str(tmp_path / "missing"))
   with pytest.raises(ValueError, match="holds neither a SavedModel"):
     predict.load_predictor(str(tmp_path))
@@ -226,8 +229,10 @@ def test_cli_usage_errors(args, match):
 def test_cli_runtime_errors(tmp_path):
   proc = _run(["-m", "tfqa.cli.predict", f"--model={tmp_path}/missing",
                "--question=q", "--context=c"], expect_fail=True)
-  assert (f"tfqa_predict: error: {tmp_path}/missing is not a directory"
-          in proc.stderr)
+  assert proc.stderr == (
+      f"tfqa_predict: error: --model={tmp_path}/missing does not exist; "
+      f"expected a SavedModel version directory, an export directory "
+      f"(tfqa_export --export_dir) or a tfqa_train --model_dir.\n")
 
 
 def test_cli_help_is_grouped():

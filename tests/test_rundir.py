@@ -281,3 +281,17 @@ def test_deeply_nested_run_config_is_a_clear_error(tmp_path):
                                        r"not valid: arrays/objects nested too "
                                        r"deeply"):
     rundir.read_run_config(str(tmp_path))
+
+
+def test_checkpoints_on_disk_are_listed_oldest_first(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  checkpoints = tmp_path / "runs" / "a[1]" / "checkpoints"
+  checkpoints.mkdir(parents=True)
+  for name in ("ckpt-10.index", "ckpt-9.index", "ckpt-9.data-00000-of-00001",
+               "ckpt-11.data-00000-of-00001", "checkpoint"):
+    (checkpoints / name).write_text("")
+  assert rundir.checkpoints_on_disk("runs/a[1]") == [
+      "runs/a[1]/checkpoints/ckpt-9", "runs/a[1]/checkpoints/ckpt-10"]
+  assert rundir.checkpoints_on_disk(str(tmp_path / "runs" / "a[1]")) == [
+      str(checkpoints / "ckpt-9"), str(checkpoints / "ckpt-10")]
+  assert rundir.checkpoints_on_disk("runs/none") == []

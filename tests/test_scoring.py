@@ -58,7 +58,9 @@ def test_v2_scores_with_na_probs(files):
 
 
 @pytest.mark.parametrize("content,match", [
-    ("[1, 2]", r"p.json: expected a JSON object of question id"),
+    ("[1, 2]", r"^PREDICTIONS_FILE=.*/p\.json is not a JSON object: it starts "
+               r"with '\[1, 2\]'; expected a predictions JSON file \(question "
+               r"id -> answer\)\.$"),
     ('{"p0q0": 3}', r"p.json: \['p0q0'\]: expected an answer string, got 3"),
     ("{oops", r"p.json: the predictions file is not valid JSON: .* line 1"),
 ])
@@ -68,6 +70,17 @@ def test_bad_predictions_file_is_named(files, content, match):
   path.write_text(content)
   with pytest.raises(ValueError, match=match):
     scoring.score_files(v1, str(path))
+
+
+def test_swapped_arguments_are_named(files):
+  root, v1, _ = files
+  predictions = _write(root / "predictions.json", {"p0q0": "paris"})
+  with pytest.raises(ValueError, match=(
+      rf"^DATA_FILE={predictions} is not a SQuAD file, but PREDICTIONS_FILE="
+      rf"{v1} looks like one \(it has 'data'\): the arguments are swapped\? "
+      rf"Expected: tfqa_score DATA_FILE PREDICTIONS_FILE, e\.g\. tfqa_score "
+      rf"dev\.json predictions\.json\.$")):
+    scoring.score_files(predictions, v1)
 
 
 def test_bad_na_prob_file_is_named(files):

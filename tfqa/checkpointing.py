@@ -10,14 +10,16 @@ import re
 import shutil
 
 from absl import logging
+from google.protobuf import text_format
 import tensorflow as tf
 from tensorflow.python.checkpoint import checkpoint_management
 import tf_keras
 
 from tfqa import integrity
+from tfqa import rundir
 
-CHECKPOINT_SUBDIR = "checkpoints"
-_CHECKPOINT_NAME = "ckpt"
+CHECKPOINT_SUBDIR = rundir.CHECKPOINT_SUBDIR
+_CHECKPOINT_NAME = rundir.CHECKPOINT_NAME
 
 
 class CheckpointError(ValueError):
@@ -173,7 +175,8 @@ def _repair_state_file(directory):
 
 def _on_disk(directory):
   return [p[:-len(".index")] for p in
-          glob.glob(os.path.join(directory, _CHECKPOINT_NAME + "-*.index"))]
+          glob.glob(os.path.join(glob.escape(directory),
+                                 _CHECKPOINT_NAME + "-*.index"))]
 
 
 def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
@@ -207,35 +210,59 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
 def candidate_checkpoints(model_dir: str) -> list[str]:
   """Checkpoint prefixes, newest first: the state file's, then any on disk.
 
+  A relative `model_dir` gives prefixes relative to the working directory,
+  as an absolute one gives absolute ones: each prefix is `model_dir`'s
+  checkpoints directory joined once with the name the state file records.
+
   Raises:
     CheckpointError: the `checkpoint` state file names a checkpoint outside
       the checkpoints directory (tfqa would read it, and the checkpoint
       manager would delete it when rotating).
   """
   directory = checkpoint_dir(model_dir)
-  prefixes = []
+  state_file = os.path.join(directory, "checkpoint")
   try:
-    state = tf.train.get_checkpoint_state(directory)
-    if state is not None:
-      prefixes = [p for p in (state.model_checkpoint_path,
-                              *state.all_model_checkpoint_paths) if p]
+    recorded = _recorded_prefixes(state_file)
   except Exception as e:  # pylint: disable=broad-except
     # A damaged state file must not hide the checkpoints next to it.
     logging.warning("Unreadable checkpoint state file in %s (%s); looking "
                     "for checkpoint files directly.", directory, e)
-  state_file = os.path.join(directory, "checkpoint")
-  for prefix in prefixes:
+    recorded = []
+  for prefix in recorded:
     try:
       integrity.contained_path(directory, prefix, source=state_file)
     except integrity.PathEscapeError as e:
       raise CheckpointError(str(e)) from None
-  on_disk = _on_disk(directory)
-  prefixes = [_absolute(p, directory) for p in prefixes]
-  prefixes += [p for p in on_disk if p not in prefixes]
+  prefixes = [_joined(p, directory) for p in recorded]
+  prefixes += [p for p in _on_disk(directory) if p not in prefixes]
   return sorted(set(prefixes), key=_checkpoint_number, reverse=True)
 
 
-def _absolute(prefix, directory):
+def _recorded_prefixes(state_file):
+  """The prefixes the state file lists, as written (relative or absolute).
+
+  Not `tf.train.get_checkpoint_state`: it already joins relative entries
+  with the directory it is given, and the containment check must see what
+  the file says.
+
+  Raises:
+    ValueError, text_format.ParseError, UnicodeDecodeError, tf.errors.OpError:
+      the file is damaged.
+  """
+  if not tf.io.gfile.exists(state_file):
+    return []
+  with tf.io.gfile.GFile(state_file, "rb") as f:
+    text = f.read().decode("utf-8")
+  state = checkpoint_management.CheckpointState()
+  text_format.Merge(text, state)
+  if not state.model_checkpoint_path:
+    raise ValueError("it names no model_checkpoint_path")
+  return list(dict.fromkeys(
+      p for p in (state.model_checkpoint_path,
+                  *state.all_model_checkpoint_paths) if p))
+
+
+def _joined(prefix, directory):
   return prefix if os.path.isabs(prefix) else os.path.join(directory, prefix)
 
 

@@ -116,11 +116,15 @@ def evaluate_run(model_dir: str, *, eval_file: str | None = None,
     (metrics, output_dir).
 
   Raises:
-    ValueError: no eval file, or the run/checkpoint cannot be used.
+    ValueError: no eval file, an input of the wrong kind, or the
+      run/checkpoint cannot be used.
   """
+  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   from tfqa import rundir  # pylint: disable=import-outside-toplevel
   from tfqa import trained_model  # pylint: disable=import-outside-toplevel
 
+  preflight.check_eval(model_dir, eval_file=eval_file, checkpoint=checkpoint,
+                       output_dir=output_dir)
   trained = trained_model.load(model_dir, checkpoint=checkpoint)
   eval_file = eval_file or trained.run_config.data.eval_file
   if not eval_file:

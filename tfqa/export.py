@@ -43,6 +43,7 @@ from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
 from tfqa import onnx_export
+from tfqa import preflight
 from tfqa import rundir
 from tfqa import sample
 from tfqa import serving_graph
@@ -158,11 +159,14 @@ def export_model(*, model_dir: str, export_dir: str,
     ExportVerificationError: the export does not reproduce the checkpoint.
     onnx_export.PortableExportError: an ONNX model does not reproduce the
       SavedModel, or a quantized one loses too much F1.
-    FileNotFoundError: `probe_file` does not exist.
+    paths.PathError (a ValueError): an input or `export_dir` of the wrong
+      kind (see preflight.check_export), before anything is written.
   """
   _validate_arguments(model_name=model_name, version=version,
                       overwrite=overwrite, verify=verify)
   _check_threshold_value(null_score_diff_threshold)
+  preflight.check_export(model_dir, export_dir=export_dir,
+                         probe_file=probe_file, checkpoint=checkpoint)
   models_dir = os.path.join(export_dir, SAVED_MODEL_SUBDIR, model_name)
   recover_interrupted(export_dir, models_dir)
   if version is None:

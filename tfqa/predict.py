@@ -12,6 +12,8 @@ from tfqa import data as data_lib
 from tfqa import export
 from tfqa import integrity
 from tfqa import io_utils
+from tfqa import paths
+from tfqa import preflight
 
 # Questions per model call: bounds memory on long input files.
 BATCH_SIZE = 32
@@ -231,11 +233,7 @@ def load_predictor(path: str, *, verify: bool = False,
     ValueError: `path` is neither, or an option does not apply to it.
     ManifestMismatchError: `verify` found a missing or changed file.
   """
-  if not os.path.isdir(path):
-    raise ValueError(f"{path} is not a directory. Expected a SavedModel "
-                     f"version directory, an export directory (tfqa_export "
-                     f"--export_dir) or a training run (tfqa_train "
-                     f"--model_dir).")
+  preflight.check_predict(model=path, checkpoint=checkpoint)
   saved_model_dir = resolve_saved_model(path)
   if saved_model_dir is not None:
     if checkpoint is not None:
@@ -259,9 +257,11 @@ def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
   """Answers every question of a SQuAD JSON file: id -> Answer.
 
   Raises:
-    FileNotFoundError: `input_file` does not exist.
+    paths.PathError: `input_file` is missing or not a JSON file.
     SquadFormatError: it is not SQuAD JSON.
   """
+  paths.check_path(input_file, paths.JSON_FILE, flag="--input_file",
+                   what="a SQuAD JSON file")
   examples = data_lib.load_squad_json(input_file).examples
   results = predictor.answer([e.question for e in examples],
                              [e.context for e in examples])

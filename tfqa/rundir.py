@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -18,6 +19,8 @@ TOKENIZER_SUBDIR = "tokenizer"  # save_pretrained tokenizer of the run
 BERT_CONFIG_FILE = "bert_config.json"  # the architecture, for eval/export
 EVAL_SUBDIR = "eval"  # outputs of the end-of-training evaluation
 LOGS_SUBDIR = "logs"  # TensorBoard
+CHECKPOINT_SUBDIR = "checkpoints"  # CHECKPOINT_NAME-<step>.index/.data-*
+CHECKPOINT_NAME = "ckpt"
 # run_config.json's SHA-256 of its settings (not of "versions"): a damaged
 # file that still parses (a flipped digit) is refused, not resumed from.
 SETTINGS_DIGEST_KEY = "settings_sha256"
@@ -52,6 +55,22 @@ def versions() -> dict:
 
 def run_config_path(model_dir: str) -> str:
   return os.path.join(model_dir, RUN_CONFIG_FILE)
+
+
+def checkpoints_on_disk(model_dir: str) -> list[str]:
+  """Prefixes of the run's checkpoints whose index file exists, oldest first.
+
+  A listing for messages: whether each is readable is checkpointing's job.
+  """
+  prefixes = [path[:-len(".index")] for path in glob.glob(os.path.join(
+      glob.escape(model_dir), CHECKPOINT_SUBDIR,
+      CHECKPOINT_NAME + "-*.index"))]
+  return sorted(prefixes, key=_step_of)
+
+
+def _step_of(prefix):
+  step = prefix.rsplit("-", 1)[-1]
+  return int(step) if step.isdigit() else -1
 
 
 def read_run_config(model_dir: str) -> config_lib.RunConfig | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfqa import data as data_lib
 from tfqa import io_utils
 from tfqa import metrics as metrics_lib
+from tfqa import preflight
 
 
 def read_predictions(path: str) -> dict[str, str]:
@@ -56,8 +57,17 @@ def score_files(data_file: str, predictions_file: str, *,
     HasAns_*, NoAns_*, and best_* with na_prob_file), values in percent, plus
     "missing": gold ids without a prediction (scored as wrong) and
     "unknown_ids": prediction ids not in the data (ignored).
+
+  Raises:
+    ValueError: a file of the wrong kind (see preflight.check_score), not
+      SQuAD or predictions JSON, or the two given in the wrong order.
   """
-  squad = data_lib.load_squad_json(data_file)
+  preflight.check_score(data_file, predictions_file, na_prob_file=na_prob_file)
+  try:
+    squad = data_lib.load_squad_json(data_file)
+  except data_lib.SquadFormatError:
+    _refuse_swapped(data_file, predictions_file)
+    raise
   gold = data_lib.gold_answers(squad.examples)
   predictions = read_predictions(predictions_file)
   if squad.has_impossible or na_prob_file:
@@ -68,3 +78,18 @@ def score_files(data_file: str, predictions_file: str, *,
     result = metrics_lib.squad_v1_metrics(gold, predictions)
   result["unknown_ids"] = len(set(predictions) - set(gold))
   return result
+
+
+def _refuse_swapped(data_file, predictions_file):
+  """Raises a ValueError when the two files look given in the wrong order."""
+  try:
+    predictions = io_utils.read_json(predictions_file,
+                                     what="the predictions file")
+  except ValueError:
+    return
+  if isinstance(predictions, dict) and "data" in predictions:
+    raise ValueError(
+        f"DATA_FILE={data_file} is not a SQuAD file, but PREDICTIONS_FILE="
+        f"{predictions_file} looks like one (it has 'data'): the arguments "
+        f"are swapped? Expected: tfqa_score DATA_FILE PREDICTIONS_FILE, e.g. "
+        f"tfqa_score dev.json predictions.json.")

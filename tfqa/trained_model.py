@@ -11,6 +11,7 @@ from tfqa import checkpointing
 from tfqa import config as config_lib
 from tfqa import features as features_lib
 from tfqa import modeling
+from tfqa import preflight
 from tfqa import rundir
 
 
@@ -49,6 +50,7 @@ def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
     if checkpoint is None:
       raise ValueError(f"{model_dir} has no checkpoint yet.")
   else:
+    preflight.check_checkpoint(checkpoint, model_dir)
     checkpointing.verify_readable(checkpoint)
   model, _ = modeling.build_model(
       modeling.ModelSource("bert_config", bert_config, tokenizer_dir),

@@ -26,6 +26,7 @@ from tfqa import io_utils
 from tfqa import modeling
 from tfqa import optimization
 from tfqa import progress
+from tfqa import preflight
 from tfqa import rundir
 
 
@@ -147,7 +148,10 @@ def train_and_evaluate(
   Raises:
     ValueError: a callback that is not a tf_keras callback, another verbose
       value, a progress_every_steps that is not a positive integer; and what
-      the run's data and checkpoints raise.
+      the run's data and checkpoints raise;
+      an input of the wrong kind, a model that cannot be found or
+      cannot embed max_seq_length tokens (see preflight.check_train), before
+      anything is written.
   """
   callbacks = _check_callbacks(callbacks)
   if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
@@ -158,6 +162,7 @@ def train_and_evaluate(
     raise ValueError(f"Invalid value for argument `progress_every_steps`. "
                      f"Received: progress_every_steps={progress_every_steps!r}"
                      f". Expected a positive integer.")
+  source = preflight.check_train(run_config, model_dir)
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
@@ -171,7 +176,7 @@ def train_and_evaluate(
   policy = distribution.mixed_precision_policy(train.mixed_precision,
                                                strategy)
   configure_runtime(train, mixed_precision=policy)
-  data = _prepare_data(run_config)
+  data = _prepare_data(run_config, source)
   per_epoch = input_pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
   steps = total_steps(len(data.features), train)
@@ -236,11 +241,10 @@ class _TrainingData:
   features: features_lib.Features
 
 
-def _prepare_data(run_config):
+def _prepare_data(run_config, source):
   squad = load_train_data(run_config.data,
                           version_2_with_negative=run_config.decode
                           .version_2_with_negative)
-  source = modeling.resolve_source(run_config.model)
   tokenizer = features_lib.load_tokenizer(
       source.tokenizer_path, do_lower_case=run_config.model.do_lower_case)
   features = features_lib.build_features(squad.examples, tokenizer,

@@ -30,6 +30,7 @@ from absl import flags
 
 from tfqa import export
 from tfqa import onnx_export
+from tfqa import preflight
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
@@ -99,6 +100,9 @@ def main(argv):
     if not holder.value:
       raise app.UsageError(f"--{holder.name} is required.")
   try:
+    preflight.check_export(_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
+                           probe_file=_PROBE_FILE.value,
+                           checkpoint=_CHECKPOINT.value)
     portable = onnx_export.PortableConfig(
         onnx=_ONNX.value, quantize=_QUANTIZE.value,
         allow_quality_drop=_ALLOW_QUALITY_DROP.value)

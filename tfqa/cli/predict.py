@@ -73,9 +73,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _check_flags()
-  # Imported here so that --help and usage errors stay fast.
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   try:
+    # Before TensorFlow is imported and the model loaded: wrong inputs fail
+    # at once.
+    preflight.check_predict(model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
+                            checkpoint=_CHECKPOINT.value,
+                            input_file=_INPUT_FILE.value,
+                            output_file=_OUTPUT_FILE.value)
+    from tfqa import predict  # pylint: disable=import-outside-toplevel
     if _ONNX_MODEL.value:
       from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
       predictor = onnx_predict.OnnxPredictor(_ONNX_MODEL.value,

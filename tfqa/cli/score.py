@@ -31,8 +31,10 @@ def main(argv):
     raise app.UsageError(
         "Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
         f"{argv[1:]}.")
-  from tfqa import scoring  # pylint: disable=import-outside-toplevel
+  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   try:
+    preflight.check_score(argv[1], argv[2], na_prob_file=_NA_PROB_FILE.value)
+    from tfqa import scoring  # pylint: disable=import-outside-toplevel
     result = scoring.score_files(argv[1], argv[2],
                                  na_prob_file=_NA_PROB_FILE.value,
                                  na_prob_thresh=_NA_PROB_THRESH.value)

@@ -207,9 +207,16 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa import paths  # pylint: disable=import-outside-toplevel
+  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   try:
+    paths.check_path(_MODEL_DIR.value, paths.OUTPUT_DIRECTORY,
+                     flag="--model_dir",
+                     what="a run directory (created if absent)")
     run_config = build_run_config(_MODEL_DIR.value)
+    # Before TensorFlow is imported: wrong inputs fail at once.
+    preflight.check_train(run_config, _MODEL_DIR.value)
+    from tfqa import training  # pylint: disable=import-outside-toplevel
     result = training.train_and_evaluate(
         run_config, _MODEL_DIR.value,
         progress_every_steps=_PROGRESS_EVERY_STEPS.value)

@@ -1,0 +1,86 @@
+"""Tests for tfqa.preflight: each command's inputs checked before any work, without TensorFlow."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfqa import config
+from tfqa import preflight
+
+from conftest import REPO_ROOT, tiny_squad
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, tiny_files):
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "train.json").write_text(json.dumps(tiny_squad(True)))
+  (tmp_path / "runs" / "a" / "checkpoints").mkdir(parents=True)
+  (tmp_path / "runs" / "a" / "run_config.json").write_text("{}")
+  for step in (4, 8):
+    (tmp_path / "runs" / "a" / "checkpoints" / f"ckpt-{step}.index").write_text("")
+  return tmp_path
+
+
+def _run_config(tiny_files, **features):
+  return config.RunConfig(
+      model=config.ModelConfig(bert_config_file=tiny_files["bert_config"],
+                               vocab_file=tiny_files["vocab"]),
+      data=config.DataConfig(train_file="train.json"),
+      features=config.FeatureConfig(**{"max_seq_length": 32, "doc_stride": 8,
+                                       "max_query_length": 12, **features}))
+
+
+def test_check_train_resolves_the_model(workdir, tiny_files):
+  source = preflight.check_train(_run_config(tiny_files), "runs/new")
+  assert (source.kind, source.path) == ("bert_config",
+                                        tiny_files["bert_config"])
+  assert not (workdir / "runs" / "new").exists()
+
+
+def test_check_train_refuses_windows_the_model_cannot_embed(workdir,
+                                                            tiny_files):
+  with pytest.raises(ValueError, match=(
+      r"^Invalid value for argument `max_seq_length`\. Received: "
+      r"--max_seq_length=256, but the model embeds at most "
+      r"max_position_embeddings=128 positions")):
+    preflight.check_train(_run_config(tiny_files, max_seq_length=256),
+                          "runs/new")
+
+
+@pytest.mark.parametrize("model_dir, chars", [("runs/a[1]", "\\["),
+                                              ("runs\\a", "\\\\")])
+def test_check_train_refuses_a_model_dir_tf_reads_as_a_pattern(
+    workdir, tiny_files, model_dir, chars):
+  with pytest.raises(ValueError, match=(
+      rf"^--model_dir=.* contains {chars}, which TensorFlow's checkpoint "
+      rf"reader takes for a file pattern")):
+    preflight.check_train(_run_config(tiny_files), model_dir)
+
+
+def test_a_missing_checkpoint_lists_the_run_s(workdir):
+  with pytest.raises(ValueError, match=(
+      r"^--checkpoint=runs/a/checkpoints/ckpt-500 does not exist \(there is "
+      r"no runs/a/checkpoints/ckpt-500\.index\); expected a checkpoint prefix "
+      r"of runs/a\. Existing ones: runs/a/checkpoints/ckpt-4, "
+      r"runs/a/checkpoints/ckpt-8\.$")):
+    preflight.check_eval("runs/a", checkpoint="runs/a/checkpoints/ckpt-500")
+
+
+def test_a_run_without_checkpoints_says_so(workdir):
+  (workdir / "runs" / "b").mkdir()
+  (workdir / "runs" / "b" / "run_config.json").write_text("{}")
+  with pytest.raises(ValueError, match=(
+      r"^--checkpoint=ckpt-1 does not exist \(there is no ckpt-1\.index\); "
+      r"expected a checkpoint prefix \(runs/b has no checkpoint yet\)\.$")):
+    preflight.check_export("runs/b", export_dir="exports/b",
+                           checkpoint="ckpt-1")
+
+
+def test_preflight_does_not_import_tensorflow():
+  code = ("import sys; from tfqa import preflight; "
+          "print('tensorflow' in sys.modules, 'transformers' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                       capture_output=True, text=True, check=True).stdout
+  assert out.split() == ["False", "False"]

@@ -1,0 +1,155 @@
+"""Preflight: what each command reads and writes, checked before it reads, loads or writes anything.
+
+Each entry point calls its check here first (the CLIs before importing
+TensorFlow, so that a wrong input fails in a fraction of a second), and so
+do the library functions behind them. Paths go through `paths.check_path`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfqa import config as config_lib
+from tfqa import modeling
+from tfqa import paths
+from tfqa import rundir
+
+_SQUAD = "a SQuAD JSON file"
+# Characters of a path that TensorFlow's checkpoint reader matches as a
+# pattern rather than as themselves ('*' and '?' match themselves too).
+_PATTERN_CHARS = "[\\"
+
+
+def check_train(run_config: config_lib.RunConfig,
+                model_dir: str) -> modeling.ModelSource:
+  """Checks what a training run reads and where it writes.
+
+  The run directory, the data files, the model (a hub name is looked up:
+  the cache, else one short request) and the windows against the model's
+  position embeddings.
+
+  Returns:
+    The resolved model source.
+
+  Raises:
+    ValueError: naming the flag, the value and what was expected.
+  """
+  paths.check_path(model_dir, paths.OUTPUT_DIRECTORY, flag="--model_dir",
+                   what="a run directory (created if absent)")
+  pattern_chars = " and ".join(sorted(set(model_dir) & set(_PATTERN_CHARS)))
+  if pattern_chars:
+    raise ValueError(
+        f"--model_dir={model_dir} contains {pattern_chars}, which "
+        f"TensorFlow's checkpoint reader takes for a file pattern: the run's "
+        f"checkpoints could never be read back. Expected a path without "
+        f"{pattern_chars}; pick another name.")
+  data = run_config.data
+  for flag, path in (("--train_file", data.train_file),
+                     ("--eval_file", data.eval_file)):
+    if path:
+      paths.check_path(path, paths.JSON_FILE, flag=flag, what=_SQUAD)
+  if data.tfds_data_dir:
+    paths.check_path(data.tfds_data_dir, paths.DIRECTORY,
+                     flag="--tfds_data_dir", what="a TFDS data directory")
+  source = modeling.resolve_source(run_config.model)
+  modeling.check_feature_config(source, run_config.features)
+  return source
+
+
+def check_eval(model_dir: str, *, eval_file: str | None = None,
+               checkpoint: str | None = None,
+               output_dir: str | None = None) -> None:
+  """Checks the run, checkpoint, eval file and output directory of tfqa_eval.
+
+  Raises:
+    paths.PathError: naming the flag, the value and what was expected.
+  """
+  _check_run(model_dir, checkpoint)
+  if eval_file:
+    paths.check_path(eval_file, paths.JSON_FILE, flag="--eval_file",
+                     what=_SQUAD)
+  if output_dir:
+    paths.check_path(output_dir, paths.OUTPUT_DIRECTORY, flag="--output_dir",
+                     what="a directory for the outputs (created if absent)")
+
+
+def check_export(model_dir: str, *, export_dir: str,
+                 probe_file: str | None = None,
+                 checkpoint: str | None = None) -> None:
+  """Checks the run, checkpoint, probe file and export directory of tfqa_export.
+
+  Raises:
+    paths.PathError: naming the flag, the value and what was expected.
+  """
+  _check_run(model_dir, checkpoint)
+  paths.check_path(export_dir, paths.OUTPUT_DIRECTORY, flag="--export_dir",
+                   what="an export directory (created if absent)")
+  if probe_file:
+    paths.check_path(probe_file, paths.JSON_FILE, flag="--probe_file",
+                     what=_SQUAD)
+
+
+def check_predict(*, model: str | None = None, onnx_model: str | None = None,
+                  checkpoint: str | None = None,
+                  input_file: str | None = None,
+                  output_file: str | None = None) -> None:
+  """Checks the model, questions file and output file of tfqa_predict.
+
+  Raises:
+    paths.PathError: naming the flag, the value and what was expected.
+  """
+  if model:
+    paths.check_path(model, paths.DIRECTORY, flag="--model",
+                     what="a SavedModel version directory, an export "
+                          "directory (tfqa_export --export_dir) or a "
+                          "tfqa_train --model_dir")
+    if checkpoint and os.path.isfile(rundir.run_config_path(model)):
+      # (A SavedModel takes no --checkpoint: loading it says so.)
+      check_checkpoint(checkpoint, model)
+  if onnx_model:
+    paths.check_path(onnx_model, paths.FILE_OR_DIRECTORY, flag="--onnx_model",
+                     what="an .onnx file written by tfqa_export --onnx, or "
+                          "its export directory")
+  if input_file:
+    paths.check_path(input_file, paths.JSON_FILE, flag="--input_file",
+                     what=_SQUAD)
+  if output_file:
+    paths.check_path(output_file, paths.OUTPUT_FILE, flag="--output_file",
+                     what="a JSON file to write, such as predictions.json")
+
+
+def check_score(data_file: str, predictions_file: str, *,
+                na_prob_file: str | None = None) -> None:
+  """Checks the files of `tfqa_score DATA_FILE PREDICTIONS_FILE`.
+
+  Raises:
+    paths.PathError: naming the argument, the value and what was expected.
+  """
+  paths.check_path(data_file, paths.JSON_FILE, flag="DATA_FILE", what=_SQUAD)
+  paths.check_path(predictions_file, paths.JSON_FILE, flag="PREDICTIONS_FILE",
+                   what="a predictions JSON file (question id -> answer)")
+  if na_prob_file:
+    paths.check_path(na_prob_file, paths.JSON_FILE, flag="--na_prob_file",
+                     what="a JSON file of question id -> no-answer "
+                          "probability")
+
+
+def check_checkpoint(checkpoint: str, model_dir: str) -> None:
+  """Checks --checkpoint, naming the run's checkpoints when it is not one.
+
+  Raises:
+    paths.PathError: `checkpoint` is not a checkpoint prefix.
+  """
+  existing = rundir.checkpoints_on_disk(model_dir)
+  paths.check_path(
+      checkpoint, paths.CHECKPOINT, flag="--checkpoint",
+      what=(f"a checkpoint prefix of {model_dir}" if existing else
+            f"a checkpoint prefix ({model_dir} has no checkpoint yet)"),
+      choices=existing)
+
+
+def _check_run(model_dir, checkpoint):
+  paths.check_path(model_dir, paths.RUN_DIRECTORY, flag="--model_dir",
+                   what="a tfqa_train --model_dir")
+  if checkpoint:
+    check_checkpoint(checkpoint, model_dir)
