@@ -93,6 +93,22 @@ def _train(*args, **overrides):
 # (argv, regex the error line must match after "tfqa_<tool>: error: ",
 # extra environment).
 CASES = {
+    # Usage mistakes: one line, not absl's full usage text.
+    "score_one_argument": (
+        ["tfqa_score", "dev.json"],
+        r"Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
+        r"\['dev\.json'\]\. \(`tfqa_score --help` lists the flags\)$"),
+    "train_without_model_dir": (
+        ["tfqa_train", "--model=minilm-l6"], r"--model_dir is required\."),
+    "train_stray_argument": (
+        ["tfqa_train", "--model_dir=runs/a", "train.json"],
+        r"Unexpected arguments: \['train\.json'\] \(`tfqa_train --help`"),
+    "eval_without_model_dir": (["tfqa_eval"], r"--model_dir is required\."),
+    "export_without_export_dir": (
+        ["tfqa_export", "--model_dir=runs/a"], r"--export_dir is required\."),
+    "predict_question_without_context": (
+        ["tfqa_predict", "--model=runs/a", "--question=Who?"],
+        r"--question and --context go together\."),
     # tfqa_score
     "score_data_is_a_directory": (
         ["tfqa_score", "adir", "runs/a/eval/predictions.json"],

@@ -223,6 +223,10 @@ def test_cli_usage_errors(args, match):
   import re
   proc = _run(["-m", "tfqa.cli.predict", *args], expect_fail=True)
   assert re.search(match, proc.stderr), proc.stderr[-1000:]
+  # One line, not absl's usage text.
+  assert proc.returncode == 1
+  assert proc.stderr.startswith("tfqa_predict: error: ")
+  assert proc.stderr.count("\n") == 1, proc.stderr
 
 
 @pytest.mark.slow

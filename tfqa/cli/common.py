@@ -6,6 +6,7 @@ import os
 import sys
 import textwrap
 
+from absl import app
 from absl import flags
 
 from tfqa.cli import quiet
@@ -59,6 +60,24 @@ def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
       sys.exit(f"{prog}: error: {e}\nRun {prog} --help to see the flags.")
 
   return parse
+
+
+def run_tool(main, doc: str, groups: dict[str, list[str]]) -> None:
+  """Runs a tool's main under absl with grouped --help.
+
+  A usage mistake (app.UsageError: a missing or contradictory flag, stray
+  or missing arguments) ends the program with one line on stderr naming
+  the tool, and exit status 1, instead of absl's full usage text.
+  """
+  prog = doc.split(":", 1)[0].strip()
+
+  def guarded(argv):
+    try:
+      return main(argv)
+    except app.UsageError as e:
+      sys.exit(f"{prog}: error: {e} (`{prog} --help` lists the flags)")
+
+  app.run(guarded, flags_parser=parser_with_grouped_help(doc, groups))
 
 
 def present_flags(names) -> list[str]:

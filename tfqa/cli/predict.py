@@ -109,8 +109,7 @@ def main(argv):
 
 
 def run():
-  app.run(main, flags_parser=common.parser_with_grouped_help(__doc__,
-                                                              HELP_GROUPS))
+  common.run_tool(main, __doc__, HELP_GROUPS)
 
 
 if __name__ == "__main__":
