@@ -3,11 +3,15 @@
   tfqa_train --model=minilm-l6 --train_file=train.json --eval_file=dev.json \\
       --model_dir=runs/a
   tfqa_train --model_dir=runs/a          # resume exactly where it stopped
+  tfqa_train --model=minilm-l6 --train_file=train.json --eval_file=dev.json \\
+      --model_dir=runs/b --init_checkpoint=runs/a --eval_every_steps=500 \\
+      --keep_best=f1 --gradient_accumulation_steps=4   # see "Longer runs"
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import sys
 
@@ -29,7 +33,8 @@ _MODEL_DIR = flags.DEFINE_string(
 # Data.
 flags.DEFINE_string("train_file", _D.train_file, "SQuAD JSON to train on.")
 flags.DEFINE_string("eval_file", _D.eval_file,
-                    "SQuAD JSON evaluated after training.")
+                    "SQuAD JSON evaluated after training (and every "
+                    "--eval_every_steps).")
 flags.DEFINE_enum("tfds_dataset", _D.tfds_dataset, ["squad/v1.1", "squad/v2.0"],
                   "Train on this TFDS dataset instead of --train_file.")
 flags.DEFINE_string("tfds_data_dir", _D.tfds_data_dir,
@@ -76,7 +81,8 @@ flags.DEFINE_enum("span_scoring", _DEC.span_scoring,
                   "pipeline.")
 # Optimisation.
 flags.DEFINE_integer("train_batch_size", _T.train_batch_size,
-                     "Global batch size (all replicas).")
+                     "Windows per optimizer step: all replicas and "
+                     "micro-batches together.")
 flags.DEFINE_integer("eval_batch_size", _T.eval_batch_size,
                      "Windows per eval batch.")
 flags.DEFINE_float("learning_rate", _T.learning_rate, "Peak learning rate.")
@@ -101,6 +107,22 @@ flags.DEFINE_integer("keep_checkpoints", _T.keep_checkpoints,
                      "Checkpoints kept.")
 flags.DEFINE_bool("deterministic", _T.deterministic,
                   "Op determinism: resumed runs are bit-identical.")
+# Longer runs.
+flags.DEFINE_integer("eval_every_steps", _T.eval_every_steps,
+                     "Evaluate on the eval data every N steps during "
+                     "training, to eval/step-N/ and logs/eval/ (0: only at "
+                     "the end).")
+flags.DEFINE_enum("keep_best", _T.keep_best,
+                  list(config_lib.KEEP_BEST_METRICS),
+                  "Keep the best checkpoint by this eval metric in best/, "
+                  "outside the rotation (tfqa_export --checkpoint=best).")
+flags.DEFINE_string("init_checkpoint", _M["init_checkpoint"],
+                    "Warm start from the weights of a run dir or checkpoint "
+                    "prefix: fresh optimizer, step 0 (not a resume).")
+flags.DEFINE_integer("gradient_accumulation_steps",
+                     _T.gradient_accumulation_steps,
+                     "Micro-batches per optimizer step (divides "
+                     "--train_batch_size; less memory, same update).")
 # Runtime.
 flags.DEFINE_enum("distribution_strategy", _T.distribution_strategy,
                   list(config_lib.DISTRIBUTION_STRATEGIES),
@@ -124,6 +146,7 @@ FLAG_FIELDS = {
     "answerable_only": "data.answerable_only",
     "model": "model.model", "bert_config_file": "model.bert_config_file",
     "vocab_file": "model.vocab_file", "do_lower_case": "model.do_lower_case",
+    "init_checkpoint": "model.init_checkpoint",
     "max_seq_length": "features.max_seq_length",
     "doc_stride": "features.doc_stride",
     "max_query_length": "features.max_query_length",
@@ -139,7 +162,8 @@ FLAG_FIELDS = {
         "num_train_epochs", "max_steps", "warmup_ratio", "weight_decay",
         "clip_norm", "adam_epsilon", "seed", "save_every_steps", "keep_checkpoints",
         "deterministic", "distribution_strategy", "tpu", "jit_compile",
-        "mixed_precision")},
+        "mixed_precision", "eval_every_steps", "keep_best",
+        "gradient_accumulation_steps")},
 }
 
 HELP_GROUPS = {
@@ -157,6 +181,9 @@ HELP_GROUPS = {
                      "num_train_epochs", "max_steps", "warmup_ratio",
                      "weight_decay", "clip_norm", "adam_epsilon", "seed"],
     "Checkpoints": ["save_every_steps", "keep_checkpoints", "deterministic"],
+    "Longer runs (README, 'Longer runs')": [
+        "eval_every_steps", "keep_best", "init_checkpoint",
+        "gradient_accumulation_steps"],
     "Runtime": ["distribution_strategy", "tpu", "jit_compile",
                 "mixed_precision"],
     "Output": ["progress_every_steps"],
@@ -202,7 +229,8 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
                            errno.EROFS, errno.EACCES, errno.EPERM})
 
 
-def main(argv):
+def main(argv, *, hooks=None):
+  """Trains; `hooks` (training.TrainingHooks) is the seam for test tools."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
@@ -219,7 +247,7 @@ def main(argv):
     from tfqa import training  # pylint: disable=import-outside-toplevel
     result = training.train_and_evaluate(
         run_config, _MODEL_DIR.value,
-        progress_every_steps=_PROGRESS_EVERY_STEPS.value)
+        progress_every_steps=_PROGRESS_EVERY_STEPS.value, hooks=hooks)
   except OSError as e:
     if e.errno in _WRITE_ERRNOS:
       # Not a checkpoint (that error says it all): run_config.json, the
@@ -234,11 +262,16 @@ def main(argv):
     sys.exit(f"tfqa_train: error: {e}")
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
+                    **({"initialized_from": result.initialized_from}
+                       if result.initialized_from else {}),
+                    **({"best_checkpoint": result.best_checkpoint}
+                       if result.best_checkpoint else {}),
                     "metrics": result.metrics}, indent=2))
 
 
-def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+def run(hooks=None):
+  """The tfqa_train entry point; tools pass `hooks` (training.TrainingHooks)."""
+  common.run_tool(functools.partial(main, hooks=hooks), __doc__, HELP_GROUPS)
 
 
 if __name__ == "__main__":
