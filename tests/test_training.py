@@ -181,9 +181,9 @@ def test_help_is_grouped():
             if line and not line.startswith(" ") and line.endswith(":")]
   assert groups == ["Run:", "Data:", "Model:", "Windows and answers:",
                     "Optimisation:", "Checkpoints:",
-                    "Longer runs (README, 'Longer runs'):", "Runtime:",
+                    "Longer runs:", "Runtime:",
                     "Output:"]
-  longer = proc.stdout.split("Longer runs (README, 'Longer runs'):\n")[1]
+  longer = proc.stdout.split("Longer runs:\n")[1]
   longer = longer.split("\nRuntime:")[0]
   assert [line.split()[0] for line in longer.splitlines()
           if line.startswith("  --")] == [

@@ -5,7 +5,7 @@
   tfqa_train --model_dir=runs/a          # resume exactly where it stopped
   tfqa_train --model=minilm-l6 --train_file=train.json --eval_file=dev.json \\
       --model_dir=runs/b --init_checkpoint=runs/a --eval_every_steps=500 \\
-      --keep_best=f1 --gradient_accumulation_steps=4   # see "Longer runs"
+      --keep_best=f1 --gradient_accumulation_steps=4   # docs/TRAINING.md
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ HELP_GROUPS = {
                      "num_train_epochs", "max_steps", "warmup_ratio",
                      "weight_decay", "clip_norm", "adam_epsilon", "seed"],
     "Checkpoints": ["save_every_steps", "keep_checkpoints", "deterministic"],
-    "Longer runs (README, 'Longer runs')": [
+    "Longer runs": [
         "eval_every_steps", "keep_best", "init_checkpoint",
         "gradient_accumulation_steps"],
     "Runtime": ["distribution_strategy", "tpu", "jit_compile",
