@@ -490,7 +490,7 @@ def test_tfds_duplicate_ids_rejected():
       data.load_tfds_squad("squad/v1.1", split="train")
 
 
-@pytest.mark.parametrize("name", data.TFDS_NAMES)
+@pytest.mark.parametrize("name", config.TFDS_NAMES)
 def test_tfds_random_mock_data_is_rejected_as_malformed(name):
   # mock_data draws every feature independently: answer texts and starts have
   # different lengths and never align, so validation must reject the records.
