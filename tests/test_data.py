@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfqa import config
 from tfqa import data
 from tfqa.data import LoadReport
 from tfqa.data import SquadExample
