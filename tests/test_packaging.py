@@ -98,6 +98,16 @@ def test_supported_pythons_agree_across_setup_cfg_makefile_and_docs():
     assert "Python 3.11, 3.12 and 3.13" in head, name
 
 
+def _make_env(**overrides):
+  """The environment for a make run by a test: without the variables of a
+  make that runs the tests (`make PYTHON=... test` passes PYTHON down in
+  MAKEFLAGS, which would override what the test sets up)."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+                      "PYTHON")}
+  return {**env, **overrides}
+
+
 def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   if not shutil.which("make"):
     pytest.skip("needs make")
@@ -107,7 +117,8 @@ def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   fake.write_text("#!/bin/sh\necho 2.7\n")
   fake.chmod(0o755)
   proc = subprocess.run(["make", "venv", f"PYTHON={fake}"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=60,
+                        env=_make_env())
   assert proc.returncode != 0
   assert proc.stderr.splitlines()[0] == (
       f"make: tfqa needs Python 3.13 3.12 3.11 (newest first); PYTHON={fake} "
@@ -116,7 +127,7 @@ def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   # No python3.1x on the PATH at all (make and sh by absolute path).
   proc = subprocess.run(["/bin/sh", "-c", f"{shutil.which('make')} venv"],
                         cwd=tmp_path, capture_output=True, text=True,
-                        timeout=60, env=dict(os.environ, PATH=str(tmp_path)))
+                        timeout=60, env=_make_env(PATH=str(tmp_path)))
   assert "none of python3.13 python3.12 python3.11 runs here" in (
       proc.stderr.splitlines()[0])
 
@@ -136,7 +147,7 @@ def test_makefile_picks_the_newest_supported_python_on_the_path(tmp_path):
   proc = subprocess.run(
       [shutil.which("make"), "-n", "-f", str(REPO_ROOT / "Makefile"),
        ".venv/bin/python"], cwd=tmp_path, capture_output=True, text=True,
-      timeout=60, env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
+      timeout=60, env=_make_env(PATH=f"{bin_dir}:/usr/bin:/bin"))
   assert "python3.12 -m venv .venv" in proc.stdout, proc.stdout + proc.stderr
 
 
