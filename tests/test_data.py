@@ -393,7 +393,6 @@ _Q1_DROPPED = dict(dropped_examples={"no_valid_answer": 1},
                    dropped_example_ids={"no_valid_answer": ("q1",)})
 
 
-
 # Which junk each JSON path accepts and what it then parses to; the others
 # are refused there with "expected <what the path holds>". An object given
 # as {} is refused at its first required key; a list given as [1] at its
