@@ -179,15 +179,22 @@ CASES = {
         r"reader takes for a file pattern"),
     "train_windows_longer_than_the_model": (
         _train(max_seq_length=256),
-        r"Invalid value for argument `max_seq_length`\. Received: "
+        r"Invalid value for flag --max_seq_length\. Received: "
         r"--max_seq_length=256, but the model embeds at most "
         r"max_position_embeddings=128 positions \(bert_config\.json\)"),
     "train_doc_stride_leaves_gaps": (
         _train(doc_stride=100),
-        r"Invalid value for argument `doc_stride`\. Received: doc_stride=100"),
+        r"Invalid value for flag --doc_stride\. Received: --doc_stride=100\. "
+        r"Expected doc_stride <= max_seq_length - max_query_length - 3 = 17"),
+    "train_model_and_bert_config_file": (
+        _train(model="minilm-l6"),
+        r"Expected exactly one of --model and --bert_config_file\. Received: "
+        r"--model='minilm-l6', --bert_config_file='bert_config\.json'\. Pass "
+        r"--model for pretrained weights"),
     "train_batch_size_zero": (
         _train(train_batch_size=0),
-        r"Invalid value for argument `train_batch_size`"),
+        r"Invalid value for flag --train_batch_size\. Received: "
+        r"--train_batch_size=0\. Expected a positive integer\.$"),
     "train_unknown_hub_model_offline": (
         ["tfqa_train", "--model_dir=runs/new", f"--model={_NO_HUB_MODEL}",
          "--train_file=train.json", "--version_2_with_negative"],
@@ -226,33 +233,33 @@ CASES = {
     # tfqa_train: longer runs
     "train_eval_every_steps_without_eval_file": (
         _train(eval_file=None, eval_every_steps=100),
-        r"Invalid value for argument `eval_every_steps`\. Received: "
-        r"eval_every_steps=100 with no eval data\. Expected --eval_file \(or "
-        r"--tfds_dataset, whose validation split is evaluated\) to evaluate "
-        r"on; pass --eval_file=dev\.json, or --eval_every_steps=0\.$"),
+        r"Invalid value for flag --eval_every_steps\. Received: "
+        r"--eval_every_steps=100 with no eval data\. Expected --eval_file "
+        r"\(or --tfds_dataset, whose validation split is evaluated\) to "
+        r"evaluate on; pass --eval_file=dev\.json, or "
+        r"--eval_every_steps=0\.$"),
     "train_eval_every_steps_negative": (
         _train(eval_every_steps=-5),
-        r"Invalid value for argument `eval_every_steps`\. Received: "
-        r"eval_every_steps=-5\. Expected an integer >= 0 \(0: evaluate only "
-        r"at the end\)\.$"),
+        r"Invalid value for flag --eval_every_steps\. Received: "
+        r"--eval_every_steps=-5\. Expected an integer >= 0 \(0: evaluate "
+        r"only at the end\)\.$"),
     "train_keep_best_unknown_metric": (
         _train(keep_best="foo"),
         r"flag --keep_best=foo: value should be one of <none\|f1\|exact> "
         r"\(`tfqa_train --help` lists the flags\)$"),
     "train_keep_best_without_eval_file": (
         _train(eval_file=None, keep_best="f1"),
-        r"Invalid value for argument `keep_best`\. Received: keep_best='f1' "
+        r"Invalid value for flag --keep_best\. Received: --keep_best='f1' "
         r"with no eval data\. Expected --eval_file .*, or "
         r"--keep_best=none\.$"),
     "train_gradient_accumulation_steps_zero": (
         _train(gradient_accumulation_steps=0),
-        r"Invalid value for argument `gradient_accumulation_steps`\. "
-        r"Received: gradient_accumulation_steps=0\. Expected a positive "
-        r"integer\.$"),
+        r"Invalid value for flag --gradient_accumulation_steps\. Received: "
+        r"--gradient_accumulation_steps=0\. Expected a positive integer\.$"),
     "train_batch_size_not_divisible_by_accumulation": (
         _train(gradient_accumulation_steps=3),
-        r"Invalid value for argument `gradient_accumulation_steps`\. "
-        r"Received: gradient_accumulation_steps=3 with train_batch_size=4\. "
+        r"Invalid value for flag --gradient_accumulation_steps\. Received: "
+        r"--gradient_accumulation_steps=3 with --train_batch_size=4\. "
         r"Expected a divisor of train_batch_size \(the windows of one "
         r"optimizer step, cut into that many micro-batches\): one of "
         r"\[1, 2, 4\]\.$"),

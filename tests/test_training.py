@@ -187,8 +187,8 @@ def test_help_is_grouped():
   longer = longer.split("\nRuntime:")[0]
   assert [line.split()[0] for line in longer.splitlines()
           if line.startswith("  --")] == [
-              "--eval_every_steps", "--keep_best", "--init_checkpoint",
-              "--gradient_accumulation_steps"]
+              "--init_checkpoint", "--gradient_accumulation_steps",
+              "--eval_every_steps", "--keep_best"]
   assert "--keep_best (default: 'none')" in longer
   assert "--save_every_steps (default: 500)" in proc.stdout
   # --span_scoring's help names the values it takes, and only those.
