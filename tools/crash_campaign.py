@@ -111,8 +111,10 @@ class Campaign:
 
 def _check_resume(campaign, previous, current, label):
   """The resumed process starts at or before where the killed one was."""
-  last_step = max((int(e[1]) for e in previous if e[0] == "step"),
-                  default=None)
+  # A step's mark comes after its evaluation and save (TrainingHooks
+  # .after_step): a finished save of step N proves step N ran too.
+  last_step = max((int(e[1]) for e in previous
+                   if e[0] in ("step", "save_end")), default=None)
   begins = [int(e[1]) for e in current if e[0] == "fit_begin"]
   if last_step is None or not begins:
     return
