@@ -112,9 +112,12 @@ class Campaign:
 def _check_resume(campaign, previous, current, label):
   """The resumed process starts at or before where the killed one was."""
   # A step's mark comes after its evaluation and save (TrainingHooks
-  # .after_step): a finished save of step N proves step N ran too.
+  # .after_step); an evaluation or save of step N begun proves that step N
+  # ran (a save killed between its files and its state file leaves a
+  # complete checkpoint the resume may start from).
   last_step = max((int(e[1]) for e in previous
-                   if e[0] in ("step", "save_end")), default=None)
+                   if e[0] in ("step", "save_begin", "eval_begin")),
+                  default=None)
   begins = [int(e[1]) for e in current if e[0] == "fit_begin"]
   if last_step is None or not begins:
     return
