@@ -230,6 +230,53 @@ CASES = {
     "train_vocab_file_missing": (
         _train(vocab_file="vocab2.txt"),
         r"--vocab_file=vocab2\.txt does not exist"),
+    # tfqa_train: longer runs
+    "train_eval_every_steps_without_eval_file": (
+        _train(eval_file=None, eval_every_steps=100),
+        r"Invalid value for flag --eval_every_steps\. Received: "
+        r"--eval_every_steps=100 with no eval data\. Expected --eval_file "
+        r"\(or --tfds_dataset, whose validation split is evaluated\) to "
+        r"evaluate on; pass --eval_file=dev\.json, or "
+        r"--eval_every_steps=0\.$"),
+    "train_eval_every_steps_negative": (
+        _train(eval_every_steps=-5),
+        r"Invalid value for flag --eval_every_steps\. Received: "
+        r"--eval_every_steps=-5\. Expected an integer >= 0 \(0: evaluate "
+        r"only at the end\)\.$"),
+    "train_keep_best_unknown_metric": (
+        _train(keep_best="foo"),
+        r"flag --keep_best=foo: value should be one of <none\|f1\|exact> "
+        r"\(`tfqa_train --help` lists the flags\)$"),
+    "train_keep_best_without_eval_file": (
+        _train(eval_file=None, keep_best="f1"),
+        r"Invalid value for flag --keep_best\. Received: --keep_best='f1' "
+        r"with no eval data\. Expected --eval_file .*, or "
+        r"--keep_best=none\.$"),
+    "train_gradient_accumulation_steps_zero": (
+        _train(gradient_accumulation_steps=0),
+        r"Invalid value for flag --gradient_accumulation_steps\. Received: "
+        r"--gradient_accumulation_steps=0\. Expected a positive integer\.$"),
+    "train_batch_size_not_divisible_by_accumulation": (
+        _train(gradient_accumulation_steps=3),
+        r"Invalid value for flag --gradient_accumulation_steps\. Received: "
+        r"--gradient_accumulation_steps=3 with --train_batch_size=4\. "
+        r"Expected a divisor of train_batch_size \(the windows of one "
+        r"optimizer step, cut into that many micro-batches\): one of "
+        r"\[1, 2, 4\]\.$"),
+    "train_init_checkpoint_missing": (
+        _train(init_checkpoint="runs/b"),
+        r"--init_checkpoint=runs/b does not exist \(there is no "
+        r"runs/b\.index\); expected a tfqa_train --model_dir that has "
+        r"trained, or a checkpoint prefix such as "
+        r"runs/a/checkpoints/ckpt-500\.$"),
+    "train_init_checkpoint_without_checkpoints": (
+        _train(init_checkpoint="adir"),
+        r"--init_checkpoint=adir is a directory without tfqa checkpoints "
+        r"\(no adir/checkpoints/ckpt-\*\.index\); expected a tfqa_train "
+        r"--model_dir that has trained, or a checkpoint prefix"),
+    "train_init_checkpoint_prefix_missing": (
+        _train(init_checkpoint="runs/a/checkpoints/ckpt-500"),
+        r"--init_checkpoint=runs/a/checkpoints/ckpt-500 does not exist"),
     # tfqa_eval
     "eval_file_is_a_directory": (
         ["tfqa_eval", "--model_dir=runs/a", "--eval_file=adir"],
@@ -271,6 +318,12 @@ CASES = {
         ["tfqa_export", "--model_dir=runs/a", "--export_dir=exports/a",
          "--probe_file=adir"],
         r"--probe_file=adir is a directory"),
+    "export_best_checkpoint_of_a_run_without_one": (
+        ["tfqa_export", "--model_dir=runs/a", "--export_dir=exports/a",
+         "--checkpoint=best"],
+        r"--checkpoint=best: runs/a has no best checkpoint \(no "
+        r"best_checkpoint\.json\); expected a run trained with "
+        r"--keep_best=f1 or --keep_best=exact"),
     "export_checkpoint_missing": (
         ["tfqa_export", "--model_dir=runs/a", "--export_dir=exports/a",
          "--checkpoint=runs/a/checkpoints/ckpt-500"],

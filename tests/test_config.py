@@ -158,7 +158,8 @@ def test_model_config_bert_config_needs_vocab():
 
 @pytest.mark.parametrize("name", ["train_batch_size", "eval_batch_size",
                                   "num_train_epochs", "save_every_steps",
-                                  "keep_checkpoints"])
+                                  "keep_checkpoints",
+                                  "gradient_accumulation_steps"])
 @pytest.mark.parametrize("value, shown", [(0, "0"), (-2, "-2"),
                                           (True, "True"), (1.0, "1.0")])
 def test_train_config_requires_positive_ints(name, value, shown):
@@ -174,6 +175,7 @@ def test_train_config_requires_positive_ints(name, value, shown):
      r"'tpu'\)"),
     ("mixed_precision", "float16",
      r"\('float32', 'mixed_bfloat16', 'mixed_float16', 'auto'\)"),
+    ("keep_best", "loss", r"\('none', 'f1', 'exact'\)"),
 ])
 def test_train_config_rejects_unknown_choices(name, value, allowed):
   with pytest.raises(ValueError, match=(
@@ -213,13 +215,54 @@ def test_train_config_rates_non_negative(name):
     config.TrainConfig(**{name: -0.5})
 
 
+def test_train_config_accumulation_must_divide_the_batch():
+  assert config.TrainConfig(train_batch_size=32,
+                            gradient_accumulation_steps=8
+                            ).gradient_accumulation_steps == 8
+  with pytest.raises(ValueError, match=(
+      r"Invalid value for argument `gradient_accumulation_steps`\. Received: "
+      r"gradient_accumulation_steps=5 with train_batch_size=32\. Expected a "
+      r"divisor of train_batch_size \(the windows of one optimizer step, cut "
+      r"into that many micro-batches\): one of \[1, 2, 4, 8, 16, 32\]\.$")):
+    config.TrainConfig(train_batch_size=32, gradient_accumulation_steps=5)
+
+
+@pytest.mark.parametrize("value, shown", [(-1, "-1"), (True, "True"),
+                                          (2.0, "2.0")])
+def test_train_config_eval_every_steps_is_a_count(value, shown):
+  assert config.TrainConfig(eval_every_steps=0).eval_every_steps == 0
+  with pytest.raises(ValueError, match=(
+      rf"Invalid value for argument `eval_every_steps`\. Received: "
+      rf"eval_every_steps={shown}\. Expected an integer >= 0 \(0: evaluate "
+      rf"only at the end\)\.")):
+    config.TrainConfig(eval_every_steps=value)
+
+
+@pytest.mark.parametrize("train, shown, unused", [
+    (config.TrainConfig(eval_every_steps=100), "eval_every_steps=100", "0"),
+    (config.TrainConfig(keep_best="exact"), "keep_best='exact'", "none")])
+def test_run_config_evaluating_during_training_needs_eval_data(train, shown,
+                                                               unused):
+  name = shown.split("=")[0]
+  with pytest.raises(ValueError, match=(
+      rf"Invalid value for argument `{name}`\. Received: {shown} with no "
+      rf"eval data\. Expected --eval_file \(or --tfds_dataset, whose "
+      rf"validation split is evaluated\) to evaluate on; pass "
+      rf"--eval_file=dev\.json, or --{name}={unused}\.")):
+    _run_config(train=train)
+  for data in (config.DataConfig(train_file="t.json", eval_file="d.json"),
+               config.DataConfig(tfds_dataset="squad/v2.0")):
+    assert _run_config(data=data, train=train).train == train
+
+
 # RunConfig serialization
 
 
 def _full_run_config():
   return config.RunConfig(
       model=config.ModelConfig(bert_config_file="bert.json",
-                               vocab_file="vocab.txt", do_lower_case=True),
+                               vocab_file="vocab.txt", do_lower_case=True,
+                               init_checkpoint="runs/a"),
       data=config.DataConfig(tfds_dataset="squad/v2.0", answerable_only=True),
       features=config.FeatureConfig(max_seq_length=128, doc_stride=32,
                                     max_query_length=16),
@@ -229,7 +272,9 @@ def _full_run_config():
                                  version_2_with_negative=True),
       train=config.TrainConfig(learning_rate=3e-4, seed=7,
                                mixed_precision="mixed_bfloat16",
-                               deterministic=True))
+                               deterministic=True, eval_every_steps=500,
+                               keep_best="f1",
+                               gradient_accumulation_steps=4))
 
 
 def test_to_dict_has_every_section_and_field():
@@ -237,7 +282,8 @@ def test_to_dict_has_every_section_and_field():
   assert list(obj) == ["model", "data", "features", "pipeline", "decode",
                        "train"]
   assert obj["model"] == {"model": None, "bert_config_file": "bert.json",
-                          "vocab_file": "vocab.txt", "do_lower_case": True}
+                          "vocab_file": "vocab.txt", "do_lower_case": True,
+                          "init_checkpoint": "runs/a"}
   assert obj["features"] == {"max_seq_length": 128, "doc_stride": 32,
                              "max_query_length": 16}
   assert obj["train"]["learning_rate"] == 3e-4

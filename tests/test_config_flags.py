@@ -100,7 +100,11 @@ def test_help_groups_follow_the_config():
   fields = config_flags.define_flags(config.SECTION_TYPES, flag_values=values)
   groups = config_flags.help_groups(fields)
   assert list(groups) == ["Data", "Model", "Windows and answers",
-                          "Optimisation", "Checkpoints", "Runtime"]
+                          "Optimisation", "Checkpoints", "Longer runs",
+                          "Runtime"]
   assert groups["Checkpoints"] == ["save_every_steps", "keep_checkpoints",
                                    "deterministic"]
+  assert groups["Longer runs"] == ["init_checkpoint",
+                                   "gradient_accumulation_steps",
+                                   "eval_every_steps", "keep_best"]
   assert sorted(sum(groups.values(), [])) == sorted(fields)

@@ -152,3 +152,35 @@ def test_killed_worker_then_both_restart_from_the_same_checkpoint(
   for name in chief:
     np.testing.assert_array_equal(chief[name], worker[name])
   assert os.path.exists(model_dir / "checkpoints" / "ckpt-12.index")
+
+
+def test_accumulated_micro_batches_on_two_workers_match_one_large_batch(
+    no_dropout_files, tmp_path):
+  # Batch 4 on 2 workers with 2 micro-batches: 1 window per replica at a
+  # time. The update must equal one batch of 4 on one worker.
+  flags = tiny_train_flags(no_dropout_files, max_steps=4, save_every_steps=4,
+                           train_batch_size=4, eval_file=None)
+  scratch = tmp_path / "single-tmp"
+  scratch.mkdir()
+  proc = subprocess.run(_command(tmp_path / "single", flags), cwd=REPO_ROOT,
+                        env=_env(tmp_path / "single.npz", scratch),
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  logs = _wait_all(_start_workers(
+      tmp_path / "two", [*flags, "--gradient_accumulation_steps=2"],
+      tmp_path, "two"))
+  assert all("2 replica(s), global batch 4 = 2 micro-batches x 1 windows x "
+             "2 replica(s)" in log for log in logs)
+  chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
+  one = _weights(tmp_path / "single.npz")
+  assert sorted(chief) == sorted(one)
+  for name in one:
+    np.testing.assert_array_equal(chief[name], worker[name])
+    np.testing.assert_allclose(chief[name], one[name], rtol=1e-4, atol=1e-5,
+                               err_msg=name)
+  two_log = [json.loads(l) for l in open(tmp_path / "two" /
+                                         "train_log.jsonl")]
+  one_log = [json.loads(l) for l in open(tmp_path / "single" /
+                                         "train_log.jsonl")]
+  np.testing.assert_allclose([e["loss"] for e in two_log],
+                             [e["loss"] for e in one_log], rtol=1e-5)

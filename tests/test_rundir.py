@@ -92,7 +92,8 @@ def test_reconcile_saves_safe_changes(tmp_path):
   _mark_saved_file(str(tmp_path))
   extended = rundir.with_overrides(RUN_CONFIG, {
       "train.num_train_epochs": 5, "data.eval_file": "other_dev.json",
-      "decode.n_best_size": 7})
+      "decode.n_best_size": 7, "train.eval_every_steps": 100,
+      "train.keep_best": "exact", "train.gradient_accumulation_steps": 2})
   assert rundir.reconcile(str(tmp_path), extended) == extended
   assert rundir.read_run_config(str(tmp_path)) == extended
   assert "marker" not in _saved_json(str(tmp_path))["versions"]
@@ -141,6 +142,9 @@ def test_reconcile_refuses_unsafe_changes(tmp_path):
      "--vocab_file: this run 'v.txt', saved None"),
     ({"data.train_file": "b.json"},
      "--train_file: this run 'b.json', saved 'train.json'"),
+    # A warm start only matters at the start: another one would be a new run.
+    ({"model.init_checkpoint": "runs/b"},
+     "--init_checkpoint: this run 'runs/b', saved None"),
 ])
 def test_reconcile_names_each_unsafe_flag(tmp_path, override, line):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)

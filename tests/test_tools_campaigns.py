@@ -24,10 +24,13 @@ def _campaign(script, tmp_path, *args):
 
 def test_crash_campaign_small(tmp_path):
   out = _campaign("crash_campaign.py", tmp_path)
-  assert "  kills | 2\n" in out
+  assert "  kills | 3\n" in out
   assert "  kills: in_save | 1\n" in out and "  kills: eval | 1\n" in out
+  assert "  kills: mid_eval | 1\n" in out
   assert "  bit-identical final checkpoints | 1\n" in out
+  assert "  bit-identical best checkpoints | 1\n" in out
   assert "  inside evaluation | 1\n" in out
+  assert "  inside an evaluation during training | 1\n" in out
 
 
 def test_corruption_campaign_small(tmp_path):

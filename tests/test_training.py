@@ -180,7 +180,16 @@ def test_help_is_grouped():
   groups = [line for line in proc.stdout.splitlines()
             if line and not line.startswith(" ") and line.endswith(":")]
   assert groups == ["Run:", "Data:", "Model:", "Windows and answers:",
-                    "Optimisation:", "Checkpoints:", "Runtime:", "Output:"]
+                    "Optimisation:", "Checkpoints:",
+                    "Longer runs:", "Runtime:",
+                    "Output:"]
+  longer = proc.stdout.split("Longer runs:\n")[1]
+  longer = longer.split("\nRuntime:")[0]
+  assert [line.split()[0] for line in longer.splitlines()
+          if line.startswith("  --")] == [
+              "--init_checkpoint", "--gradient_accumulation_steps",
+              "--eval_every_steps", "--keep_best"]
+  assert "--keep_best (default: 'none')" in longer
   assert "--save_every_steps (default: 500)" in proc.stdout
   # --span_scoring's help names the values it takes, and only those.
   span_help = proc.stdout.split("--span_scoring")[1].split("\n  --")[0]
@@ -278,7 +287,11 @@ def test_bad_callbacks_and_arguments_are_refused_before_any_work(tmp_path):
   for kwargs, match in (({"verbose": "loud"}, r"verbose='loud'. Expected "
                                               r"'auto', 0, 1 or 2"),
                         ({"progress_every_steps": 0},
-                         r"progress_every_steps=0. Expected a positive")):
+                         r"progress_every_steps=0. Expected a positive"),
+                        ({"hooks": {"after_step": print}},
+                         r"Invalid value for argument `hooks`. Received: "
+                         r"hooks=\{'after_step'.*Expected a "
+                         r"training.TrainingHooks")):
     with pytest.raises(ValueError, match=match):
       training.train_and_evaluate(run_config, str(tmp_path / "run"), **kwargs)
   assert not os.path.exists(tmp_path / "run")
@@ -340,7 +353,9 @@ def test_unknown_flag_is_a_one_line_error_not_a_traceback(tmp_path):
   proc = _run("tfqa.cli.train", [f"--model_dir={tmp_path}", "--modle=x"],
               expect_fail=True)
   assert "tfqa_train: error: Unknown command line flag 'modle'" in proc.stderr
-  assert "Run tfqa_train --help to see the flags." in proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      "tfqa_train: error: Unknown command line flag 'modle'. Did you mean: "
+      "model, model_dir ? (`tfqa_train --help` lists the flags)"]
   assert "Traceback" not in proc.stderr
 
 
@@ -366,3 +381,288 @@ def test_unwritable_model_dir_is_a_one_line_error(tiny_files, tmp_path):
       rf"\[Errno 27\] File too large.*Files written before are untouched; "
       rf"free disk space or make the directory writable, then re-run the "
       rf"same command to resume\.", last), last
+
+
+# --- Longer runs: evaluation during training, best checkpoint, warm start,
+# gradient accumulation.
+
+_EVAL_FLAGS = {"eval_every_steps": 4, "keep_best": "f1",
+               "keep_checkpoints": 1}
+
+
+def _tensorboard_scalars(directory):
+  """{tag: [(step, value), ...]} of the TensorBoard event files there."""
+  from tensorflow.core.util import event_pb2
+  scalars = {}
+  for name in sorted(os.listdir(directory)):
+    for record in tf.data.TFRecordDataset(os.path.join(directory, name)):
+      event = event_pb2.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append(
+            (event.step, float(tf.make_ndarray(value.tensor))))
+  return scalars
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_files, tmp_path_factory):
+  """The uninterrupted run, evaluated every 4 steps, keeping the best."""
+  model_dir = str(tmp_path_factory.mktemp("evaluated"))
+  proc = _train(tiny_files, model_dir, **_EVAL_FLAGS)
+  return model_dir, proc.stderr
+
+
+def _eval_results(model_dir, subdir):
+  return json.load(open(os.path.join(model_dir, "eval", subdir,
+                                     "eval_results.json")))
+
+
+def test_evaluation_during_training_logs_writes_and_changes_nothing(
+    evaluated, uninterrupted):
+  model_dir, stderr = evaluated
+  # Evaluations at 4 and 8 during training, 12 at the end: one line each.
+  logged = re.findall(r"Eval at step (\d+): (\{.*\})", stderr)
+  assert [int(step) for step, _ in logged] == [4, 8, 12]
+  for step in (4, 8):
+    results = _eval_results(model_dir, f"step-{step}")
+    assert results["global_step"] == step
+    assert json.loads(dict(logged)[str(step)]) == {
+        k: v for k, v in results.items() if k != "global_step"}
+  assert sorted(os.listdir(os.path.join(model_dir, "eval", "step-4"))) == [
+      "eval_results.json", "nbest_predictions.json", "null_odds.json",
+      "predictions.json"]
+  assert sorted(n for n in os.listdir(os.path.join(model_dir, "eval"))
+                if n.startswith("step-")) == ["step-4", "step-8"]
+  assert _eval_results(model_dir, "")["global_step"] == STEPS
+  scalars = _tensorboard_scalars(os.path.join(model_dir, "logs", "eval"))
+  for tag in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact",
+              "NoAns_f1", "best_exact", "best_exact_thresh", "best_f1",
+              "best_f1_thresh"):
+    assert [step for step, _ in scalars[tag]] == [4, 8, 12], tag
+  assert [v for _, v in scalars["f1"]] == pytest.approx(
+      [_eval_results(model_dir, d)["f1"] for d in ("step-4", "step-8", "")])
+  # Evaluating reads the weights only: training is bit-identical to the
+  # run without evaluations (whose checkpoints came at other steps).
+  expected = _checkpoint_tensors(uninterrupted, STEPS)
+  actual = _checkpoint_tensors(model_dir, STEPS)
+  assert sorted(actual) == sorted(expected)
+  assert [n for n in expected
+          if not np.array_equal(expected[n], actual[n])] == []
+  assert training.read_train_log(model_dir) == training.read_train_log(
+      uninterrupted)
+
+
+def test_best_checkpoint_survives_rotation_and_is_recorded(evaluated):
+  model_dir, _ = evaluated
+  f1 = {step: _eval_results(model_dir, d)["f1"]
+        for step, d in ((4, "step-4"), (8, "step-8"), (12, ""))}
+  best_step = max(f1, key=lambda s: (f1[s], -s))  # ties: the earlier
+  record = json.load(open(os.path.join(model_dir, "best_checkpoint.json")))
+  assert record["metric"] == "f1" and record["step"] == best_step
+  assert record["value"] == f1[best_step]
+  assert record["checkpoint"] == f"best/ckpt-{best_step}"
+  assert record["metrics"]["exact"] == (_eval_results(
+      model_dir, f"step-{best_step}" if best_step < STEPS else "")["exact"])
+  # --keep_checkpoints=1 rotated every other checkpoint away; best/ has
+  # exactly the best one.
+  assert [n for n in os.listdir(os.path.join(model_dir, "checkpoints"))
+          if n.endswith(".index")] == ["ckpt-12.index"]
+  assert sorted(os.listdir(os.path.join(model_dir, "best"))) == [
+      f"ckpt-{best_step}.data-00000-of-00001", f"ckpt-{best_step}.index"]
+  names = {n for n, _ in tf.train.list_variables(
+      os.path.join(model_dir, "best", f"ckpt-{best_step}"))}
+  assert "model_signature/.ATTRIBUTES/VARIABLE_VALUE" in names
+  assert not any(n.startswith("optimizer/") for n in names)
+
+
+def test_export_of_the_best_checkpoint_says_so(evaluated, tmp_path):
+  model_dir, _ = evaluated
+  record = json.load(open(os.path.join(model_dir, "best_checkpoint.json")))
+  _run("tfqa.cli.export", [f"--model_dir={model_dir}",
+                           f"--export_dir={tmp_path}/export",
+                           "--checkpoint=best", "--noverify"])
+  manifest = json.load(open(tmp_path / "export" / "manifest.json"))
+  assert manifest["checkpoint"] == os.path.join(model_dir, record[
+      "checkpoint"])
+  card = (tmp_path / "export" / "pretrained" / "README.md").read_text()
+  assert (f"This is the run's best checkpoint by f1 (--keep_best), from "
+          f"step {record['step']} (exact ") in card
+
+
+def test_export_best_of_a_run_without_one_is_refused(uninterrupted,
+                                                     tmp_path):
+  proc = _run("tfqa.cli.export", [f"--model_dir={uninterrupted}",
+                                  f"--export_dir={tmp_path}/export",
+                                  "--checkpoint=best"], expect_fail=True)
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"tfqa_export: error: --checkpoint=best: {uninterrupted} has no best "
+      f"checkpoint (no best_checkpoint.json); expected a run trained with "
+      f"--keep_best=f1 or --keep_best=exact and evaluated at least once. "
+      f"Resume it with --keep_best=f1 --eval_every_steps=N, or pass a "
+      f"checkpoint prefix.")
+  assert not os.path.exists(tmp_path / "export")
+
+
+def test_sigkill_during_an_evaluation_in_training_resumes_bit_identical(
+    tiny_files, evaluated, tmp_path):
+  reference, _ = evaluated
+  model_dir = str(tmp_path / "run")
+  # Killed after the first output file of the evaluation at step 8, before
+  # step 8's checkpoint: the resume redoes steps 6-8 and that evaluation.
+  _run("tests.helpers.killable_train",
+       ["--kill_in_eval_at_step=8", f"--model_dir={model_dir}",
+        *tiny_train_flags(tiny_files, save_every_steps=5, **_EVAL_FLAGS)],
+       expect_kill=True)
+  assert os.listdir(os.path.join(model_dir, "eval", "step-8")) == [
+      "predictions.json"]
+  proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
+  assert re.search(r"Restored \S+ckpt-5 ", proc.stderr)
+  assert re.findall(r"Eval at step (\d+)", proc.stderr) == ["8", "12"]
+  expected = _checkpoint_tensors(reference, STEPS)
+  actual = _checkpoint_tensors(model_dir, STEPS)
+  assert [n for n in expected
+          if not np.array_equal(expected[n], actual[n])] == []
+  for subdir in ("step-4", "step-8", ""):
+    for name in ("predictions.json", "nbest_predictions.json",
+                 "null_odds.json"):
+      path = os.path.join("eval", subdir, name)
+      assert (open(os.path.join(model_dir, path)).read() ==
+              open(os.path.join(reference, path)).read()), path
+  assert (json.load(open(os.path.join(model_dir, "best_checkpoint.json"))) ==
+          json.load(open(os.path.join(reference, "best_checkpoint.json"))))
+
+
+def _model_tensors(prefix):
+  reader = tf.train.load_checkpoint(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if name.startswith("model/") and "_random_generator" not in name}
+
+
+def test_warm_start_loads_weights_but_not_optimizer_or_step(
+    tiny_files, uninterrupted, tmp_path):
+  model_dir = str(tmp_path / "warm")
+  # LR 0: the one step leaves the weights as loaded.
+  proc = _run("tfqa.cli.train",
+              [f"--model_dir={model_dir}", f"--init_checkpoint={uninterrupted}",
+               *tiny_train_flags(tiny_files, max_steps=1, save_every_steps=1,
+                                 learning_rate=0.0, eval_file=None)])
+  source = os.path.join(uninterrupted, "checkpoints", f"ckpt-{STEPS}")
+  assert (f"Warm start: model weights from {source}; the optimizer, step (0) "
+          f"and LR schedule start fresh") in proc.stderr
+  assert "Restored" not in proc.stderr
+  assert json.loads(proc.stdout[proc.stdout.index("{"):])[
+      "initialized_from"] == source
+  assert [e["step"] for e in training.read_train_log(model_dir)] == [1]
+  expected = _model_tensors(source)
+  actual = _model_tensors(os.path.join(model_dir, "checkpoints", "ckpt-1"))
+  assert sorted(actual) == sorted(expected) and expected
+  assert [n for n in expected
+          if not np.array_equal(expected[n], actual[n])] == []
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, "checkpoints",
+                                                 "ckpt-1"))
+  source_reader = tf.train.load_checkpoint(source)
+  assert reader.get_tensor(
+      "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 1
+  # Adam's moments are fresh: one step's, not the source run's twelve.
+  slots = [n for n in reader.get_variable_to_shape_map()
+           if n.startswith("optimizer/_variables/")]
+  assert len(slots) > 40
+  assert [n for n in slots if np.array_equal(
+      reader.get_tensor(n), source_reader.get_tensor(n))] == []
+  saved = json.load(open(os.path.join(model_dir, "run_config.json")))
+  assert saved["model"]["init_checkpoint"] == uninterrupted
+  # Re-running resumes the new run; the init checkpoint is not read again.
+  proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}", "--max_steps=2"])
+  assert "Restored" in proc.stderr and "Warm start:" not in proc.stderr
+  assert "served only the run's start" in proc.stderr
+
+
+def test_warm_start_refuses_another_architecture(tiny_files, uninterrupted,
+                                                 tmp_path):
+  from conftest import tiny_bert_config
+  config = tmp_path / "bert16.json"
+  config.write_text(json.dumps(tiny_bert_config(hidden_size=16,
+                                                intermediate_size=32)))
+  prefix = os.path.join(uninterrupted, "checkpoints", "ckpt-8")
+  proc = _run("tfqa.cli.train",
+              [f"--model_dir={tmp_path}/warm", f"--init_checkpoint={prefix}",
+               *tiny_train_flags(tiny_files, bert_config_file=str(config),
+                                 max_steps=1, eval_file=None)],
+              expect_fail=True)
+  assert "Traceback" not in proc.stderr
+  assert (f"tfqa_train: error: --init_checkpoint={prefix}: Checkpoint "
+          f"{prefix} was written for a different architecture; ") in proc.stderr
+  assert ("bert/embeddings/LayerNorm/beta:0: checkpoint (32,), model (16,)"
+          in proc.stderr)
+  assert "pass the --model or --bert_config_file that run used" in proc.stderr
+  assert not os.path.exists(tmp_path / "warm" / "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def no_dropout(tiny_files, tmp_path_factory):
+  from conftest import tiny_bert_config
+  root = tmp_path_factory.mktemp("nodropout")
+  (root / "bert.json").write_text(json.dumps(tiny_bert_config(
+      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)))
+  return dict(tiny_files, bert_config=str(root / "bert.json"))
+
+
+def test_accumulated_micro_batches_equal_one_large_batch(no_dropout,
+                                                         tmp_path):
+  runs = {}
+  for k in (1, 2, 4):
+    model_dir = str(tmp_path / f"k{k}")
+    proc = _run("tfqa.cli.train",
+                [f"--model_dir={model_dir}",
+                 *tiny_train_flags(no_dropout, max_steps=4,
+                                   save_every_steps=4, eval_file=None,
+                                   clip_norm=1.0,
+                                   gradient_accumulation_steps=k)])
+    if k > 1:
+      assert (f"global batch 4 = {k} micro-batches x {4 // k} windows x 1 "
+              f"replica(s)") in proc.stderr
+    runs[k] = model_dir
+  one = _checkpoint_tensors(runs[1], 4)
+  for k in (2, 4):
+    accumulated = _checkpoint_tensors(runs[k], 4)
+    assert sorted(accumulated) == sorted(one)
+    floats = [n for n, v in one.items() if np.asarray(v).dtype.kind == "f"]
+    assert len(floats) > 60  # weights and Adam moments
+    for name in floats:
+      np.testing.assert_allclose(accumulated[name], one[name], rtol=1e-4,
+                                 atol=1e-5, err_msg=name)
+    # One optimizer step per global batch, whatever K.
+    iterations = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    assert accumulated[iterations] == one[iterations] == 4
+    log, one_log = (training.read_train_log(runs[k]),
+                    training.read_train_log(runs[1]))
+    np.testing.assert_allclose([e["loss"] for e in log],
+                               [e["loss"] for e in one_log], rtol=1e-5)
+    np.testing.assert_allclose([e["gradient_norm"] for e in log],
+                               [e["gradient_norm"] for e in one_log],
+                               rtol=1e-5)
+
+
+def test_sigkill_between_micro_batches_resumes_bit_identical(tiny_files,
+                                                             tmp_path):
+  flags = tiny_train_flags(tiny_files, save_every_steps=5, eval_file=None,
+                           gradient_accumulation_steps=2)
+  reference = str(tmp_path / "reference")
+  _run("tfqa.cli.train", [f"--model_dir={reference}", *flags])
+  model_dir = str(tmp_path / "run")
+  # Step 7's first micro-batch has its gradients; the second has not run.
+  _run("tests.helpers.killable_train",
+       ["--kill_at_micro_batch=7:0", f"--model_dir={model_dir}", *flags],
+       expect_kill=True)
+  # The log is durable up to the last checkpoint (5); step 6 may be lost.
+  steps_before = [e["step"] for e in training.read_train_log(model_dir)]
+  assert steps_before in (list(range(1, 6)), list(range(1, 7)))
+  proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
+  assert re.search(r"Restored \S+ckpt-5 ", proc.stderr)
+  expected = _checkpoint_tensors(reference, STEPS)
+  actual = _checkpoint_tensors(model_dir, STEPS)
+  assert sorted(actual) == sorted(expected)
+  assert [n for n in expected
+          if not np.array_equal(expected[n], actual[n])] == []
+  assert training.read_train_log(model_dir) == training.read_train_log(
+      reference)

@@ -141,6 +141,12 @@ class ModelConfig:
   vocab_file: str | None = None
   # Lower-case inputs (default: what the tokenizer says).
   do_lower_case: bool | None = None
+  # Warm start: a tfqa_train run directory (its newest readable checkpoint)
+  # or a checkpoint prefix whose model weights replace the initial ones. The
+  # optimizer, the step (0) and the LR schedule start fresh; the dropout
+  # generators keep this run's seed. Read only when a run starts: resuming
+  # restores the run's own checkpoint instead.
+  init_checkpoint: str | None = None
 
   def __post_init__(self):
     if (self.model is None) == (self.bert_config_file is None):
@@ -161,7 +167,8 @@ class DataConfig:
 
   # SQuAD JSON to train on; exclusive with tfds_dataset.
   train_file: str | None = None
-  # SQuAD JSON evaluated after training (optional).
+  # SQuAD JSON evaluated after training and every eval_every_steps steps
+  # (optional).
   eval_file: str | None = None
   # Train on this TFDS dataset instead of train_file. Its train split (and
   # its validation split is evaluated unless eval_file is given).
@@ -176,8 +183,17 @@ class DataConfig:
 class TrainConfig:
   """Optimisation, checkpointing and runtime settings of a training run."""
 
-  # Global batch size (all replicas). tf.distribute splits it across them.
+  # Windows per optimizer step: all replicas and micro-batches together.
+  # tf.distribute splits it across replicas, each replica's share into
+  # gradient_accumulation_steps micro-batches.
   train_batch_size: int = 32
+  # Micro-batches per optimizer step (divides train_batch_size; less memory,
+  # same update). Each replica computes the gradients of train_batch_size /
+  # (replicas * K) windows at a time and averages K of them before one
+  # update, which needs the activation memory of a micro-batch only. Steps,
+  # epochs and the LR schedule count optimizer steps, so the run is the same
+  # (up to float rounding) for every K.
+  gradient_accumulation_steps: int = 1
   # Windows per eval batch.
   eval_batch_size: int = 64
   # Peak learning rate. Reached after warmup, then decayed linearly to zero.
@@ -203,6 +219,13 @@ class TrainConfig:
   save_every_steps: int = 500
   # Checkpoints kept (the newest).
   keep_checkpoints: int = 3
+  # Evaluate on the eval data every this many steps during training (0: only
+  # at the end). Each such evaluation comes before that step's checkpoint,
+  # which it forces, so a run killed during it redoes it on resume.
+  eval_every_steps: int = 0
+  # Keep the best checkpoint by this eval metric in best/, outside the
+  # keep_checkpoints rotation (for tfqa_export --checkpoint=best).
+  keep_best: str = "none"
   # Seed for init, data order, dropout.
   seed: int = 42
   # Op determinism: resumed runs are bit-identical. (Dropout is seeded and
@@ -221,8 +244,26 @@ class TrainConfig:
   def __post_init__(self):
     _require_positive(self, "train_batch_size", "eval_batch_size",
                       "num_train_epochs", "save_every_steps",
-                      "keep_checkpoints")
+                      "keep_checkpoints", "gradient_accumulation_steps")
     _require_in(self, "distribution_strategy", DISTRIBUTION_STRATEGIES)
+    _require_in(self, "keep_best", KEEP_BEST_METRICS)
+    if self.train_batch_size % self.gradient_accumulation_steps:
+      divisors = [k for k in range(1, self.train_batch_size + 1)
+                  if self.train_batch_size % k == 0]
+      raise ValueError(
+          f"Invalid value for argument `gradient_accumulation_steps`. "
+          f"Received: gradient_accumulation_steps="
+          f"{self.gradient_accumulation_steps} with train_batch_size="
+          f"{self.train_batch_size}. Expected a divisor of train_batch_size "
+          f"(the windows of one optimizer step, cut into that many "
+          f"micro-batches): one of {divisors[:8]}"
+          f"{' ...' if len(divisors) > 8 else ''}.")
+    if (not isinstance(self.eval_every_steps, int) or
+        isinstance(self.eval_every_steps, bool) or self.eval_every_steps < 0):
+      raise ValueError(f"Invalid value for argument `eval_every_steps`. "
+                       f"Received: eval_every_steps={self.eval_every_steps!r}"
+                       f". Expected an integer >= 0 (0: evaluate only at the "
+                       f"end).")
     _require_in(self, "mixed_precision", MIXED_PRECISION_POLICIES)
     if self.max_steps < 0:
       raise ValueError(f"Invalid value for argument `max_steps`. Received: "
@@ -242,6 +283,10 @@ class TrainConfig:
                        f"(e.g. 1e-6 or 1e-8).")
 
 
+# Metrics --keep_best can rank checkpoints by ("none": keep no best).
+KEEP_BEST_METRICS = ("none", "f1", "exact")
+
+
 def _require_in(config, name, allowed):
   value = getattr(config, name)
   if value not in allowed:
@@ -259,6 +304,19 @@ class RunConfig:
   pipeline: PipelineConfig = PipelineConfig()
   decode: DecodeConfig = DecodeConfig()
   train: TrainConfig = TrainConfig()
+
+  def __post_init__(self):
+    has_eval_data = bool(self.data.eval_file or self.data.tfds_dataset)
+    for name, value, unused in (
+        ("eval_every_steps", self.train.eval_every_steps, 0),
+        ("keep_best", self.train.keep_best, "none")):
+      if value != unused and not has_eval_data:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Received: {name}="
+            f"{value!r} with no eval data. Expected --eval_file (or "
+            f"--tfds_dataset, whose validation split is evaluated) to "
+            f"evaluate on; pass --eval_file=dev.json, or --{name}="
+            f"{unused}.")
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -303,6 +361,7 @@ FIELD_CHOICES = {
     "tfds_dataset": TFDS_NAMES,
     "distribution_strategy": DISTRIBUTION_STRATEGIES,
     "mixed_precision": MIXED_PRECISION_POLICIES,
+    "keep_best": KEEP_BEST_METRICS,
 }
 # `tfqa_train --help` groups: a section's fields are listed under its
 # group, unless FIELD_HELP_GROUPS names another.
@@ -314,6 +373,8 @@ SECTION_HELP_GROUPS = {
 FIELD_HELP_GROUPS = {
     **dict.fromkeys(("save_every_steps", "keep_checkpoints", "deterministic"),
                     "Checkpoints"),
+    **dict.fromkeys(("eval_every_steps", "keep_best", "init_checkpoint",
+                     "gradient_accumulation_steps"), "Longer runs"),
     **dict.fromkeys(("distribution_strategy", "tpu", "jit_compile",
                      "mixed_precision"), "Runtime"),
 }

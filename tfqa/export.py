@@ -36,6 +36,7 @@ import tensorflow as tf
 
 import tfqa
 from tfqa import answers
+from tfqa import best_checkpoint
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import evaluation
@@ -925,6 +926,7 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
       f"`TFBertForQuestionAnswering` fine-tuned for extractive question "
       f"answering with tfqa {tfqa.__version__}, exported from checkpoint "
       f"`{os.path.basename(trained.checkpoint)}`.",
+      *_best_checkpoint_line(trained),
       "",
       "## Training data",
       "",
@@ -944,6 +946,9 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
                  "(answerable_only)")
   lines += ["", "## Model", "",
             f"- Initialised from: `{model.model or model.bert_config_file}`"]
+  if model.init_checkpoint:
+    lines.append(f"- Warm-started from the weights of: "
+                 f"`{model.init_checkpoint}` (--init_checkpoint)")
   lines += ["", "## Hyper-parameters", "", "| setting | value |",
             "|---|---|"]
   for section in ("train", "features", "pipeline", "decode"):
@@ -990,6 +995,12 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
       f"(signature `serving_default`: strings `question`, `context` -> "
       f"`answer`, `score`, `start_char`, `end_char`).", ""]
   return "\n".join(lines)
+
+
+def _best_checkpoint_line(trained):
+  """[A sentence on whether this is the run's --keep_best checkpoint] or []."""
+  line = best_checkpoint.describe(trained.model_dir, trained.checkpoint)
+  return ["", line] if line else []
 
 
 def _eval_results(model_dir):

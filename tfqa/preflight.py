@@ -51,9 +51,31 @@ def check_train(run_config: config_lib.RunConfig,
   if data.tfds_data_dir:
     paths.check_path(data.tfds_data_dir, paths.DIRECTORY,
                      flag="--tfds_data_dir", what="a TFDS data directory")
+  init = run_config.model.init_checkpoint
+  if init and not rundir.checkpoints_on_disk(model_dir):
+    check_init_checkpoint(init)
   source = modeling.resolve_source(run_config.model)
   modeling.check_feature_config(source, run_config.features)
   return source
+
+
+def check_init_checkpoint(init_checkpoint: str) -> None:
+  """Checks --init_checkpoint: a run directory with checkpoints, or a prefix.
+
+  Raises:
+    paths.PathError: naming the flag, what is there and what was expected.
+  """
+  what = ("a tfqa_train --model_dir that has trained, or a checkpoint prefix "
+          "such as runs/a/checkpoints/ckpt-500")
+  if os.path.isdir(init_checkpoint):
+    if not rundir.checkpoints_on_disk(init_checkpoint):
+      raise paths.PathError(
+          f"--init_checkpoint={init_checkpoint} is a directory without "
+          f"tfqa checkpoints (no {os.path.join(init_checkpoint, rundir.CHECKPOINT_SUBDIR, rundir.CHECKPOINT_NAME)}-*.index); "
+          f"expected {what}.")
+    return
+  paths.check_path(init_checkpoint, paths.CHECKPOINT, flag="--init_checkpoint",
+                   what=what)
 
 
 def check_eval(model_dir: str, *, eval_file: str | None = None,

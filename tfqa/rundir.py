@@ -18,6 +18,9 @@ TRAIN_LOG_FILE = "train_log.jsonl"  # one JSON line per step: loss, LR
 TOKENIZER_SUBDIR = "tokenizer"  # save_pretrained tokenizer of the run
 BERT_CONFIG_FILE = "bert_config.json"  # the architecture, for eval/export
 EVAL_SUBDIR = "eval"  # outputs of the end-of-training evaluation
+EVAL_STEP_SUBDIR = "step-{step}"  # eval/step-N: evaluation during training
+BEST_SUBDIR = "best"  # --keep_best's checkpoint, outside the rotation
+BEST_RECORD_FILE = "best_checkpoint.json"  # which one it is, step, metrics
 LOGS_SUBDIR = "logs"  # TensorBoard
 CHECKPOINT_SUBDIR = "checkpoints"  # CHECKPOINT_NAME-<step>.index/.data-*
 CHECKPOINT_NAME = "ckpt"
@@ -25,13 +28,21 @@ CHECKPOINT_NAME = "ckpt"
 # file that still parses (a flipped digit) is refused, not resumed from.
 SETTINGS_DIGEST_KEY = "settings_sha256"
 # Settings a resumed run may change. Everything else would make the resumed
-# run a different run (other data order, model or schedule shape).
+# run a different run (other data order, model or schedule shape);
+# model.init_checkpoint only matters at the start and may not change.
 SAFE_TO_CHANGE = frozenset({
     "train.num_train_epochs",  # extend a run; the LR schedule is re-spanned
     "train.max_steps",
     "train.eval_batch_size",
     "train.save_every_steps",
     "train.keep_checkpoints",
+    # Evaluations and the best checkpoint do not touch the training state.
+    # A best kept by another metric is replaced at the next evaluation.
+    "train.eval_every_steps",
+    "train.keep_best",
+    # Same windows per step, same schedule: only float rounding changes
+    # (as with the distribution strategy), e.g. to fit a smaller GPU.
+    "train.gradient_accumulation_steps",
     "train.distribution_strategy",
     "train.tpu",
     "train.jit_compile",

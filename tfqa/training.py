@@ -9,12 +9,14 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from absl import logging
 import tensorflow as tf
 import tf_keras
 
+from tfqa import accumulation
+from tfqa import best_checkpoint
 from tfqa import checkpointing
 from tfqa import config as config_lib
 from tfqa import data as data_lib
@@ -30,6 +32,38 @@ from tfqa import preflight
 from tfqa import rundir
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingHooks:
+  """Named points of a run where a caller observes it or injects a fault.
+
+  The seam for tests and tools (crash campaigns, multi-worker checks): each
+  field is a function called at that point, or None. Steps are global steps
+  (1-based: the step that just ran). Hooks run on every worker, in the
+  training process; an exception ends the run like any error there.
+  """
+
+  # A Keras fit call starts at this step (once per epoch, and on resume).
+  fit_begin: Callable[[int], None] | None = None
+  # Step N ran; its evaluation and checkpoint, when due, are done.
+  after_step: Callable[[int], None] | None = None
+  # (step, index): micro-batch `index` of the step being computed has its
+  # gradients (gradient_accumulation_steps > 1 only; inside the train step).
+  after_micro_batch: Callable[[int, int], None] | None = None
+  # A checkpoint of step N is about to be written / was written.
+  before_save: Callable[[int], None] | None = None
+  after_save: Callable[[int], None] | None = None
+  # An evaluation of step N (during training or at the end) starts / ended
+  # (its outputs, TensorBoard scalars and best checkpoint written).
+  before_eval: Callable[[int], None] | None = None
+  after_eval: Callable[[int], None] | None = None
+  # Training is over (the model holds the final weights); evaluation next.
+  training_done: Callable[[tf_keras.Model], None] | None = None
+
+  def call(self, name: str, *args) -> None:
+    hook = getattr(self, name)
+    if hook is not None:
+      hook(*args)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
@@ -43,6 +77,9 @@ class TrainResult:
   steps_run: int = 0  # steps trained by this call
   windows_run: int = 0  # windows (features) trained on by this call
   train_seconds: float = 0.0  # wall time of those steps, saves included
+  # Warm start: the checkpoint whose model weights this run started from.
+  initialized_from: str | None = None
+  best_checkpoint: str | None = None  # --keep_best's, at the end
 
 
 def configure_runtime(train_config: config_lib.TrainConfig, *,
@@ -115,7 +152,8 @@ def train_and_evaluate(
     run_config: config_lib.RunConfig, model_dir: str, *,
     verbose: str | int = "auto",
     callbacks: Sequence[tf_keras.callbacks.Callback] = (),
-    progress_every_steps: int = config_lib.PROGRESS_EVERY_STEPS) -> TrainResult:
+    progress_every_steps: int = config_lib.PROGRESS_EVERY_STEPS,
+    hooks: TrainingHooks | None = None) -> TrainResult:
   """Trains (resuming from the latest readable checkpoint) and evaluates.
 
   Under a multi-worker strategy every worker runs this with the same
@@ -141,6 +179,7 @@ def train_and_evaluate(
       evaluation follows, and the same call resumes the run later.
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
+    hooks: functions called at named points of the run (TrainingHooks).
 
   Returns:
     The TrainResult.
@@ -154,6 +193,10 @@ def train_and_evaluate(
       anything is written.
   """
   callbacks = _check_callbacks(callbacks)
+  hooks = hooks or TrainingHooks()
+  if not isinstance(hooks, TrainingHooks):
+    raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
+                     f"{hooks!r}. Expected a training.TrainingHooks.")
   if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
     raise ValueError(f"Invalid value for argument `verbose`. Received: "
                      f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
@@ -176,29 +219,52 @@ def train_and_evaluate(
   policy = distribution.mixed_precision_policy(train.mixed_precision,
                                                strategy)
   configure_runtime(train, mixed_precision=policy)
+  _check_micro_batches(train, strategy.num_replicas_in_sync)
   data = _prepare_data(run_config, source)
   per_epoch = input_pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
   steps = total_steps(len(data.features), train)
   logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
-               "%d replica(s), global batch %d.", data.num_examples,
+               "%d replica(s), global batch %d%s.", data.num_examples,
                len(data.features), per_epoch, steps,
-               strategy.num_replicas_in_sync, train.train_batch_size)
+               strategy.num_replicas_in_sync, train.train_batch_size,
+               _micro_batch_note(train, strategy.num_replicas_in_sync))
   state = _build_state(strategy, data.source, train, steps,
-                       loss_scaling=policy == "mixed_float16")
+                       loss_scaling=policy == "mixed_float16",
+                       after_micro_batch=hooks.after_micro_batch)
   if chief:
     _save_model_assets(model_dir, state.model, data.tokenizer)
   resumed_from = checkpointing.latest_readable(model_dir)
+  initialized_from = None
   if resumed_from:
     checkpointing.restore(state, resumed_from)
     _check_data_position(state, per_epoch, resumed_from)
+    if run_config.model.init_checkpoint:
+      logging.info("Resuming from %s; --init_checkpoint=%s served only the "
+                   "run's start.", resumed_from,
+                   run_config.model.init_checkpoint)
+  elif run_config.model.init_checkpoint:
+    initialized_from = warm_start(state, run_config.model.init_checkpoint,
+                                  source=data.source)
   first_step = int(state.step.numpy())
   logger = _StepLogger(model_dir, state, enabled=chief,
                        replicas=strategy.num_replicas_in_sync)
   write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
                                                  chief)
-  saver = _Saver(write_checkpoint, state, per_epoch, before_save=logger.flush)
-  own_callbacks = [logger, _PeriodicSave(saver, train.save_every_steps)]
+  saver = _Saver(write_checkpoint, state, per_epoch, before_save=logger.flush,
+                 hooks=hooks)
+  evaluator = _Evaluator(state, data.tokenizer, run_config, model_dir,
+                         hooks=hooks)
+  single_worker = distribution.num_workers(strategy) == 1
+  if train.eval_every_steps and not single_worker:
+    logging.warning("Multi-worker run: no evaluation during training "
+                    "(--eval_every_steps=%d); evaluate checkpoints with "
+                    "tfqa_eval.", train.eval_every_steps)
+  step_end = _StepEnd(
+      saver, save_every=train.save_every_steps,
+      evaluate=evaluator if chief and single_worker else None,
+      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks)
+  own_callbacks = [logger, step_end]
   if verbose == "auto":
     verbose = 1 if progress.is_interactive() else 0
     if not verbose and chief:
@@ -217,20 +283,98 @@ def train_and_evaluate(
     cleanup()
   train_seconds = time.perf_counter() - started
   logger.close()
+  hooks.call("training_done", state.model)
   latest = checkpointing.latest_readable(model_dir)
   metrics = None
-  if distribution.num_workers(strategy) > 1:
+  if not single_worker:
     # The chief alone would run collectives the other workers never join.
     logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir=%s`.",
                  model_dir)
   elif chief:
-    metrics = _evaluate_at_end(state.model, data.tokenizer, run_config,
-                               model_dir, step, latest)
+    if evaluator.has_data:
+      metrics = evaluator.evaluate(step, final=True, checkpoint=latest)
+    else:
+      logging.info("No eval data configured; skipping evaluation.")
+  evaluator.close()
+  best = best_checkpoint.read_record(model_dir)
   return TrainResult(
       step, steps, resumed_from, latest, metrics,
       steps_run=step - first_step,
       windows_run=(step - first_step) * train.train_batch_size,
-      train_seconds=train_seconds)
+      train_seconds=train_seconds, initialized_from=initialized_from,
+      best_checkpoint=(os.path.join(model_dir, best["checkpoint"])
+                       if best and train.keep_best != "none" else None))
+
+
+def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
+               source: modeling.ModelSource) -> str:
+  """Loads another run's model weights into a fresh state (--init_checkpoint).
+
+  Only the weights: the optimizer (slots and step) stays fresh, so the
+  step is 0 and the LR schedule starts over; the dropout generators keep
+  this run's seed. (A compiled Keras model tracks its optimizer, so the
+  weights are restored into a model of their own and copied over.)
+
+  Args:
+    state: the new run's state, before any step.
+    init_checkpoint: a tfqa_train run directory (its newest readable
+      checkpoint) or a checkpoint prefix.
+    source: what the run's model is built from (its architecture).
+
+  Returns:
+    The checkpoint prefix the weights came from.
+
+  Raises:
+    CheckpointError: no readable checkpoint there, or one written for
+      another architecture (the differing weights are listed).
+  """
+  prefix = init_checkpoint
+  if os.path.isdir(init_checkpoint):
+    prefix = checkpointing.latest_readable(init_checkpoint)
+    if prefix is None:
+      raise checkpointing.CheckpointError(
+          f"--init_checkpoint={init_checkpoint} holds no checkpoint; expected "
+          f"a tfqa_train --model_dir that has trained, or a checkpoint "
+          f"prefix.")
+  try:
+    checkpointing.verify_readable(prefix)
+    loaded, _ = modeling.build_model(source, dropout=False)
+    checkpointing.restore_model(loaded, prefix)
+  except checkpointing.CheckpointError as e:
+    raise checkpointing.CheckpointError(
+        f"--init_checkpoint={init_checkpoint}: {e}".replace(
+            "Use the model config the run was started with (see "
+            "run_config.json).",
+            "Expected a checkpoint of the architecture this run builds: "
+            "pass the --model or --bert_config_file that run used.")
+    ) from None
+  for weight, value in zip(state.model.weights, loaded.weights):
+    weight.assign(value)
+  logging.info("Warm start: model weights from %s; the optimizer, step (0) "
+               "and LR schedule start fresh (this is a new run, not a "
+               "resume).", prefix)
+  return prefix
+
+
+def _check_micro_batches(train, replicas):
+  micro = train.train_batch_size // train.gradient_accumulation_steps
+  if train.gradient_accumulation_steps > 1 and micro % replicas:
+    raise ValueError(
+        f"Invalid value for argument `train_batch_size`. Received: "
+        f"train_batch_size={train.train_batch_size} with "
+        f"gradient_accumulation_steps={train.gradient_accumulation_steps} on "
+        f"{replicas} replicas. Expected a multiple of replicas x "
+        f"gradient_accumulation_steps = "
+        f"{replicas * train.gradient_accumulation_steps} (each replica "
+        f"takes an equal share of every micro-batch).")
+
+
+def _micro_batch_note(train, replicas):
+  k = train.gradient_accumulation_steps
+  if k == 1:
+    return ""
+  return (f" = {k} micro-batches x {train.train_batch_size // k // replicas} "
+          f"windows x {replicas} replica(s)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,7 +396,8 @@ def _prepare_data(run_config, source):
   return _TrainingData(len(squad.examples), source, tokenizer, features)
 
 
-def _build_state(strategy, source, train, steps, *, loss_scaling):
+def _build_state(strategy, source, train, steps, *, loss_scaling,
+                 after_micro_batch=None):
   with strategy.scope():
     model, _ = modeling.build_model(source)
     optimizer = optimization.create_optimizer(
@@ -265,6 +410,9 @@ def _build_state(strategy, source, train, steps, *, loss_scaling):
     # replica 0's alone); summing everywhere lets the logger divide by the
     # replica count to get the global mean.
     model.distribute_reduction_method = "sum"
+    if train.gradient_accumulation_steps > 1:
+      accumulation.install(model, steps=train.gradient_accumulation_steps,
+                           after_micro_batch=after_micro_batch)
   return checkpointing.new_state(model, optimizer, seed=train.seed,
                                  strategy=strategy)
 
@@ -358,10 +506,12 @@ def _check_data_position(state, per_epoch, prefix):
 class _Saver:
   """Saves a checkpoint at the current step unless one exists for it."""
 
-  def __init__(self, write_checkpoint, state, per_epoch, *, before_save):
+  def __init__(self, write_checkpoint, state, per_epoch, *, before_save,
+               hooks):
     self._write = write_checkpoint
     self._state, self._per_epoch = state, per_epoch
     self._before_save = before_save
+    self._hooks = hooks
     self._last_saved = int(state.step.numpy())
 
   @property
@@ -376,19 +526,40 @@ class _Saver:
     # a resumed run truncates the log to.
     self._before_save()
     self._state.epoch.assign(step // self._per_epoch)
+    self._hooks.call("before_save", step)
     self._write()
+    self._hooks.call("after_save", step)
     self._last_saved = step
 
 
-class _PeriodicSave(tf_keras.callbacks.Callback):
+class _StepEnd(tf_keras.callbacks.Callback):
+  """After each step: its evaluation and checkpoint when due, then the hook.
 
-  def __init__(self, saver, every):
+  An evaluation step is also a checkpoint step, evaluated first: the
+  checkpoint then proves the evaluation complete, and a run killed during
+  it resumes from an earlier checkpoint and evaluates that step again. The
+  last step is evaluated after training (see _Evaluator).
+  """
+
+  def __init__(self, saver, *, save_every, evaluate, eval_every, last_step,
+               hooks):
     super().__init__()
-    self._saver, self._every = saver, every
+    self._saver, self._save_every = saver, save_every
+    self._evaluate, self._eval_every = evaluate, eval_every
+    self._last_step, self._hooks = last_step, hooks
+
+  def on_train_begin(self, logs=None):
+    self._hooks.call("fit_begin", self._saver.step)
 
   def on_train_batch_end(self, batch, logs=None):
-    if self._saver.step % self._every == 0:
+    step = self._saver.step
+    eval_due = (self._eval_every and step % self._eval_every == 0 and
+                step < self._last_step)
+    if eval_due and self._evaluate is not None and self._evaluate.has_data:
+      self._evaluate.evaluate(step, final=False)
+    if eval_due or step % self._save_every == 0:
       self._saver.save_if_new()
+    self._hooks.call("after_step", step)
 
 
 class _StepLogger(tf_keras.callbacks.Callback):
@@ -468,17 +639,75 @@ def _truncate_train_log(model_dir, step):
       "".join(json.dumps(e) + "\n" for e in entries))
 
 
-def _evaluate_at_end(model, tokenizer, run_config, model_dir, step,
-                     checkpoint):
-  eval_data = load_eval_data(run_config.data)
-  if eval_data is None:
-    logging.info("No eval data configured; skipping evaluation.")
-    return None
-  result = evaluation.evaluate(model, eval_data.examples, tokenizer,
-                               run_config=run_config)
-  evaluation.write_outputs(
-      os.path.join(model_dir, rundir.EVAL_SUBDIR), result,
-      version_2_with_negative=run_config.decode.version_2_with_negative,
-      extra_results={"global_step": step, "checkpoint": checkpoint})
-  logging.info("Eval at step %d: %s", step, json.dumps(result.metrics))
-  return result.metrics
+class _Evaluator:
+  """Evaluations of the chief: outputs, TensorBoard scalars, best checkpoint.
+
+  During training (final=False) the outputs go to eval/step-N/; at the end
+  to eval/. Every evaluation writes its metrics to TensorBoard
+  (logs/eval/), logs one line, and with --keep_best offers the step to
+  best_checkpoint. Evaluating reads the weights only (no dropout, no
+  random draws), so it leaves the training state as it was.
+  """
+
+  def __init__(self, state, tokenizer, run_config, model_dir, *, hooks):
+    self._state, self._tokenizer = state, tokenizer
+    self._run_config, self._model_dir, self._hooks = (run_config, model_dir,
+                                                      hooks)
+    self._data = None  # Loaded when first needed (the chief's alone).
+    self._writer = None
+
+  @property
+  def has_data(self) -> bool:
+    data = self._run_config.data
+    return bool(data.eval_file or data.tfds_dataset)
+
+  def evaluate(self, step: int, *, final: bool,
+               checkpoint: str | None = None) -> dict:
+    """Evaluates the model at `step`; returns the metrics."""
+    self._hooks.call("before_eval", step)
+    run_config = self._run_config
+    if self._data is None:
+      self._data = load_eval_data(run_config.data)
+    result = evaluation.evaluate(self._state.model, self._data.examples,
+                                 self._tokenizer, run_config=run_config)
+    out_dir = os.path.join(self._model_dir, rundir.EVAL_SUBDIR)
+    extra = {"global_step": step}
+    if final:
+      extra["checkpoint"] = checkpoint
+    else:
+      out_dir = os.path.join(out_dir, rundir.EVAL_STEP_SUBDIR.format(
+          step=step))
+    evaluation.write_outputs(
+        out_dir, result,
+        version_2_with_negative=run_config.decode.version_2_with_negative,
+        extra_results=extra)
+    self._summarize(step, result.metrics)
+    logging.info("Eval at step %d: %s", step, json.dumps(result.metrics))
+    if run_config.train.keep_best != "none":
+      best_checkpoint.update(
+          self._model_dir, metric=run_config.train.keep_best, step=step,
+          metrics=result.metrics, write_checkpoint=self._write_weights)
+    self._hooks.call("after_eval", step)
+    return result.metrics
+
+  def _summarize(self, step, metrics):
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(
+          os.path.join(self._model_dir, rundir.LOGS_SUBDIR, "eval"))
+    with self._writer.as_default(step=step):
+      for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+          tf.summary.scalar(name, value)
+    self._writer.flush()
+
+  def _write_weights(self, prefix):
+    # The weights and the signature restore_model checks; no optimizer.
+    checkpoint = tf.train.Checkpoint(
+        model=self._state.model, model_signature=self._state.model_signature)
+    # What a restore expects of every checkpoint (write() omits it).
+    _ = checkpoint.save_counter
+    checkpoint.write(prefix)
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.close()

@@ -11,8 +11,11 @@ Plans (`TFQA_CHAOS`, JSON; counts are of this process only):
   {"kill": "before_state", "n": N}          N-th save: files written, `checkpoint`
                                             state file not yet updated
   {"kill": "timer", "seconds": T}           T s after training (or export) starts
-  {"kill": "eval", "point": P}              evaluation: "start", "after_logits",
-                                            "mid_write" (after its first file)
+  {"kill": "eval", "point": P}              end-of-training evaluation: "start",
+                                            "after_logits", "mid_write" (after
+                                            its first file)
+  {"kill": "mid_eval", "n": N, "point": P}  the same points of the N-th
+                                            evaluation during training
   {"kill": "export", "point": P}            export: "after_saved_model",
                                             "after_pretrained", "after_verify",
                                             "publish_aside" (pretrained/ renamed
@@ -21,8 +24,9 @@ Plans (`TFQA_CHAOS`, JSON; counts are of this process only):
 
 Every moment that matters is appended to `TFQA_CHAOS_LOG` (one line each:
 "fit_begin STEP", "step STEP", "save_begin STEP", "save_end STEP",
-"eval_begin", "eval_end", "export_begin", "export_end", ...), unbuffered, so
-the campaign knows where a kill landed and what a resume redid.
+"eval_begin STEP", "eval_end STEP", "export_begin", "export_end", ...),
+unbuffered, so the campaign knows where a kill landed and what a resume
+redid. Training faults go in through training.TrainingHooks.
 """
 
 from __future__ import annotations
@@ -65,49 +69,43 @@ def _die_later(seconds: float, reason: str) -> None:
   timer.start()
 
 
-def _patch_training(plan):
+def _training_hooks(plan):
+  """training.TrainingHooks that log each moment and kill as planned.
+
+  Two finer points have no tfqa hook and are wrapped here instead: TF's
+  update of the `checkpoint` state file (between a save's files and its
+  state file) and, for "after_logits"/"mid_write", the public
+  evaluation.window_logits and io_utils.atomic_write_json.
+  """
   from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
 
-  from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
-  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-  from tfqa import io_utils  # pylint: disable=import-outside-toplevel
   from tfqa import training  # pylint: disable=import-outside-toplevel
 
   kill = plan["kill"]
-  counts = {"step": 0, "save": 0, "fit": 0}
-  saver_cls = training._PeriodicSave  # pylint: disable=protected-access
-  end_step = saver_cls.on_train_batch_end
+  counts = {"step": 0, "save": 0, "fit": 0, "eval": 0}
 
-  def on_train_begin(self, logs=None):
+  def fit_begin(step):
     counts["fit"] += 1
-    _mark(f"fit_begin {self._saver.step}")  # pylint: disable=protected-access
+    _mark(f"fit_begin {step}")
     if kill == "timer" and counts["fit"] == 1:
       _die_later(plan["seconds"], "timer")
 
-  def on_train_batch_end(self, batch, logs=None):
-    # The step has run (its save, if any, comes next).
-    _mark(f"step {self._saver.step}")  # pylint: disable=protected-access
-    end_step(self, batch, logs)
+  def after_step(step):
+    # The step has run, with its evaluation and save if due.
+    _mark(f"step {step}")
     counts["step"] += 1
     if kill == "step" and counts["step"] == plan["n"]:
       _die("step")
 
-  saver_cls.on_train_begin = on_train_begin
-  saver_cls.on_train_batch_end = on_train_batch_end
-
-  save = checkpointing.save
-
-  def chaos_save(manager, state):
+  def before_save(step):
     counts["save"] += 1
-    step = int(state.step.numpy())
     _mark(f"save_begin {step}")
     if kill == "in_save" and counts["save"] == plan["n"]:
       _die_later(plan["ms"] / 1000.0, "in_save")
-    path = save(manager, state)
-    _mark(f"save_end {step}")
-    return path
 
-  checkpointing.save = chaos_save
+  def after_save(step):
+    _mark(f"save_end {step}")
+
   update_state = checkpoint_management.update_checkpoint_state_internal
 
   def update_checkpoint_state_internal(*args, **kwargs):
@@ -117,47 +115,66 @@ def _patch_training(plan):
 
   checkpoint_management.update_checkpoint_state_internal = (
       update_checkpoint_state_internal)
-  _patch_evaluation(plan, training, evaluation, io_utils)
+  eval_point = _EvalKills(plan, counts)
+  return training.TrainingHooks(
+      fit_begin=fit_begin, after_step=after_step, before_save=before_save,
+      after_save=after_save, before_eval=eval_point.begin,
+      after_eval=eval_point.end,
+      training_done=lambda model: counts.update(trained=True))
 
 
-def _patch_evaluation(plan, training, evaluation, io_utils):
-  point = plan.get("point") if plan["kill"] == "eval" else None
-  evaluate = evaluation.evaluate
-  window_logits = evaluation.window_logits
-  write_json = io_utils.atomic_write_json
-  in_eval = {"writes": 0, "on": False}
+class _EvalKills:
+  """Marks evaluations and kills inside the planned one.
 
-  def chaos_evaluate(*args, **kwargs):
-    _mark("eval_begin")
-    in_eval["on"] = True
-    if point == "start":
-      _die("eval_start")
-    return evaluate(*args, **kwargs)
+  {"kill": "eval", "point": P}: the evaluation at the end of training;
+  {"kill": "mid_eval", "n": N, "point": P}: the N-th evaluation during
+  training of this process.
+  """
 
-  def chaos_window_logits(*args, **kwargs):
-    result = window_logits(*args, **kwargs)
-    if point == "after_logits" and in_eval["on"]:
-      _die("eval_after_logits")
-    return result
+  def __init__(self, plan, counts):
+    from tfqa import evaluation  # pylint: disable=import-outside-toplevel
+    from tfqa import io_utils  # pylint: disable=import-outside-toplevel
 
-  def chaos_write_json(path, obj):
-    write_json(path, obj)
-    if in_eval["on"]:
-      in_eval["writes"] += 1
-      if point == "mid_write" and in_eval["writes"] == 1:
-        _die("eval_mid_write")
+    self._plan, self._counts = plan, counts
+    self._armed = False
+    self._writes = 0
+    window_logits = evaluation.window_logits
+    write_json = io_utils.atomic_write_json
 
-  evaluation.evaluate = chaos_evaluate
-  evaluation.window_logits = chaos_window_logits
-  io_utils.atomic_write_json = chaos_write_json
-  end = training._evaluate_at_end  # pylint: disable=protected-access
+    def chaos_window_logits(*args, **kwargs):
+      result = window_logits(*args, **kwargs)
+      if self._armed and self._plan["point"] == "after_logits":
+        _die(self._reason("after_logits"))
+      return result
 
-  def evaluate_at_end(*args, **kwargs):
-    metrics = end(*args, **kwargs)
-    _mark("eval_end")
-    return metrics
+    def chaos_write_json(path, obj):
+      write_json(path, obj)
+      if self._armed:
+        self._writes += 1
+        if self._plan["point"] == "mid_write" and self._writes == 1:
+          _die(self._reason("mid_write"))
 
-  training._evaluate_at_end = evaluate_at_end  # pylint: disable=protected-access
+    evaluation.window_logits = chaos_window_logits
+    io_utils.atomic_write_json = chaos_write_json
+
+  def _reason(self, point):
+    return f"{'mid_' if self._plan['kill'] == 'mid_eval' else ''}eval_{point}"
+
+  def begin(self, step):
+    _mark(f"eval_begin {step}")
+    kill = self._plan["kill"]
+    if kill == "mid_eval" and not self._counts.get("trained"):
+      self._counts["eval"] += 1
+      self._armed = self._counts["eval"] == self._plan["n"]
+    else:
+      self._armed = kill == "eval" and self._counts.get("trained", False)
+    self._writes = 0
+    if self._armed and self._plan["point"] == "start":
+      _die(self._reason("start"))
+
+  def end(self, step):
+    self._armed = False
+    _mark(f"eval_end {step}")
 
 
 def _patch_export(plan):
@@ -222,9 +239,9 @@ def main():
   os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
   if tool == "train":
     from tfqa.cli import train  # pylint: disable=import-outside-toplevel
-    _patch_training(plan)
+    hooks = _training_hooks(plan)
     sys.argv = ["tfqa_train", *args[1:]]
-    train.run()
+    train.run(hooks=hooks)
   elif tool == "export":
     from tfqa.cli import export as export_cli  # pylint: disable=import-outside-toplevel
     _patch_export(plan)

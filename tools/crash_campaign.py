@@ -6,11 +6,13 @@
 Trains a reference run once, uninterrupted. Then, in rounds, trains the same
 run in a fresh directory, killing it with SIGKILL at a planned moment (after
 a random step, a random number of ms into a checkpoint save, between a
-save's files and its `checkpoint` state file, at a random time, during the
-end-of-training evaluation) and re-running the same command each time, with
-no cleanup in between. At the end of a round the final checkpoint must be
-bit-identical to the reference's, the per-step log and evaluation outputs
-equal, and no resume may redo more steps than the save interval or skip any.
+save's files and its `checkpoint` state file, at a random time, during an
+evaluation during training (--eval_every_steps) or at its end) and
+re-running the same command each time, with no cleanup in between. At the
+end of a round the final checkpoint must be bit-identical to the
+reference's, the per-step log, every evaluation's outputs and the best
+checkpoint (--keep_best=f1) equal, and no resume may redo more steps than
+the save interval or skip any.
 Prints the counts; exits 1 on any failure.
 """
 
@@ -27,19 +29,23 @@ import sys
 import campaign_common as common  # pylint: disable=import-error
 
 # 14 windows, batch 4: 4 steps per epoch; 4 epochs = 16 steps; saves every 3
-# steps and at each epoch end.
+# steps, at each epoch end and at each evaluation during training (every 5
+# steps: 5, 10, 15; the end one is at 16).
 EPOCHS = 4
 SAVE_EVERY = 3
+EVAL_EVERY = 5
 TOTAL_STEPS = 16
+_EVALS = [s for s in range(1, TOTAL_STEPS) if s % EVAL_EVERY == 0]
 _SAVES = sorted({s for s in range(1, TOTAL_STEPS + 1)
-                 if s % SAVE_EVERY == 0 or s % 4 == 0})
+                 if s % SAVE_EVERY == 0 or s % 4 == 0} | set(_EVALS))
 TRAINING_KINDS = ("in_save", "step", "before_state", "timer")
 EVAL_POINTS = ("start", "after_logits", "mid_write")
 
 
 def _flags(files, model_dir):
   return common.train_flags(files, model_dir, num_train_epochs=EPOCHS,
-                            save_every_steps=SAVE_EVERY)
+                            save_every_steps=SAVE_EVERY,
+                            eval_every_steps=EVAL_EVERY, keep_best="f1")
 
 
 def _plan(kind, rng, progress, fit_seconds):
@@ -53,6 +59,10 @@ def _plan(kind, rng, progress, fit_seconds):
             "ms": round(rng.uniform(0.0, 40.0), 2)}
   if kind == "before_state":
     return {"kill": "before_state", "n": rng.randint(1, saves_left)}
+  if kind == "mid_eval":
+    evals_left = max(1, sum(s > progress for s in _EVALS))
+    return {"kill": "mid_eval", "n": rng.randint(1, evals_left),
+            "point": rng.choice(EVAL_POINTS)}
   if kind == "timer":
     share = steps_left / TOTAL_STEPS
     return {"kill": "timer",
@@ -70,7 +80,8 @@ def _where(events):
     elif name == "save_begin":
       state = "inside a checkpoint save"
     elif name == "eval_begin":
-      state = "inside evaluation"
+      state = ("inside an evaluation during training"
+               if int(event[1]) < TOTAL_STEPS else "inside evaluation")
     elif name == "eval_end":
       state = "after evaluation"
   return state
@@ -100,7 +111,12 @@ class Campaign:
 
 def _check_resume(campaign, previous, current, label):
   """The resumed process starts at or before where the killed one was."""
-  last_step = max((int(e[1]) for e in previous if e[0] == "step"),
+  # A step's mark comes after its evaluation and save (TrainingHooks
+  # .after_step); an evaluation or save of step N begun proves that step N
+  # ran (a save killed between its files and its state file leaves a
+  # complete checkpoint the resume may start from).
+  last_step = max((int(e[1]) for e in previous
+                   if e[0] in ("step", "save_begin", "eval_begin")),
                   default=None)
   begins = [int(e[1]) for e in current if e[0] == "fit_begin"]
   if last_step is None or not begins:
@@ -122,8 +138,10 @@ def _round(campaign, files, reference, workdir, index, kills, rng,
   model_dir = os.path.join(workdir, f"round{index}")
   shutil.rmtree(model_dir, ignore_errors=True)
   args = [common.CHAOS, "train", *_flags(files, model_dir)]
-  kinds = [TRAINING_KINDS[(index + i) % len(TRAINING_KINDS)]
-           for i in range(kills - 1)] + ["eval"]
+  # The evaluation during training comes first: from step 0 it always has
+  # one ahead of it.
+  kinds = ["mid_eval"] + [TRAINING_KINDS[(index + i) % len(TRAINING_KINDS)]
+                          for i in range(kills - 2)] + ["eval"]
   progress, previous = 0, []
   for number, kind in enumerate(kinds, 1):
     log = os.path.join(workdir, f"round{index}-{number}.log")
@@ -173,14 +191,22 @@ def _compare(campaign, reference, model_dir, label):
                   f"uninterrupted run, e.g. {differing[:3]}")
   else:
     campaign.counts["bit-identical final checkpoints"] += 1
-  for name in ("train_log.jsonl", "eval/predictions.json",
-               "eval/null_odds.json", "eval/nbest_predictions.json"):
-    with open(os.path.join(reference, name), encoding="utf-8") as f:
-      expected = f.read()
-    with open(os.path.join(model_dir, name), encoding="utf-8") as f:
-      actual = f.read()
-    if expected != actual:
-      campaign.fail(f"{label}: {name} differs from the uninterrupted run")
+  for prefix in ("", *(f"step-{s}/" for s in _EVALS)):
+    for name in ("predictions.json", "null_odds.json",
+                 "nbest_predictions.json"):
+      _compare_file(campaign, reference, model_dir, f"eval/{prefix}{name}",
+                    label)
+  _compare_file(campaign, reference, model_dir, "train_log.jsonl", label)
+  best = _best_record(reference)
+  if _best_record(model_dir) != best:
+    campaign.fail(f"{label}: best_checkpoint.json differs: "
+                  f"{_best_record(model_dir)} != {best}")
+  elif common.differing_tensors(
+      common.checkpoint_tensors(os.path.join(reference, best["checkpoint"])),
+      common.checkpoint_tensors(os.path.join(model_dir, best["checkpoint"]))):
+    campaign.fail(f"{label}: the best checkpoint differs")
+  else:
+    campaign.counts["bit-identical best checkpoints"] += 1
   results = [json.load(open(os.path.join(d, "eval", "eval_results.json"),
                             encoding="utf-8")) for d in (reference, model_dir)]
   for r in results:
@@ -191,6 +217,21 @@ def _compare(campaign, reference, model_dir, label):
       os.path.join(model_dir, "train_log.jsonl"), encoding="utf-8")]
   if steps != list(range(1, TOTAL_STEPS + 1)):
     campaign.fail(f"{label}: train_log steps {steps}")
+
+
+def _compare_file(campaign, reference, model_dir, name, label):
+  with open(os.path.join(reference, name), encoding="utf-8") as f:
+    expected = f.read()
+  with open(os.path.join(model_dir, name), encoding="utf-8") as f:
+    actual = f.read()
+  if expected != actual:
+    campaign.fail(f"{label}: {name} differs from the uninterrupted run")
+
+
+def _best_record(model_dir):
+  with open(os.path.join(model_dir, "best_checkpoint.json"),
+            encoding="utf-8") as f:
+    return json.load(f)
 
 
 def run_campaign(*, workdir: str, kills: int, kills_per_round: int,
@@ -238,11 +279,12 @@ def main(argv=None):
   parser.add_argument("--kills_per_round", type=int, default=6)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--small", action="store_true",
-                      help="CI mode: 2 kills (inside a save, inside the "
-                      "evaluation) in one round.")
+                      help="CI mode: 3 kills (inside an evaluation during "
+                      "training, inside a save, inside the end evaluation) "
+                      "in one round.")
   args = parser.parse_args(argv)
   if args.small:
-    args.kills, args.kills_per_round = 2, 2
+    args.kills, args.kills_per_round = 3, 3
   campaign = run_campaign(workdir=args.workdir, kills=args.kills,
                           kills_per_round=args.kills_per_round,
                           seed=args.seed)

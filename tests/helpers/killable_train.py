@@ -2,11 +2,18 @@
 
   python -m tests.helpers.killable_train --kill_at_step=7 [tfqa_train flags]
   python -m tests.helpers.killable_train --kill_in_save_at_step=10 [...]
+  python -m tests.helpers.killable_train --kill_in_eval_at_step=4 [...]
+  python -m tests.helpers.killable_train --kill_at_micro_batch=7:0 [...]
 
 --kill_at_step kills right after that step ends (after its log line and, on a
-save step, after its checkpoint); --kill_in_save_at_step kills after the checkpoint
-files of that step are written but before the `checkpoint` state file names
-them, i.e. in the middle of a save.
+save step, after its checkpoint); --kill_in_save_at_step kills after the
+checkpoint files of that step are written but before the `checkpoint` state
+file names them, i.e. in the middle of a save; --kill_in_eval_at_step kills
+during the evaluation of that step (after its predictions file is written,
+before the rest); --kill_at_micro_batch=STEP:INDEX kills when micro-batch
+INDEX of step STEP has its gradients (--gradient_accumulation_steps > 1).
+Faults go in through training.TrainingHooks; the in-save kill also wraps
+TensorFlow's checkpoint state update, which no tfqa hook reaches.
 """
 
 import os
@@ -15,27 +22,47 @@ import signal
 from absl import flags
 from tensorflow.python.checkpoint import checkpoint_management
 
+from tfqa import io_utils
 from tfqa import training
 from tfqa.cli import train
 
 _KILL_AT = flags.DEFINE_integer("kill_at_step", 0, "Step to die after.")
 _KILL_IN_SAVE = flags.DEFINE_integer("kill_in_save_at_step", 0,
                                      "Step whose save is interrupted.")
+_KILL_IN_EVAL = flags.DEFINE_integer("kill_in_eval_at_step", 0,
+                                     "Step whose evaluation is interrupted.")
+_KILL_AT_MICRO = flags.DEFINE_string("kill_at_micro_batch", "",
+                                     "STEP:INDEX of the micro-batch to die "
+                                     "after.")
 
 
-def _die():
+def _die(*_):
   os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _patch():
-  end_step = training._PeriodicSave.on_train_batch_end  # pylint: disable=protected-access
+def _hooks():
+  in_eval = {"step": None}
 
-  def on_train_batch_end(self, batch, logs=None):
-    end_step(self, batch, logs)
-    if self._saver.step == _KILL_AT.value:  # pylint: disable=protected-access
+  def before_eval(step):
+    in_eval["step"] = step
+
+  def after_step(step):
+    if step == _KILL_AT.value:
       _die()
 
-  training._PeriodicSave.on_train_batch_end = on_train_batch_end  # pylint: disable=protected-access
+  def after_micro_batch(step, index):
+    if _KILL_AT_MICRO.value == f"{step}:{index}":
+      _die()
+
+  write_json = io_utils.atomic_write_json
+
+  def write_then_maybe_die(path, obj):
+    write_json(path, obj)
+    if in_eval["step"] and in_eval["step"] == _KILL_IN_EVAL.value:
+      _die()
+
+  # The evaluation's first output file, then death: a half-written eval.
+  io_utils.atomic_write_json = write_then_maybe_die
   update_state = checkpoint_management.update_checkpoint_state_internal
 
   def update_checkpoint_state_internal(save_dir, model_checkpoint_path, *args,
@@ -46,8 +73,11 @@ def _patch():
 
   checkpoint_management.update_checkpoint_state_internal = (
       update_checkpoint_state_internal)
+  return training.TrainingHooks(
+      after_step=after_step, before_eval=before_eval,
+      after_eval=lambda step: in_eval.update(step=None),
+      after_micro_batch=after_micro_batch)
 
 
 if __name__ == "__main__":
-  _patch()
-  train.run()
+  train.run(hooks=_hooks())

@@ -46,8 +46,8 @@ def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
   """An absl flags_parser printing grouped help for --help and -h.
 
   A flag that cannot be parsed (unknown name, bad value, missing flagfile)
-  ends the program with a one-line error naming the tool, as absl's own
-  parser would, instead of a traceback.
+  ends the program with a one-line error naming the tool and the flag, as
+  run_tool's usage errors do, instead of a traceback.
   """
   prog = doc.split(":", 1)[0].strip()
 
@@ -58,7 +58,7 @@ def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
     try:
       return FLAGS(argv)
     except flags.Error as e:
-      sys.exit(f"{prog}: error: {e}\nRun {prog} --help to see the flags.")
+      sys.exit(f"{prog}: error: {e} (`{prog} --help` lists the flags)")
 
   return parse
 

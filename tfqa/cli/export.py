@@ -28,6 +28,7 @@ from tfqa.cli import common  # Sets the Keras 2 environment first.
 from absl import app
 from absl import flags
 
+from tfqa import best_checkpoint
 from tfqa import export
 from tfqa import onnx_export
 from tfqa import preflight
@@ -50,7 +51,8 @@ _PROBE_FILE = flags.DEFINE_string(
     "probe_file", None, "SQuAD JSON for verification and warm-up requests "
     "(default: the run's eval_file, else the bundled sample).")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint prefix (default: newest readable).")
+    "checkpoint", None, "Checkpoint prefix, or 'best': the run's --keep_best "
+    "checkpoint (default: newest readable).")
 _MAX_WINDOWS_PER_BATCH = flags.DEFINE_integer(
     "max_windows_per_batch", export.DEFAULT_MAX_WINDOWS_PER_BATCH,
     "Windows per model call in serving_default, length-sorted (0: all "
@@ -100,9 +102,9 @@ def main(argv):
     if not holder.value:
       raise app.UsageError(f"--{holder.name} is required.")
   try:
+    checkpoint = best_checkpoint.resolve(_MODEL_DIR.value, _CHECKPOINT.value)
     preflight.check_export(_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
-                           probe_file=_PROBE_FILE.value,
-                           checkpoint=_CHECKPOINT.value)
+                           probe_file=_PROBE_FILE.value, checkpoint=checkpoint)
     portable = onnx_export.PortableConfig(
         onnx=_ONNX.value, quantize=_QUANTIZE.value,
         allow_quality_drop=_ALLOW_QUALITY_DROP.value)
@@ -110,7 +112,7 @@ def main(argv):
         model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
         model_name=_MODEL_NAME.value, version=_VERSION.value,
         overwrite=_OVERWRITE.value, verify=_VERIFY.value,
-        probe_file=_PROBE_FILE.value, checkpoint=_CHECKPOINT.value,
+        probe_file=_PROBE_FILE.value, checkpoint=checkpoint,
         portable=portable,
         max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
         null_score_diff_threshold=_null_score_diff_threshold())

@@ -3,11 +3,15 @@
   tfqa_train --model=minilm-l6 --train_file=train.json --eval_file=dev.json \\
       --model_dir=runs/a
   tfqa_train --model_dir=runs/a          # resume exactly where it stopped
+  tfqa_train --model=minilm-l6 --train_file=train.json --eval_file=dev.json \\
+      --model_dir=runs/b --init_checkpoint=runs/a --eval_every_steps=500 \\
+      --keep_best=f1 --gradient_accumulation_steps=4   # docs/TRAINING.md
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import sys
 
@@ -64,7 +68,8 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
                            errno.EROFS, errno.EACCES, errno.EPERM})
 
 
-def main(argv):
+def main(argv, *, hooks=None):
+  """Trains; `hooks` (training.TrainingHooks) is the seam for test tools."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
@@ -81,7 +86,7 @@ def main(argv):
     from tfqa import training  # pylint: disable=import-outside-toplevel
     result = training.train_and_evaluate(
         run_config, _MODEL_DIR.value,
-        progress_every_steps=_PROGRESS_EVERY_STEPS.value)
+        progress_every_steps=_PROGRESS_EVERY_STEPS.value, hooks=hooks)
   except OSError as e:
     if e.errno in _WRITE_ERRNOS:
       # Not a checkpoint (that error says it all): run_config.json, the
@@ -96,11 +101,16 @@ def main(argv):
     sys.exit(f"tfqa_train: error: {e}")
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
+                    **({"initialized_from": result.initialized_from}
+                       if result.initialized_from else {}),
+                    **({"best_checkpoint": result.best_checkpoint}
+                       if result.best_checkpoint else {}),
                     "metrics": result.metrics}, indent=2))
 
 
-def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+def run(hooks=None):
+  """The tfqa_train entry point; tools pass `hooks` (training.TrainingHooks)."""
+  common.run_tool(functools.partial(main, hooks=hooks), __doc__, HELP_GROUPS)
 
 
 if __name__ == "__main__":
