@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import importlib.metadata
 import itertools
 import json
@@ -39,6 +38,7 @@ from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import evaluation
+from tfqa import exportdir
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
@@ -54,15 +54,19 @@ DEFAULT_MODEL_NAME = "tfqa"
 # chunks answer a batch of questions faster than one batch padded to its
 # longest window (BENCHMARKS.md); accelerators prefer larger ones.
 DEFAULT_MAX_WINDOWS_PER_BATCH = 8
-SAVED_MODEL_SUBDIR = "saved_model"
-PRETRAINED_SUBDIR = "pretrained"
-MANIFEST_FILE = "manifest.json"
-MODEL_CARD_FILE = "README.md"
-SERVING_SIGNATURE = "serving_default"
-LOGITS_SIGNATURE = "predict_logits"
-# TF Serving replays these PredictionLog records before it serves a version,
-# so the first real request does not pay for graph warm-up.
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# The export directory's layout (readers import it from tfqa.exportdir).
+SAVED_MODEL_SUBDIR = exportdir.SAVED_MODEL_SUBDIR
+PRETRAINED_SUBDIR = exportdir.PRETRAINED_SUBDIR
+MANIFEST_FILE = exportdir.MANIFEST_FILE
+MODEL_CARD_FILE = exportdir.MODEL_CARD_FILE
+SERVING_SIGNATURE = exportdir.SERVING_SIGNATURE
+LOGITS_SIGNATURE = exportdir.LOGITS_SIGNATURE
+WARMUP_FILE = exportdir.WARMUP_FILE
+read_manifest = exportdir.read_manifest
+file_digests = exportdir.file_digests
+signature_specs = exportdir.signature_specs
+existing_versions = exportdir.existing_versions
+next_version = exportdir.next_version
 NUM_WARMUP_REQUESTS = 4
 # Verification: questions checked, largest tolerated |logit difference|
 # between the checkpoint, the SavedModel and the reloaded pretrained copy,
@@ -379,20 +383,6 @@ def _refuse_existing(version_dir, models_dir):
         f"version unset to write version {next_version(models_dir)}.")
 
 
-def existing_versions(models_dir: str) -> list[int]:
-  """The version numbers (all-digit subdirectories) of a model, ascending."""
-  if not os.path.isdir(models_dir):
-    return []
-  return sorted(int(name) for name in os.listdir(models_dir)
-                if name.isdigit() and
-                os.path.isdir(os.path.join(models_dir, name)))
-
-
-def next_version(models_dir: str) -> int:
-  """1 + the largest existing version number (1 for a new model)."""
-  return max(existing_versions(models_dir), default=0) + 1
-
-
 def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig
                    ) -> tuple[str, tuple[data_lib.SquadExample, ...]]:
   """(source, at most MAX_PROBE_QUESTIONS examples) to check an export with.
@@ -682,45 +672,6 @@ def _graph_answers(signature, examples) -> list[str]:
   return texts
 
 
-def file_digests(directory: str) -> dict[str, str]:
-  """SHA-256 of every file under `directory`, keyed by '/'-separated path."""
-  digests = {}
-  for root, dirs, files in os.walk(directory):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(root, name)
-      digest = hashlib.sha256()
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-      relative = os.path.relpath(path, directory).replace(os.sep, "/")
-      digests[relative] = digest.hexdigest()
-  return digests
-
-
-def signature_specs(saved_model_dir: str) -> dict:
-  """Inputs and outputs (dtype, shape; None for unknown) of each signature.
-
-  Read from saved_model.pb: exactly what TF Serving will see.
-  """
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
-
-  saved_model = saved_model_pb2.SavedModel()
-  with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-    saved_model.ParseFromString(f.read())
-  specs = {}
-  for name, signature in saved_model.meta_graphs[0].signature_def.items():
-    if name.startswith("__"):  # __saved_model_init_op
-      continue
-    specs[name] = {
-        kind: {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
-                     "shape": [None if d.size < 0 else d.size
-                               for d in info.tensor_shape.dim]}
-               for key, info in sorted(getattr(signature, kind).items())}
-        for kind in ("inputs", "outputs")}
-  return dict(sorted(specs.items()))
-
-
 def serving_requirements(custom_ops: Sequence[str]) -> dict:
   """What a TF Serving model server needs to load this export."""
   major, minor = tf.__version__.split(".")[:2]
@@ -819,19 +770,6 @@ def _manifest(trained, *, export_dir, model_name, version, staged_version,
           os.path.join(staged_portable, name))
     manifest["portable"] = portable_report
   return manifest
-
-
-def read_manifest(export_dir: str) -> dict:
-  """The manifest.json of an export directory.
-
-  Raises:
-    ValueError: missing, or not valid JSON.
-  """
-  path = os.path.join(export_dir, MANIFEST_FILE)
-  if not os.path.isfile(path):
-    raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
-                     f"directory written by tfqa_export.")
-  return io_utils.read_json(path, what="the export manifest")
 
 
 # Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.

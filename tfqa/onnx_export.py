@@ -28,13 +28,14 @@ import tensorflow as tf
 
 from tfqa import config as config_lib
 from tfqa import data as data_lib
+from tfqa import exportdir
 from tfqa import features as features_lib
 from tfqa import metrics as metrics_lib
 from tfqa import onnx_predict
 
-ONNX_SUBDIR = onnx_predict.ONNX_SUBDIR
-TFLITE_SUBDIR = "tflite"
-TFLITE_INT8_FILE = "model.int8.tflite"
+ONNX_SUBDIR = exportdir.ONNX_SUBDIR
+TFLITE_SUBDIR = exportdir.TFLITE_SUBDIR
+TFLITE_INT8_FILE = exportdir.TFLITE_INT8_FILE
 QUANTIZE_MODES = ("int8",)
 # ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
 # opsets, so it is not raised past what the checks need.

@@ -18,15 +18,16 @@ import numpy as np
 from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
+from tfqa import exportdir
 from tfqa import features as features_lib
-from tfqa import io_utils
+from tfqa import integrity
 
-ONNX_SUBDIR = "onnx"
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
+ONNX_SUBDIR = exportdir.ONNX_SUBDIR
+ONNX_FILE = exportdir.ONNX_FILE
+ONNX_INT8_FILE = exportdir.ONNX_INT8_FILE
 # Names shared by the SavedModel's predict_logits signature and the ONNX graph.
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAMES = ("start_logits", "end_logits")
+INPUT_NAMES = exportdir.LOGITS_INPUT_NAMES
+OUTPUT_NAMES = exportdir.LOGITS_OUTPUT_NAMES
 # Windows per ONNX Runtime call, grouped by length. Small chunks, each
 # padded to its own longest window, beat one call padded to the longest
 # window on CPUs (the serving graph's default max_windows_per_batch, 8, for
@@ -152,29 +153,6 @@ def resolve_onnx_model(path: str) -> tuple[str, str]:
   return path, os.path.dirname(os.path.dirname(os.path.abspath(path)))
 
 
-def verify_onnx_manifest(model_path: str, manifest: dict,
-                         manifest_path: str) -> None:
-  """Checks an ONNX file's SHA-256 against its export's manifest.
-
-  Raises:
-    ValueError: the manifest does not list the file, or its digest differs.
-  """
-  from tfqa import export  # pylint: disable=import-outside-toplevel
-
-  name = os.path.basename(model_path)
-  expected = manifest.get("sha256", {}).get(ONNX_SUBDIR, {}).get(name)
-  if expected is None:
-    raise ValueError(f"{manifest_path} lists no {ONNX_SUBDIR}/{name}; it "
-                     f"describes another export. Re-export with tfqa_export "
-                     f"--onnx, or drop --verify_manifest.")
-  actual = export.file_digests(os.path.dirname(model_path))[name]
-  if actual != expected:
-    raise ValueError(
-        f"Refusing to load {model_path}: SHA-256 {actual[:12]}… differs from "
-        f"{manifest_path} ({expected[:12]}…). Re-export the model "
-        f"(tfqa_export --onnx) or restore the original file.")
-
-
 class OnnxPredictor:
   """Answers raw questions with an exported ONNX model (float or int8).
 
@@ -198,16 +176,19 @@ class OnnxPredictor:
       ImportError: onnxruntime is not installed.
     """
     self.model_path, self.export_dir = resolve_onnx_model(path)
-    manifest_path = os.path.join(self.export_dir, "manifest.json")
-    pretrained = os.path.join(self.export_dir, "pretrained")
+    manifest_path = os.path.join(self.export_dir, exportdir.MANIFEST_FILE)
+    pretrained = os.path.join(self.export_dir, exportdir.PRETRAINED_SUBDIR)
     if not os.path.isfile(manifest_path) or not os.path.isdir(pretrained):
       raise ValueError(
           f"{self.model_path} needs its export directory {self.export_dir} "
           f"with manifest.json (run config) and pretrained/ (tokenizer); "
           f"keep onnx/ inside the directory tfqa_export wrote.")
-    manifest = io_utils.read_json(manifest_path, what="the export manifest")
     if verify:
-      verify_onnx_manifest(self.model_path, manifest, manifest_path)
+      integrity.verify_digests(
+          self.export_dir,
+          parts=(f"{ONNX_SUBDIR}/{os.path.basename(self.model_path)}",),
+          subject=self.model_path)
+    manifest = exportdir.read_manifest(self.export_dir)
     self.run_config = config_lib.RunConfig.from_dict(
         manifest["run_config"], source=f"{manifest_path}: run_config")
     self.tokenizer = features_lib.load_tokenizer(pretrained)

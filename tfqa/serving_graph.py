@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable, NamedTuple
 
 import tensorflow as tf
 import tensorflow_text as tf_text
-from tensorflow.core.protobuf import saved_model_pb2
 
 from tfqa import config as config_lib
+from tfqa import exportdir
 
 # HF's WordPiece gives one [UNK] to a word of more than this many chars.
 MAX_CHARS_PER_WORD = 100
@@ -695,15 +694,7 @@ def custom_ops_used(saved_model_dir: str) -> list[str]:
   Raises:
     ValueError: the directory holds no saved_model.pb.
   """
-  path = os.path.join(saved_model_dir, "saved_model.pb")
-  if not tf.io.gfile.exists(path):
-    raise ValueError(
-        f"Invalid value for argument `saved_model_dir`. Received: "
-        f"{saved_model_dir!r}, which holds no saved_model.pb. Expected a "
-        f"directory written by tf.saved_model.save.")
-  saved_model = saved_model_pb2.SavedModel()
-  with tf.io.gfile.GFile(path, "rb") as f:
-    saved_model.ParseFromString(f.read())
+  saved_model = exportdir.saved_model_proto(saved_model_dir)
   op_types, function_names = set(), set()
   for meta_graph in saved_model.meta_graphs:
     graph = meta_graph.graph_def
