@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
 import itertools
 import json
@@ -280,6 +280,14 @@ def gold_answers(examples: Iterable[SquadExample]) -> dict[str, list[str]]:
     id -> answer texts; [] for impossible questions.
   """
   return {example.id: list(example.answer_texts) for example in examples}
+
+
+def examples_from_text(questions: Sequence[str],
+                       contexts: Sequence[str]) -> list[SquadExample]:
+  """Unlabelled examples "0", "1", ... of question/context pairs (predictors)."""
+  return [SquadExample(id=str(i), title="", question=q, context=c,
+                       answer_texts=(), answer_starts=())
+          for i, (q, c) in enumerate(zip(questions, contexts))]
 
 
 class _ReportBuilder:

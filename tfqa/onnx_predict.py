@@ -21,6 +21,7 @@ from tfqa import data as data_lib
 from tfqa import exportdir
 from tfqa import features as features_lib
 from tfqa import integrity
+from tfqa import modeling
 
 ONNX_SUBDIR = exportdir.ONNX_SUBDIR
 ONNX_FILE = exportdir.ONNX_FILE
@@ -34,44 +35,8 @@ OUTPUT_NAMES = exportdir.LOGITS_OUTPUT_NAMES
 # the same reason; BENCHMARKS.md).
 BATCH_SIZE = 8
 
-# (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
-# (start_logits, end_logits) float32 [n, seq].
-LogitsFn = Callable[[np.ndarray, np.ndarray, np.ndarray],
-                    tuple[np.ndarray, np.ndarray]]
-
-
-def window_logits(logits_fn: LogitsFn, windows: features_lib.Features, *,
-                  batch_size: int = BATCH_SIZE
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-  """Unpadded start and end logits of every window, in window order.
-
-  Windows are grouped by length (so a call pads little) into calls of at
-  most `batch_size` windows, each padded to its longest window with id 0,
-  mask 0 and type 0.
-  """
-  if batch_size < 1:
-    raise ValueError(f"Invalid value for argument `batch_size`. Received: "
-                     f"batch_size={batch_size!r}. Expected a positive int.")
-  lengths = windows.lengths
-  order = np.argsort(lengths, kind="stable")
-  starts, ends = [None] * len(windows), [None] * len(windows)
-  for lo in range(0, len(order), batch_size):
-    rows = order[lo:lo + batch_size]
-    width = int(lengths[rows].max())
-    ids = np.zeros((len(rows), width), np.int32)
-    mask = np.zeros_like(ids)
-    types = np.zeros_like(ids)
-    for r, w in enumerate(rows):
-      n = lengths[w]
-      ids[r, :n] = windows.input_ids[w]
-      mask[r, :n] = 1
-      types[r, :n] = windows.token_type_ids[w]
-    start, end = logits_fn(ids, mask, types)
-    start, end = np.asarray(start), np.asarray(end)
-    for r, w in enumerate(rows):
-      starts[w] = start[r, :lengths[w]]
-      ends[w] = end[r, :lengths[w]]
-  return starts, ends
+# A LogitsFn (modeling.LogitsFn) over NumPy arrays.
+LogitsFn = modeling.LogitsFn
 
 
 def onnx_session(path: str, *, threads: int | None = None,
@@ -125,7 +90,9 @@ def decode(examples: Sequence[data_lib.SquadExample], tokenizer, logits_fn:
   """Windows, logits from `logits_fn` and span decoding, with the run's settings."""
   windows = features_lib.build_features(examples, tokenizer,
                                         run_config.features)
-  starts, ends = window_logits(logits_fn, windows, batch_size=batch_size)
+  starts, ends = modeling.window_logits(
+      logits_fn, windows,
+      modeling.length_sorted_batches(windows, batch_size=batch_size))
   return answers.decode_predictions(examples, windows, starts, ends,
                                     run_config.decode)
 
@@ -206,10 +173,7 @@ class OnnxPredictor:
           f"Expected one context per question.")
     if not questions:
       return []
-    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
-                                      context=c, answer_texts=(),
-                                      answer_starts=())
-                for i, (q, c) in enumerate(zip(questions, contexts))]
+    examples = data_lib.examples_from_text(questions, contexts)
     predictions = decode(examples, self.tokenizer, self._logits_fn,
                          self.run_config)
     results = []

@@ -97,13 +97,11 @@ class CheckpointPredictor:
     if not questions:
       return []
     run_config = self.trained.run_config
-    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
-                                      context=c, answer_texts=(),
-                                      answer_starts=())
-                for i, (q, c) in enumerate(zip(questions, contexts))]
+    examples = data_lib.examples_from_text(questions, contexts)
     windows = features.build_features(examples, self.trained.tokenizer,
                                       run_config.features)
-    starts, ends = evaluation.window_logits(
+    # The model's logits function is traced once, at the first question.
+    starts, ends = evaluation.model_logits(
         self.trained.model, windows,
         batch_size=run_config.train.eval_batch_size,
         max_seq_length=run_config.features.max_seq_length,

@@ -123,7 +123,7 @@ def _patch_training(plan):
 def _patch_evaluation(plan, training, evaluation, io_utils):
   point = plan.get("point") if plan["kill"] == "eval" else None
   evaluate = evaluation.evaluate
-  window_logits = evaluation.window_logits
+  window_logits = evaluation.model_logits
   write_json = io_utils.atomic_write_json
   in_eval = {"writes": 0, "on": False}
 
@@ -148,7 +148,7 @@ def _patch_evaluation(plan, training, evaluation, io_utils):
         _die("eval_mid_write")
 
   evaluation.evaluate = chaos_evaluate
-  evaluation.window_logits = chaos_window_logits
+  evaluation.model_logits = chaos_window_logits
   io_utils.atomic_write_json = chaos_write_json
   end = training._evaluate_at_end  # pylint: disable=protected-access
 
@@ -161,59 +161,44 @@ def _patch_evaluation(plan, training, evaluation, io_utils):
 
 
 def _patch_export(plan):
+  """Wraps export_model to pass ExportHooks that mark stages and kill at one."""
   from tfqa import export  # pylint: disable=import-outside-toplevel
 
   kill = plan["kill"]
   point = plan.get("point") if kill == "export" else None
   model = export.export_model
+  # ExportHooks stages -> the events (and kill points) of this tool.
+  events = {"saved_model": "after_saved_model",
+            "pretrained": "after_pretrained", "verify": "after_verify",
+            "published_pretrained": "after_publish"}
+
+  def after_stage(stage, path):  # pylint: disable=unused-argument
+    event = events.get(stage)
+    if event is None:
+      return
+    _mark(event)
+    if point == event:
+      _die(event)
+
+  def rename(source, destination):
+    os.rename(source, destination)
+    if point == "publish_aside" and os.path.basename(destination).startswith(
+        ".old-"):
+      _die("publish_aside")
+
+  hooks = export.ExportHooks(after_stage=after_stage,
+                             publisher=export.Publisher(rename=rename))
 
   def export_model(**kwargs):
     _mark("export_begin")
     if kill == "timer":
       _die_later(plan["seconds"], "timer")
-    result = model(**kwargs)
+    result = model(**kwargs, hooks=hooks)
     _mark("export_end")
     return result
 
+  # The CLI calls export.export_model: give it the hooks.
   export.export_model = export_model
-
-  def after(name, event):
-    original = getattr(export, name)
-
-    def wrapped(*args, **kwargs):
-      result = original(*args, **kwargs)
-      _mark(event)
-      if point == event:
-        _die(event)
-      return result
-
-    setattr(export, name, wrapped)
-
-  after("_save_saved_model", "after_saved_model")
-  after("_save_pretrained", "after_pretrained")
-  after("verify_export", "after_verify")
-  publish = export._publish  # pylint: disable=protected-access
-  published = {"n": 0}
-
-  def chaos_publish(staged, final, *, overwrite):
-    rename = os.rename
-
-    def chaos_rename(src, dst):
-      rename(src, dst)
-      if point == "publish_aside" and os.path.basename(dst).startswith(
-          ".old-"):
-        _die("publish_aside")
-
-    os.rename = chaos_rename
-    try:
-      publish(staged, final, overwrite=overwrite)
-    finally:
-      os.rename = rename
-    published["n"] += 1
-    if point == "after_publish" and published["n"] == 2:
-      _die("after_publish")
-
-  export._publish = chaos_publish  # pylint: disable=protected-access
 
 
 def main():
