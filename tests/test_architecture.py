@@ -163,6 +163,17 @@ def test_readers_never_import_the_export_writer(reader):
   assert reached == [], f"{reader} reaches the export writer: {reached}"
 
 
+def test_no_module_is_too_long():
+  too_long = {}
+  for name, path in module_files(TFQA_DIR, "tfqa").items():
+    with open(path, encoding="utf-8") as f:
+      lines = sum(1 for _ in f)
+    if lines > MAX_MODULE_LINES:
+      too_long[name] = lines
+  assert too_long == {}, (f"Modules over {MAX_MODULE_LINES} lines (split "
+                          f"them by job): {too_long}")
+
+
 def _write_package(root, files):
   for relative, text in files.items():
     path = root / relative

@@ -16,7 +16,7 @@ from tfqa import data
 from tfqa import export
 from tfqa import features
 from tfqa import predict
-from tfqa import serving_graph
+from tfqa import serving
 from tfqa import trained_model
 
 from conftest import run_python, tiny_train_flags
@@ -233,7 +233,7 @@ def test_unicode_contexts_offsets_index_the_string(loaded, python_path,
   # The tiny v2.0 model may abstain everywhere; the same exported logits
   # decoded without the null option always give spans to check.
   logits = loaded.signatures["predict_logits"]
-  spans_only = serving_graph.QAServingModule(
+  spans_only = serving.QAServingModule(
       logits_fn=lambda ids, mask, types: tuple(
           logits(input_ids=ids, attention_mask=mask,
                  token_type_ids=types)[k] for k in ("start_logits",

@@ -7,6 +7,10 @@ import math
 import re
 
 
+# Tokens of every window besides question and context: [CLS] and two [SEP].
+SPECIAL_TOKENS_PER_WINDOW = 3
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
   """How examples become fixed-size model windows."""
@@ -20,20 +24,30 @@ class FeatureConfig:
 
   def __post_init__(self):
     _require_positive(self, "max_seq_length", "doc_stride", "max_query_length")
-    if self.max_query_length + 3 >= self.max_seq_length:
+    n = SPECIAL_TOKENS_PER_WINDOW
+    room = self.max_context_tokens(self.max_query_length)
+    if room <= 0:
       raise ValueError(
           f"Invalid value for argument `max_query_length`. Received: "
           f"max_query_length={self.max_query_length} with "
-          f"max_seq_length={self.max_seq_length}. Expected max_query_length + 3 "
+          f"max_seq_length={self.max_seq_length}. Expected max_query_length + {n} "
           f"< max_seq_length so that some context fits in each window. "
           f"Lower max_query_length or raise max_seq_length.")
-    if self.doc_stride > self.max_seq_length - self.max_query_length - 3:
+    if self.doc_stride > room:
       raise ValueError(
           f"Invalid value for argument `doc_stride`. Received: "
           f"doc_stride={self.doc_stride}. Expected doc_stride <= "
-          f"max_seq_length - max_query_length - 3 = "
-          f"{self.max_seq_length - self.max_query_length - 3}, otherwise "
+          f"max_seq_length - max_query_length - {n} = "
+          f"{room}, otherwise "
           f"windows leave gaps and answers can be lost. Lower doc_stride.")
+
+  def max_context_tokens(self, question_tokens):
+    """Context tokens that fit in a window beside a question of that length.
+
+    `question_tokens` may be an int or a tensor (the serving graph's).
+    """
+    return (self.max_seq_length - question_tokens -
+            SPECIAL_TOKENS_PER_WINDOW)
 
 
 PADDING_MODES = ("width_buckets", "bucketed", "dynamic", "max_length")

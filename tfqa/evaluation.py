@@ -55,17 +55,25 @@ def score(examples: Sequence[data_lib.SquadExample],
       na_probs=predictions.null_odds() if version_2 else None)
 
 
-def evaluate(model, examples: Sequence[data_lib.SquadExample], tokenizer, *,
-             run_config: config_lib.RunConfig) -> EvalResult:
-  """Predicts and scores `examples` with `model` using the run's settings."""
+def predict_examples(model, examples: Sequence[data_lib.SquadExample],
+                     tokenizer, *, run_config: config_lib.RunConfig
+                     ) -> answers.Predictions:
+  """Windows, model logits and decoded answers, with the run's settings."""
   features = features_lib.build_features(examples, tokenizer,
                                          run_config.features)
   starts, ends = model_logits(
       model, features, batch_size=run_config.train.eval_batch_size,
       max_seq_length=run_config.features.max_seq_length,
       pipeline_config=run_config.pipeline)
-  predictions = answers.decode_predictions(examples, features, starts, ends,
-                                           run_config.decode)
+  return answers.decode_predictions(examples, features, starts, ends,
+                                    run_config.decode)
+
+
+def evaluate(model, examples: Sequence[data_lib.SquadExample], tokenizer, *,
+             run_config: config_lib.RunConfig) -> EvalResult:
+  """Predicts and scores `examples` with `model` using the run's settings."""
+  predictions = predict_examples(model, examples, tokenizer,
+                                 run_config=run_config)
   return EvalResult(predictions, score(examples, predictions,
                                        run_config.decode))
 

@@ -230,8 +230,8 @@ def check_feature_config(source: ModelSource,
                          feature_config: config_lib.FeatureConfig) -> None:
   """Checks that the model can embed windows of max_seq_length tokens.
 
-  (max_query_length + 3 < max_seq_length holds already, see FeatureConfig,
-  so the question fits too.)
+  (FeatureConfig leaves room for the longest question and the special
+  tokens already, so the question fits too.)
 
   Raises:
     ValueError: naming both numbers and the config they come from.

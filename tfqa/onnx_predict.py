@@ -11,7 +11,7 @@ Needs the `onnx` extra (onnxruntime). The export directory supplies the rest:
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -167,10 +167,7 @@ class OnnxPredictor:
     """One predict.Answer per question."""
     from tfqa import predict  # pylint: disable=import-outside-toplevel
 
-    if len(questions) != len(contexts):
-      raise ValueError(
-          f"Got {len(questions)} questions and {len(contexts)} contexts. "
-          f"Expected one context per question.")
+    predict.check_same_length(questions, contexts)
     if not questions:
       return []
     examples = data_lib.examples_from_text(questions, contexts)

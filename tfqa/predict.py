@@ -62,7 +62,7 @@ class SavedModelPredictor:
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    _check_same_length(questions, contexts)
+    check_same_length(questions, contexts)
     results = []
     for lo in range(0, len(questions), BATCH_SIZE):
       out = self._answer(
@@ -88,31 +88,24 @@ class CheckpointPredictor:
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    # Imported here: these pull in transformers.
-    from tfqa import answers  # pylint: disable=import-outside-toplevel
+    # Imported here: it pulls in transformers.
     from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-    from tfqa import features  # pylint: disable=import-outside-toplevel
 
-    _check_same_length(questions, contexts)
+    check_same_length(questions, contexts)
     if not questions:
       return []
-    run_config = self.trained.run_config
     examples = data_lib.examples_from_text(questions, contexts)
-    windows = features.build_features(examples, self.trained.tokenizer,
-                                      run_config.features)
     # The model's logits function is traced once, at the first question.
-    starts, ends = evaluation.model_logits(
-        self.trained.model, windows,
-        batch_size=run_config.train.eval_batch_size,
-        max_seq_length=run_config.features.max_seq_length,
-        pipeline_config=run_config.pipeline)
-    predictions = answers.decode_predictions(examples, windows, starts, ends,
-                                             run_config.decode)
+    predictions = evaluation.predict_examples(
+        self.trained.model, examples, self.trained.tokenizer,
+        run_config=self.trained.run_config)
     return [Answer(p.text, float(p.score), p.start_char, p.end_char)
             for p in (predictions.by_id[e.id] for e in examples)]
 
 
-def _check_same_length(questions, contexts):
+def check_same_length(questions: Sequence[str],
+                      contexts: Sequence[str]) -> None:
+  """Raises a ValueError unless there is one context per question."""
   if len(questions) != len(contexts):
     raise ValueError(
         f"Got {len(questions)} questions and {len(contexts)} contexts. "

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tfqa
 from tfqa import exportdir
 from tfqa import pins
-from tfqa import serving_graph
+from tfqa import serving
 from tfqa import trained_model
 from tfqa.export import saved_model
 
@@ -25,7 +25,7 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
                    threshold: dict | None = None) -> dict:
   """The manifest of an export whose parts are staged (before publishing)."""
   saved_model_path = "/".join((exportdir.SAVED_MODEL_SUBDIR, model_name, str(version)))
-  custom_ops = serving_graph.custom_ops_used(staged_version)
+  custom_ops = serving.custom_ops_used(staged_version)
   manifest = {
       "model_name": model_name,
       "version": version,

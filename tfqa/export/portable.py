@@ -34,6 +34,7 @@ from tfqa import metrics as metrics_lib
 from tfqa import modeling
 from tfqa import onnx_predict
 from tfqa import pins
+from tfqa.export import saved_model as saved_model_lib
 
 ONNX_SUBDIR = exportdir.ONNX_SUBDIR
 TFLITE_SUBDIR = exportdir.TFLITE_SUBDIR
@@ -246,17 +247,8 @@ def saved_model_logits_fn(saved_model_dir: str) -> modeling.LogitsFn:
   """The LogitsFn of a SavedModel's predict_logits signature."""
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
 
-  # The loaded object owns the variables: it must outlive the signature.
-  loaded = tf.saved_model.load(saved_model_dir)
-
-  def logits_fn(input_ids, attention_mask, token_type_ids):
-    out = loaded.signatures[exportdir.LOGITS_SIGNATURE](
-        input_ids=tf.constant(input_ids, tf.int32),
-        attention_mask=tf.constant(attention_mask, tf.int32),
-        token_type_ids=tf.constant(token_type_ids, tf.int32))
-    return out["start_logits"].numpy(), out["end_logits"].numpy()
-
-  return logits_fn
+  return saved_model_lib.predict_logits_fn(
+      tf.saved_model.load(saved_model_dir))
 
 
 def probe_scores(examples: Sequence[data_lib.SquadExample],

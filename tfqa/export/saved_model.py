@@ -11,8 +11,9 @@ import tensorflow as tf
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import exportdir
+from tfqa import modeling
 from tfqa import rundir
-from tfqa import serving_graph
+from tfqa import serving
 from tfqa import trained_model
 
 # tensorflow/serving RELEASE.md: 2.0.0 linked only some TF Text ops (no
@@ -46,9 +47,9 @@ class _ModelLogits(tf.Module):
 def serving_module(trained: trained_model.TrainedModel, vocab_file: str, *,
                    max_windows_per_batch: int | None = (
                        config_lib.ExportConfig.max_windows_per_batch)
-                   ) -> serving_graph.QAServingModule:
+                   ) -> serving.QAServingModule:
   """The raw-text QA module of a run (its vocab, casing, windows, decoding)."""
-  return serving_graph.QAServingModule(
+  return serving.QAServingModule(
       logits_fn=_ModelLogits(trained.model), vocab_file=vocab_file,
       do_lower_case=bool(trained.tokenizer.do_lower_case),
       feature_config=trained.run_config.features,
@@ -139,3 +140,17 @@ def serving_requirements(custom_ops: Sequence[str]) -> dict:
       "verified_with_model_server": False,
   }
 
+
+
+def predict_logits_fn(loaded) -> modeling.LogitsFn:
+  """The LogitsFn (NumPy out) of a loaded SavedModel's predict_logits signature."""
+
+  def logits_fn(input_ids, attention_mask, token_type_ids):
+    # `loaded` owns the variables: the closure keeps it alive.
+    out = loaded.signatures[exportdir.LOGITS_SIGNATURE](
+        input_ids=tf.cast(input_ids, tf.int32),
+        attention_mask=tf.cast(attention_mask, tf.int32),
+        token_type_ids=tf.cast(token_type_ids, tf.int32))
+    return out["start_logits"].numpy(), out["end_logits"].numpy()
+
+  return logits_fn

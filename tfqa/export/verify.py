@@ -18,6 +18,7 @@ from tfqa import input_pipeline
 from tfqa import modeling
 from tfqa import sample
 from tfqa import trained_model
+from tfqa.export import saved_model as saved_model_lib
 
 # Questions per serving_default call while verifying (bounds memory).
 _PROBE_BATCH_SIZE = 16
@@ -113,11 +114,9 @@ def check_parity(trained: trained_model.TrainedModel, *,
   logits = {"checkpoint": evaluation.model_logits(trained.model, windows,
                                                   **batching)}
   loaded = tf.saved_model.load(saved_model_dir)
-  logits_signature = loaded.signatures[exportdir.LOGITS_SIGNATURE]
   logits["saved_model"] = modeling.window_logits(
-      lambda ids, mask, types: _signature_call(logits_signature, ids, mask,
-                                               types),
-      windows, input_pipeline.eval_dataset(windows, **batching))
+      saved_model_lib.predict_logits_fn(loaded), windows,
+      input_pipeline.eval_dataset(windows, **batching))
   reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
       pretrained_dir, local_files_only=True, hidden_dropout_prob=0.0,
       attention_probs_dropout_prob=0.0)
@@ -172,13 +171,6 @@ def check_parity(trained: trained_model.TrainedModel, *,
         "checkpoint; rerun with --noverify only to inspect such an export.",
         verification)
   return verification
-
-
-def _signature_call(signature, input_ids, attention_mask, token_type_ids):
-  out = signature(input_ids=tf.cast(input_ids, tf.int32),
-                  attention_mask=tf.cast(attention_mask, tf.int32),
-                  token_type_ids=tf.cast(token_type_ids, tf.int32))
-  return out["start_logits"], out["end_logits"]
 
 
 def _torch_logits(pretrained_dir, windows, batching):
