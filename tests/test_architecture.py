@@ -1,7 +1,9 @@
 """Tests for tfqa's structure: the import graph of tfqa/ (lazy imports included) has no cycle, readers never reach the export writer, no module is too long."""
 
 import ast
+import importlib
 import os
+import pkgutil
 
 import pytest
 
@@ -225,3 +227,16 @@ def test_importing_a_subpackage_runs_its_init(tmp_path):
   assert graph["pkg.writer.build"] == {"pkg.writer.layout", "pkg.reader"}
   assert find_cycles(graph) == [
       ["pkg.reader", "pkg.writer", "pkg.writer.build", "pkg.reader"]]
+
+
+@pytest.mark.parametrize("package", ["tfqa.export", "tfqa.serving"])
+def test_package_reexports_never_shadow_a_submodule(package):
+  # `from tfqa.export import card` must give the module, not a function the
+  # package's __init__ re-exports under the same name.
+  imported = importlib.import_module(package)
+  shadowed = []
+  for info in pkgutil.iter_modules(imported.__path__):
+    module = importlib.import_module(f"{package}.{info.name}")
+    if getattr(imported, info.name) is not module:
+      shadowed.append(info.name)
+  assert shadowed == []
