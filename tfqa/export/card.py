@@ -98,7 +98,6 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
   return "\n".join(lines)
 
 
-
 def _eval_results(model_dir):
   path = os.path.join(model_dir, rundir.EVAL_SUBDIR,
                       evaluation.RESULTS_FILE)
@@ -107,7 +106,5 @@ def _eval_results(model_dir):
   return io_utils.read_json(path, what="the evaluation results")
 
 
-
 def _format_value(value):
   return f"{value:.4g}" if isinstance(value, float) else str(value)
-

@@ -24,7 +24,8 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
                    max_windows_per_batch: int | None = None,
                    threshold: dict | None = None) -> dict:
   """The manifest of an export whose parts are staged (before publishing)."""
-  saved_model_path = "/".join((exportdir.SAVED_MODEL_SUBDIR, model_name, str(version)))
+  saved_model_path = "/".join((exportdir.SAVED_MODEL_SUBDIR, model_name,
+                               str(version)))
   custom_ops = serving.custom_ops_used(staged_version)
   manifest = {
       "model_name": model_name,
@@ -37,7 +38,8 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
           "pretrained": exportdir.PRETRAINED_SUBDIR,
           "warmup_requests": saved_model_path + "/" +
                              exportdir.WARMUP_FILE.replace(os.sep, "/"),
-          "model_card": f"{exportdir.PRETRAINED_SUBDIR}/{exportdir.MODEL_CARD_FILE}",
+          "model_card": (f"{exportdir.PRETRAINED_SUBDIR}/"
+                         f"{exportdir.MODEL_CARD_FILE}"),
       },
       "export_dir": os.path.abspath(export_dir),
       "sha256": {"saved_model": exportdir.file_digests(staged_version),
@@ -66,7 +68,6 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
   return manifest
 
 
-
 def _versions() -> dict:
   import tensorflow_text  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
@@ -77,4 +78,3 @@ def _versions() -> dict:
           "tensorflow_serving_api": pins.installed_version(
               "tensorflow-serving-api"),
           "python": platform.python_version()}
-

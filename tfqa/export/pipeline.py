@@ -45,7 +45,6 @@ class ExportResult:
   portable: dict | None = None
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ExportHooks:
   """export_model's seams: tests and tools/chaos.py inject faults here.

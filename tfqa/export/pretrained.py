@@ -9,8 +9,9 @@ from tfqa import rundir
 from tfqa import trained_model
 
 
-def save_pretrained(trained: trained_model.TrainedModel, directory: str) -> None:
-  """Writes the `save_pretrained` model (tf_model.h5 + config.json) and tokenizer."""
+def save_pretrained(trained: trained_model.TrainedModel,
+                    directory: str) -> None:
+  """Writes the save_pretrained model (tf_model.h5, config.json) and tokenizer."""
   # The serving model was built without dropout; the config written here is
   # the run's architecture, so fine-tuning from this directory gets the
   # dropout the run trained with (inference ignores it either way).
@@ -22,4 +23,3 @@ def save_pretrained(trained: trained_model.TrainedModel, directory: str) -> None
       setattr(trained.model.config, name, architecture[name])
   trained.model.save_pretrained(directory)
   trained.tokenizer.save_pretrained(directory)
-

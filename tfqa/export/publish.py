@@ -100,7 +100,6 @@ def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
   return actions
 
 
-
 def _process_alive(pid: int) -> bool:
   if pid == os.getpid():
     return True
@@ -113,7 +112,6 @@ def _process_alive(pid: int) -> bool:
   return True
 
 
-
 def refuse_existing(version_dir: str, models_dir: str) -> None:
   """Raises a ValueError when the version directory exists already."""
   if os.path.exists(version_dir):
@@ -121,4 +119,3 @@ def refuse_existing(version_dir: str, models_dir: str) -> None:
         f"{version_dir} already exists and is never overwritten by default. "
         f"Pass overwrite=True (--overwrite) to replace it, or leave the "
         f"version unset to write version {exportdir.next_version(models_dir)}.")
-

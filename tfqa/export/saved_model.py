@@ -43,7 +43,6 @@ class _ModelLogits(tf.Module):
             tf.cast(outputs.end_logits, tf.float32))
 
 
-
 def serving_module(trained: trained_model.TrainedModel, vocab_file: str, *,
                    max_windows_per_batch: int | None = (
                        config_lib.ExportConfig.max_windows_per_batch)
@@ -55,7 +54,6 @@ def serving_module(trained: trained_model.TrainedModel, vocab_file: str, *,
       feature_config=trained.run_config.features,
       decode_config=trained.run_config.decode,
       max_windows_per_batch=max_windows_per_batch)
-
 
 
 def save_saved_model(trained: trained_model.TrainedModel, directory: str, *,
@@ -74,7 +72,6 @@ def save_saved_model(trained: trained_model.TrainedModel, directory: str, *,
         exportdir.SERVING_SIGNATURE: module.answer.get_concrete_function(),
         exportdir.LOGITS_SIGNATURE: module.predict_logits.get_concrete_function(),
     })
-
 
 
 def warmup_records(examples: Sequence[data_lib.SquadExample], *,
@@ -105,7 +102,6 @@ def warmup_records(examples: Sequence[data_lib.SquadExample], *,
   return records
 
 
-
 def write_warmup_requests(path: str,
                           examples: Sequence[data_lib.SquadExample], *,
                           model_name: str,
@@ -118,7 +114,6 @@ def write_warmup_requests(path: str,
     for record in warmup_records(examples, model_name=model_name,
                                  num_requests=num_requests):
       writer.write(record)
-
 
 
 def serving_requirements(custom_ops: Sequence[str]) -> dict:
@@ -139,7 +134,6 @@ def serving_requirements(custom_ops: Sequence[str]) -> dict:
           f"against a running model server here."),
       "verified_with_model_server": False,
   }
-
 
 
 def predict_logits_fn(loaded) -> modeling.LogitsFn:

@@ -59,7 +59,6 @@ def with_null_threshold(trained: trained_model.TrainedModel,
                    "run_value": decode.null_score_diff_threshold}
 
 
-
 def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
   """The measured best v2.0 threshold of a checkpoint, and where it is from.
 
@@ -117,8 +116,6 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
       f"{model_dir} --checkpoint={checkpoint}` first, or pass a number.")
 
 
-
 def _is_finite_number(value) -> bool:
   return (isinstance(value, (int, float)) and not isinstance(value, bool) and
           math.isfinite(value))
-

@@ -44,7 +44,6 @@ class ExportVerificationError(ValueError):
     self.verification = verification
 
 
-
 def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig,
                    *, max_questions: int = (
                        config_lib.ExportConfig.max_probe_questions)
@@ -216,4 +215,3 @@ def graph_answers(signature: Callable,
                     context=tf.constant([e.context for e in chunk]))
     texts.extend(a.decode("utf-8") for a in out["answer"].numpy())
   return texts
-

@@ -154,4 +154,3 @@ def _same_text_totals(windows, start_token, end_token, window_score,
   totals = tf.reduce_logsumexp(
       tf.where(same, window_score[tf.newaxis, :], neg_inf), axis=1)
   return tf.where(window_has_span, totals, neg_inf)
-

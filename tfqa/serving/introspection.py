@@ -34,4 +34,3 @@ def custom_ops_used(saved_model_dir: str) -> list[str]:
       op_types.update(node.op for node in function.node_def)
   core = set(dir(tf.raw_ops))
   return sorted(op for op in op_types - function_names if op not in core)
-

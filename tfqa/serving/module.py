@@ -201,4 +201,3 @@ class QAServingModule(tf.Module):
     unsort = tf.math.invert_permutation(order)
     return (tf.gather(starts.concat(), unsort),
             tf.gather(ends.concat(), unsort))
-

@@ -23,4 +23,3 @@ def gather_or_zero(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
   padded = tf.concat([values, tf.zeros([1], values.dtype)], 0)
   inside = (indices >= 0) & (indices < tf.size(values))
   return tf.gather(padded, tf.where(inside, indices, tf.size(values)))
-

@@ -234,4 +234,3 @@ def _read_special_ids(vocab_file: str) -> dict[str, int]:
         f"{missing}. Expected a BERT vocab holding {list(_SPECIAL_TOKENS)}. "
         f"Pass the vocab.txt the model was trained with.")
   return ids
-

@@ -90,4 +90,3 @@ def build_windows(ids, *, question_start, question_length, context_start,
       context_length=window_context_length,
       batch_size=batch_size,
       empty_row=empty_row)
-
