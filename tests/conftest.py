@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import string
 
 import pytest
@@ -12,6 +13,12 @@ SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "squad_v2_dev_sample.json
 _WORDS = ("the", "a", "of", "in", "is", "was", "what", "who", "when", "where",
           "how", "many", "year", "river", "town", "built", "lighthouse",
           "keeper", "paris", "france", "capital", "city", "bread")
+
+
+def torch_pythons():
+  """The "3.x" versions on which `make test` installs the torch extra."""
+  makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+  return re.search(r"^TORCH_PYTHONS := (.*)$", makefile, re.M).group(1).split()
 
 
 def run_python(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):

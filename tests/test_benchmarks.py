@@ -1,5 +1,6 @@
-"""Smoke tests of the speed benchmarks: each runs in --tiny mode in a subprocess and ends with `name=<float>`."""
+"""Smoke tests of the benchmarks: each runs in --tiny mode in a subprocess; its printed figures agree with each other and with its last line `name=<float>`."""
 
+import json
 import os
 import re
 import subprocess
@@ -33,33 +34,160 @@ def _env():
           "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script, name, extra_args", [
-    # One variant keeps the variant path covered; an XLA compile alone
-    # would take half a minute.
-    ("train_throughput.py", "train_speedup", ["--variants=mixed_bfloat16"]),
-    ("serving_latency.py", "p50_latency_speedup", []),
-    ("checkpoint_overhead.py", "checkpoint_overhead_percent", []),
-])
-def test_tiny_run_ends_with_named_float(script, name, extra_args, tmp_path):
+def _run_tiny(script, tmp_path, *extra_args):
+  """(JSON summary, last line) of a benchmark's --tiny run."""
   _require_pretrained()
-  env = _env()
   proc = subprocess.run(
       [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--tiny",
        f"--data={_data_file()}", f"--workdir={tmp_path}", *extra_args],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+      cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  last = proc.stdout.strip().splitlines()[-1]
-  match = _LAST_LINE.match(last)
-  assert match, f"last line {last!r} is not `name=<float>`"
-  assert match.group(1) == name
-  assert float(match.group(2)) >= 0
+  lines = proc.stdout.strip().splitlines()
+  assert _LAST_LINE.match(lines[-1]), (
+      f"last line {lines[-1]!r} is not `name=<float>`")
+  # The summary is printed with indent=2: its first line is "{" alone.
+  first = len(lines) - 1 - lines[::-1].index("{")
+  return json.loads("\n".join(lines[first:-1])), lines[-1]
+
+
+def _ratio(numerator, denominator, digits):
+  return round(numerator / denominator, digits)
+
+
+@pytest.mark.slow
+def test_train_throughput_tiny_figures_agree(tmp_path):
+  # One variant keeps the variant path covered; an XLA compile alone would
+  # take half a minute.
+  summary, last = _run_tiny("train_throughput.py", tmp_path,
+                            "--variants=mixed_bfloat16")
+  runs = summary["runs"]
+  assert sorted(runs) == ["baseline", "tfqa", "tfqa_bf16"]
+  steps, batch = summary["steps"], summary["batch_size"]
+  assert (steps, batch) == (2, 4)  # --tiny
+  base_rate = runs["baseline"]["windows_per_second"]
+  for name, run in runs.items():
+    # Every batch holds batch_size windows (tfqa completes its last batch).
+    assert (run["steps"], run["windows"]) == (steps, steps * batch), name
+    assert 0 <= run["real_tokens"] <= run["padded_tokens"], name
+    # Printed rounded (and the baseline's real tokens, an expectation,
+    # truncated to an integer).
+    assert run["padding_share"] == pytest.approx(
+        1 - run["real_tokens"] / run["padded_tokens"],
+        abs=5e-4 + 1 / run["padded_tokens"]), name
+    assert 0 <= run["padding_share"] < 1
+    # Rates are counts over the fit seconds (printed rounded).
+    assert run["windows_per_second"] == pytest.approx(
+        run["windows"] / run["fit_seconds"], rel=0.01, abs=5e-4), name
+    assert run["real_tokens_per_second"] == pytest.approx(
+        run["real_tokens"] / run["fit_seconds"], rel=0.01, abs=0.05), name
+    assert 0 <= run["heldout_exact_match"] <= run["heldout_f1"] <= 100
+    if name != "baseline":
+      assert summary["speedup_vs_baseline"][name] == _ratio(
+          run["windows_per_second"], base_rate, 3)
+      assert summary["f1_delta_vs_baseline"][name] == round(
+          run["heldout_f1"] - runs["baseline"]["heldout_f1"], 2)
+  # The baseline pads every window to 384 tokens; tfqa pads a batch to at
+  # most max_seq_length (384), and both tfqa runs train the same batches.
+  assert runs["baseline"]["padded_tokens"] == steps * batch * 384
+  assert runs["tfqa"]["padded_tokens"] <= runs["baseline"]["padded_tokens"]
+  for count in ("real_tokens", "padded_tokens", "padding_share"):
+    assert runs["tfqa_bf16"][count] == runs["tfqa"][count], count
+  assert last == "train_speedup=%.4f" % (
+      runs["tfqa"]["windows_per_second"] / base_rate)
+  assert float(last.split("=")[1]) == pytest.approx(
+      summary["speedup_vs_baseline"]["tfqa"], abs=5e-4)
+
+
+@pytest.mark.slow
+def test_serving_latency_tiny_figures_agree(tmp_path):
+  summary, last = _run_tiny("serving_latency.py", tmp_path)
+  questions = summary["questions"]
+  short, long = questions["short"], questions["long"]
+  # --tiny: 6 short and 2 long questions; a latency set of 8, a quarter long.
+  assert (short, long, questions["latency_set"]) == (6, 2, 8)
+  results = summary["results"]
+  assert sorted(results) == ["pipeline", "tfqa"]
+  for side in results.values():
+    latency = {part: side[f"latency_{part}"] for part in ("all", "short",
+                                                          "long")}
+    assert (latency["all"]["n"], latency["short"]["n"],
+            latency["long"]["n"]) == (8, 6, 2)
+    for part in latency.values():
+      assert 0 < part["p50_ms"] <= part["p95_ms"]
+    rates = side["batch32_questions_per_second"]
+    assert sorted(rates) == ["all", "long", "short"]
+    # All questions over all the seconds: between the two parts' rates.
+    assert (min(rates["short"], rates["long"]) - 1e-3 <= rates["all"] <=
+            max(rates["short"], rates["long"]) + 1e-3)
+  for part in ("all", "short", "long"):
+    tfqa, pipe = results["tfqa"], results["pipeline"]
+    assert summary["p50_ratio_pipeline_over_tfqa"][part] == _ratio(
+        pipe[f"latency_{part}"]["p50_ms"], tfqa[f"latency_{part}"]["p50_ms"],
+        3)
+    assert summary["p95_ratio_pipeline_over_tfqa"][part] == _ratio(
+        pipe[f"latency_{part}"]["p95_ms"], tfqa[f"latency_{part}"]["p95_ms"],
+        3)
+    assert summary["throughput_ratio_tfqa_over_pipeline"][part] == _ratio(
+        tfqa["batch32_questions_per_second"][part],
+        pipe["batch32_questions_per_second"][part], 3)
+  sizes = {"all": short + long, "short": short, "long": long}
+  assert sorted(summary["identical_answers"]) == ["pipeline_defaults",
+                                                  "same_rules"]
+  for rules, counts in summary["identical_answers"].items():
+    same = {}
+    for part, size in sizes.items():
+      same[part], total = map(int, counts[part].split("/"))
+      assert total == size, (rules, part)
+      assert counts[f"{part}_percent"] == round(100 * same[part] / size, 2)
+    assert same["all"] == same["short"] + same["long"], rules
+    assert len(counts["disagreements"]) == min(sizes["all"] - same["all"],
+                                               20), rules
+  assert last == "p50_latency_speedup=%.4f" % (
+      results["pipeline"]["latency_all"]["p50_ms"] /
+      results["tfqa"]["latency_all"]["p50_ms"])
+  assert float(last.split("=")[1]) == pytest.approx(
+      summary["p50_ratio_pipeline_over_tfqa"]["all"], abs=5e-4)
+
+
+@pytest.mark.slow
+def test_checkpoint_overhead_tiny_figures_agree(tmp_path):
+  summary, last = _run_tiny("checkpoint_overhead.py", tmp_path)
+  default, small = summary["runs"]["default"], summary["runs"]["small"]
+  # --tiny: 4 steps; the default interval (500) saves once, at the last
+  # step; interval 2 saves at steps 2 and 4.
+  assert (default["steps"], default["save_every_steps"], default["saves"]
+          ) == (4, 500, 1)
+  assert (small["steps"], small["save_every_steps"], small["saves"]) == (
+      4, 2, 2)
+  for run in (default, small):
+    assert len(run["save_seconds"]) == run["saves"]
+  assert summary["mean_save_seconds"] == pytest.approx(
+      sum(default["save_seconds"] + small["save_seconds"]) / 3, abs=1e-3)
+  assert summary["step_seconds_used"] == default[
+      "mean_step_seconds_after_first"]
+  # One save cost measured from the step times: the save at step 2.
+  assert len(summary["save_cost_from_step_times_seconds"]) == 1
+  overhead = summary["overhead_percent"]
+  predicted = overhead["default_interval_500_predicted"]
+  # Both predictions are save / (interval * step) of the same two times.
+  assert overhead["small_interval_2_predicted"] == pytest.approx(
+      predicted * 500 / 2, abs=250 * 5e-5 + 5e-4)
+  assert predicted == pytest.approx(
+      100 * summary["mean_save_seconds"] /
+      (500 * summary["step_seconds_used"]),
+      abs=5e-5 + 100 * 5e-4 / (500 * summary["step_seconds_used"]))
+  assert last == "checkpoint_overhead_percent=%.4f" % predicted
+  size = summary["size"]
+  assert size["checkpoint_over_weights"] == _ratio(
+      size["checkpoint_bytes"], size["weights_bytes"], 3)
+  # The checkpoint holds the weights and AdamW's two slots for each.
+  assert size["checkpoint_bytes"] > 3 * size["weights_bytes"]
+  assert os.path.basename(summary["restore"]["checkpoint"]) == "ckpt-4"
 
 
 @pytest.mark.slow
 def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   _require_pretrained()
-  import json
   env = _env()
   results = tmp_path / "results.jsonl"
   command = [sys.executable, str(REPO_ROOT / "benchmarks" /

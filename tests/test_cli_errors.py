@@ -179,15 +179,22 @@ CASES = {
         r"reader takes for a file pattern"),
     "train_windows_longer_than_the_model": (
         _train(max_seq_length=256),
-        r"Invalid value for argument `max_seq_length`\. Received: "
+        r"Invalid value for flag --max_seq_length\. Received: "
         r"--max_seq_length=256, but the model embeds at most "
         r"max_position_embeddings=128 positions \(bert_config\.json\)"),
     "train_doc_stride_leaves_gaps": (
         _train(doc_stride=100),
-        r"Invalid value for argument `doc_stride`\. Received: doc_stride=100"),
+        r"Invalid value for flag --doc_stride\. Received: --doc_stride=100\. "
+        r"Expected doc_stride <= max_seq_length - max_query_length - 3 = 17"),
+    "train_model_and_bert_config_file": (
+        _train(model="minilm-l6"),
+        r"Expected exactly one of --model and --bert_config_file\. Received: "
+        r"--model='minilm-l6', --bert_config_file='bert_config\.json'\. Pass "
+        r"--model for pretrained weights"),
     "train_batch_size_zero": (
         _train(train_batch_size=0),
-        r"Invalid value for argument `train_batch_size`"),
+        r"Invalid value for flag --train_batch_size\. Received: "
+        r"--train_batch_size=0\. Expected a positive integer\.$"),
     "train_unknown_hub_model_offline": (
         ["tfqa_train", "--model_dir=runs/new", f"--model={_NO_HUB_MODEL}",
          "--train_file=train.json", "--version_2_with_negative"],

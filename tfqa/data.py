@@ -11,10 +11,10 @@ from typing import Any
 
 from absl import logging
 
+from tfqa import config
 from tfqa import json_checks
 
 # The TFDS names `load_tfds_squad` accepts.
-TFDS_NAMES = ("squad/v1.1", "squad/v2.0")
 
 # How many question ids a report keeps per reason.
 _MAX_REPORTED_IDS = 5
@@ -187,10 +187,10 @@ def load_tfds_squad(name: str, *, split: str, data_dir: str | None = None,
       `download` is False.
     SquadFormatError: If a record is not valid SQuAD.
   """
-  if name not in TFDS_NAMES:
+  if name not in config.TFDS_NAMES:
     raise ValueError(
         f"Unsupported TFDS SQuAD dataset. Received: name={name!r}. Expected "
-        f"one of {', '.join(TFDS_NAMES)}. Pass one of those names.")
+        f"one of {', '.join(config.TFDS_NAMES)}. Pass one of those names.")
   # Imported here so that JSON-only users of this module never pay for (or
   # need) tensorflow_datasets.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top

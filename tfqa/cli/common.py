@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 
@@ -76,8 +77,30 @@ def run_tool(main, doc: str, groups: dict[str, list[str]]) -> None:
       return main(argv)
     except app.UsageError as e:
       sys.exit(f"{prog}: error: {e} (`{prog} --help` lists the flags)")
+    except SystemExit as e:
+      if isinstance(e.code, str):  # an error message: say it in flags
+        raise SystemExit(flag_wording(e.code)) from None
+      raise
 
   app.run(guarded, flags_parser=parser_with_grouped_help(doc, groups))
+
+
+def flag_wording(message: str) -> str:
+  """A library error in the words of this tool's command line.
+
+  The library names its arguments (Keras style: "Invalid value for argument
+  `doc_stride`. Received: doc_stride=100."); where an argument is one of
+  this tool's flags, the user reads the flag: "Invalid value for flag
+  --doc_stride. Received: --doc_stride=100.".
+  """
+  def as_flag(match, before=""):
+    name = match.group(1)
+    return f"{before}--{name}" if name in FLAGS else match.group(0)
+
+  message = re.sub(r"argument `(\w+)`", lambda m: as_flag(m, "flag "),
+                   message)
+  message = re.sub(r"`(\w+)`", as_flag, message)
+  return re.sub(r"(?<![-\w.])(\w+)(?==)", as_flag, message)
 
 
 def present_flags(names) -> list[str]:

@@ -17,167 +17,34 @@ from absl import app
 from absl import flags
 
 from tfqa import config as config_lib
-
-_M = {f.name: f.default for f in config_lib.dataclasses.fields(
-    config_lib.ModelConfig)}
-_D, _F = config_lib.DataConfig(), config_lib.FeatureConfig()
-_P, _DEC, _T = (config_lib.PipelineConfig(), config_lib.DecodeConfig(),
-                config_lib.TrainConfig())
+from tfqa.cli import config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Run directory: config, checkpoints, logs, eval outputs.")
-# Data.
-flags.DEFINE_string("train_file", _D.train_file, "SQuAD JSON to train on.")
-flags.DEFINE_string("eval_file", _D.eval_file,
-                    "SQuAD JSON evaluated after training.")
-flags.DEFINE_enum("tfds_dataset", _D.tfds_dataset, ["squad/v1.1", "squad/v2.0"],
-                  "Train on this TFDS dataset instead of --train_file.")
-flags.DEFINE_string("tfds_data_dir", _D.tfds_data_dir,
-                    "TFDS data_dir holding the prepared dataset.")
-flags.DEFINE_bool("answerable_only", _D.answerable_only,
-                  "Drop unanswerable training questions (v1.1-style run).")
-# Model.
-flags.DEFINE_string("model", _M["model"],
-                    f"Pretrained encoder: save_pretrained dir, dir with "
-                    f"model.safetensors, hub name, or "
-                    f"'{config_lib.BUNDLED_MODEL_NAME}' (bundled MiniLM).")
-flags.DEFINE_string("bert_config_file", _M["bert_config_file"],
-                    "BERT config JSON for a randomly initialised encoder.")
-flags.DEFINE_string("vocab_file", _M["vocab_file"],
-                    "vocab.txt or tokenizer dir (default: the model's own).")
-flags.DEFINE_bool("do_lower_case", _M["do_lower_case"],
-                  "Lower-case inputs (default: what the tokenizer says).")
-# Windows and answers.
-flags.DEFINE_integer("max_seq_length", _F.max_seq_length,
-                     "Tokens per window.")
-flags.DEFINE_integer("doc_stride", _F.doc_stride,
-                     "Context tokens between window starts.")
-flags.DEFINE_integer("max_query_length", _F.max_query_length,
-                     "Question tokens kept.")
-flags.DEFINE_enum("padding", _P.padding, list(config_lib.PADDING_MODES),
-                  "Batching: width_buckets | bucketed | dynamic | "
-                  "max_length (see README, 'Batching').")
-flags.DEFINE_integer("pad_to_multiple_of", _P.pad_to_multiple_of,
-                     "Round padded lengths up to a multiple of this.")
-flags.DEFINE_bool("version_2_with_negative", _DEC.version_2_with_negative,
-                  "SQuAD v2.0: questions may have no answer.")
-flags.DEFINE_integer("n_best_size", _DEC.n_best_size,
-                     "Start/end candidates per window when decoding.")
-flags.DEFINE_integer("max_answer_length", _DEC.max_answer_length,
-                     "Longest answer in word pieces.")
-flags.DEFINE_float("null_score_diff_threshold",
-                   _DEC.null_score_diff_threshold,
-                   "v2.0: predict no answer when null beats best span by more.")
-flags.DEFINE_enum("span_scoring", _DEC.span_scoring,
-                  list(config_lib.SPAN_SCORINGS),
-                  "logits: a span scores start + end logit, compared across "
-                  "windows (the original BERT); pipeline: per-window softmax "
-                  "probabilities, as transformers' question-answering "
-                  "pipeline.")
-# Optimisation.
-flags.DEFINE_integer("train_batch_size", _T.train_batch_size,
-                     "Global batch size (all replicas).")
-flags.DEFINE_integer("eval_batch_size", _T.eval_batch_size,
-                     "Windows per eval batch.")
-flags.DEFINE_float("learning_rate", _T.learning_rate, "Peak learning rate.")
-flags.DEFINE_integer("num_train_epochs", _T.num_train_epochs,
-                     "Epochs (may be raised on resume to extend a run).")
-flags.DEFINE_integer("max_steps", _T.max_steps,
-                     "Stop after this many steps (0: all epochs).")
-flags.DEFINE_float("warmup_ratio", _T.warmup_ratio,
-                   "Share of steps with linear LR warmup.")
-flags.DEFINE_float("weight_decay", _T.weight_decay,
-                   "AdamW weight decay (not on LayerNorm/bias).")
-flags.DEFINE_float("clip_norm", _T.clip_norm,
-                   "Global gradient norm clip (0: off, the default; see "
-                   "BENCHMARKS.md, quality study).")
-flags.DEFINE_float("adam_epsilon", _T.adam_epsilon,
-                   "Adam epsilon (the transformers recipe uses 1e-8).")
-flags.DEFINE_integer("seed", _T.seed, "Seed for init, data order, dropout.")
-# Checkpoints.
-flags.DEFINE_integer("save_every_steps", _T.save_every_steps,
-                     "Checkpoint interval in steps (also at each epoch end).")
-flags.DEFINE_integer("keep_checkpoints", _T.keep_checkpoints,
-                     "Checkpoints kept.")
-flags.DEFINE_bool("deterministic", _T.deterministic,
-                  "Op determinism: resumed runs are bit-identical.")
-# Runtime.
-flags.DEFINE_enum("distribution_strategy", _T.distribution_strategy,
-                  list(config_lib.DISTRIBUTION_STRATEGIES),
-                  "tf.distribute strategy.")
-flags.DEFINE_string("tpu", _T.tpu, "TPU address for --distribution_strategy=tpu.")
-flags.DEFINE_bool("jit_compile", _T.jit_compile,
-                  "Compile the train step with XLA.")
-flags.DEFINE_enum("mixed_precision", _T.mixed_precision,
-                  list(config_lib.MIXED_PRECISION_POLICIES),
-                  "Keras mixed precision policy.")
+# Flag name -> dotted RunConfig field; one flag per field of every section.
+FLAG_FIELDS = config_flags.define_flags(config_lib.SECTION_TYPES)
 # Output (not run settings: not in run_config.json).
 _PROGRESS_EVERY_STEPS = flags.DEFINE_integer(
     "progress_every_steps", config_lib.PROGRESS_EVERY_STEPS,
     "Steps between progress lines when stdout is not a terminal (a terminal "
     "shows Keras' progress bar).", lower_bound=1)
 
-# Flag name -> dotted RunConfig field.
-FLAG_FIELDS = {
-    "train_file": "data.train_file", "eval_file": "data.eval_file",
-    "tfds_dataset": "data.tfds_dataset", "tfds_data_dir": "data.tfds_data_dir",
-    "answerable_only": "data.answerable_only",
-    "model": "model.model", "bert_config_file": "model.bert_config_file",
-    "vocab_file": "model.vocab_file", "do_lower_case": "model.do_lower_case",
-    "max_seq_length": "features.max_seq_length",
-    "doc_stride": "features.doc_stride",
-    "max_query_length": "features.max_query_length",
-    "padding": "pipeline.padding",
-    "pad_to_multiple_of": "pipeline.pad_to_multiple_of",
-    "version_2_with_negative": "decode.version_2_with_negative",
-    "n_best_size": "decode.n_best_size",
-    "max_answer_length": "decode.max_answer_length",
-    "null_score_diff_threshold": "decode.null_score_diff_threshold",
-    "span_scoring": "decode.span_scoring",
-    **{name: f"train.{name}" for name in (
-        "train_batch_size", "eval_batch_size", "learning_rate",
-        "num_train_epochs", "max_steps", "warmup_ratio", "weight_decay",
-        "clip_norm", "adam_epsilon", "seed", "save_every_steps", "keep_checkpoints",
-        "deterministic", "distribution_strategy", "tpu", "jit_compile",
-        "mixed_precision")},
-}
-
-HELP_GROUPS = {
-    "Run": ["model_dir"],
-    "Data": ["train_file", "eval_file", "tfds_dataset", "tfds_data_dir",
-             "answerable_only"],
-    "Model": ["model", "bert_config_file", "vocab_file", "do_lower_case"],
-    "Windows and answers": ["max_seq_length", "doc_stride",
-                            "max_query_length", "padding",
-                            "pad_to_multiple_of", "version_2_with_negative",
-                            "n_best_size", "max_answer_length",
-                            "null_score_diff_threshold",
-                            "span_scoring"],
-    "Optimisation": ["train_batch_size", "eval_batch_size", "learning_rate",
-                     "num_train_epochs", "max_steps", "warmup_ratio",
-                     "weight_decay", "clip_norm", "adam_epsilon", "seed"],
-    "Checkpoints": ["save_every_steps", "keep_checkpoints", "deterministic"],
-    "Runtime": ["distribution_strategy", "tpu", "jit_compile",
-                "mixed_precision"],
-    "Output": ["progress_every_steps"],
-}
+HELP_GROUPS = {"Run": ["model_dir"],
+               **config_flags.help_groups(FLAG_FIELDS),
+               "Output": ["progress_every_steps"]}
 
 
 def build_run_config(model_dir: str) -> config_lib.RunConfig:
   """The run's config: the saved one plus flags given now, or all flags."""
   from tfqa import rundir  # pylint: disable=import-outside-toplevel
 
-  given = {FLAG_FIELDS[name]: common.FLAGS[name].value
-           for name in common.present_flags(FLAG_FIELDS)}
+  given = config_flags.section_values(FLAG_FIELDS, only_present=True)
   saved = rundir.read_run_config(model_dir)
   if saved is not None:
-    return rundir.with_overrides(saved, given)
-  values = {field: common.FLAGS[name].value
-            for name, field in FLAG_FIELDS.items()}
-  sections = {}
-  for field, value in values.items():
-    section, _, name = field.partition(".")
-    sections.setdefault(section, {})[name] = value
+    return rundir.with_overrides(saved, {
+        f"{section}.{name}": value for section, values in given.items()
+        for name, value in values.items()})
+  sections = config_flags.section_values(FLAG_FIELDS)
   if sections["model"]["model"] is None and sections["model"][
       "bert_config_file"] is None:
     raise app.UsageError(
@@ -186,13 +53,8 @@ def build_run_config(model_dir: str) -> config_lib.RunConfig:
         f"and --train_file or --tfds_dataset. (It has no "
         f"{rundir.RUN_CONFIG_FILE}; if that file was lost, the run's "
         f"original flags resume it from its checkpoints.)")
-  classes = {"model": config_lib.ModelConfig, "data": config_lib.DataConfig,
-             "features": config_lib.FeatureConfig,
-             "pipeline": config_lib.PipelineConfig,
-             "decode": config_lib.DecodeConfig,
-             "train": config_lib.TrainConfig}
   return config_lib.RunConfig(**{
-      section: classes[section](**kwargs)
+      section: config_lib.SECTION_TYPES[section](**kwargs)
       for section, kwargs in sections.items()})
 
 
