@@ -105,7 +105,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
-  from tfqa import onnx_export  # pylint: disable=import-outside-toplevel
+  from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
   from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
   from tfqa import predict  # pylint: disable=import-outside-toplevel
 
@@ -122,8 +122,8 @@ def main(argv):
   exported = export.export_model(
       model_dir=model_dir, export_dir=os.path.join(workdir, "export"),
       verify=False, probe_file=heldout_file,
-      portable=onnx_export.PortableConfig(quantize="int8",
-                                          allow_quality_drop=True))
+      portable=portable_lib.PortableConfig(quantize="int8",
+                                           allow_quality_drop=True))
   export_seconds = time.perf_counter() - started
   portable = exported.portable
   export_dir = os.path.dirname(exported.manifest_path)
@@ -148,7 +148,7 @@ def main(argv):
            "onnx_int8": texts_of(onnx_int8)}
   if "tflite_int8" in portable["paths"]:
     paths["tflite_int8"] = python_path_predictor(
-        onnx_export.tflite_logits_fn(os.path.join(
+        portable_lib.tflite_logits_fn(os.path.join(
             export_dir, *portable["paths"]["tflite_int8"].split("/"))),
         tokenizer, run_config)
 

@@ -5,7 +5,7 @@
 Trains the bundled MiniLM-L6 briefly on articles 1-4 of the shared real
 sample (the weights need not be good, only identical on both sides), exports
 it with export.export_model(verify=False) and its defaults (windows run in
-length-sorted chunks of export.DEFAULT_MAX_WINDOWS_PER_BATCH), then answers
+length-sorted chunks of ExportConfig.max_windows_per_batch), then answers
 the same questions with
   tfqa       predict.SavedModelPredictor over the SavedModel's
              serving_default signature (tokenization, windows, model and span

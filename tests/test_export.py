@@ -16,7 +16,7 @@ from tfqa import data
 from tfqa import export
 from tfqa import features
 from tfqa import predict
-from tfqa import serving_graph
+from tfqa import serving
 from tfqa import trained_model
 
 from conftest import run_python, tiny_train_flags, torch_pythons
@@ -185,7 +185,8 @@ def test_pytorch_reload_of_the_export_matches_the_checkpoint(torch_module,
       "checkpoint_vs_pretrained", "checkpoint_vs_pytorch",
       "checkpoint_vs_saved_model", "pretrained_vs_pytorch",
       "saved_model_vs_pretrained", "saved_model_vs_pytorch"]
-  assert all(0 <= diff <= export.LOGITS_TOLERANCE for diff in diffs.values())
+  tolerance = config.ExportConfig().logits_tolerance
+  assert all(0 <= diff <= tolerance for diff in diffs.values())
   assert verification["passed"] is True
 
 
@@ -214,14 +215,15 @@ def test_docs_pytorch_loading_gives_the_tensorflow_logits(torch_module,
   for name in ("start_logits", "end_logits"):
     np.testing.assert_allclose(getattr(got, name).numpy(),
                                getattr(reference, name).numpy(),
-                               atol=export.LOGITS_TOLERANCE, rtol=0)
+                               atol=config.ExportConfig().logits_tolerance,
+                               rtol=0)
 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
 def test_upstream_from_tf_still_leaves_pytorch_weights_on_meta(torch_module,
                                                                exported):
-  # Why export._torch_logits and docs/SERVING.md build the model and load
+  # Why export.verify._torch_logits and docs/SERVING.md build the model and load
   # tf_model.h5 into it: transformers 4.57.6's from_pretrained(from_tf=True)
   # with torch 2.13 copies no weight. When this fails, the bug is fixed
   # upstream and that workaround can go.
@@ -253,7 +255,7 @@ def test_manifest_contents(manifest, exported):
       ".".join(tf.__version__.split(".")[:2]))
   assert "2.2.0" in manifest["serving"]["note"]
   assert manifest["serving"]["max_windows_per_batch"] == (
-      export.DEFAULT_MAX_WINDOWS_PER_BATCH)
+      config.ExportConfig().max_windows_per_batch)
   assert set(manifest["versions"]) >= {"tfqa", "tensorflow",
                                        "tensorflow_text", "transformers"}
   assert manifest["checkpoint"] == trained_model.load(model_dir).checkpoint
@@ -313,7 +315,7 @@ def test_unicode_contexts_offsets_index_the_string(loaded, python_path,
   # The tiny v2.0 model may abstain everywhere; the same exported logits
   # decoded without the null option always give spans to check.
   logits = loaded.signatures["predict_logits"]
-  spans_only = serving_graph.QAServingModule(
+  spans_only = serving.QAServingModule(
       logits_fn=lambda ids, mask, types: tuple(
           logits(input_ids=ids, attention_mask=mask,
                  token_type_ids=types)[k] for k in ("start_logits",
@@ -340,7 +342,7 @@ def test_warmup_records_parse_and_run(version_dir, loaded):
   path = os.path.join(version_dir, "assets.extra",
                       "tf_serving_warmup_requests")
   records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
-  assert len(records) == export.NUM_WARMUP_REQUESTS
+  assert len(records) == config.ExportConfig().num_warmup_requests
   for record in records:
     log = prediction_log_pb2.PredictionLog.FromString(record)
     request = log.predict_log.request
@@ -462,25 +464,29 @@ def _no_staging_dirs(export_dir):
 
 @pytest.mark.slow
 def test_failed_export_leaves_nothing_then_next_version_is_chosen(
-    exported, export_copy, monkeypatch):
+    exported, export_copy):
   model_dir, _ = exported
   before = open(os.path.join(export_copy, "manifest.json")).read()
   pretrained = export.file_digests(os.path.join(export_copy, "pretrained"))
+  stages = []
 
-  def fail(*args, **kwargs):
-    raise RuntimeError("disk full (forced)")
+  def fail(stage, path):
+    stages.append(stage)
+    if stage == "saved_model":
+      assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+      raise RuntimeError("disk full (forced)")
 
   # After the SavedModel was written into the staging dir.
-  monkeypatch.setattr(export, "write_warmup_requests", fail)
   with pytest.raises(RuntimeError, match="forced"):
     export.export_model(model_dir=model_dir, export_dir=export_copy,
-                        overwrite=True)
+                        overwrite=True,
+                        hooks=export.ExportHooks(after_stage=fail))
+  assert stages == ["saved_model"]
   assert _listing(os.path.join(export_copy, "saved_model", "tfqa")) == ["1"]
   _no_staging_dirs(export_copy)
   assert open(os.path.join(export_copy, "manifest.json")).read() == before
   assert export.file_digests(os.path.join(export_copy,
                                           "pretrained")) == pretrained
-  monkeypatch.undo()
 
   # The CLI, in a fresh process, takes the next free version: 2.
   proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
@@ -498,20 +504,26 @@ def test_failed_export_leaves_nothing_then_next_version_is_chosen(
 
 
 @pytest.mark.slow
-def test_failed_verification_publishes_nothing(exported, export_copy,
-                                               monkeypatch):
+def test_failed_verification_publishes_nothing(exported, export_copy):
   model_dir, _ = exported
   before = open(os.path.join(export_copy, "manifest.json")).read()
-  monkeypatch.setattr(export, "LOGITS_TOLERANCE", -1.0)
-  monkeypatch.setattr(export, "_graph_answers",
-                      lambda signature, examples: ["wrong"] * len(examples))
+
+  def failing_parity(trained, **kwargs):
+    # The real check, with a tolerance nothing meets and a serving_default
+    # that answers wrong.
+    return export.check_parity(
+        trained, **{**kwargs, "logits_tolerance": -1.0,
+                    "graph_answers_fn": lambda signature, examples: [
+                        "wrong"] * len(examples)})
+
   with pytest.raises(export.ExportVerificationError,
                      match=r"checkpoint_vs_saved_model: max \|diff\| .* > -1"
                            r".*agrees with the Python answers on 0\.0% of 11 "
                            r"questions.*p0q0: graph 'wrong' vs python"
                            r".*Nothing was published") as error:
     export.export_model(model_dir=model_dir, export_dir=export_copy,
-                        overwrite=True)
+                        overwrite=True,
+                        hooks=export.ExportHooks(check_parity=failing_parity))
   assert isinstance(error.value, ValueError)
   assert len(error.value.verification["disagreements"]) == 11
   assert error.value.verification["passed"] is False
@@ -619,7 +631,7 @@ def test_probe_examples_default_to_the_bundled_sample():
                                 data=config.DataConfig(train_file="t.json"))
   source, examples = export.probe_examples(None, run_config)
   assert source.endswith("sample_squad.json")
-  assert len(examples) == export.MAX_PROBE_QUESTIONS
+  assert len(examples) == config.ExportConfig().max_probe_questions
   with pytest.raises(FileNotFoundError, match="SQuAD file not found"):
     export.probe_examples("/no/such/probe.json", run_config)
 
@@ -774,3 +786,34 @@ def test_cli_best_threshold_serves_the_eval_best_f1(exported, tiny_files,
   scores = scoring.score_files(tiny_files["train_v2"],
                                str(tmp_path / "p.json"))
   assert scores["f1"] == pytest.approx(results["best_f1"])
+
+
+def test_export_config_defaults_and_validation():
+  defaults = config.ExportConfig()
+  assert (defaults.model_name, defaults.version, defaults.overwrite,
+          defaults.verify, defaults.max_windows_per_batch,
+          defaults.logits_tolerance, defaults.min_answer_agreement) == (
+              "tfqa", None, False, True, 8, 1e-4, 0.99)
+  for kwargs, match in [
+      ({"logits_tolerance": -1.0}, r"Received: logits_tolerance=-1\.0\. "
+                                   r"Expected a finite number >= 0"),
+      ({"min_answer_agreement": 1.5}, r"min_answer_agreement=1\.5\. "
+                                      r"Expected a share in \[0, 1\]"),
+      ({"max_windows_per_batch": 0}, r"max_windows_per_batch=0\. Expected "
+                                     r"a positive integer"),
+      ({"max_probe_questions": 0}, r"max_probe_questions=0\. Expected a "
+                                   r"positive integer")]:
+    with pytest.raises(ValueError, match=match):
+      config.ExportConfig(**kwargs)
+
+
+def test_export_model_takes_config_fields_as_keywords(tmp_path):
+  with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) "
+                                      r"\['model_nam'\]\. Expected "
+                                      r"ExportConfig fields: .*'model_name'"):
+    export.export_model(model_dir=str(tmp_path), export_dir=str(tmp_path),
+                        model_nam="x")
+  with pytest.raises(ValueError, match=r"model_name='1'"):  # the keyword wins
+    export.export_model(model_dir=str(tmp_path), export_dir=str(tmp_path),
+                        config=config.ExportConfig(model_name="ok"),
+                        model_name="1")

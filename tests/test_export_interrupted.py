@@ -1,8 +1,10 @@
-"""Tests for tfqa.export.recover_interrupted: what a killed export leaves is cleaned up by the next one."""
+"""Tests for tfqa.export.publish: atomic replacement through the Publisher seam; what a killed export leaves is cleaned up by the next one."""
 
 import os
 import subprocess
 import sys
+
+import pytest
 
 from tfqa import export
 
@@ -27,7 +29,7 @@ def test_leftovers_of_a_killed_export_are_removed_or_restored(tmp_path):
   _make(os.path.join(models_dir, "1"))
   _make(os.path.join(models_dir, f".tmp-2-{dead}"))
   _make(os.path.join(export_dir, f".tmp-pretrained-{dead}"), "new")
-  # Killed between _publish's renames: pretrained/ is aside, nothing in place.
+  # Killed between Publisher.publish's renames: pretrained/ is aside, nothing in place.
   _make(os.path.join(export_dir, f".old-pretrained-{dead}"), "previous")
   actions = export.recover_interrupted(export_dir, models_dir)
   assert sorted(os.listdir(export_dir)) == ["pretrained", "saved_model"]
@@ -58,3 +60,35 @@ def test_directories_of_a_running_export_are_left_alone(tmp_path):
     _make(os.path.join(tmp_path, name))
   assert export.recover_interrupted(str(tmp_path), str(tmp_path)) == []
   assert sorted(os.listdir(tmp_path)) == sorted(names)
+
+
+def test_publisher_puts_the_old_directory_back_when_the_rename_in_fails(
+    tmp_path):
+  final, staged = tmp_path / "pretrained", tmp_path / ".tmp-pretrained-1"
+  _make(str(final), "old")
+  _make(str(staged), "new")
+  calls = []
+
+  def rename(source, destination):
+    calls.append((os.path.basename(source), os.path.basename(destination)))
+    if len(calls) == 2:
+      raise OSError("disk gone (forced)")
+    os.rename(source, destination)
+
+  with pytest.raises(OSError, match="forced"):
+    export.Publisher(rename=rename).publish(str(staged), str(final),
+                                            overwrite=True)
+  assert calls == [("pretrained", f".old-pretrained-{os.getpid()}"),
+                   (".tmp-pretrained-1", "pretrained")]
+  assert (final / "file.txt").read_text() == "old"
+  assert sorted(os.listdir(tmp_path)) == [".tmp-pretrained-1", "pretrained"]
+
+
+def test_publisher_never_replaces_without_overwrite(tmp_path):
+  _make(str(tmp_path / "1"), "published meanwhile")
+  _make(str(tmp_path / ".tmp-1-5"), "ours")
+  with pytest.raises(ValueError, match=r"1 appeared while exporting \(another "
+                                       r"export\?\); it was left as it is"):
+    export.Publisher().publish(str(tmp_path / ".tmp-1-5"),
+                               str(tmp_path / "1"), overwrite=False)
+  assert (tmp_path / "1" / "file.txt").read_text() == "published meanwhile"

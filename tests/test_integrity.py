@@ -1,11 +1,11 @@
-"""Tests for tfqa.integrity: paths kept inside their directory, exports checked against their manifest."""
+"""Tests for tfqa.integrity: paths kept inside their directory, export files checked against their manifest's digests."""
 
 import json
 import os
 
 import pytest
 
-from tfqa import export
+from tfqa import exportdir
 from tfqa import integrity
 from tfqa import predict
 
@@ -61,37 +61,37 @@ def _fake_export(root):
   manifest = {"model_name": "tfqa", "version": 1,
               "paths": {"saved_model": "saved_model/tfqa/1",
                         "pretrained": "pretrained"},
-              "sha256": {"saved_model": export.file_digests(str(version)),
-                         "pretrained": export.file_digests(
+              "sha256": {"saved_model": exportdir.file_digests(str(version)),
+                         "pretrained": exportdir.file_digests(
                              str(root / "pretrained"))}}
   (root / "manifest.json").write_text(json.dumps(manifest))
   return manifest
 
 
-def test_verify_export_passes_an_intact_export(tmp_path):
+def test_verify_digests_passes_an_intact_export(tmp_path):
   manifest = _fake_export(tmp_path)
-  assert integrity.verify_export(str(tmp_path)) == manifest
+  assert integrity.verify_digests(str(tmp_path)) == manifest
 
 
-def test_verify_export_names_every_damaged_file(tmp_path):
+def test_verify_digests_names_every_damaged_file(tmp_path):
   _fake_export(tmp_path)
   (tmp_path / "pretrained" / "tf_model.h5").write_bytes(b"weightz")
   os.remove(tmp_path / "saved_model" / "tfqa" / "1" / "saved_model.pb")
   (tmp_path / "pretrained" / "extra.bin").write_bytes(b"")
   with pytest.raises(predict.ManifestMismatchError) as error:
-    integrity.verify_export(str(tmp_path))
+    integrity.verify_digests(str(tmp_path))
   assert str(error.value) == (
       f"{tmp_path} does not match {tmp_path}/manifest.json: "
       f"saved_model/tfqa/1/saved_model.pb is missing; "
       f"pretrained/tf_model.h5 was modified (SHA-256 "
-      f"{export.file_digests(str(tmp_path / 'pretrained'))['tf_model.h5'][:12]}"
+      f"{exportdir.file_digests(str(tmp_path / 'pretrained'))['tf_model.h5'][:12]}"
       f"…, manifest "
       f"{json.load(open(tmp_path / 'manifest.json'))['sha256']['pretrained']['tf_model.h5'][:12]}"
       f"…); pretrained/extra.bin is not in the manifest. Re-export the model "
       f"(tfqa_export) or restore the original files.")
 
 
-def test_verify_export_refuses_a_manifest_path_outside(tmp_path):
+def test_verify_digests_refuses_a_manifest_path_outside(tmp_path):
   manifest = _fake_export(tmp_path)
   manifest["paths"]["pretrained"] = "../elsewhere"
   (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -99,14 +99,50 @@ def test_verify_export_refuses_a_manifest_path_outside(tmp_path):
                      match=r"manifest.json is not a valid tfqa export "
                            r"manifest: PathEscapeError: .*'../elsewhere', "
                            r"which is outside"):
-    integrity.verify_export(str(tmp_path))
+    integrity.verify_digests(str(tmp_path))
 
 
-def test_verify_export_refuses_a_manifest_without_hashes(tmp_path):
+def test_verify_digests_refuses_a_manifest_without_hashes(tmp_path):
   manifest = _fake_export(tmp_path)
   del manifest["sha256"]
   (tmp_path / "manifest.json").write_text(json.dumps(manifest))
   with pytest.raises(predict.ManifestMismatchError,
                      match=r"not a valid tfqa export manifest: KeyError: "
                            r"'sha256'"):
-    integrity.verify_export(str(tmp_path))
+    integrity.verify_digests(str(tmp_path))
+
+
+def test_verify_digests_of_one_part_names_files_relative_to_the_subject(
+    tmp_path):
+  _fake_export(tmp_path)
+  version = tmp_path / "saved_model" / "tfqa" / "1"
+  (version / "variables" / "variables.index").write_bytes(b"changed")
+  (tmp_path / "pretrained" / "extra.bin").write_bytes(b"")  # not checked
+  with pytest.raises(integrity.ManifestMismatchError,
+                     match=rf"^Refusing to load {version}: its files do not "
+                           rf"match {tmp_path}/manifest.json: "
+                           rf"variables/variables.index was modified "
+                           rf"\(SHA-256 [0-9a-f]{{12}}…, manifest "
+                           rf"[0-9a-f]{{12}}…\)\. Re-export"):
+    integrity.verify_digests(str(tmp_path), parts=("saved_model",),
+                             subject=str(version))
+
+
+def test_verify_digests_of_one_file(tmp_path):
+  manifest = _fake_export(tmp_path)
+  (tmp_path / "onnx").mkdir()
+  (tmp_path / "onnx" / "model.onnx").write_bytes(b"onnx")
+  (tmp_path / "onnx" / "other.onnx").write_bytes(b"not listed, not checked")
+  manifest["sha256"]["onnx"] = {
+      "model.onnx": exportdir.file_digest(str(tmp_path / "onnx" /
+                                              "model.onnx"))}
+  (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+  model = str(tmp_path / "onnx" / "model.onnx")
+  assert integrity.verify_digests(str(tmp_path), parts=("onnx/model.onnx",),
+                                  subject=model) == manifest
+  other = str(tmp_path / "onnx" / "other.onnx")
+  with pytest.raises(integrity.ManifestMismatchError,
+                     match=rf"^Refusing to load {other}: .*: other.onnx is "
+                           rf"not in the manifest\. Re-export"):
+    integrity.verify_digests(str(tmp_path), parts=("onnx/other.onnx",),
+                             subject=other)

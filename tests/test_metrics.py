@@ -408,3 +408,16 @@ def test_answer_id_helpers():
   gold = {"a": ["x"], "b": [], "c": ["the"], "d": []}
   assert metrics.has_answer_ids(gold) == ["a", "c"]
   assert metrics.no_answer_ids(gold) == ["b", "d"]
+
+
+def test_squad_metrics_picks_the_version():
+  gold = {"a": ["Paris"], "b": []}
+  predictions = {"a": "paris", "b": ""}
+  assert metrics.squad_metrics({"a": ["Paris"]}, {"a": "paris"},
+                               version_2=False) == metrics.squad_v1_metrics(
+                                   {"a": ["Paris"]}, {"a": "paris"})
+  assert metrics.squad_metrics(gold, predictions, version_2=True,
+                               na_probs={"a": 0.0, "b": 1.0}) == dict(
+                                   metrics.squad_v2_metrics(
+                                       gold, predictions,
+                                       na_probs={"a": 0.0, "b": 1.0}))

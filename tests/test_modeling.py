@@ -700,17 +700,6 @@ def test_logits_are_float32_under_mixed_float16():
   np.testing.assert_array_equal(start.numpy(), raw.numpy().astype(np.float32))
 
 
-def test_model_fingerprint_lists_every_weight():
-  model = _tiny_model()
-  fingerprint = modeling.model_fingerprint(model)
-  assert len(fingerprint) == NUM_TINY_WEIGHTS
-  assert fingerprint == [(w.name, w.shape.as_list()) for w in model.weights]
-  shapes = {name.split("/", 1)[1]: shape for name, shape in fingerprint}
-  assert shapes["bert/embeddings/word_embeddings/weight:0"] == [
-      len(tiny_vocab()), 8]
-  assert shapes["qa_outputs/kernel:0"] == [8, 2]
-
-
 def test_bert_config_dict_is_plain_json():
   obj = modeling.bert_config_dict(_tiny_model())
   assert json.loads(json.dumps(obj)) == obj
@@ -720,3 +709,60 @@ def test_bert_config_dict_is_plain_json():
       "vocab_size": len(tiny_vocab()), "hidden_dropout_prob": 0.2}
   rebuilt = transformers.BertConfig.from_dict(obj)
   assert rebuilt.intermediate_size == 16
+
+
+class _CountingModel(tf.Module):
+  """Start logit = token id, end logit = mask; counts Python calls (traces)."""
+
+  def __init__(self):
+    super().__init__()
+    self.traces = 0
+
+  def __call__(self, inputs, training=False):
+    del training
+    self.traces += 1
+
+    class Out:
+      start_logits = tf.cast(inputs["input_ids"], tf.float16)
+      end_logits = tf.cast(inputs["attention_mask"], tf.float32)
+    return Out
+
+
+def test_model_logits_fn_is_traced_once_per_model():
+  model = _CountingModel()
+  fn = modeling.model_logits_fn(model)
+  assert modeling.model_logits_fn(model) is fn
+  for batch, width in ((1, 3), (4, 9), (2, 17)):
+    ids = np.arange(batch * width, dtype=np.int32).reshape(batch, width)
+    start, end = fn(ids, np.ones_like(ids), np.zeros_like(ids))
+    assert start.dtype == end.dtype == tf.float32
+    np.testing.assert_array_equal(start.numpy(), ids.astype(np.float32))
+  assert model.traces == 1
+  other = _CountingModel()
+  assert modeling.model_logits_fn(other) is not fn
+
+
+def test_window_logits_scatter_batches_back_unpadded():
+  class Windows:
+    lengths = np.array([2, 3, 1])
+
+    def __len__(self):
+      return 3
+
+  batches = [{"input_ids": np.array([[5, 6, 7], [8, 9, 0]]),
+              "attention_mask": None, "token_type_ids": None,
+              "window_index": np.array([1, 0])},
+             {"input_ids": np.array([[4]]), "attention_mask": None,
+              "token_type_ids": None, "window_index": np.array([2])}]
+  starts, ends = modeling.window_logits(
+      lambda ids, mask, types: (ids * 1.0, -ids * 1.0), Windows(), batches)
+  assert [s.tolist() for s in starts] == [[8.0, 9.0], [5.0, 6.0, 7.0], [4.0]]
+  assert [e.tolist() for e in ends] == [[-8.0, -9.0], [-5.0, -6.0, -7.0],
+                                        [-4.0]]
+
+
+def test_max_abs_diff_over_starts_and_ends():
+  a = ([np.array([1.0, 2.0])], [np.array([0.0])])
+  b = ([np.array([1.0, 2.5])], [np.array([-0.75])])
+  assert modeling.max_abs_diff(a, b) == 0.75
+  assert modeling.max_abs_diff(a, a) == 0.0

@@ -1,4 +1,4 @@
-"""Tests for tfqa.onnx_export and tfqa_export --onnx/--quantize: conversion, parity, quantized reports, the quality gate."""
+"""Tests for tfqa.export.portable and tfqa_export --onnx/--quantize: conversion, parity, quantized reports, the quality gate."""
 
 import importlib.util
 import json
@@ -12,7 +12,7 @@ import pytest
 
 from tfqa import data
 from tfqa import export
-from tfqa import onnx_export
+from tfqa.export import portable as portable_lib
 
 from conftest import run_python, tiny_train_flags
 
@@ -46,7 +46,7 @@ def onnx_tiny_export(tmp_path_factory, files):
                             num_train_epochs=12)])
     export.export_model(
         model_dir=str(model_dir), export_dir=str(export_dir),
-        portable=onnx_export.PortableConfig(quantize="int8",
+        portable=portable_lib.PortableConfig(quantize="int8",
                                             allow_quality_drop=True))
     (root / "done").write_text("")
   return str(model_dir), str(export_dir)
@@ -100,13 +100,13 @@ def _too_coarse_weights(float_path, output_path):
 ])
 def test_config_refuses_invalid_values(kwargs, match):
   with pytest.raises(ValueError, match=match):
-    onnx_export.PortableConfig(**kwargs)
+    portable_lib.PortableConfig(**kwargs)
 
 
 def test_config_enabled():
-  assert not onnx_export.PortableConfig().enabled
-  assert onnx_export.PortableConfig(onnx=True).enabled
-  assert onnx_export.PortableConfig(quantize="int8").enabled
+  assert not portable_lib.PortableConfig().enabled
+  assert portable_lib.PortableConfig(onnx=True).enabled
+  assert portable_lib.PortableConfig(quantize="int8").enabled
 
 
 def _example(qid, answers=()):
@@ -119,17 +119,17 @@ def _example(qid, answers=()):
 def test_probe_scores_v1_skips_unanswerable_v2_counts_them():
   examples = [_example("a", ["a b"]), _example("b", ["c"]), _example("n")]
   texts = {"a": "a b", "b": "b", "n": ""}
-  assert onnx_export.probe_scores(examples, texts, version_2=False) == {
+  assert portable_lib.probe_scores(examples, texts, version_2=False) == {
       "exact": 50.0, "f1": 50.0, "questions": 2}
-  assert onnx_export.probe_scores(examples, texts, version_2=True) == {
+  assert portable_lib.probe_scores(examples, texts, version_2=True) == {
       "exact": 66.6667, "f1": 66.6667, "questions": 3}
   with pytest.raises(ValueError, match="no answerable question"):
-    onnx_export.probe_scores([_example("n")], {"n": ""}, version_2=False)
+    portable_lib.probe_scores([_example("n")], {"n": ""}, version_2=False)
 
 
 def test_quality_report_and_gate():
   examples = [_example("a", ["a b"]), _example("b", ["c"])]
-  report = onnx_export.quality_report(
+  report = portable_lib.quality_report(
       examples, float_texts={"a": "a b", "b": "c"},
       quantized_texts={"a": "a b", "b": "b"}, float_bytes=1000,
       quantized_bytes=300, version_2=False, max_f1_drop=1.0)
@@ -140,13 +140,13 @@ def test_quality_report_and_gate():
       "f1_drop": 50.0, "max_f1_drop": 1.0, "answer_agreement": 0.5,
       "answers_changed": 1, "within_quality_bound": False}
   quantized = {"onnx_int8": report, "tflite_int8": {"skipped": "why"}}
-  assert onnx_export.check_quality(quantized, max_f1_drop=1.0,
+  assert portable_lib.check_quality(quantized, max_f1_drop=1.0,
                                    allow_quality_drop=False) == [
       "onnx_int8: F1 50.00 vs float 100.00 on 2 probe questions, a drop of "
       "50.00 points > 1"]
-  assert onnx_export.check_quality(quantized, max_f1_drop=1.0,
+  assert portable_lib.check_quality(quantized, max_f1_drop=1.0,
                                    allow_quality_drop=True) == []
-  assert onnx_export.check_quality(quantized, max_f1_drop=50.0,
+  assert portable_lib.check_quality(quantized, max_f1_drop=50.0,
                                    allow_quality_drop=False) == []
 
 
@@ -154,7 +154,7 @@ def test_missing_extra_is_named(monkeypatch):
   monkeypatch.setitem(sys.modules, "tf2onnx", None)
   with pytest.raises(ImportError, match=r"needs the `onnx` extra .*"
                      r"pip install -c constraints.txt 'tfqa\[onnx\]'"):
-    onnx_export.convert_saved_model("unused", "unused.onnx")
+    portable_lib.convert_saved_model("unused", "unused.onnx")
 
 
 @needs_onnx
@@ -230,7 +230,7 @@ def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
   assert describe(model.graph.output) == {
       name: (float32, ["batch", "sequence"])
       for name in ("start_logits", "end_logits")}
-  saved_model = onnx_export.saved_model_logits_fn(
+  saved_model = portable_lib.saved_model_logits_fn(
       os.path.join(export_dir, "saved_model", "tfqa", "1"))
   ort = onnx_predict.session_logits_fn(onnx_predict.onnx_session(path))
   rng = np.random.default_rng(3)
@@ -251,11 +251,11 @@ def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
 def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
                                                        tmp_path):
   model_dir, _ = exported
-  monkeypatch.setattr(onnx_export, "quantize_onnx_int8", _too_coarse_weights)
+  monkeypatch.setattr(portable_lib, "quantize_onnx_int8", _too_coarse_weights)
   out = tmp_path / "export"
-  with pytest.raises(onnx_export.PortableExportError) as raised:
+  with pytest.raises(portable_lib.PortableExportError) as raised:
     export.export_model(model_dir=model_dir, export_dir=str(out),
-                        verify=False, portable=onnx_export.PortableConfig(
+                        verify=False, portable=portable_lib.PortableConfig(
                             quantize="int8"))
   report = raised.value.report["quantized"]["onnx_int8"]
   assert report["f1_drop"] > 1.0
@@ -270,7 +270,7 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
 
   result = export.export_model(
       model_dir=model_dir, export_dir=str(out), verify=False,
-      portable=onnx_export.PortableConfig(quantize="int8",
+      portable=portable_lib.PortableConfig(quantize="int8",
                                           allow_quality_drop=True))
   assert result.portable["quantized"]["onnx_int8"]["f1_drop"] == report[
       "f1_drop"]
@@ -288,11 +288,11 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
 @pytest.mark.slow
 def test_unconvertible_op_is_named(exported, monkeypatch, tmp_path):
   # Without the Erfc rewrite, tf2onnx leaves TF 2.21's exact-GELU op as is.
-  monkeypatch.setattr(onnx_export, "_erfc_as_one_minus_erf",
+  monkeypatch.setattr(portable_lib, "_erfc_as_one_minus_erf",
                       lambda ctx, node, name, args: node)
   with pytest.raises(ValueError, match=r"left TensorFlow ops without an ONNX "
                      r"equivalent .*\['Erfc'\]"):
-    onnx_export.convert_saved_model(
+    portable_lib.convert_saved_model(
         os.path.join(exported[1], "saved_model", "tfqa", "1"),
         str(tmp_path / "model.onnx"))
   assert not os.path.exists(tmp_path / "model.onnx")

@@ -96,3 +96,8 @@ def test_check_environment_names_every_mismatch(tmp_path):
       r"differ from tfqa's pins in .*constraints.txt: numpy \S+ \(pinned "
       r"0.2\); tensorflow 2.21.0 \(pinned 0.1\)\. Expected the pinned")):
     pins.check_environment(str(path))
+
+
+def test_installed_version_or_none():
+  assert pins.installed_version("numpy") == importlib.metadata.version("numpy")
+  assert pins.installed_version("no-such-distribution-tfqa") is None

@@ -1,4 +1,4 @@
-"""Tests for tfqa.serving_graph: tokenization, windows, decoding, export."""
+"""Tests for tfqa.serving: tokenization, windows, decoding, the serving module, SavedModel introspection."""
 
 import json
 import os
@@ -15,7 +15,8 @@ from tfqa import answers
 from tfqa import config
 from tfqa import data
 from tfqa import features
-from tfqa import serving_graph
+from tfqa import serving
+from tfqa.serving import windows as serving_windows
 
 from conftest import tiny_bert_config
 
@@ -99,7 +100,7 @@ def _vocab_size(vocab_file):
 
 
 def _module(vocab_file, decode_config=DECODE, **kwargs):
-  return serving_graph.QAServingModule(
+  return serving.QAServingModule(
       logits_fn=kwargs.pop("logits_fn", None) or
       LookupLogits(_vocab_size(vocab_file)),
       vocab_file=vocab_file, do_lower_case=kwargs.pop("do_lower_case", True),
@@ -170,7 +171,7 @@ def bert_module(bert_vocab_file):
 
 @pytest.fixture(scope="module")
 def graph_tokenizer(bert_vocab_file):
-  return serving_graph.GraphBertTokenizer(bert_vocab_file, do_lower_case=True)
+  return serving.GraphBertTokenizer(bert_vocab_file, do_lower_case=True)
 
 
 def _graph_tokens(graph_tokenizer, texts):
@@ -220,7 +221,7 @@ def test_tokenizer_matches_hf_on_random_mixed_text(graph_tokenizer,
 
 def test_cased_tokenizer_matches_hf(vocab_file):
   hf_cased = features.load_tokenizer(vocab_file, do_lower_case=False)
-  cased = serving_graph.GraphBertTokenizer(vocab_file, do_lower_case=False)
+  cased = serving.GraphBertTokenizer(vocab_file, do_lower_case=False)
   _assert_same_tokens(cased, hf_cased,
                       list(TOKENIZER_TEXTS) + _random_texts(1, 100))
 
@@ -258,14 +259,14 @@ def test_stock_bert_tokenizer_offsets_do_not_index_the_input(
 def test_windows_match_build_features(vocab_file, tokenizer):
   pairs = [("what is the capital of the city of paris", "paris. " * 30),
            ("who?", "the town"), ("", "bread"), ("who?", "")]
-  graph_tokenizer = serving_graph.GraphBertTokenizer(vocab_file,
+  graph_tokenizer = serving.GraphBertTokenizer(vocab_file,
                                                      do_lower_case=True)
   tokens = graph_tokenizer.tokenize(
       tf.constant([q for q, _ in pairs] + [c for _, c in pairs]))
   starts = tokens.row_splits[:-1]
   lengths = tokens.row_splits[1:] - starts
   n = len(pairs)
-  windows = serving_graph._build_windows(  # pylint: disable=protected-access
+  windows = serving_windows.build_windows(
       tokens.ids, question_start=starts[:n], question_length=lengths[:n],
       context_start=starts[n:], context_length=lengths[n:],
       feature_config=FEATURES, tokenizer=graph_tokenizer)
@@ -503,7 +504,7 @@ def test_saved_model_answers_in_a_fresh_process(saved_model, tmp_path):
 
 def test_custom_ops_used_lists_only_tensorflow_text_ops(saved_model):
   _, export_dir = saved_model
-  ops = serving_graph.custom_ops_used(export_dir)
+  ops = serving.custom_ops_used(export_dir)
   assert ops == ["NormalizeUTF8", "RegexSplitWithOffsets",
                  "WordpieceTokenizeWithOffsets"]
   assert not any(hasattr(tf.raw_ops, op) for op in ops)
@@ -511,7 +512,7 @@ def test_custom_ops_used_lists_only_tensorflow_text_ops(saved_model):
 
 def test_custom_ops_used_rejects_a_directory_without_saved_model(tmp_path):
   with pytest.raises(ValueError, match="holds no saved_model.pb"):
-    serving_graph.custom_ops_used(str(tmp_path))
+    serving.custom_ops_used(str(tmp_path))
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -528,14 +529,14 @@ def test_invalid_arguments_are_rejected(vocab_file, overrides, match):
                 feature_config=FEATURES, decode_config=DECODE)
   kwargs.update(overrides)
   with pytest.raises(ValueError, match=match):
-    serving_graph.QAServingModule(**kwargs)
+    serving.QAServingModule(**kwargs)
 
 
 def test_vocab_without_special_tokens_is_rejected(tmp_path):
   vocab = tmp_path / "vocab.txt"
   vocab.write_text("[PAD]\n[UNK]\nhello\n", encoding="utf-8")
   with pytest.raises(ValueError, match=r"without \['\[CLS\]', '\[SEP\]'\]"):
-    serving_graph.GraphBertTokenizer(str(vocab), do_lower_case=True)
+    serving.GraphBertTokenizer(str(vocab), do_lower_case=True)
 
 
 @pytest.mark.parametrize("version_2", [False, True])
@@ -556,8 +557,8 @@ def test_tokenizers_of_different_vocabs_live_side_by_side(vocab_file,
                                                           tokenizer,
                                                           bert_tokenizer):
   text = "the lighthouse keeper"
-  tiny = serving_graph.GraphBertTokenizer(vocab_file, do_lower_case=True)
-  bert = serving_graph.GraphBertTokenizer(bert_vocab_file, do_lower_case=True)
+  tiny = serving.GraphBertTokenizer(vocab_file, do_lower_case=True)
+  bert = serving.GraphBertTokenizer(bert_vocab_file, do_lower_case=True)
   for graph_tokenizer, hf_tokenizer in ((tiny, tokenizer), (bert,
                                                            bert_tokenizer)):
     ids = graph_tokenizer.tokenize(tf.constant([text])).ragged("ids")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+
+
+# Tokens of every window besides question and context: [CLS] and two [SEP].
+SPECIAL_TOKENS_PER_WINDOW = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,20 +24,30 @@ class FeatureConfig:
 
   def __post_init__(self):
     _require_positive(self, "max_seq_length", "doc_stride", "max_query_length")
-    if self.max_query_length + 3 >= self.max_seq_length:
+    n = SPECIAL_TOKENS_PER_WINDOW
+    room = self.max_context_tokens(self.max_query_length)
+    if room <= 0:
       raise ValueError(
           f"Invalid value for argument `max_query_length`. Received: "
           f"max_query_length={self.max_query_length} with "
-          f"max_seq_length={self.max_seq_length}. Expected max_query_length + 3 "
+          f"max_seq_length={self.max_seq_length}. Expected max_query_length + {n} "
           f"< max_seq_length so that some context fits in each window. "
           f"Lower max_query_length or raise max_seq_length.")
-    if self.doc_stride > self.max_seq_length - self.max_query_length - 3:
+    if self.doc_stride > room:
       raise ValueError(
           f"Invalid value for argument `doc_stride`. Received: "
           f"doc_stride={self.doc_stride}. Expected doc_stride <= "
-          f"max_seq_length - max_query_length - 3 = "
-          f"{self.max_seq_length - self.max_query_length - 3}, otherwise "
+          f"max_seq_length - max_query_length - {n} = "
+          f"{room}, otherwise "
           f"windows leave gaps and answers can be lost. Lower doc_stride.")
+
+  def max_context_tokens(self, question_tokens):
+    """Context tokens that fit in a window beside a question of that length.
+
+    `question_tokens` may be an int or a tensor (the serving graph's).
+    """
+    return (self.max_seq_length - question_tokens -
+            SPECIAL_TOKENS_PER_WINDOW)
 
 
 PADDING_MODES = ("width_buckets", "bucketed", "dynamic", "max_length")
@@ -415,3 +431,91 @@ def _check_json_type(annotation, value, where):
         isinstance(value, bool) and part != "bool"):
       return
   raise ValueError(f"{where}: expected {annotation}, got {value!r:.80}.")
+
+
+# ExportConfig: a self-contained section (tfqa_export's settings).
+_EXPORT_MODEL_NAME_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """How a run is exported (tfqa_export): names, version, checks, serving batches."""
+
+  # The TF Serving model name (a directory name under saved_model/).
+  model_name: str = "tfqa"
+  # The version number; None: 1 + the largest existing one.
+  version: int | None = None
+  # Replace an existing version directory. (pretrained/ and manifest.json
+  # always describe the newest export and are replaced.)
+  overwrite: bool = False
+  # Check the export against the checkpoint before publishing it.
+  verify: bool = True
+  # Windows per model call in serving_default (length-sorted chunks); None
+  # runs all windows of a request at once. On CPUs small chunks answer a
+  # batch of questions faster than one batch padded to its longest window
+  # (BENCHMARKS.md); accelerators prefer larger ones.
+  max_windows_per_batch: int | None = 8
+  # SQuAD v2.0: the no-answer threshold the export applies; None keeps the
+  # run's, "best" takes the best_f1_thresh of the checkpoint's evaluation.
+  null_score_diff_threshold: float | str | None = None
+  # Questions of the probe file that verification and the ONNX checks use.
+  max_probe_questions: int = 200
+  # Largest |logit difference| tolerated between the checkpoint, the
+  # SavedModel, the reloaded pretrained copy (TF and PyTorch) and ONNX.
+  logits_tolerance: float = 1e-4
+  # Share of probe questions on which serving_default must give the Python
+  # path's answer.
+  min_answer_agreement: float = 0.99
+  # Requests written to assets.extra/tf_serving_warmup_requests.
+  num_warmup_requests: int = 4
+
+  def __post_init__(self):
+    name = self.model_name
+    if not isinstance(name, str) or not re.fullmatch(
+        _EXPORT_MODEL_NAME_REGEX, name) or name.isdigit():
+      raise ValueError(
+          f"Invalid value for argument `model_name`. Received: "
+          f"model_name={name!r}. Expected a TF Serving model name: "
+          f"letters, digits, '_', '.' or '-', not starting with a symbol and "
+          f"not all digits. Pass e.g. model_name='tfqa'.")
+    if self.version is not None and (not _is_int(self.version) or
+                                     self.version < 1):
+      raise ValueError(
+          f"Invalid value for argument `version`. Received: "
+          f"version={self.version!r}. Expected a positive integer (TF Serving "
+          f"version directory), or None for the next free version.")
+    for field in ("overwrite", "verify"):
+      value = getattr(self, field)
+      if not isinstance(value, bool):
+        raise ValueError(f"Invalid value for argument `{field}`. Received: "
+                         f"{field}={value!r}. Expected a bool.")
+    if self.max_windows_per_batch is not None:
+      _require_positive(self, "max_windows_per_batch")
+    _require_positive(self, "max_probe_questions", "num_warmup_requests")
+    threshold = self.null_score_diff_threshold
+    if not (threshold is None or threshold == "best" or (
+        _is_number(threshold) and math.isfinite(threshold))):
+      raise ValueError(
+          f"Invalid value for argument `null_score_diff_threshold`. Received: "
+          f"null_score_diff_threshold={threshold!r}. Expected a finite number "
+          f"or 'best' (the best_f1_thresh of the checkpoint's evaluation).")
+    if not (_is_number(self.logits_tolerance) and
+            0 <= self.logits_tolerance < math.inf):
+      raise ValueError(
+          f"Invalid value for argument `logits_tolerance`. Received: "
+          f"logits_tolerance={self.logits_tolerance!r}. Expected a finite "
+          f"number >= 0, e.g. 1e-4.")
+    if not (_is_number(self.min_answer_agreement) and
+            0 <= self.min_answer_agreement <= 1):
+      raise ValueError(
+          f"Invalid value for argument `min_answer_agreement`. Received: "
+          f"min_answer_agreement={self.min_answer_agreement!r}. Expected a "
+          f"share in [0, 1], e.g. 0.99.")
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -3,61 +3,23 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
-import itertools
 import json
 import os
-import reprlib
 from typing import Any
 
 from absl import logging
 
 from tfqa import config
+from tfqa import json_checks
 
 # The TFDS names `load_tfds_squad` accepts.
 
 # How many question ids a report keeps per reason.
 _MAX_REPORTED_IDS = 5
-# Longest repr of an offending value quoted in an error message.
-_MAX_REPR_CHARS = 80
 # Path used in error messages for the top-level JSON value.
 _ROOT_PATH = "<root>"
-
-
-class _ShortRepr(reprlib.Repr):
-  """Bounded repr for error messages: a few items, a few levels, short text."""
-
-  def __init__(self):
-    super().__init__()
-    self.maxstring = self.maxother = _MAX_REPR_CHARS
-    self.maxlist = self.maxtuple = self.maxdict = 4
-    self.maxlevel = 3
-
-  def repr_dict(self, x, level):
-    # reprlib sorts keys; keep the file's order so the value reads as written.
-    if not x:
-      return "{}"
-    if level <= 0:
-      return "{...}"
-    pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
-              for k, v in itertools.islice(x.items(), self.maxdict)]
-    if len(x) > self.maxdict:
-      pieces.append("...")
-    return "{" + ", ".join(pieces) + "}"
-
-
-_REPR = _ShortRepr()
-
-
-class _Missing:
-  """Marks a key absent from a JSON object; reads well in error messages."""
-
-  def __repr__(self):
-    return "nothing (the key is missing)"
-
-
-_MISSING = _Missing()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +51,8 @@ class SquadExample:
     if self.is_impossible and self.answer_texts:
       raise ValueError(
           f"Invalid SquadExample {self.id!r}. Received: is_impossible=True "
-          f"with answer_texts={_short_repr(self.answer_texts)}. Expected no "
+          f"with answer_texts={json_checks.short_repr(self.answer_texts)}. "
+          f"Expected no "
           f"answers for an impossible question. Pass answer_texts=() and "
           f"answer_starts=(), or is_impossible=False.")
 
@@ -123,13 +86,13 @@ class LoadReport:
 
   def summary(self) -> str:
     """Returns a multi-line, human-readable account of the load."""
-    realigned = f"Realigned {_plural(self.num_realigned, 'answer')}"
+    realigned = f"Realigned {json_checks.plural(self.num_realigned, 'answer')}"
     if self.num_realigned:
       realigned += (" to the nearest exact occurrence of their text "
                     f"(ids: {', '.join(self.realigned_ids)})")
     lines = [
-        f"Loaded {_plural(self.num_examples, 'example')} with "
-        f"{_plural(self.num_answers, 'answer')} from {self.source}.",
+        f"Loaded {json_checks.plural(self.num_examples, 'example')} with "
+        f"{json_checks.plural(self.num_answers, 'answer')} from {self.source}.",
         realigned + ".",
         _dropped_line("answer", self.dropped_answers,
                       self.dropped_answer_ids),
@@ -283,6 +246,14 @@ def gold_answers(examples: Iterable[SquadExample]) -> dict[str, list[str]]:
   return {example.id: list(example.answer_texts) for example in examples}
 
 
+def examples_from_text(questions: Sequence[str],
+                       contexts: Sequence[str]) -> list[SquadExample]:
+  """Unlabelled examples "0", "1", ... of question/context pairs."""
+  return [SquadExample(id=str(i), title="", question=q, context=c,
+                       answer_texts=(), answer_starts=())
+          for i, (q, c) in enumerate(zip(questions, contexts))]
+
+
 class _ReportBuilder:
   """Accumulates realignments and drops into a `LoadReport`."""
 
@@ -347,7 +318,7 @@ class _Parser:
            fix: str = "") -> SquadFormatError:
     """Returns (for the caller to raise) an error naming source and path."""
     message = (f"{self._source}: {path}: expected {expected}, "
-               f"got {_short_repr(value)}")
+               f"got {json_checks.short_repr(value)}")
     return SquadFormatError(f"{message}. {fix}" if fix else message)
 
   def finish(self) -> SquadData:
@@ -361,27 +332,29 @@ class _Parser:
       raise self.fail(
           _ROOT_PATH, 'a JSON object with a "data" list', obj,
           "Pass an official SQuAD v1.1 or v2.0 file.")
-    data = self._field(obj, "data", "", "a list of articles", _is_list)
+    data = self._field(obj, "data", "", "a list of articles",
+                       json_checks.is_list)
     for i, article in enumerate(data):
       self._parse_article(article, f"data[{i}]")
 
   def parse_record(self, record: Mapping[str, Any], path: str) -> None:
     """Parses one flat record: a qa object that also holds context, title."""
-    title = self._field(record, "title", path, "a string", _is_str, "")
+    title = self._field(record, "title", path, "a string",
+                        json_checks.is_str, "")
     context = self._field(record, "context", path, "a non-empty string",
-                          _is_nonempty_str)
+                          json_checks.is_nonempty_str)
     self._parse_qa(record, path, title=title, context=context)
 
   def _field(self, obj: Mapping[str, Any], key: str, path: str,
              expected: str, check: Callable[[Any], bool],
-             default: Any = _MISSING) -> Any:
+             default: Any = json_checks.MISSING) -> Any:
     value = obj.get(key, default)
-    if value is _MISSING or not check(value):
-      raise self.fail(_join(path, key), expected, value)
-    if isinstance(value, str) and not _is_encodable(value):
+    if value is json_checks.MISSING or not check(value):
+      raise self.fail(json_checks.join(path, key), expected, value)
+    if isinstance(value, str) and not json_checks.is_encodable(value):
       # JSON's "\ud800" escapes decode to lone surrogates, which no
       # tokenizer or tf.string can take.
-      raise self.fail(_join(path, key), "Unicode text without lone "
+      raise self.fail(json_checks.join(path, key), "Unicode text without lone "
                       "surrogates (\\ud800-\\udfff escapes)", value,
                       "Fix the text's escapes.")
     return value
@@ -392,17 +365,19 @@ class _Parser:
 
   def _parse_article(self, article: Any, path: str) -> None:
     self._require_object(article, path)
-    title = self._field(article, "title", path, "a string", _is_str, "")
+    title = self._field(article, "title", path, "a string",
+                        json_checks.is_str, "")
     paragraphs = self._field(article, "paragraphs", path,
-                             "a list of paragraphs", _is_list)
+                             "a list of paragraphs", json_checks.is_list)
     for i, paragraph in enumerate(paragraphs):
       self._parse_paragraph(paragraph, f"{path}.paragraphs[{i}]", title)
 
   def _parse_paragraph(self, paragraph: Any, path: str, title: str) -> None:
     self._require_object(paragraph, path)
     context = self._field(paragraph, "context", path, "a non-empty string",
-                          _is_nonempty_str)
-    qas = self._field(paragraph, "qas", path, "a list of questions", _is_list)
+                          json_checks.is_nonempty_str)
+    qas = self._field(paragraph, "qas", path, "a list of questions",
+                      json_checks.is_list)
     for i, qa in enumerate(qas):
       self._parse_qa(qa, f"{path}.qas[{i}]", title=title, context=context)
 
@@ -410,15 +385,15 @@ class _Parser:
     self._require_object(qa, path)
     qid = self._parse_id(qa, path)
     question = self._field(qa, "question", path, "a non-blank string",
-                           _is_nonblank_str)
+                           json_checks.is_nonblank_str)
     is_impossible = self._field(qa, "is_impossible", path, "true or false",
-                                _is_bool, False)
+                                json_checks.is_bool, False)
     answers = self._parse_answers(qa, "answers", path)
     if "plausible_answers" in qa:
       self._parse_answers(qa, "plausible_answers", path)
     if is_impossible and answers:
       raise self.fail(
-          _join(path, "answers"), "[] because is_impossible is true",
+          json_checks.join(path, "answers"), "[] because is_impossible is true",
           qa["answers"], 'Move these answers to "plausible_answers" or set '
           '"is_impossible" to false.')
     kept = [] if is_impossible else self._align_answers(answers, qid, context)
@@ -433,8 +408,9 @@ class _Parser:
       self._report.dropped_example(reason, qid)
 
   def _parse_id(self, qa: Mapping[str, Any], path: str) -> str:
-    qid = self._field(qa, "id", path, "a non-empty string", _is_nonempty_str)
-    id_path = _join(path, "id")
+    qid = self._field(qa, "id", path, "a non-empty string",
+                      json_checks.is_nonempty_str)
+    id_path = json_checks.join(path, "id")
     if qid in self._id_paths:
       raise self.fail(
           id_path, f"a question id not already used at "
@@ -446,14 +422,15 @@ class _Parser:
                      path: str) -> list[tuple[str, int]]:
     answers = self._field(qa, key, path,
                           'a list of {"text", "answer_start"} objects',
-                          _is_list)
+                          json_checks.is_list)
     parsed = []
     for i, answer in enumerate(answers):
-      answer_path = f"{_join(path, key)}[{i}]"
+      answer_path = f"{json_checks.join(path, key)}[{i}]"
       self._require_object(answer, answer_path)
-      text = self._field(answer, "text", answer_path, "a string", _is_str)
+      text = self._field(answer, "text", answer_path, "a string",
+                         json_checks.is_str)
       start = self._field(answer, "answer_start", answer_path,
-                          "a non-negative integer", _is_offset)
+                          "a non-negative integer", json_checks.is_offset)
       parsed.append((text, start))
     return parsed
 
@@ -506,7 +483,8 @@ def _decode_json(raw: bytes, path: str) -> Any:
   except json.JSONDecodeError as e:
     raise SquadFormatError(
         f"{path}: line {e.lineno} column {e.colno}: expected JSON, got "
-        f"{_short_repr(text[e.pos:e.pos + 20])} ({e.msg}). Pass an official "
+        f"{json_checks.short_repr(text[e.pos:e.pos + 20])} ({e.msg}). Pass an "
+        f"official "
         f"SQuAD JSON file.") from e
   except RecursionError:
     # SQuAD nests 5 levels deep; thousands of brackets are not SQuAD.
@@ -519,11 +497,12 @@ def _tfds_record_to_json(record: Mapping[str, Any],
                          fail: Callable[..., SquadFormatError],
                          path: str) -> dict[str, Any]:
   """Turns a TFDS numpy record into a flat SQuAD qa object (str, int)."""
-  out = {key: _decode_utf8(record[key], fail, _join(path, key))
+  out = {key: _decode_utf8(record[key], fail, json_checks.join(path, key))
          for key in ("id", "title", "context", "question")}
   for key in ("answers", "plausible_answers"):
     if key in record:
-      out[key] = _tfds_answers_to_json(record[key], fail, _join(path, key))
+      out[key] = _tfds_answers_to_json(record[key], fail,
+                                       json_checks.join(path, key))
   if "is_impossible" in record:
     out["is_impossible"] = bool(record["is_impossible"])
   return out
@@ -569,23 +548,8 @@ def _changed_anything(report: LoadReport) -> bool:
               report.dropped_examples)
 
 
-def _join(path: str, key: str) -> str:
-  return f"{path}.{key}" if path else key
-
-
-def _short_repr(value: Any) -> str:
-  text = _REPR.repr(value)
-  if len(text) > _MAX_REPR_CHARS:
-    text = text[:_MAX_REPR_CHARS - 3] + "..."
-  return text
-
-
 def _first_unique(ids: Iterable[str]) -> tuple[str, ...]:
   return tuple(dict.fromkeys(ids))[:_MAX_REPORTED_IDS]
-
-
-def _plural(count: int, noun: str) -> str:
-  return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _dropped_line(noun: str, counts: Mapping[str, int],
@@ -594,37 +558,4 @@ def _dropped_line(noun: str, counts: Mapping[str, int],
     return f"Dropped 0 {noun}s."
   details = "; ".join(f"{reason}={count} (ids: {', '.join(ids[reason])})"
                       for reason, count in counts.items())
-  return f"Dropped {_plural(sum(counts.values()), noun)}: {details}."
-
-
-def _is_encodable(text: str) -> bool:
-  try:
-    text.encode("utf-8")
-  except UnicodeEncodeError:
-    return False
-  return True
-
-
-def _is_str(value: Any) -> bool:
-  return isinstance(value, str)
-
-
-def _is_nonempty_str(value: Any) -> bool:
-  return isinstance(value, str) and bool(value)
-
-
-def _is_nonblank_str(value: Any) -> bool:
-  return isinstance(value, str) and bool(value.strip())
-
-
-def _is_list(value: Any) -> bool:
-  return isinstance(value, list)
-
-
-def _is_bool(value: Any) -> bool:
-  return isinstance(value, bool)
-
-
-def _is_offset(value: Any) -> bool:
-  # bool is an int subclass; `true` is not an offset.
-  return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+  return f"Dropped {json_checks.plural(sum(counts.values()), noun)}: {details}."

@@ -6,8 +6,6 @@ import dataclasses
 import os
 from typing import Sequence
 
-import numpy as np
-import tensorflow as tf
 
 from tfqa import answers
 from tfqa import config as config_lib
@@ -30,49 +28,52 @@ class EvalResult:
   metrics: dict
 
 
-def window_logits(model, features: features_lib.Features, *, batch_size: int,
-                  max_seq_length: int,
-                  pipeline_config: config_lib.PipelineConfig
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-  """Unpadded start and end logits of every window, in window order."""
-  dataset = input_pipeline.eval_dataset(
-      features, batch_size=batch_size, max_seq_length=max_seq_length,
-      pipeline_config=pipeline_config)
-  predict = tf.function(lambda inputs: modeling.logits(model, inputs))
-  lengths = features.lengths
-  starts = [None] * len(features)
-  ends = [None] * len(features)
-  for batch in dataset:
-    start, end = predict(batch)
-    for row, window in enumerate(batch["window_index"].numpy()):
-      n = lengths[window]
-      starts[window] = start[row, :n].numpy()
-      ends[window] = end[row, :n].numpy()
-  return starts, ends
+def model_logits(model, features: features_lib.Features, *, batch_size: int,
+                 max_seq_length: int,
+                 pipeline_config: config_lib.PipelineConfig
+                 ) -> modeling.WindowLogits:
+  """Unpadded start and end logits of every window from a Keras model.
+
+  Batches come from input_pipeline.eval_dataset (the run's padding); the
+  model's logits function is traced once per model (modeling.model_logits_fn).
+  """
+  return modeling.window_logits(
+      modeling.model_logits_fn(model), features,
+      input_pipeline.eval_dataset(features, batch_size=batch_size,
+                                  max_seq_length=max_seq_length,
+                                  pipeline_config=pipeline_config))
 
 
 def score(examples: Sequence[data_lib.SquadExample],
           predictions: answers.Predictions,
           decode_config: config_lib.DecodeConfig) -> dict:
   """Official SQuAD metrics of decoded predictions (v2.0 with null odds)."""
-  gold = data_lib.gold_answers(examples)
-  if decode_config.version_2_with_negative:
-    return dict(metrics_lib.squad_v2_metrics(
-        gold, predictions.texts(), na_probs=predictions.null_odds()))
-  return metrics_lib.squad_v1_metrics(gold, predictions.texts())
+  version_2 = decode_config.version_2_with_negative
+  return metrics_lib.squad_metrics(
+      data_lib.gold_answers(examples), predictions.texts(),
+      version_2=version_2,
+      na_probs=predictions.null_odds() if version_2 else None)
+
+
+def predict_examples(model, examples: Sequence[data_lib.SquadExample],
+                     tokenizer, *, run_config: config_lib.RunConfig
+                     ) -> answers.Predictions:
+  """Windows, model logits and decoded answers, with the run's settings."""
+  features = features_lib.build_features(examples, tokenizer,
+                                         run_config.features)
+  starts, ends = model_logits(
+      model, features, batch_size=run_config.train.eval_batch_size,
+      max_seq_length=run_config.features.max_seq_length,
+      pipeline_config=run_config.pipeline)
+  return answers.decode_predictions(examples, features, starts, ends,
+                                    run_config.decode)
 
 
 def evaluate(model, examples: Sequence[data_lib.SquadExample], tokenizer, *,
              run_config: config_lib.RunConfig) -> EvalResult:
   """Predicts and scores `examples` with `model` using the run's settings."""
-  features = features_lib.build_features(examples, tokenizer,
-                                         run_config.features)
-  starts, ends = window_logits(
-      model, features, batch_size=run_config.train.eval_batch_size,
-      max_seq_length=run_config.features.max_seq_length,
-      pipeline_config=run_config.pipeline)
-  predictions = answers.decode_predictions(examples, features, starts, ends,
-                                           run_config.decode)
+  predictions = predict_examples(model, examples, tokenizer,
+                                 run_config=run_config)
   return EvalResult(predictions, score(examples, predictions,
                                        run_config.decode))
 

@@ -173,7 +173,7 @@ def window_starts(num_context_tokens: int, max_context_tokens: int,
 
 def _append_windows(columns, example_index, question_ids, context_ids,
                     context_spans, answer_tokens, tokenizer, feature_config):
-  max_context_tokens = (feature_config.max_seq_length - len(question_ids) - 3)
+  max_context_tokens = feature_config.max_context_tokens(len(question_ids))
   prefix = np.concatenate([[tokenizer.cls_token_id], question_ids,
                            [tokenizer.sep_token_id]]).astype(np.int32)
   offset = len(prefix)

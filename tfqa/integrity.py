@@ -1,8 +1,11 @@
-"""Integrity checks on what tfqa reads back: paths kept inside their directory, exports against their manifest."""
+"""Integrity checks on what tfqa reads back: paths kept inside their directory, export files against their manifest's digests."""
 
 from __future__ import annotations
 
 import os
+from typing import Sequence
+
+from tfqa import exportdir
 
 
 class PathEscapeError(ValueError):
@@ -45,11 +48,30 @@ def contained_path(root: str, path: str, *, source: str) -> str:
   return joined
 
 
-def verify_export(export_dir: str) -> dict:
-  """Checks an export's SavedModel version and pretrained/ against manifest.json.
+class ManifestMismatchError(ValueError):
+  """An export's files differ from what its manifest.json recorded."""
 
-  Every file listed in the manifest must exist with the recorded SHA-256,
-  and no file may be unlisted. Nothing is loaded (no graph is run).
+
+# The parts of an export whose directories manifest["paths"] names; other
+# parts (onnx, tflite) are the directory of that name in the export.
+_PATH_PARTS = ("saved_model", "pretrained")
+
+
+def verify_digests(export_dir: str, *,
+                   parts: Sequence[str] = _PATH_PARTS,
+                   subject: str | None = None) -> dict:
+  """Checks files of an export against the SHA-256 digests of its manifest.
+
+  Every file listed for a part must exist with the recorded SHA-256, and no
+  file may be unlisted. Nothing is loaded (no graph is run).
+
+  Args:
+    export_dir: a directory written by tfqa_export.
+    parts: the manifest's "sha256" keys to check ("saved_model",
+      "pretrained", "onnx", "tflite"), or "PART/FILE" for one file.
+    subject: the directory or file about to be loaded: the message says
+      "Refusing to load SUBJECT" and names files relative to it. None:
+      the whole export; files are named relative to `export_dir`.
 
   Returns:
     The manifest.
@@ -58,32 +80,39 @@ def verify_export(export_dir: str) -> dict:
     ManifestMismatchError (a ValueError): naming every missing, modified or
       unlisted file, or a manifest path that leaves `export_dir`.
   """
-  # Imported here: checkpointing imports this module and export imports
-  # checkpointing.
-  from tfqa import export  # pylint: disable=import-outside-toplevel
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
-
-  manifest = export.read_manifest(export_dir)
-  manifest_path = os.path.join(export_dir, export.MANIFEST_FILE)
-  try:
-    trees = {kind: contained_path(export_dir, manifest["paths"][kind],
-                                  source=manifest_path)
-             for kind in ("saved_model", "pretrained")}
-    expected = {kind: dict(manifest["sha256"][kind]) for kind in trees}
-  except (KeyError, TypeError, PathEscapeError) as e:
-    raise predict.ManifestMismatchError(
-        f"{manifest_path} is not a valid tfqa export manifest: "
-        f"{type(e).__name__}: {e}") from None
+  manifest = exportdir.read_manifest(export_dir)
+  manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
+  base = export_dir if subject is None else (
+      subject if os.path.isdir(subject) else os.path.dirname(subject))
   problems = []
-  for kind, directory in trees.items():
-    actual = export.file_digests(directory) if os.path.isdir(directory) else {}
-    problems += file_problems(os.path.relpath(directory, export_dir),
-                              expected[kind], actual)
+  for part in parts:
+    part, _, only = part.partition("/")
+    try:
+      directory = contained_path(
+          export_dir, manifest["paths"][part] if part in _PATH_PARTS
+          else part, source=manifest_path)
+      expected = dict(manifest["sha256"].get(part, {}))
+    except (KeyError, TypeError, AttributeError, PathEscapeError) as e:
+      raise ManifestMismatchError(
+          f"{manifest_path} is not a valid tfqa export manifest: "
+          f"{type(e).__name__}: {e}") from None
+    if only:
+      expected = {only: expected[only]} if only in expected else {}
+      path = os.path.join(directory, only)
+      actual = ({only: exportdir.file_digest(path)}
+                if os.path.isfile(path) else {})
+    else:
+      actual = (exportdir.file_digests(directory)
+                if os.path.isdir(directory) else {})
+    prefix = os.path.relpath(directory, base)
+    problems += file_problems("" if prefix == "." else prefix, expected,
+                              actual)
   if problems:
-    raise predict.ManifestMismatchError(
-        f"{export_dir} does not match {manifest_path}: "
-        + "; ".join(problems) + ". Re-export the model (tfqa_export) or "
-        "restore the original files.")
+    what = (f"{export_dir} does not match" if subject is None else
+            f"Refusing to load {subject}: its files do not match")
+    raise ManifestMismatchError(
+        f"{what} {manifest_path}: " + "; ".join(problems) + ". Re-export "
+        "the model (tfqa_export) or restore the original files.")
   return manifest
 
 

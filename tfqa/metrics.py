@@ -213,6 +213,21 @@ def squad_v2_metrics(gold_answers: Mapping[str, Sequence[str]],
   return result
 
 
+def squad_metrics(gold_answers: Mapping[str, Sequence[str]],
+                  predictions: Mapping[str, str], *, version_2: bool,
+                  na_probs: Mapping[str, float] | None = None,
+                  na_prob_thresh: float = 1.0) -> dict:
+  """The official metrics of a SQuAD version: v2.0's when `version_2`, else v1.1's.
+
+  `na_probs` and `na_prob_thresh` apply to v2.0 only (see squad_v2_metrics).
+  """
+  if version_2:
+    return dict(squad_v2_metrics(gold_answers, predictions,
+                                 na_probs=na_probs,
+                                 na_prob_thresh=na_prob_thresh))
+  return squad_v1_metrics(gold_answers, predictions)
+
+
 def _token_f1(pred_tokens, gold_tokens):
   """Returns the F1 of two token lists; 0.0 when they share no token."""
   common = collections.Counter(pred_tokens) & collections.Counter(gold_tokens)

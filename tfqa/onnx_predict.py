@@ -11,66 +11,32 @@ Needs the `onnx` extra (onnxruntime). The export directory supplies the rest:
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
+from tfqa import exportdir
 from tfqa import features as features_lib
-from tfqa import io_utils
+from tfqa import integrity
+from tfqa import modeling
 
-ONNX_SUBDIR = "onnx"
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
+ONNX_SUBDIR = exportdir.ONNX_SUBDIR
+ONNX_FILE = exportdir.ONNX_FILE
+ONNX_INT8_FILE = exportdir.ONNX_INT8_FILE
 # Names shared by the SavedModel's predict_logits signature and the ONNX graph.
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAMES = ("start_logits", "end_logits")
+INPUT_NAMES = exportdir.LOGITS_INPUT_NAMES
+OUTPUT_NAMES = exportdir.LOGITS_OUTPUT_NAMES
 # Windows per ONNX Runtime call, grouped by length. Small chunks, each
 # padded to its own longest window, beat one call padded to the longest
 # window on CPUs (the serving graph's default max_windows_per_batch, 8, for
 # the same reason; BENCHMARKS.md).
 BATCH_SIZE = 8
 
-# (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
-# (start_logits, end_logits) float32 [n, seq].
-LogitsFn = Callable[[np.ndarray, np.ndarray, np.ndarray],
-                    tuple[np.ndarray, np.ndarray]]
-
-
-def window_logits(logits_fn: LogitsFn, windows: features_lib.Features, *,
-                  batch_size: int = BATCH_SIZE
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-  """Unpadded start and end logits of every window, in window order.
-
-  Windows are grouped by length (so a call pads little) into calls of at
-  most `batch_size` windows, each padded to its longest window with id 0,
-  mask 0 and type 0.
-  """
-  if batch_size < 1:
-    raise ValueError(f"Invalid value for argument `batch_size`. Received: "
-                     f"batch_size={batch_size!r}. Expected a positive int.")
-  lengths = windows.lengths
-  order = np.argsort(lengths, kind="stable")
-  starts, ends = [None] * len(windows), [None] * len(windows)
-  for lo in range(0, len(order), batch_size):
-    rows = order[lo:lo + batch_size]
-    width = int(lengths[rows].max())
-    ids = np.zeros((len(rows), width), np.int32)
-    mask = np.zeros_like(ids)
-    types = np.zeros_like(ids)
-    for r, w in enumerate(rows):
-      n = lengths[w]
-      ids[r, :n] = windows.input_ids[w]
-      mask[r, :n] = 1
-      types[r, :n] = windows.token_type_ids[w]
-    start, end = logits_fn(ids, mask, types)
-    start, end = np.asarray(start), np.asarray(end)
-    for r, w in enumerate(rows):
-      starts[w] = start[r, :lengths[w]]
-      ends[w] = end[r, :lengths[w]]
-  return starts, ends
+# A LogitsFn (modeling.LogitsFn) over NumPy arrays.
+LogitsFn = modeling.LogitsFn
 
 
 def onnx_session(path: str, *, threads: int | None = None,
@@ -124,7 +90,9 @@ def decode(examples: Sequence[data_lib.SquadExample], tokenizer, logits_fn:
   """Windows, logits from `logits_fn` and span decoding, with the run's settings."""
   windows = features_lib.build_features(examples, tokenizer,
                                         run_config.features)
-  starts, ends = window_logits(logits_fn, windows, batch_size=batch_size)
+  starts, ends = modeling.window_logits(
+      logits_fn, windows,
+      modeling.length_sorted_batches(windows, batch_size=batch_size))
   return answers.decode_predictions(examples, windows, starts, ends,
                                     run_config.decode)
 
@@ -152,29 +120,6 @@ def resolve_onnx_model(path: str) -> tuple[str, str]:
   return path, os.path.dirname(os.path.dirname(os.path.abspath(path)))
 
 
-def verify_onnx_manifest(model_path: str, manifest: dict,
-                         manifest_path: str) -> None:
-  """Checks an ONNX file's SHA-256 against its export's manifest.
-
-  Raises:
-    ValueError: the manifest does not list the file, or its digest differs.
-  """
-  from tfqa import export  # pylint: disable=import-outside-toplevel
-
-  name = os.path.basename(model_path)
-  expected = manifest.get("sha256", {}).get(ONNX_SUBDIR, {}).get(name)
-  if expected is None:
-    raise ValueError(f"{manifest_path} lists no {ONNX_SUBDIR}/{name}; it "
-                     f"describes another export. Re-export with tfqa_export "
-                     f"--onnx, or drop --verify_manifest.")
-  actual = export.file_digests(os.path.dirname(model_path))[name]
-  if actual != expected:
-    raise ValueError(
-        f"Refusing to load {model_path}: SHA-256 {actual[:12]}… differs from "
-        f"{manifest_path} ({expected[:12]}…). Re-export the model "
-        f"(tfqa_export --onnx) or restore the original file.")
-
-
 class OnnxPredictor:
   """Answers raw questions with an exported ONNX model (float or int8).
 
@@ -198,16 +143,19 @@ class OnnxPredictor:
       ImportError: onnxruntime is not installed.
     """
     self.model_path, self.export_dir = resolve_onnx_model(path)
-    manifest_path = os.path.join(self.export_dir, "manifest.json")
-    pretrained = os.path.join(self.export_dir, "pretrained")
+    manifest_path = os.path.join(self.export_dir, exportdir.MANIFEST_FILE)
+    pretrained = os.path.join(self.export_dir, exportdir.PRETRAINED_SUBDIR)
     if not os.path.isfile(manifest_path) or not os.path.isdir(pretrained):
       raise ValueError(
           f"{self.model_path} needs its export directory {self.export_dir} "
           f"with manifest.json (run config) and pretrained/ (tokenizer); "
           f"keep onnx/ inside the directory tfqa_export wrote.")
-    manifest = io_utils.read_json(manifest_path, what="the export manifest")
     if verify:
-      verify_onnx_manifest(self.model_path, manifest, manifest_path)
+      integrity.verify_digests(
+          self.export_dir,
+          parts=(f"{ONNX_SUBDIR}/{os.path.basename(self.model_path)}",),
+          subject=self.model_path)
+    manifest = exportdir.read_manifest(self.export_dir)
     self.run_config = config_lib.RunConfig.from_dict(
         manifest["run_config"], source=f"{manifest_path}: run_config")
     self.tokenizer = features_lib.load_tokenizer(pretrained)
@@ -219,16 +167,10 @@ class OnnxPredictor:
     """One predict.Answer per question."""
     from tfqa import predict  # pylint: disable=import-outside-toplevel
 
-    if len(questions) != len(contexts):
-      raise ValueError(
-          f"Got {len(questions)} questions and {len(contexts)} contexts. "
-          f"Expected one context per question.")
+    predict.check_same_length(questions, contexts)
     if not questions:
       return []
-    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
-                                      context=c, answer_texts=(),
-                                      answer_starts=())
-                for i, (q, c) in enumerate(zip(questions, contexts))]
+    examples = data_lib.examples_from_text(questions, contexts)
     predictions = decode(examples, self.tokenizer, self._logits_fn,
                          self.run_config)
     results = []

@@ -23,6 +23,14 @@ def normalize(name: str) -> str:
   return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def installed_version(name: str) -> str | None:
+  """The installed version of distribution `name`; None when it is absent."""
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
 def parse_pins(text: str, *, source: str = CONSTRAINTS_FILE) -> dict[str, str]:
   """{normalized name: version} of a constraints file's `name==version` lines.
 

@@ -9,7 +9,7 @@ from typing import Protocol, Sequence
 import tensorflow as tf
 
 from tfqa import data as data_lib
-from tfqa import export
+from tfqa import exportdir
 from tfqa import integrity
 from tfqa import io_utils
 from tfqa import paths
@@ -40,8 +40,8 @@ class Predictor(Protocol):
     ...
 
 
-class ManifestMismatchError(ValueError):
-  """A SavedModel's files differ from what its export manifest recorded."""
+# A SavedModel's files differ from what its export manifest recorded.
+ManifestMismatchError = integrity.ManifestMismatchError
 
 
 class SavedModelPredictor:
@@ -58,11 +58,11 @@ class SavedModelPredictor:
 
     self.saved_model_dir = saved_model_dir
     self._loaded = tf.saved_model.load(saved_model_dir)
-    self._answer = self._loaded.signatures[export.SERVING_SIGNATURE]
+    self._answer = self._loaded.signatures[exportdir.SERVING_SIGNATURE]
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    _check_same_length(questions, contexts)
+    check_same_length(questions, contexts)
     results = []
     for lo in range(0, len(questions), BATCH_SIZE):
       out = self._answer(
@@ -88,33 +88,24 @@ class CheckpointPredictor:
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    # Imported here: these pull in transformers.
-    from tfqa import answers  # pylint: disable=import-outside-toplevel
+    # Imported here: it pulls in transformers.
     from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-    from tfqa import features  # pylint: disable=import-outside-toplevel
 
-    _check_same_length(questions, contexts)
+    check_same_length(questions, contexts)
     if not questions:
       return []
-    run_config = self.trained.run_config
-    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
-                                      context=c, answer_texts=(),
-                                      answer_starts=())
-                for i, (q, c) in enumerate(zip(questions, contexts))]
-    windows = features.build_features(examples, self.trained.tokenizer,
-                                      run_config.features)
-    starts, ends = evaluation.window_logits(
-        self.trained.model, windows,
-        batch_size=run_config.train.eval_batch_size,
-        max_seq_length=run_config.features.max_seq_length,
-        pipeline_config=run_config.pipeline)
-    predictions = answers.decode_predictions(examples, windows, starts, ends,
-                                             run_config.decode)
+    examples = data_lib.examples_from_text(questions, contexts)
+    # The model's logits function is traced once, at the first question.
+    predictions = evaluation.predict_examples(
+        self.trained.model, examples, self.trained.tokenizer,
+        run_config=self.trained.run_config)
     return [Answer(p.text, float(p.score), p.start_char, p.end_char)
             for p in (predictions.by_id[e.id] for e in examples)]
 
 
-def _check_same_length(questions, contexts):
+def check_same_length(questions: Sequence[str],
+                      contexts: Sequence[str]) -> None:
+  """Raises a ValueError unless there is one context per question."""
   if len(questions) != len(contexts):
     raise ValueError(
         f"Got {len(questions)} questions and {len(contexts)} contexts. "
@@ -139,11 +130,11 @@ def resolve_saved_model(path: str) -> str | None:
   """
   if os.path.isfile(os.path.join(path, "saved_model.pb")):
     return path
-  models_root = os.path.join(path, export.SAVED_MODEL_SUBDIR)
+  models_root = os.path.join(path, exportdir.SAVED_MODEL_SUBDIR)
   if os.path.isdir(models_root):
-    manifest_path = os.path.join(path, export.MANIFEST_FILE)
+    manifest_path = os.path.join(path, exportdir.MANIFEST_FILE)
     if os.path.isfile(manifest_path):
-      name = export.read_manifest(path)["model_name"]
+      name = exportdir.read_manifest(path)["model_name"]
       if (not isinstance(name, str) or name in ("", ".", "..") or
           os.path.basename(name) != name or "\\" in name):
         # A directory name, never a path: the manifest must not steer the
@@ -157,17 +148,17 @@ def resolve_saved_model(path: str) -> str | None:
       if len(names) != 1:
         raise ValueError(
             f"{models_root} holds the models {names} and {path} has no "
-            f"{export.MANIFEST_FILE} to choose one. Pass one model's "
+            f"{exportdir.MANIFEST_FILE} to choose one. Pass one model's "
             f"directory instead: {os.path.join(models_root, 'NAME')}.")
       name = names[0]
     return _latest_version(os.path.join(models_root, name))
-  if export.existing_versions(path):
+  if exportdir.existing_versions(path):
     return _latest_version(path)
   return None
 
 
 def _latest_version(models_dir):
-  versions = [v for v in export.existing_versions(models_dir)
+  versions = [v for v in exportdir.existing_versions(models_dir)
               if os.path.isfile(os.path.join(models_dir, str(v),
                                              "saved_model.pb"))]
   if not versions:
@@ -192,14 +183,14 @@ def verify_manifest(saved_model_dir: str) -> dict:
   """
   version_dir = os.path.abspath(saved_model_dir)
   export_dir = os.path.dirname(os.path.dirname(os.path.dirname(version_dir)))
-  manifest_path = os.path.join(export_dir, export.MANIFEST_FILE)
+  manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
   if not os.path.isfile(manifest_path):
     raise ManifestMismatchError(
         f"Cannot verify {saved_model_dir}: no {manifest_path}. Expected the "
         f"SavedModel inside an export directory written by tfqa_export "
         f"(EXPORT_DIR/saved_model/NAME/VERSION); drop --verify_manifest to "
         f"load it unchecked.")
-  manifest = export.read_manifest(export_dir)
+  manifest = exportdir.read_manifest(export_dir)
   described = os.path.join(export_dir, *manifest["paths"]["saved_model"]
                            .split("/"))
   if os.path.realpath(described) != os.path.realpath(version_dir):
@@ -207,15 +198,8 @@ def verify_manifest(saved_model_dir: str) -> dict:
         f"{manifest_path} describes {manifest['paths']['saved_model']}, not "
         f"{saved_model_dir}; only the latest export has a manifest. Verify "
         f"{described} instead, or re-export this version.")
-  expected = manifest["sha256"]["saved_model"]
-  actual = export.file_digests(version_dir)
-  problems = integrity.file_problems("", expected, actual)
-  if problems:
-    raise ManifestMismatchError(
-        f"Refusing to load {saved_model_dir}: its files do not match "
-        f"{manifest_path}: " + "; ".join(problems) + ". Re-export the model "
-        "(tfqa_export) or restore the original files.")
-  return manifest
+  return integrity.verify_digests(export_dir, parts=("saved_model",),
+                                  subject=saved_model_dir)
 
 
 def load_predictor(path: str, *, verify: bool = False,

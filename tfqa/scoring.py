@@ -70,12 +70,10 @@ def score_files(data_file: str, predictions_file: str, *,
     raise
   gold = data_lib.gold_answers(squad.examples)
   predictions = read_predictions(predictions_file)
-  if squad.has_impossible or na_prob_file:
-    na_probs = read_na_probs(na_prob_file) if na_prob_file else None
-    result = dict(metrics_lib.squad_v2_metrics(
-        gold, predictions, na_probs=na_probs, na_prob_thresh=na_prob_thresh))
-  else:
-    result = metrics_lib.squad_v1_metrics(gold, predictions)
+  result = metrics_lib.squad_metrics(
+      gold, predictions, version_2=bool(squad.has_impossible or na_prob_file),
+      na_probs=read_na_probs(na_prob_file) if na_prob_file else None,
+      na_prob_thresh=na_prob_thresh)
   result["unknown_ids"] = len(set(predictions) - set(gold))
   return result
 

@@ -30,6 +30,9 @@ from tfqa import optimization
 from tfqa import progress
 from tfqa import preflight
 from tfqa import rundir
+from tfqa import train_callbacks
+# The step log's reader, public here where the runs are made.
+from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,12 +250,14 @@ def train_and_evaluate(
     initialized_from = warm_start(state, run_config.model.init_checkpoint,
                                   source=data.source)
   first_step = int(state.step.numpy())
-  logger = _StepLogger(model_dir, state, enabled=chief,
-                       replicas=strategy.num_replicas_in_sync)
+  logger = train_callbacks.StepLogger(
+      model_dir, state, enabled=chief,
+      replicas=strategy.num_replicas_in_sync)
   write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
                                                  chief)
-  saver = _Saver(write_checkpoint, state, per_epoch, before_save=logger.flush,
-                 hooks=hooks)
+  saver = train_callbacks.Saver(
+      write_checkpoint, state, per_epoch, before_save=logger.flush,
+      hooks=hooks)
   evaluator = _Evaluator(state, data.tokenizer, run_config, model_dir,
                          hooks=hooks)
   single_worker = distribution.num_workers(strategy) == 1
@@ -260,7 +265,7 @@ def train_and_evaluate(
     logging.warning("Multi-worker run: no evaluation during training "
                     "(--eval_every_steps=%d); evaluate checkpoints with "
                     "tfqa_eval.", train.eval_every_steps)
-  step_end = _StepEnd(
+  step_end = train_callbacks.StepEnd(
       saver, save_every=train.save_every_steps,
       evaluate=evaluator if chief and single_worker else None,
       eval_every=train.eval_every_steps, last_step=steps, hooks=hooks)
@@ -501,142 +506,6 @@ def _check_data_position(state, per_epoch, prefix):
         f"training data now has {per_epoch} steps per epoch (step {step} "
         f"would be epoch {step // per_epoch}). The training data or batch "
         f"size changed since the run started; use a new --model_dir.")
-
-
-class _Saver:
-  """Saves a checkpoint at the current step unless one exists for it."""
-
-  def __init__(self, write_checkpoint, state, per_epoch, *, before_save,
-               hooks):
-    self._write = write_checkpoint
-    self._state, self._per_epoch = state, per_epoch
-    self._before_save = before_save
-    self._hooks = hooks
-    self._last_saved = int(state.step.numpy())
-
-  @property
-  def step(self) -> int:
-    return int(self._state.step.numpy())
-
-  def save_if_new(self):
-    step = self.step
-    if step == self._last_saved:
-      return
-    # Log lines up to this step must be on disk before the checkpoint that
-    # a resumed run truncates the log to.
-    self._before_save()
-    self._state.epoch.assign(step // self._per_epoch)
-    self._hooks.call("before_save", step)
-    self._write()
-    self._hooks.call("after_save", step)
-    self._last_saved = step
-
-
-class _StepEnd(tf_keras.callbacks.Callback):
-  """After each step: its evaluation and checkpoint when due, then the hook.
-
-  An evaluation step is also a checkpoint step, evaluated first: the
-  checkpoint then proves the evaluation complete, and a run killed during
-  it resumes from an earlier checkpoint and evaluates that step again. The
-  last step is evaluated after training (see _Evaluator).
-  """
-
-  def __init__(self, saver, *, save_every, evaluate, eval_every, last_step,
-               hooks):
-    super().__init__()
-    self._saver, self._save_every = saver, save_every
-    self._evaluate, self._eval_every = evaluate, eval_every
-    self._last_step, self._hooks = last_step, hooks
-
-  def on_train_begin(self, logs=None):
-    self._hooks.call("fit_begin", self._saver.step)
-
-  def on_train_batch_end(self, batch, logs=None):
-    step = self._saver.step
-    eval_due = (self._eval_every and step % self._eval_every == 0 and
-                step < self._last_step)
-    if eval_due and self._evaluate is not None and self._evaluate.has_data:
-      self._evaluate.evaluate(step, final=False)
-    if eval_due or step % self._save_every == 0:
-      self._saver.save_if_new()
-    self._hooks.call("after_step", step)
-
-
-class _StepLogger(tf_keras.callbacks.Callback):
-  """Per-step loss, LR and gradient norm to train_log.jsonl and TensorBoard.
-
-  Keras reports the mean loss since the start of the fit call, which would
-  differ between a resumed and an uninterrupted run; resetting the metric
-  before each batch makes the logged loss that step's own. On start, log
-  lines after the restored step are dropped: those steps run again. A
-  disabled logger (non-chief worker) writes nothing.
-  """
-
-  def __init__(self, model_dir, state, *, enabled=True, replicas=1):
-    super().__init__()
-    self._state, self._enabled, self._replicas = state, enabled, replicas
-    if not enabled:
-      return
-    _truncate_train_log(model_dir, int(state.step.numpy()))
-    self._file = open(os.path.join(model_dir, rundir.TRAIN_LOG_FILE), "a",
-                      encoding="utf-8")
-    self._writer = tf.summary.create_file_writer(
-        os.path.join(model_dir, rundir.LOGS_SUBDIR, "train"))
-
-  def on_train_batch_begin(self, batch, logs=None):
-    self.model.reset_metrics()
-
-  def on_train_batch_end(self, batch, logs=None):
-    if not self._enabled:
-      return
-    step = int(self._state.step.numpy())
-    lr = optimization.current_learning_rate(self._state.optimizer)
-    loss = float(logs["loss"]) / self._replicas
-    norm = optimization.last_gradient_norm(self._state.optimizer)
-    self._file.write(json.dumps({"step": step, "loss": loss,
-                                 "learning_rate": lr,
-                                 "gradient_norm": norm}) + "\n")
-    with self._writer.as_default(step=step):
-      tf.summary.scalar("loss", loss)
-      tf.summary.scalar("learning_rate", lr)
-      tf.summary.scalar("gradient_norm", norm)
-
-  def flush(self):
-    if not self._enabled:
-      return
-    self._file.flush()
-    os.fsync(self._file.fileno())
-    self._writer.flush()
-
-  def close(self):
-    if not self._enabled:
-      return
-    self.flush()
-    self._file.close()
-    self._writer.close()
-
-
-def read_train_log(model_dir: str) -> list[dict]:
-  """The per-step log; a line cut by a kill is ignored."""
-  path = os.path.join(model_dir, rundir.TRAIN_LOG_FILE)
-  if not os.path.exists(path):
-    return []
-  entries = []
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      try:
-        entries.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
-  return entries
-
-
-def _truncate_train_log(model_dir, step):
-  """Drops entries after the restored step: those steps will run again."""
-  entries = [e for e in read_train_log(model_dir) if e["step"] <= step]
-  io_utils.atomic_write_text(
-      os.path.join(model_dir, rundir.TRAIN_LOG_FILE),
-      "".join(json.dumps(e) + "\n" for e in entries))
 
 
 class _Evaluator:

@@ -75,7 +75,7 @@ def _training_hooks(plan):
   Two finer points have no tfqa hook and are wrapped here instead: TF's
   update of the `checkpoint` state file (between a save's files and its
   state file) and, for "after_logits"/"mid_write", the public
-  evaluation.window_logits and io_utils.atomic_write_json.
+  evaluation.model_logits and io_utils.atomic_write_json.
   """
   from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
 
@@ -138,7 +138,7 @@ class _EvalKills:
     self._plan, self._counts = plan, counts
     self._armed = False
     self._writes = 0
-    window_logits = evaluation.window_logits
+    window_logits = evaluation.model_logits
     write_json = io_utils.atomic_write_json
 
     def chaos_window_logits(*args, **kwargs):
@@ -154,7 +154,7 @@ class _EvalKills:
         if self._plan["point"] == "mid_write" and self._writes == 1:
           _die(self._reason("mid_write"))
 
-    evaluation.window_logits = chaos_window_logits
+    evaluation.model_logits = chaos_window_logits
     io_utils.atomic_write_json = chaos_write_json
 
   def _reason(self, point):
@@ -178,59 +178,44 @@ class _EvalKills:
 
 
 def _patch_export(plan):
+  """Wraps export_model to pass ExportHooks that mark stages and kill at one."""
   from tfqa import export  # pylint: disable=import-outside-toplevel
 
   kill = plan["kill"]
   point = plan.get("point") if kill == "export" else None
   model = export.export_model
+  # ExportHooks stages -> the events (and kill points) of this tool.
+  events = {"saved_model": "after_saved_model",
+            "pretrained": "after_pretrained", "verify": "after_verify",
+            "published_pretrained": "after_publish"}
+
+  def after_stage(stage, path):  # pylint: disable=unused-argument
+    event = events.get(stage)
+    if event is None:
+      return
+    _mark(event)
+    if point == event:
+      _die(event)
+
+  def rename(source, destination):
+    os.rename(source, destination)
+    if point == "publish_aside" and os.path.basename(destination).startswith(
+        ".old-"):
+      _die("publish_aside")
+
+  hooks = export.ExportHooks(after_stage=after_stage,
+                             publisher=export.Publisher(rename=rename))
 
   def export_model(**kwargs):
     _mark("export_begin")
     if kill == "timer":
       _die_later(plan["seconds"], "timer")
-    result = model(**kwargs)
+    result = model(**kwargs, hooks=hooks)
     _mark("export_end")
     return result
 
+  # The CLI calls export.export_model: give it the hooks.
   export.export_model = export_model
-
-  def after(name, event):
-    original = getattr(export, name)
-
-    def wrapped(*args, **kwargs):
-      result = original(*args, **kwargs)
-      _mark(event)
-      if point == event:
-        _die(event)
-      return result
-
-    setattr(export, name, wrapped)
-
-  after("_save_saved_model", "after_saved_model")
-  after("_save_pretrained", "after_pretrained")
-  after("verify_export", "after_verify")
-  publish = export._publish  # pylint: disable=protected-access
-  published = {"n": 0}
-
-  def chaos_publish(staged, final, *, overwrite):
-    rename = os.rename
-
-    def chaos_rename(src, dst):
-      rename(src, dst)
-      if point == "publish_aside" and os.path.basename(dst).startswith(
-          ".old-"):
-        _die("publish_aside")
-
-    os.rename = chaos_rename
-    try:
-      publish(staged, final, overwrite=overwrite)
-    finally:
-      os.rename = rename
-    published["n"] += 1
-    if point == "after_publish" and published["n"] == 2:
-      _die("after_publish")
-
-  export._publish = chaos_publish  # pylint: disable=protected-access
 
 
 def main():

@@ -20,7 +20,7 @@ delete. Outcomes:
               SILENT      a resume that would train from different values or
                           settings: a failure
   export      detected    `tfqa_predict --verify_manifest`'s check (SavedModel)
-                          and integrity.verify_export (both trees) refuse it,
+                          and integrity.verify_digests (both trees) refuse it,
                           naming the file
               SILENT      not detected: a failure
 
@@ -226,7 +226,7 @@ def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
       apply(os.path.join(scratch, target))
       name = os.path.basename(target)
       outcomes = []
-      checks = [("verify_export", lambda: integrity.verify_export(scratch))]
+      checks = [("verify_digests", lambda: integrity.verify_digests(scratch))]
       if target.startswith("saved_model"):
         checks.append(("--verify_manifest", lambda: predict.load_predictor(
             scratch, verify=True)))

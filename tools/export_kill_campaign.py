@@ -15,7 +15,7 @@ milliseconds, as TF Serving's file system source does: every all-digit
 directory it ever sees must hold a whole SavedModel (the file set of
 version 1). After each kill, every version on disk must be whole, and
 manifest.json must parse and describe a whole version. At the end
-`integrity.verify_export` must pass and no staging directory may be left.
+`integrity.verify_digests` must pass and no staging directory may be left.
 Prints the counts; exits 1 on any failure.
 """
 
@@ -82,10 +82,10 @@ class Watcher(threading.Thread):
 
 
 def _check_on_disk(campaign, export_dir, expected, label):
-  from tfqa import export  # pylint: disable=import-outside-toplevel
+  from tfqa import exportdir  # pylint: disable=import-outside-toplevel
 
   models_dir = os.path.join(export_dir, "saved_model", "tfqa")
-  for version in export.existing_versions(models_dir):
+  for version in exportdir.existing_versions(models_dir):
     files = _version_files(os.path.join(models_dir, str(version)))
     if files != expected:
       campaign.fail(f"{label}: version {version} on disk is partial")
@@ -188,7 +188,7 @@ def run_campaign(*, workdir, kills, seed, verify=True):
     watcher.join()
   _check_on_disk(campaign, export_dir, expected, "after the final rerun")
   try:
-    integrity.verify_export(export_dir)
+    integrity.verify_digests(export_dir)
     predict.verify_manifest(predict.resolve_saved_model(export_dir))
     campaign.counts["final export verified against its manifest"] += 1
   except ValueError as e:

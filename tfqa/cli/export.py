@@ -29,23 +29,26 @@ from absl import app
 from absl import flags
 
 from tfqa import best_checkpoint
+from tfqa import config
 from tfqa import export
-from tfqa import onnx_export
 from tfqa import preflight
+from tfqa.export import portable as portable_lib
+
+_DEFAULTS = config.ExportConfig()
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Where saved_model/, pretrained/ and manifest.json go.")
 _MODEL_NAME = flags.DEFINE_string(
-    "model_name", export.DEFAULT_MODEL_NAME,
+    "model_name", _DEFAULTS.model_name,
     "TF Serving model name (directory under saved_model/).")
 _VERSION = flags.DEFINE_integer(
     "version", None, "Version number (default: 1 + the largest existing).",
     lower_bound=1)
 _OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Replace an existing version directory.")
+    "overwrite", _DEFAULTS.overwrite, "Replace an existing version directory.")
 _VERIFY = flags.DEFINE_bool(
-    "verify", True, "Check logits and answers against the checkpoint before "
+    "verify", _DEFAULTS.verify, "Check logits and answers against the checkpoint before "
     "publishing (--noverify to skip).")
 _PROBE_FILE = flags.DEFINE_string(
     "probe_file", None, "SQuAD JSON for verification and warm-up requests "
@@ -54,22 +57,22 @@ _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint prefix, or 'best': the run's --keep_best "
     "checkpoint (default: newest readable).")
 _MAX_WINDOWS_PER_BATCH = flags.DEFINE_integer(
-    "max_windows_per_batch", export.DEFAULT_MAX_WINDOWS_PER_BATCH,
+    "max_windows_per_batch", _DEFAULTS.max_windows_per_batch,
     "Windows per model call in serving_default, length-sorted (0: all "
     "windows of a request at once; larger values suit GPUs).", lower_bound=0)
 _ONNX = flags.DEFINE_bool(
-    "onnx", onnx_export.PortableConfig.onnx,
+    "onnx", portable_lib.PortableConfig.onnx,
     "Also write onnx/model.onnx (tf2onnx, predict_logits), checked against "
     "the SavedModel.")
 _QUANTIZE = flags.DEFINE_enum(
-    "quantize", onnx_export.PortableConfig.quantize,
-    list(onnx_export.QUANTIZE_MODES),
+    "quantize", portable_lib.PortableConfig.quantize,
+    list(portable_lib.QUANTIZE_MODES),
     "int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored "
     "on the probe set (implies --onnx).")
 _ALLOW_QUALITY_DROP = flags.DEFINE_bool(
-    "allow_quality_drop", onnx_export.PortableConfig.allow_quality_drop,
+    "allow_quality_drop", portable_lib.PortableConfig.allow_quality_drop,
     f"Publish quantized models that lose more than "
-    f"{onnx_export.DEFAULT_MAX_F1_DROP:g} F1 point on the probe set.")
+    f"{portable_lib.DEFAULT_MAX_F1_DROP:g} F1 point on the probe set.")
 
 _NULL_SCORE_DIFF_THRESHOLD = flags.DEFINE_string(
     "null_score_diff_threshold", None,
@@ -105,17 +108,18 @@ def main(argv):
     checkpoint = best_checkpoint.resolve(_MODEL_DIR.value, _CHECKPOINT.value)
     preflight.check_export(_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
                            probe_file=_PROBE_FILE.value, checkpoint=checkpoint)
-    portable = onnx_export.PortableConfig(
+    portable = portable_lib.PortableConfig(
         onnx=_ONNX.value, quantize=_QUANTIZE.value,
         allow_quality_drop=_ALLOW_QUALITY_DROP.value)
-    result = export.export_model(
-        model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
+    export_config = config.ExportConfig(
         model_name=_MODEL_NAME.value, version=_VERSION.value,
         overwrite=_OVERWRITE.value, verify=_VERIFY.value,
-        probe_file=_PROBE_FILE.value, checkpoint=checkpoint,
-        portable=portable,
         max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
         null_score_diff_threshold=_null_score_diff_threshold())
+    result = export.export_model(
+        model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
+        config=export_config, probe_file=_PROBE_FILE.value,
+        checkpoint=checkpoint, portable=portable)
   except (ValueError, ImportError) as e:
     sys.exit(f"tfqa_export: error: {e}")
   except OSError as e:

@@ -1,6 +1,6 @@
 """Portable and smaller exports of predict_logits: ONNX (tf2onnx), int8 ONNX and int8 TFLite, each checked on the probe set.
 
-Written next to the SavedModel by `export.export_model(portable=...)`:
+Written next to the SavedModel by `tfqa.export.export_model(portable=...)`:
 
   export_dir/
     onnx/model.onnx             float32, opset >= 17, dynamic batch and
@@ -19,30 +19,31 @@ by a plain export.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import os
 from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
+from tfqa import exportdir
 from tfqa import features as features_lib
 from tfqa import metrics as metrics_lib
+from tfqa import modeling
 from tfqa import onnx_predict
+from tfqa import pins
+from tfqa.export import saved_model as saved_model_lib
 
-ONNX_SUBDIR = onnx_predict.ONNX_SUBDIR
-TFLITE_SUBDIR = "tflite"
-TFLITE_INT8_FILE = "model.int8.tflite"
+ONNX_SUBDIR = exportdir.ONNX_SUBDIR
+TFLITE_SUBDIR = exportdir.TFLITE_SUBDIR
+TFLITE_INT8_FILE = exportdir.TFLITE_INT8_FILE
 QUANTIZE_MODES = ("int8",)
 # ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
 # opsets, so it is not raised past what the checks need.
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
-# Largest |logit difference| tolerated between ONNX Runtime and the
-# SavedModel's predict_logits (the same bound as export.LOGITS_TOLERANCE).
-LOGITS_TOLERANCE = 1e-4
 # A quantized model may lose at most this many F1 points on the probe set.
 DEFAULT_MAX_F1_DROP = 1.0
 # Names of the dynamic axes in the ONNX graph's inputs and outputs.
@@ -164,11 +165,11 @@ def convert_saved_model(saved_model_dir: str, output_path: str, *,
   # The loaded object owns the variables: it must outlive the signature.
   loaded = tf.saved_model.load(saved_model_dir)
   spec = [tf.TensorSpec([None, None], tf.int32, name=name)
-          for name in onnx_predict.INPUT_NAMES]
+          for name in exportdir.LOGITS_INPUT_NAMES]
 
   @tf.function(input_signature=spec)
   def predict_logits(input_ids, attention_mask, token_type_ids):
-    return loaded.signatures["predict_logits"](
+    return loaded.signatures[exportdir.LOGITS_SIGNATURE](
         input_ids=input_ids, attention_mask=attention_mask,
         token_type_ids=token_type_ids)
 
@@ -219,7 +220,7 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
 
   loaded = tf.saved_model.load(saved_model_dir)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
-      [loaded.signatures["predict_logits"]], loaded)
+      [loaded.signatures[exportdir.LOGITS_SIGNATURE]], loaded)
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   flatbuffer = converter.convert()
@@ -228,7 +229,7 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
     f.write(flatbuffer)
 
 
-def tflite_logits_fn(path: str) -> onnx_predict.LogitsFn:
+def tflite_logits_fn(path: str) -> modeling.LogitsFn:
   """The LogitsFn of a TFLite model with predict_logits' names."""
   interpreter = tf.lite.Interpreter(model_path=path)
   runner = interpreter.get_signature_runner()
@@ -242,28 +243,12 @@ def tflite_logits_fn(path: str) -> onnx_predict.LogitsFn:
   return logits_fn
 
 
-def saved_model_logits_fn(saved_model_dir: str) -> onnx_predict.LogitsFn:
+def saved_model_logits_fn(saved_model_dir: str) -> modeling.LogitsFn:
   """The LogitsFn of a SavedModel's predict_logits signature."""
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
 
-  # The loaded object owns the variables: it must outlive the signature.
-  loaded = tf.saved_model.load(saved_model_dir)
-
-  def logits_fn(input_ids, attention_mask, token_type_ids):
-    out = loaded.signatures["predict_logits"](
-        input_ids=tf.constant(input_ids, tf.int32),
-        attention_mask=tf.constant(attention_mask, tf.int32),
-        token_type_ids=tf.constant(token_type_ids, tf.int32))
-    return out["start_logits"].numpy(), out["end_logits"].numpy()
-
-  return logits_fn
-
-
-def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-  """Largest |difference| between two lists of per-window logits."""
-  return max((float(np.max(np.abs(x.astype(np.float64) -
-                                  y.astype(np.float64)), initial=0.0))
-              for x, y in zip(a, b)), default=0.0)
+  return saved_model_lib.predict_logits_fn(
+      tf.saved_model.load(saved_model_dir))
 
 
 def probe_scores(examples: Sequence[data_lib.SquadExample],
@@ -273,20 +258,14 @@ def probe_scores(examples: Sequence[data_lib.SquadExample],
   SQuAD v2.0 runs are scored on every question (an empty answer is right on
   unanswerable ones); v1.1 runs on the answerable questions only.
   """
-  if version_2:
-    scored = list(examples)
-    result = metrics_lib.squad_v2_metrics(data_lib.gold_answers(scored),
-                                          texts)
-    exact = result["exact"]
-  else:
-    scored = [e for e in examples if e.answer_texts]
-    if not scored:
-      raise ValueError("The probe set has no answerable question, so a "
-                       "SQuAD v1.1 model cannot be scored on it. Pass "
-                       "--probe_file with answerable questions.")
-    result = metrics_lib.squad_v1_metrics(data_lib.gold_answers(scored),
-                                          texts)
-    exact = result["exact_match"]
+  scored = [e for e in examples if version_2 or e.answer_texts]
+  if not scored:
+    raise ValueError("The probe set has no answerable question, so a "
+                     "SQuAD v1.1 model cannot be scored on it. Pass "
+                     "--probe_file with answerable questions.")
+  result = metrics_lib.squad_metrics(data_lib.gold_answers(scored), texts,
+                                     version_2=version_2)
+  exact = result["exact" if version_2 else "exact_match"]
   return {"exact": round(float(exact), 4), "f1": round(float(result["f1"]), 4),
           "questions": len(scored)}
 
@@ -335,17 +314,12 @@ def check_quality(quantized: dict, *, max_f1_drop: float,
           if "f1_drop" in report and report["f1_drop"] > max_f1_drop]
 
 
-def _package_version(name):
-  try:
-    return importlib.metadata.version(name)
-  except importlib.metadata.PackageNotFoundError:
-    return None
-
-
 def build_portable(*, saved_model_dir: str, staging_dir: str,
                    examples: Sequence[data_lib.SquadExample], tokenizer,
                    run_config: config_lib.RunConfig, probe_source: str,
                    portable: PortableConfig,
+                   logits_tolerance: float = (
+                       config_lib.ExportConfig.logits_tolerance),
                    quantize_fn: QuantizeFn | None = None,
                    tflite_fn: TfliteFn | None = None) -> dict:
   """Writes staging_dir/onnx (and tflite) and checks them on the probe set.
@@ -359,6 +333,8 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
     run_config: the run's config (windows, decoding, SQuAD version).
     probe_source: where `examples` came from (recorded).
     portable: what to write and the quality gate.
+    logits_tolerance: largest |logit difference| between ONNX Runtime and
+      the SavedModel's predict_logits (ExportConfig.logits_tolerance).
     quantize_fn: makes the int8 ONNX model from the float one (default:
       quantize_onnx_int8).
     tflite_fn: makes the int8 TFLite model from the SavedModel (default:
@@ -371,7 +347,7 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
 
   Raises:
     PortableExportError: ONNX logits differ from the SavedModel's by more
-      than LOGITS_TOLERANCE, or a quantized artifact loses more than
+      than `logits_tolerance`, or a quantized artifact loses more than
       `portable.max_f1_drop` F1 points (without allow_quality_drop).
     ImportError: the `onnx` extra is not installed.
   """
@@ -379,60 +355,61 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
   # Looked up at call time, so a test can swap in another setting.
   quantize_fn = quantize_fn or quantize_onnx_int8
   tflite_fn = tflite_fn or convert_tflite_int8
-  onnx_dir = os.path.join(staging_dir, onnx_predict.ONNX_SUBDIR)
-  float_path = os.path.join(onnx_dir, onnx_predict.ONNX_FILE)
+  onnx_dir = os.path.join(staging_dir, exportdir.ONNX_SUBDIR)
+  float_path = os.path.join(onnx_dir, exportdir.ONNX_FILE)
   convert_saved_model(saved_model_dir, float_path, opset=portable.opset)
 
   windows = features_lib.build_features(examples, tokenizer,
                                         run_config.features)
   batch_size = run_config.train.eval_batch_size
-  reference = onnx_predict.window_logits(
-      saved_model_logits_fn(saved_model_dir), windows, batch_size=batch_size)
-  float_logits = onnx_predict.window_logits(
-      onnx_predict.session_logits_fn(onnx_predict.onnx_session(float_path)),
-      windows, batch_size=batch_size)
-  diff = max(max_abs_diff(reference[0], float_logits[0]),
-             max_abs_diff(reference[1], float_logits[1]))
+
+  def logits_of(logits_fn):
+    return modeling.window_logits(
+        logits_fn, windows,
+        modeling.length_sorted_batches(windows, batch_size=batch_size))
+
+  reference = logits_of(saved_model_logits_fn(saved_model_dir))
+  float_logits = logits_of(
+      onnx_predict.session_logits_fn(onnx_predict.onnx_session(float_path)))
+  diff = modeling.max_abs_diff(reference, float_logits)
   version_2 = run_config.decode.version_2_with_negative
 
   def texts(logits):
-    from tfqa import answers  # pylint: disable=import-outside-toplevel
     return answers.decode_predictions(examples, windows, *logits,
                                       run_config.decode).texts()
 
   float_texts = texts(float_logits)
   report = {
-      "paths": {"onnx": f"{onnx_predict.ONNX_SUBDIR}/{onnx_predict.ONNX_FILE}"},
+      "paths": {"onnx": f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE}"},
       "opset": portable.opset,
       "dynamic_axes": list(DYNAMIC_AXES),
       "source": "the SavedModel's predict_logits signature, converted with "
                 "tf2onnx.convert.from_function (Erfc as 1 - Erf)",
-      "versions": {name: _package_version(name)
+      "versions": {name: pins.installed_version(name)
                    for name in ("tf2onnx", "onnx", "onnxruntime")},
       "parity": {"probe_source": probe_source,
                  "probe_questions": len(examples),
                  "probe_windows": len(windows),
                  "logits_max_abs_diff_vs_saved_model": diff,
-                 "logits_tolerance": LOGITS_TOLERANCE,
-                 "passed": diff <= LOGITS_TOLERANCE},
+                 "logits_tolerance": logits_tolerance,
+                 "passed": diff <= logits_tolerance},
       "probe_float": probe_scores(examples, float_texts, version_2=version_2),
       "quantized": {},
   }
-  if not diff <= LOGITS_TOLERANCE:
+  if not diff <= logits_tolerance:
     raise PortableExportError(
         f"ONNX export check failed on {len(examples)} probe questions from "
         f"{probe_source}: ONNX Runtime logits differ from the SavedModel's "
-        f"predict_logits by up to {diff:.3g} > {LOGITS_TOLERANCE:g}. Nothing "
+        f"predict_logits by up to {diff:.3g} > {logits_tolerance:g}. Nothing "
         f"was published.", report)
   if portable.quantize == "int8":
     float_bytes = os.path.getsize(float_path)
-    int8_path = os.path.join(onnx_dir, onnx_predict.ONNX_INT8_FILE)
+    int8_path = os.path.join(onnx_dir, exportdir.ONNX_INT8_FILE)
     quantize_fn(float_path, int8_path)
-    int8_texts = texts(onnx_predict.window_logits(
-        onnx_predict.session_logits_fn(onnx_predict.onnx_session(int8_path)),
-        windows, batch_size=batch_size))
-    report["paths"]["onnx_int8"] = (f"{onnx_predict.ONNX_SUBDIR}/"
-                                    f"{onnx_predict.ONNX_INT8_FILE}")
+    int8_texts = texts(logits_of(
+        onnx_predict.session_logits_fn(onnx_predict.onnx_session(int8_path))))
+    report["paths"]["onnx_int8"] = (f"{exportdir.ONNX_SUBDIR}/"
+                                    f"{exportdir.ONNX_INT8_FILE}")
     report["quantized"]["onnx_int8"] = {
         "method": "onnxruntime.quantization.quantize_dynamic (int8 weights, "
                   "per-channel MatMul scales; int8 activations per call)",
@@ -450,8 +427,7 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
           "skipped": f"TFLite conversion failed: {type(e).__name__}: "
                      f"{str(e)[:2000]}"}
     else:
-      tflite_texts = texts(onnx_predict.window_logits(
-          tflite_logits_fn(tflite_path), windows, batch_size=batch_size))
+      tflite_texts = texts(logits_of(tflite_logits_fn(tflite_path)))
       report["paths"]["tflite_int8"] = f"{TFLITE_SUBDIR}/{TFLITE_INT8_FILE}"
       report["quantized"]["tflite_int8"] = {
           "method": "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic "
@@ -469,8 +445,8 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
   if failures:
     raise PortableExportError(
         "Quantized model(s) lose too much quality: " + "; ".join(failures) +
-        f" (float reference: {onnx_predict.ONNX_SUBDIR}/"
-        f"{onnx_predict.ONNX_FILE}). Nothing was published. Pass "
+        f" (float reference: {exportdir.ONNX_SUBDIR}/"
+        f"{exportdir.ONNX_FILE}). Nothing was published. Pass "
         f"--allow_quality_drop (allow_quality_drop=True) to publish them "
         f"anyway; the manifest records the loss.", report)
   return report

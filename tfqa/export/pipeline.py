@@ -1,0 +1,212 @@
+"""export_model: a run's checkpoint -> staged SavedModel, pretrained copy, checks, model card, manifest -> published atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Callable
+
+from tfqa import config as config_lib
+from tfqa import exportdir
+from tfqa import io_utils
+from tfqa import preflight
+from tfqa import trained_model
+from tfqa.export import manifest as manifest_lib
+from tfqa.export import card as card_lib
+from tfqa.export import portable as portable_lib
+from tfqa.export import pretrained as pretrained_lib
+from tfqa.export import publish
+from tfqa.export import saved_model as saved_model_lib
+from tfqa.export import threshold as threshold_lib
+from tfqa.export import verify as verify_lib
+
+# What ExportHooks.after_stage is called with, in this order ("verify" and
+# "portable" only when they run).
+STAGES = ("saved_model", "warmup", "pretrained", "verify", "portable",
+          "published_version", "published_pretrained", "manifest")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+  """Where an export went and how its verification came out."""
+
+  # The TF Serving version directory (export_dir/saved_model/<name>/<version>).
+  saved_model_dir: str
+  # The `from_pretrained` directory (export_dir/pretrained).
+  pretrained_dir: str
+  # export_dir/manifest.json.
+  manifest_path: str
+  # Max logit diffs, answer agreement and disagreements; {"skipped": True}
+  # when verification was turned off.
+  verification: dict
+  # The manifest's "portable" section (ONNX/TFLite paths, parity, quality
+  # of quantized models); None without them.
+  portable: dict | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportHooks:
+  """export_model's seams: tests and tools/chaos.py inject faults here.
+
+  Nothing else of the export is patched from outside: a fault is a hook
+  that raises (or kills the process) at a stage, a publisher whose rename
+  fails, or a parity check that is made to fail.
+  """
+
+  # Called with a stage name (STAGES) and the path it just wrote (staged,
+  # or published for "published_*"; the manifest for "manifest").
+  after_stage: Callable[[str, str], None] | None = None
+  # Moves staged directories into place.
+  publisher: publish.Publisher = publish.Publisher()
+  # Checks the staged export against the checkpoint (verify.check_parity's
+  # arguments); raising ExportVerificationError stops the export.
+  check_parity: Callable[..., dict] = verify_lib.check_parity
+
+  def stage(self, name: str, path: str) -> None:
+    if self.after_stage is not None:
+      self.after_stage(name, path)
+
+
+def export_model(*, model_dir: str, export_dir: str,
+                 config: config_lib.ExportConfig | None = None,
+                 probe_file: str | None = None,
+                 checkpoint: str | None = None,
+                 portable: portable_lib.PortableConfig | None = None,
+                 hooks: ExportHooks | None = None,
+                 **settings) -> ExportResult:
+  """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
+
+  Args:
+    model_dir: a tfqa_train --model_dir.
+    export_dir: where saved_model/, pretrained/ and manifest.json go.
+    config: names, version, checks and serving batches (ExportConfig).
+    probe_file: SQuAD JSON whose questions (at most
+      config.max_probe_questions) the verification and the warm-up requests
+      use; defaults to the run's eval_file, else the bundled sample.
+    checkpoint: a checkpoint prefix; defaults to the newest readable one.
+    portable: also write onnx/ (and, quantized, tflite/) from the
+      predict_logits signature, checked on the probe set (see portable);
+      an export without them removes those of an older export.
+    hooks: seams for fault injection (ExportHooks); None: none.
+    **settings: ExportConfig fields (model_name=, version=, overwrite=,
+      verify=, max_windows_per_batch=, null_score_diff_threshold=, ...),
+      replacing those of `config`.
+
+  Returns:
+    The ExportResult.
+
+  Raises:
+    ValueError: an invalid argument, an existing version directory without
+      `overwrite`, a run that cannot be loaded, or a threshold that does not
+      apply (a v1.1 run; "best" without an evaluation of the checkpoint).
+    ExportVerificationError: the export does not reproduce the checkpoint.
+    portable.PortableExportError: an ONNX model does not reproduce the
+      SavedModel, or a quantized one loses too much F1.
+    paths.PathError (a ValueError): an input or `export_dir` of the wrong
+      kind (see preflight.check_export), before anything is written.
+  """
+  config = _config(config, settings)
+  hooks = hooks or ExportHooks()
+  preflight.check_export(model_dir, export_dir=export_dir,
+                         probe_file=probe_file, checkpoint=checkpoint)
+  models_dir = os.path.join(export_dir, exportdir.SAVED_MODEL_SUBDIR,
+                            config.model_name)
+  publish.recover_interrupted(export_dir, models_dir)
+  version = config.version
+  if version is None:
+    version = exportdir.next_version(models_dir)
+  version_dir = os.path.join(models_dir, str(version))
+  pretrained_dir = os.path.join(export_dir, exportdir.PRETRAINED_SUBDIR)
+  if not config.overwrite:
+    publish.refuse_existing(version_dir, models_dir)
+
+  trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  trained, threshold = threshold_lib.with_null_threshold(
+      trained, config.null_score_diff_threshold)
+  probe_source, probe = verify_lib.probe_examples(
+      probe_file, trained.run_config,
+      max_questions=config.max_probe_questions)
+  os.makedirs(models_dir, exist_ok=True)
+  # TF Serving only loads all-digit directory names: it never sees these.
+  staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
+  staged_pretrained = os.path.join(
+      export_dir, f".tmp-{exportdir.PRETRAINED_SUBDIR}-{os.getpid()}")
+  staged_portable = os.path.join(export_dir, f".tmp-portable-{os.getpid()}")
+  try:
+    saved_model_lib.save_saved_model(
+        trained, staged_version,
+        max_windows_per_batch=config.max_windows_per_batch)
+    hooks.stage("saved_model", staged_version)
+    saved_model_lib.write_warmup_requests(
+        os.path.join(staged_version, exportdir.WARMUP_FILE), probe,
+        model_name=config.model_name,
+        num_requests=config.num_warmup_requests)
+    hooks.stage("warmup", staged_version)
+    pretrained_lib.save_pretrained(trained, staged_pretrained)
+    hooks.stage("pretrained", staged_pretrained)
+    if config.verify:
+      verification = hooks.check_parity(
+          trained, saved_model_dir=staged_version,
+          pretrained_dir=staged_pretrained, examples=probe,
+          probe_source=probe_source,
+          logits_tolerance=config.logits_tolerance,
+          min_answer_agreement=config.min_answer_agreement)
+      hooks.stage("verify", staged_version)
+    else:
+      verification = {"skipped": True}
+    portable_report = None
+    if portable is not None and portable.enabled:
+      portable_report = portable_lib.build_portable(
+          saved_model_dir=staged_version, staging_dir=staged_portable,
+          examples=probe, tokenizer=trained.tokenizer,
+          run_config=trained.run_config, probe_source=probe_source,
+          portable=portable, logits_tolerance=config.logits_tolerance)
+      hooks.stage("portable", staged_portable)
+    io_utils.atomic_write_text(
+        os.path.join(staged_pretrained, exportdir.MODEL_CARD_FILE),
+        card_lib.model_card(
+            trained, model_name=config.model_name, version=version,
+            verification=verification, threshold=threshold))
+    manifest = manifest_lib.build_manifest(
+        trained, export_dir=export_dir, model_name=config.model_name,
+        version=version, staged_version=staged_version,
+        staged_pretrained=staged_pretrained, verification=verification,
+        probe_source=probe_source, staged_portable=staged_portable,
+        portable_report=portable_report,
+        max_windows_per_batch=config.max_windows_per_batch,
+        threshold=threshold)
+    publisher = hooks.publisher
+    publisher.publish(staged_version, version_dir,
+                      overwrite=config.overwrite)
+    try:
+      hooks.stage("published_version", version_dir)
+      # pretrained/ mirrors the newest export: replaced whole, atomically.
+      publisher.publish(staged_pretrained, pretrained_dir, overwrite=True)
+      hooks.stage("published_pretrained", pretrained_dir)
+      publisher.publish_portable(staged_portable, export_dir)
+    except BaseException:
+      # Keep the export all-or-nothing: take the new version back out.
+      shutil.rmtree(version_dir, ignore_errors=True)
+      raise
+    manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
+    io_utils.atomic_write_json(manifest_path, manifest)
+    hooks.stage("manifest", manifest_path)
+  finally:
+    for staged in (staged_version, staged_pretrained, staged_portable):
+      shutil.rmtree(staged, ignore_errors=True)
+  return ExportResult(saved_model_dir=version_dir,
+                      pretrained_dir=pretrained_dir,
+                      manifest_path=manifest_path, verification=verification,
+                      portable=portable_report)
+
+
+def _config(config, settings):
+  """`config` (default ExportConfig()) with the `settings` fields replaced."""
+  fields = {f.name for f in dataclasses.fields(config_lib.ExportConfig)}
+  unknown = sorted(set(settings) - fields)
+  if unknown:
+    raise TypeError(f"export_model() got unexpected keyword argument(s) "
+                    f"{unknown}. Expected ExportConfig fields: "
+                    f"{sorted(fields)}.")
+  return dataclasses.replace(config or config_lib.ExportConfig(), **settings)

@@ -1,0 +1,121 @@
+"""Atomic publishing of export directories, and recovery after an export that was killed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from typing import Callable
+
+from absl import logging
+
+from tfqa import exportdir
+
+# Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.
+_LEFTOVER_REGEX = re.compile(r"\.(tmp|old)-(.+)-(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Publisher:
+  """Renames staged directories into place; its `rename` is the seam for faults.
+
+  Tests and tools/chaos.py pass another `rename` (one that dies between the
+  two renames of a replacement, say) instead of patching this module.
+  """
+
+  # os.rename's signature: (source, destination).
+  rename: Callable[[str, str], None] = os.rename
+
+  def publish(self, staged: str, final: str, *, overwrite: bool) -> None:
+    """Renames `staged` to `final`; replaces an existing `final` if allowed.
+
+    A replacement renames the old directory aside, renames the new one in
+    and only then deletes the old one, so `final` is always one whole
+    version.
+
+    Raises:
+      ValueError: `final` exists and `overwrite` is False.
+    """
+    if not os.path.exists(final):
+      self.rename(staged, final)
+      return
+    if not overwrite:
+      raise ValueError(f"{final} appeared while exporting (another export?); "
+                       f"it was left as it is. Pass overwrite=True to "
+                       f"replace it.")
+    parent, name = os.path.split(final)
+    # Not all digits, so TF Serving ignores it too.
+    aside = os.path.join(parent, f".old-{name}-{os.getpid()}")
+    self.rename(final, aside)
+    try:
+      self.rename(staged, final)
+    except BaseException:
+      os.rename(aside, final)
+      raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+  def publish_portable(self, staged_portable: str, export_dir: str) -> None:
+    """Moves the staged onnx/ and tflite/ in; drops those an export lacks.
+
+    They always describe the newest export, like pretrained/.
+    """
+    for name in (exportdir.ONNX_SUBDIR, exportdir.TFLITE_SUBDIR):
+      staged, final = (os.path.join(staged_portable, name),
+                       os.path.join(export_dir, name))
+      if os.path.isdir(staged):
+        self.publish(staged, final, overwrite=True)
+      else:
+        shutil.rmtree(final, ignore_errors=True)
+
+
+def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
+  """Cleans up after exports that were killed; returns what it did.
+
+  A killed export leaves its hidden staging directories behind, and one
+  killed inside `Publisher.publish` between its two renames leaves the previous
+  directory renamed aside with nothing in its place. Directories of a
+  process that is still running (another export) are left alone. An aside
+  directory whose place is empty is renamed back (so the previous export is
+  whole again); every other leftover is deleted.
+  """
+  actions = []
+  for parent in (export_dir, models_dir):
+    if not os.path.isdir(parent):
+      continue
+    for name in sorted(os.listdir(parent)):
+      match = _LEFTOVER_REGEX.fullmatch(name)
+      if match is None or _process_alive(int(match.group(3))):
+        continue
+      path = os.path.join(parent, name)
+      original = os.path.join(parent, match.group(2))
+      if match.group(1) == "old" and not os.path.exists(original):
+        os.rename(path, original)
+        actions.append(f"restored {original}")
+      else:
+        shutil.rmtree(path, ignore_errors=True)
+        actions.append(f"removed {path}")
+  for action in actions:
+    logging.warning("Interrupted export: %s", action)
+  return actions
+
+
+def _process_alive(pid: int) -> bool:
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # someone else's live process
+  return True
+
+
+def refuse_existing(version_dir: str, models_dir: str) -> None:
+  """Raises a ValueError when the version directory exists already."""
+  if os.path.exists(version_dir):
+    raise ValueError(
+        f"{version_dir} already exists and is never overwritten by default. "
+        f"Pass overwrite=True (--overwrite) to replace it, or leave the "
+        f"version unset to write version {exportdir.next_version(models_dir)}.")

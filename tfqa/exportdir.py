@@ -1,0 +1,129 @@
+"""The export directory's layout: names, manifest reading, file digests, SavedModel signatures (a leaf: the writer and every reader import it).
+
+  export_dir/
+    saved_model/<model_name>/<version>/   TF Serving (watches all-digit names)
+      saved_model.pb, variables/, assets/vocab.txt
+      assets.extra/tf_serving_warmup_requests
+    pretrained/                           `from_pretrained` directory + card
+    onnx/model.onnx, onnx/model.int8.onnx  with portable=... (optional)
+    tflite/model.int8.tflite              with quantize="int8" (optional)
+    manifest.json                         hashes, signatures, verification
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from tfqa import io_utils
+
+SAVED_MODEL_SUBDIR = "saved_model"
+PRETRAINED_SUBDIR = "pretrained"
+MANIFEST_FILE = "manifest.json"
+MODEL_CARD_FILE = "README.md"
+SAVED_MODEL_FILE = "saved_model.pb"
+# TF Serving replays these PredictionLog records before it serves a version,
+# so the first real request does not pay for graph warm-up.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+ONNX_SUBDIR = "onnx"
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
+TFLITE_SUBDIR = "tflite"
+TFLITE_INT8_FILE = "model.int8.tflite"
+# The SavedModel's signatures: raw text in, answers out; and model logits.
+SERVING_SIGNATURE = "serving_default"
+LOGITS_SIGNATURE = "predict_logits"
+# Names shared by predict_logits, the ONNX graph and the TFLite model.
+LOGITS_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+LOGITS_OUTPUT_NAMES = ("start_logits", "end_logits")
+
+
+def read_manifest(export_dir: str) -> dict:
+  """The manifest.json of an export directory.
+
+  Raises:
+    ValueError: missing, or not valid JSON.
+  """
+  path = os.path.join(export_dir, MANIFEST_FILE)
+  if not os.path.isfile(path):
+    raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
+                     f"directory written by tfqa_export.")
+  return io_utils.read_json(path, what="the export manifest")
+
+
+def file_digests(directory: str) -> dict[str, str]:
+  """SHA-256 of every file under `directory`, keyed by '/'-separated path."""
+  digests = {}
+  for root, dirs, files in os.walk(directory):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      relative = os.path.relpath(path, directory).replace(os.sep, "/")
+      digests[relative] = file_digest(path)
+  return digests
+
+
+def file_digest(path: str) -> str:
+  """SHA-256 (hex) of one file."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def existing_versions(models_dir: str) -> list[int]:
+  """The version numbers (all-digit subdirectories) of a model, ascending."""
+  if not os.path.isdir(models_dir):
+    return []
+  return sorted(int(name) for name in os.listdir(models_dir)
+                if name.isdigit() and
+                os.path.isdir(os.path.join(models_dir, name)))
+
+
+def next_version(models_dir: str) -> int:
+  """1 + the largest existing version number (1 for a new model)."""
+  return max(existing_versions(models_dir), default=0) + 1
+
+
+def saved_model_proto(saved_model_dir: str):
+  """The parsed saved_model.pb of a SavedModel directory.
+
+  Raises:
+    ValueError: the directory holds no saved_model.pb.
+  """
+  # Imported here: reading names and manifests needs no TensorFlow.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+
+  path = os.path.join(saved_model_dir, SAVED_MODEL_FILE)
+  if not tf.io.gfile.exists(path):
+    raise ValueError(
+        f"Invalid value for argument `saved_model_dir`. Received: "
+        f"{saved_model_dir!r}, which holds no saved_model.pb. Expected a "
+        f"directory written by tf.saved_model.save.")
+  saved_model = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(path, "rb") as f:
+    saved_model.ParseFromString(f.read())
+  return saved_model
+
+
+def signature_specs(saved_model_dir: str) -> dict:
+  """Inputs and outputs (dtype, shape; None for unknown) of each signature.
+
+  Read from saved_model.pb: exactly what TF Serving will see.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  specs = {}
+  meta_graph = saved_model_proto(saved_model_dir).meta_graphs[0]
+  for name, signature in meta_graph.signature_def.items():
+    if name.startswith("__"):  # __saved_model_init_op
+      continue
+    specs[name] = {
+        kind: {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
+                     "shape": [None if d.size < 0 else d.size
+                               for d in info.tensor_shape.dim]}
+               for key, info in sorted(getattr(signature, kind).items())}
+        for kind in ("inputs", "outputs")}
+  return dict(sorted(specs.items()))
