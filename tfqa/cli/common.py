@@ -100,7 +100,7 @@ def flag_wording(message: str) -> str:
   message = re.sub(r"argument `(\w+)`", lambda m: as_flag(m, "flag "),
                    message)
   message = re.sub(r"`(\w+)`", as_flag, message)
-  return re.sub(r"(?<![-\w.])(\w+)(?==)", as_flag, message)
+  return re.sub(r"(?<![-\w./])(\w+)(?==)", as_flag, message)
 
 
 def present_flags(names) -> list[str]:
