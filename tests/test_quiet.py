@@ -15,6 +15,8 @@ from conftest import REPO_ROOT, tiny_train_flags
 # What the tools printed before (TensorFlow's C++ startup lines, its CUDA
 # probe on a machine without a GPU, transformers' deprecation banner).
 _CHATTER = re.compile(r"cuInit|InitializeLog|deprecated")
+# absl's prefix of an info line: "I1201 14:02:34.183306 140565746965376 x.py:230] ".
+_ABSL_INFO_PREFIX = re.compile(r"I\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.py:\d+\] ")
 # A progress line (stdout is a pipe here, not a terminal).
 _PROGRESS_LINE = re.compile(
     r"step (\d+)/2 \(epoch 1/1\): loss \d+\.\d{4}, lr \d\.\d\de[-+]\d\d, "
@@ -70,8 +72,10 @@ def test_default_train_run_prints_no_chatter(default_run):
   for stream in (proc.stdout, proc.stderr):
     assert [line for line in stream.splitlines()
             if _CHATTER.search(line)] == []
-  # tfqa's own messages stay.
+  # tfqa's own messages stay, as plain lines without absl's prefix.
   assert "14 windows; 4 steps per epoch, 2 in all" in proc.stderr
+  assert [line for line in proc.stderr.splitlines()
+          if _ABSL_INFO_PREFIX.match(line)] == []
 
 
 @pytest.mark.slow
@@ -94,6 +98,33 @@ def test_verbosity_brings_the_chatter_back(default_run, tiny_files):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "InitializeLog" in proc.stderr  # TensorFlow's C++ startup lines
   assert "TensorFlow and JAX classes are deprecated" in proc.stderr
+
+
+_LOG_ONE_INFO_LINE = """
+from tfqa.cli import common
+from tfqa import modeling
+
+def main(argv):
+  modeling.log_weights_report(modeling.WeightsReport("model_dir"))
+
+common.run_tool(main, "tool: logs one line.", {})
+"""
+
+
+@pytest.mark.parametrize("argv,prefixed", [([], False), (["--verbosity=0"], True),
+                                           (["--showprefixforinfo"], True)])
+def test_info_lines_are_plain_unless_asked(tmp_path, argv, prefixed):
+  proc = subprocess.run(
+      [sys.executable, "-c", _LOG_ONE_INFO_LINE, *argv], cwd=tmp_path,
+      env=_environment(), capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  line = "Built model from model_dir: 0 missing, 0 unexpected weights."
+  ours = [l for l in proc.stderr.splitlines() if l.endswith(line)]
+  assert len(ours) == 1, proc.stderr
+  if prefixed:
+    assert _ABSL_INFO_PREFIX.fullmatch(ours[0][:-len(line)]), ours[0]
+  else:
+    assert ours[0] == line and proc.stderr == line + "\n"
 
 
 _FAKE_NATIVE_MODULE = """

@@ -14,7 +14,10 @@ messages and other libraries' errors only:
   temporary file, shown only if the import fails;
 - Python log records (absl, `logging`, and Python warnings, which go to the
   `py.warnings` logger) reach the terminal when they come from tfqa's own
-  code or are errors.
+  code or are errors;
+- tfqa's info lines are printed as plain sentences, without absl's
+  "I1201 14:02:34.183306 140565746965376 training.py:230]" prefix (absl's
+  --showprefixforinfo defaults to false; warnings and errors keep theirs).
 
 `--verbosity=N` (or `-v N`; absl's flag: -1 warning, 0 info, 1 debug) on the
 command line turns all of that off and applies level N to TensorFlow's C++
@@ -87,8 +90,10 @@ def configure(argv: list[str], environ=os.environ) -> int | None:
     for name in _QUIET_LOGGERS:
       logging.getLogger(name).setLevel(logging.ERROR)
     logging.captureWarnings(True)
+    from absl import flags  # pylint: disable=import-outside-toplevel
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
     absl_logging.get_absl_handler().addFilter(_own_messages_and_errors)
+    flags.FLAGS.set_default("showprefixforinfo", False)
   else:
     environ["TF_CPP_MIN_LOG_LEVEL"] = _TF_CPP_LEVELS.get(
         max(verbosity, -3), "0")
