@@ -434,6 +434,9 @@ def test_build_from_bert_config(qa_config_file, vocab_file, caplog):
   caplog.set_level(logging.INFO, logger="absl")
   source = modeling.ModelSource("bert_config", qa_config_file, vocab_file)
   model, report = modeling.build_model(source)
+  # The caller logs the report, if it wants to.
+  assert [r for r in caplog.records if r.name == "absl"] == []
+  modeling.log_weights_report(report)
   assert isinstance(model, transformers.TFBertForQuestionAnswering)
   assert report == modeling.WeightsReport(qa_config_file)
   assert len(model.weights) == NUM_TINY_WEIGHTS  # built: variables exist
@@ -479,6 +482,7 @@ def test_build_from_tf_pretrained_loads_the_file(tf_model_dir, suffix, caplog):
   assert len(model.weights) == NUM_TINY_WEIGHTS
   expected = _h5_weight(os.path.join(tf_model_dir, "tf_model.h5"), suffix)
   np.testing.assert_array_equal(_weight(model, suffix), expected)
+  modeling.log_weights_report(report)
   assert _absl_warnings(caplog) == []
 
 
@@ -524,6 +528,7 @@ def test_build_from_tf_encoder_gets_a_fresh_head(tf_encoder_dir, caplog):
   assert report.missing == ("qa_outputs",)
   assert report.unexpected == () and report.mismatched == ()
   assert report.surprising == ()
+  modeling.log_weights_report(report)
   assert _absl_warnings(caplog) == []
   suffix = "layer_._0/output/dense/kernel:0"
   np.testing.assert_array_equal(
@@ -537,6 +542,7 @@ def test_build_from_safetensors_loads_pytorch_layouts(safetensors_dir,
   source = modeling.resolve_source(config.ModelConfig(model=safetensors_dir))
   model, report = modeling.build_model(source)
   assert report == modeling.WeightsReport(safetensors_dir)
+  modeling.log_weights_report(report)
   assert _absl_warnings(caplog) == []
   saved = safetensors_numpy.load_file(
       os.path.join(safetensors_dir, "model.safetensors"))
@@ -579,6 +585,7 @@ def test_build_from_encoder_safetensors_expects_fresh_head(
   assert sorted(report.missing) == ["qa_outputs.bias", "qa_outputs.weight"]
   assert report.unexpected == ("embeddings.position_ids",)
   assert report.surprising == ()
+  modeling.log_weights_report(report)
   assert _absl_warnings(caplog) == []
   np.testing.assert_array_equal(
       _weight(model, "layer_._0/attention/self/query/kernel:0"),
@@ -597,6 +604,7 @@ def test_build_warns_about_a_missing_encoder_weight(tmp_path,
   caplog.set_level(logging.INFO, logger="absl")
   model, report = modeling.build_model(
       modeling.ModelSource("safetensors", directory, directory))
+  modeling.log_weights_report(report)
   assert report.missing == (QUERY_KERNEL,)
   assert report.unexpected == (extra,)
   assert report.surprising == (QUERY_KERNEL, extra)

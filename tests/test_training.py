@@ -486,6 +486,12 @@ def test_export_of_the_best_checkpoint_says_so(evaluated, tmp_path):
   card = (tmp_path / "export" / "pretrained" / "README.md").read_text()
   assert (f"This is the run's best checkpoint by f1 (--keep_best), from "
           f"step {record['step']} (exact ") in card
+  # The Evaluation table is that step's, not the end of training's.
+  step = record["step"]
+  results = ("eval/eval_results.json" if step == STEPS else
+             f"eval/step-{step}/eval_results.json")
+  assert f"(`{results}`)." in card
+  assert f"| f1 | {record['metrics']['f1']:.4g} |" in card
 
 
 def test_export_best_of_a_run_without_one_is_refused(uninterrupted,
@@ -550,6 +556,8 @@ def test_warm_start_loads_weights_but_not_optimizer_or_step(
   assert (f"Warm start: model weights from {source}; the optimizer, step (0) "
           f"and LR schedule start fresh") in proc.stderr
   assert "Restored" not in proc.stderr
+  # One model is reported: the run's (the one holding the loaded weights is not).
+  assert proc.stderr.count("Built model from ") == 1
   assert json.loads(proc.stdout[proc.stdout.index("{"):])[
       "initialized_from"] == source
   assert [e["step"] for e in training.read_train_log(model_dir)] == [1]

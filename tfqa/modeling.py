@@ -256,6 +256,9 @@ def build_model(source: ModelSource, *, dropout: bool = True):
 
   Returns:
     (model, WeightsReport). The model is built (its variables exist).
+    Nothing is logged: the caller whose weights these are passes the report
+    to `log_weights_report` (a model built only to receive a checkpoint's
+    weights has nothing to report).
   """
   import transformers  # pylint: disable=import-outside-toplevel
 
@@ -279,7 +282,6 @@ def build_model(source: ModelSource, *, dropout: bool = True):
     model = transformers.TFBertForQuestionAnswering(bert_config)
     model(model.dummy_inputs, training=False)
     report = WeightsReport(source.path)
-  _log_report(report)
   return model, report
 
 
@@ -311,7 +313,8 @@ def _from_pytorch_safetensors(directory, dropout):
                               tuple(map(str, info["mismatched_keys"])))
 
 
-def _log_report(report):
+def log_weights_report(report: WeightsReport) -> None:
+  """Logs what building a model loaded, and warns about surprising weights."""
   logging.info("Built model from %s: %d missing, %d unexpected weights.",
                report.source, len(report.missing), len(report.unexpected))
   if report.surprising:

@@ -404,7 +404,8 @@ def _prepare_data(run_config, source):
 def _build_state(strategy, source, train, steps, *, loss_scaling,
                  after_micro_batch=None):
   with strategy.scope():
-    model, _ = modeling.build_model(source)
+    model, report = modeling.build_model(source)
+    modeling.log_weights_report(report)
     optimizer = optimization.create_optimizer(
         learning_rate=train.learning_rate, total_steps=steps,
         warmup_ratio=train.warmup_ratio, weight_decay=train.weight_decay,
