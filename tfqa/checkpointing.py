@@ -158,7 +158,7 @@ def _repair_state_file(directory):
       return
   except Exception:  # pylint: disable=broad-except
     pass  # e.g. UnicodeDecodeError
-  prefixes = sorted(_on_disk(directory), key=_checkpoint_number)
+  prefixes = sorted(_on_disk(directory), key=rundir.checkpoint_step)
   logging.warning("Rebuilding the damaged checkpoint state file %s from the "
                   "checkpoints on disk: %s", path,
                   [os.path.basename(p) for p in prefixes])
@@ -235,7 +235,7 @@ def candidate_checkpoints(model_dir: str) -> list[str]:
       raise CheckpointError(str(e)) from None
   prefixes = [_joined(p, directory) for p in recorded]
   prefixes += [p for p in _on_disk(directory) if p not in prefixes]
-  return sorted(set(prefixes), key=_checkpoint_number, reverse=True)
+  return sorted(set(prefixes), key=rundir.checkpoint_step, reverse=True)
 
 
 def _recorded_prefixes(state_file):
@@ -264,11 +264,6 @@ def _recorded_prefixes(state_file):
 
 def _joined(prefix, directory):
   return prefix if os.path.isabs(prefix) else os.path.join(directory, prefix)
-
-
-def _checkpoint_number(prefix):
-  match = re.search(r"-(\d+)$", prefix)
-  return int(match.group(1)) if match else -1
 
 
 def verify_readable(prefix: str) -> None:

@@ -76,10 +76,11 @@ def checkpoints_on_disk(model_dir: str) -> list[str]:
   prefixes = [path[:-len(".index")] for path in glob.glob(os.path.join(
       glob.escape(model_dir), CHECKPOINT_SUBDIR,
       CHECKPOINT_NAME + "-*.index"))]
-  return sorted(prefixes, key=_step_of)
+  return sorted(prefixes, key=checkpoint_step)
 
 
-def _step_of(prefix):
+def checkpoint_step(prefix: str) -> int:
+  """The step in a checkpoint prefix (".../ckpt-12" -> 12), or -1."""
   step = prefix.rsplit("-", 1)[-1]
   return int(step) if step.isdigit() else -1
 

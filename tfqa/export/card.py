@@ -62,11 +62,18 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
                                                   section)).items():
       lines.append(f"| {section}.{name} | {value} |")
   lines += ["", "## Evaluation", ""]
-  results = _eval_results(trained.model_dir)
-  if results is None:
-    lines.append("No evaluation results were recorded for this run.")
+  found = evaluation_of(trained.model_dir, trained.checkpoint)
+  if found is None:
+    lines.append(
+        f"No evaluation of this checkpoint (step "
+        f"{rundir.checkpoint_step(trained.checkpoint)}) was recorded; "
+        f"`tfqa_eval --model_dir=... --checkpoint=...` makes one.")
   else:
-    lines += ["| metric | value |", "|---|---|"]
+    path, when = found
+    results = io_utils.read_json(path, what="the evaluation results")
+    lines += [f"Recorded {when} "
+              f"(`{os.path.relpath(path, trained.model_dir)}`).", "",
+              "| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_format_value(value)} |"
               for key, value in results.items()]
   if threshold is not None:
@@ -109,12 +116,35 @@ def _best_checkpoint_line(trained):
   return ["", line] if line else []
 
 
-def _eval_results(model_dir):
-  path = os.path.join(model_dir, rundir.EVAL_SUBDIR,
-                      evaluation.RESULTS_FILE)
-  if not os.path.isfile(path):
-    return None
-  return io_utils.read_json(path, what="the evaluation results")
+def evaluation_of(model_dir: str, checkpoint: str) -> tuple[str, str] | None:
+  """(results file, when it was made) of `checkpoint`'s step, or None.
+
+  A run records evaluations in three places: at the end of training
+  (eval/eval_results.json, of the final step), during training
+  (eval/step-N/) and by tfqa_eval (eval/ckpt-N/). The weights of a step are
+  the same in checkpoints/ and best/, so the step decides which results
+  describe the exported checkpoint; results of another step never do.
+  """
+  step = rundir.checkpoint_step(checkpoint)
+  eval_dir = os.path.join(model_dir, rundir.EVAL_SUBDIR)
+  places = [
+      ("at the end of training", eval_dir),
+      ("during training", os.path.join(
+          eval_dir, rundir.EVAL_STEP_SUBDIR.format(step=step))),
+      ("by tfqa_eval", os.path.join(eval_dir, os.path.basename(checkpoint))),
+  ]
+  for when, directory in places:
+    path = os.path.join(directory, evaluation.RESULTS_FILE)
+    if os.path.isfile(path) and _step_of_results(path) == step:
+      return path, when
+  return None
+
+
+def _step_of_results(path):
+  results = io_utils.read_json(path, what="the evaluation results")
+  if "global_step" in results:
+    return results["global_step"]
+  return rundir.checkpoint_step(str(results.get("checkpoint", "")))
 
 
 def _format_value(value):
