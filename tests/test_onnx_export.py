@@ -248,15 +248,14 @@ def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
 
 @needs_onnx
 @pytest.mark.slow
-def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
-                                                       tmp_path):
+def test_quality_gate_refuses_a_too_aggressive_setting(exported, tmp_path):
   model_dir, _ = exported
-  monkeypatch.setattr(portable_lib, "quantize_onnx_int8", _too_coarse_weights)
+  too_coarse = export.ExportHooks(quantize_onnx=_too_coarse_weights)
   out = tmp_path / "export"
   with pytest.raises(portable_lib.PortableExportError) as raised:
     export.export_model(model_dir=model_dir, export_dir=str(out),
                         verify=False, portable=portable_lib.PortableConfig(
-                            quantize="int8"))
+                            quantize="int8"), hooks=too_coarse)
   report = raised.value.report["quantized"]["onnx_int8"]
   assert report["f1_drop"] > 1.0
   assert re.search(
@@ -271,7 +270,8 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
   result = export.export_model(
       model_dir=model_dir, export_dir=str(out), verify=False,
       portable=portable_lib.PortableConfig(quantize="int8",
-                                          allow_quality_drop=True))
+                                          allow_quality_drop=True),
+      hooks=too_coarse)
   assert result.portable["quantized"]["onnx_int8"]["f1_drop"] == report[
       "f1_drop"]
   assert result.portable["quantized"]["onnx_int8"][
@@ -286,15 +286,13 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, monkeypatch,
 
 @needs_onnx
 @pytest.mark.slow
-def test_unconvertible_op_is_named(exported, monkeypatch, tmp_path):
+def test_unconvertible_op_is_named(exported, tmp_path):
   # Without the Erfc rewrite, tf2onnx leaves TF 2.21's exact-GELU op as is.
-  monkeypatch.setattr(portable_lib, "_erfc_as_one_minus_erf",
-                      lambda ctx, node, name, args: node)
   with pytest.raises(ValueError, match=r"left TensorFlow ops without an ONNX "
                      r"equivalent .*\['Erfc'\]"):
     portable_lib.convert_saved_model(
         os.path.join(exported[1], "saved_model", "tfqa", "1"),
-        str(tmp_path / "model.onnx"))
+        str(tmp_path / "model.onnx"), op_handlers={})
   assert not os.path.exists(tmp_path / "model.onnx")
 
 

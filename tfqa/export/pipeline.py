@@ -62,6 +62,9 @@ class ExportHooks:
   # Checks the staged export against the checkpoint (verify.check_parity's
   # arguments); raising ExportVerificationError stops the export.
   check_parity: Callable[..., dict] = verify_lib.check_parity
+  # Makes the int8 ONNX model from the float one (portable.build_portable's
+  # quantize_fn; None: portable.quantize_onnx_int8).
+  quantize_onnx: portable_lib.QuantizeFn | None = None
 
   def stage(self, name: str, path: str) -> None:
     if self.after_stage is not None:
@@ -161,7 +164,8 @@ def export_model(*, model_dir: str, export_dir: str,
           saved_model_dir=staged_version, staging_dir=staged_portable,
           examples=probe, tokenizer=trained.tokenizer,
           run_config=trained.run_config, probe_source=probe_source,
-          portable=portable, logits_tolerance=config.logits_tolerance)
+          portable=portable, logits_tolerance=config.logits_tolerance,
+          quantize_fn=hooks.quantize_onnx)
       hooks.stage("portable", staged_portable)
     io_utils.atomic_write_text(
         os.path.join(staged_pretrained, exportdir.MODEL_CARD_FILE),

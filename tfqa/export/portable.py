@@ -145,13 +145,19 @@ def _erfc_as_one_minus_erf(ctx, node, name, args):  # pylint: disable=unused-arg
   return node
 
 
+# tf2onnx handlers for ops it does not convert itself (custom_op_handlers).
+OP_HANDLERS = {"Erfc": (_erfc_as_one_minus_erf, [])}
+
+
 def convert_saved_model(saved_model_dir: str, output_path: str, *,
-                        opset: int = DEFAULT_OPSET) -> None:
+                        opset: int = DEFAULT_OPSET,
+                        op_handlers: dict | None = None) -> None:
   """Converts a SavedModel's predict_logits signature to ONNX with tf2onnx.
 
   The graph keeps the signature's names (inputs input_ids, attention_mask,
   token_type_ids: int32; outputs start_logits, end_logits: float32), all
-  [batch, sequence] with both axes dynamic.
+  [batch, sequence] with both axes dynamic. `op_handlers` (default
+  OP_HANDLERS) convert what tf2onnx cannot.
 
   Raises:
     ValueError: the converted graph holds ops ONNX does not define (named).
@@ -175,7 +181,7 @@ def convert_saved_model(saved_model_dir: str, output_path: str, *,
 
   model, _ = tf2onnx.convert.from_function(
       predict_logits, input_signature=spec, opset=opset,
-      custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
+      custom_op_handlers=OP_HANDLERS if op_handlers is None else op_handlers)
   for value in list(model.graph.input) + list(model.graph.output):
     for dim, axis in zip(value.type.tensor_type.shape.dim, DYNAMIC_AXES):
       dim.dim_param = axis
@@ -352,7 +358,6 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
     ImportError: the `onnx` extra is not installed.
   """
   _require_onnx_extra()
-  # Looked up at call time, so a test can swap in another setting.
   quantize_fn = quantize_fn or quantize_onnx_int8
   tflite_fn = tflite_fn or convert_tflite_int8
   onnx_dir = os.path.join(staging_dir, exportdir.ONNX_SUBDIR)
