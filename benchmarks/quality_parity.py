@@ -32,9 +32,10 @@ rerun skips what is there, so the study can be interrupted and resumed.
 Runs go seed by seed, fold by fold, arm by arm.
 
 Prints, per fold and seed, each arm's EM/F1 and training windows/s; then
-for each arm the paired F1 difference against its reference (tfqa against
-recipe; tfqa+... and recipe384 against tfqa / recipe): mean, standard
-deviation and 95% t-interval over the pairs. Last line
+for each arm the paired F1 difference against each of its references among
+--arms (tfqa against recipe and recipe384; tfqa+... against tfqa, recipe
+and recipe384; recipe384 against recipe): mean, standard deviation and 95%
+t-interval over the pairs. Last line
 `quality_delta_f1=<mean paired F1 difference tfqa - recipe>`.
 """
 
@@ -300,14 +301,20 @@ def mean_sd_ci(values):
   return mean, sd, t * sd / math.sqrt(n)
 
 
-def reference_of(arm: str) -> str | None:
+def references_of(arm: str) -> tuple[str, ...]:
+  """The arms `arm` is paired with; the first names the summary line.
+
+  tfqa is paired with the recipe both ways it is run (variable padding and
+  384), an ablation or budget arm `tfqa+...` with tfqa's defaults and with
+  both recipes.
+  """
   if arm == "tfqa":
-    return "recipe"
+    return ("recipe", "recipe384")
   if arm.startswith("tfqa+"):
-    return "tfqa"
+    return ("tfqa", "recipe", "recipe384")
   if arm == "recipe384":
-    return "recipe"
-  return None
+    return ("recipe",)
+  return ()
 
 
 def report(rows: list[dict], arms: list[str]) -> float | None:
@@ -327,10 +334,7 @@ def report(rows: list[dict], arms: list[str]) -> float | None:
   print(f"{'arm':<36} {'reference':<10} {'pairs':>5} {'mean dF1':>9} "
         f"{'sd':>6} {'95% CI':>17} {'speed x':>8}")
   delta = None
-  for arm in arms:
-    ref = reference_of(arm)
-    if ref is None:
-      continue
+  for arm, ref in [(a, r) for a in arms for r in references_of(a)]:
     pairs = [(by_cell[(arm, f, s)], by_cell[(ref, f, s)]) for f, s in cells
              if (arm, f, s) in by_cell and (ref, f, s) in by_cell]
     if not pairs:
@@ -344,7 +348,7 @@ def report(rows: list[dict], arms: list[str]) -> float | None:
     sd_text = f"{sd:6.2f}" if sd is not None else "   n/a"
     print(f"{arm[:36]:<36} {ref:<10} {len(pairs):>5} {mean:+9.2f} "
           f"{sd_text} {ci:>17} {speed:8.2f}")
-    if arm == "tfqa":
+    if (arm, ref) == ("tfqa", "recipe"):
       delta = mean
   return delta
 

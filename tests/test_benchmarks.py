@@ -216,6 +216,17 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   assert records[2]["settings"]["resolved"]["train"]["clip_norm"] == 1
   last = first.stdout.strip().splitlines()[-1]
   assert last == f"quality_delta_f1={tfqa['f1'] - recipe['f1']:.4f}"
+  # One summary row per (arm, reference) present, each a single pair.
+  ablation = records[2]
+  summary = {tuple(line.split()[:2]): line.split()[2:4]
+             for line in first.stdout.splitlines()
+             if re.match(r"tfqa\S* +(tfqa|recipe) +1 ", line)}
+  assert summary == {
+      ("tfqa", "recipe"): ["1", f"{tfqa['f1'] - recipe['f1']:+.2f}"],
+      ("tfqa+clip_norm=1", "tfqa"): [
+          "1", f"{ablation['f1'] - tfqa['f1']:+.2f}"],
+      ("tfqa+clip_norm=1", "recipe"): [
+          "1", f"{ablation['f1'] - recipe['f1']:+.2f}"]}
 
   # A rerun trains nothing: every run is in the results file.
   second = subprocess.run(command, cwd=REPO_ROOT, env=env,
