@@ -421,3 +421,32 @@ def test_squad_metrics_picks_the_version():
                                    metrics.squad_v2_metrics(
                                        gold, predictions,
                                        na_probs={"a": 0.0, "b": 1.0}))
+
+
+# headline
+
+
+def test_headline_of_v1_metrics():
+  assert metrics.headline({"exact_match": 30.208, "f1": 42.3149, "total": 96,
+                           "missing": 0}) == (
+                               "EM 30.21, F1 42.31 on 96 questions")
+
+
+def test_headline_of_v2_metrics_names_both_kinds_and_the_best_threshold():
+  assert metrics.headline({
+      "exact": 18.18, "f1": 28.535, "total": 11, "HasAns_exact": 12.5,
+      "HasAns_f1": 26.736, "HasAns_total": 8, "NoAns_exact": 33.3,
+      "NoAns_f1": 33.333, "NoAns_total": 3, "best_exact": 36.36,
+      "best_exact_thresh": -0.47, "best_f1": 36.364,
+      "best_f1_thresh": -0.4704227, "missing": 2}) == (
+          "EM 18.18, F1 28.54 on 11 questions (answerable 8: F1 26.74; "
+          "unanswerable 3: F1 33.33); best F1 36.36 at no-answer threshold "
+          "-0.4704; 2 questions without a prediction")
+
+
+def test_headline_of_real_v2_metrics_without_unanswerable_questions():
+  # Without no-answer probabilities there is no best threshold to report.
+  result = metrics.squad_metrics({"a": ["cat"], "b": ["dog"]},
+                                 {"a": "cat", "b": "a bird"}, version_2=True)
+  assert metrics.headline(result) == (
+      "EM 50.00, F1 50.00 on 2 questions (answerable 2: F1 50.00)")

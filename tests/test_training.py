@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfqa import config
 from tfqa import data
+from tfqa import metrics
 from tfqa import training
 
 from conftest import REPO_ROOT, tiny_train_flags
@@ -420,13 +421,14 @@ def test_evaluation_during_training_logs_writes_and_changes_nothing(
     evaluated, uninterrupted):
   model_dir, stderr = evaluated
   # Evaluations at 4 and 8 during training, 12 at the end: one line each.
-  logged = re.findall(r"Eval at step (\d+): (\{.*\})", stderr)
+  logged = re.findall(r"Eval at step (\d+): (.*)", stderr)
   assert [int(step) for step, _ in logged] == [4, 8, 12]
   for step in (4, 8):
     results = _eval_results(model_dir, f"step-{step}")
     assert results["global_step"] == step
-    assert json.loads(dict(logged)[str(step)]) == {
-        k: v for k, v in results.items() if k != "global_step"}
+    out_dir = os.path.join(model_dir, "eval", f"step-{step}")
+    assert dict(logged)[str(step)] == (
+        f"{metrics.headline(results)} ({out_dir})")
   assert sorted(os.listdir(os.path.join(model_dir, "eval", "step-4"))) == [
       "eval_results.json", "nbest_predictions.json", "null_odds.json",
       "predictions.json"]

@@ -228,6 +228,30 @@ def squad_metrics(gold_answers: Mapping[str, Sequence[str]],
   return squad_v1_metrics(gold_answers, predictions)
 
 
+def headline(metrics: Mapping[str, float]) -> str:
+  """One readable line of squad_metrics' results (the file keeps them all).
+
+  v1.1: "EM 30.21, F1 42.31 on 96 questions"; v2.0 adds the answerable and
+  unanswerable F1 and the best no-answer threshold's F1.
+  """
+  exact = metrics.get("exact_match", metrics.get("exact"))
+  line = (f"EM {exact:.2f}, F1 {metrics['f1']:.2f} on {metrics['total']} "
+          f"questions")
+  if "HasAns_f1" in metrics:
+    line += (f" (answerable {metrics['HasAns_total']}: F1 "
+             f"{metrics['HasAns_f1']:.2f}")
+    if "NoAns_f1" in metrics:
+      line += (f"; unanswerable {metrics['NoAns_total']}: F1 "
+               f"{metrics['NoAns_f1']:.2f}")
+    line += ")"
+  if "best_f1" in metrics:
+    line += (f"; best F1 {metrics['best_f1']:.2f} at no-answer threshold "
+             f"{metrics['best_f1_thresh']:.4g}")
+  if metrics.get("missing"):
+    line += f"; {metrics['missing']} questions without a prediction"
+  return line
+
+
 def _token_f1(pred_tokens, gold_tokens):
   """Returns the F1 of two token lists; 0.0 when they share no token."""
   common = collections.Counter(pred_tokens) & collections.Counter(gold_tokens)

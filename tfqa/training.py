@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from tfqa import evaluation
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
+from tfqa import metrics as metrics_lib
 from tfqa import modeling
 from tfqa import optimization
 from tfqa import progress
@@ -552,7 +552,8 @@ class _Evaluator:
         version_2_with_negative=run_config.decode.version_2_with_negative,
         extra_results=extra)
     self._summarize(step, result.metrics)
-    logging.info("Eval at step %d: %s", step, json.dumps(result.metrics))
+    logging.info("Eval at step %d: %s (%s)", step,
+                 metrics_lib.headline(result.metrics), out_dir)
     if run_config.train.keep_best != "none":
       best_checkpoint.update(
           self._model_dir, metric=run_config.train.keep_best, step=step,
