@@ -186,6 +186,12 @@ def settings_key(settings: dict) -> str:
                         .encode()).hexdigest()[:16]
 
 
+# Fields tfqa gained after runs were recorded, at the value that trains as
+# before they existed: left out of the key, so those runs still count.
+_ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
+                          "gradient_accumulation_steps": 1}}
+
+
 def _canonical(settings: dict) -> dict:
   from tfqa import config  # pylint: disable=import-outside-toplevel
 
@@ -198,8 +204,10 @@ def _canonical(settings: dict) -> dict:
   for name, values in settings["resolved"].items():
     floats = {f.name for f in dataclasses.fields(sections[name])
               if f.type == "float"}
+    neutral = _ADDED_LATER.get(name, {})
     resolved[name] = {k: float(v) if k in floats and isinstance(v, int)
-                      else v for k, v in values.items()}
+                      else v for k, v in values.items()
+                      if k not in neutral or v != neutral[k]}
   return dict(settings, resolved=resolved)
 
 
