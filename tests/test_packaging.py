@@ -183,6 +183,17 @@ def test_every_pin_is_explained_in_build_md():
   assert unexplained == []
 
 
+def test_every_directory_of_the_package_is_a_regular_package():
+  # setuptools warns at every install (a screenful, "Package 'tfqa.resources'
+  # is absent from the `packages` configuration") about a directory that
+  # Python can import but `packages = find:` skips: one without __init__.py.
+  missing = [os.path.relpath(root, REPO_ROOT)
+             for root, dirs, _ in os.walk(REPO_ROOT / "tfqa")
+             if "__pycache__" not in root and
+             not os.path.exists(os.path.join(root, "__init__.py"))]
+  assert missing == []
+
+
 @pytest.mark.slow
 def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   dist = tmp_path / "dist"
