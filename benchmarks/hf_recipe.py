@@ -182,7 +182,9 @@ def train(run_config, train_file, *, steps: int | None = None,
   tf_keras.utils.set_random_seed(train_config.seed)
   started = time.perf_counter()
   source = modeling.resolve_source(run_config.model)
-  model, _ = modeling.build_model(source)
+  model, report = modeling.build_model(source)
+  # As tfqa's training does: say what was loaded, warn about surprises.
+  modeling.log_weights_report(report)
   load_seconds = time.perf_counter() - started
 
   started = time.perf_counter()
