@@ -41,8 +41,10 @@ def model_dir(tmp_path):
 def test_the_exported_steps_results_are_found(model_dir, checkpoint, subdir,
                                               when):
   path = os.path.join(model_dir, "eval", subdir, "eval_results.json")
+  with open(path, encoding="utf-8") as f:
+    results = json.load(f)
   assert card.evaluation_of(model_dir, os.path.join(model_dir, checkpoint)
-                            ) == (path, when)
+                            ) == (path, when, results)
 
 
 def test_tfqa_eval_results_are_used_when_training_recorded_none(model_dir):
@@ -50,7 +52,9 @@ def test_tfqa_eval_results_are_used_when_training_recorded_none(model_dir):
   assert card.evaluation_of(
       model_dir, os.path.join(model_dir, "checkpoints", "ckpt-8")) == (
           os.path.join(model_dir, "eval", "ckpt-8", "eval_results.json"),
-          "by tfqa_eval")
+          "by tfqa_eval",
+          {"f1": 61.0, "eval_file": "other.json",
+           "checkpoint": os.path.join(model_dir, "checkpoints", "ckpt-8")})
 
 
 def test_results_of_another_step_never_describe_a_checkpoint(model_dir):

@@ -69,8 +69,7 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
         f"{rundir.checkpoint_step(trained.checkpoint)}) was recorded; "
         f"`tfqa_eval --model_dir=... --checkpoint=...` makes one.")
   else:
-    path, when = found
-    results = io_utils.read_json(path, what="the evaluation results")
+    path, when, results = found
     lines += [f"Recorded {when} "
               f"(`{os.path.relpath(path, trained.model_dir)}`).", "",
               "| metric | value |", "|---|---|"]
@@ -116,8 +115,11 @@ def _best_checkpoint_line(trained):
   return ["", line] if line else []
 
 
-def evaluation_of(model_dir: str, checkpoint: str) -> tuple[str, str] | None:
-  """(results file, when it was made) of `checkpoint`'s step, or None.
+def evaluation_of(model_dir: str,
+                  checkpoint: str) -> tuple[str, str, dict] | None:
+  """(results file, when it was made, its results) of `checkpoint`'s step.
+
+  None when no evaluation of that step was recorded.
 
   A run records evaluations in three places: at the end of training
   (eval/eval_results.json, of the final step), during training
@@ -135,13 +137,15 @@ def evaluation_of(model_dir: str, checkpoint: str) -> tuple[str, str] | None:
   ]
   for when, directory in places:
     path = os.path.join(directory, evaluation.RESULTS_FILE)
-    if os.path.isfile(path) and _step_of_results(path) == step:
-      return path, when
+    if not os.path.isfile(path):
+      continue
+    results = io_utils.read_json(path, what="the evaluation results")
+    if _step_of_results(results) == step:
+      return path, when, results
   return None
 
 
-def _step_of_results(path):
-  results = io_utils.read_json(path, what="the evaluation results")
+def _step_of_results(results):
   if "global_step" in results:
     return results["global_step"]
   return rundir.checkpoint_step(str(results.get("checkpoint", "")))
