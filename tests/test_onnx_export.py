@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -322,3 +323,14 @@ def test_cli_rejects_an_unknown_quantize_mode():
                "--quantize=int4"], expect_fail=True)
   assert "tfqa_export: error:" in proc.stderr
   assert "int4" in proc.stderr
+
+
+def test_the_tflite_model_loads_without_tfs_interpreter_warning(exported):
+  _, export_dir = exported
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    logits_fn = portable_lib.tflite_logits_fn(
+        os.path.join(export_dir, "tflite", "model.int8.tflite"))
+  assert [str(w.message) for w in caught] == []
+  start, end = logits_fn([[2, 5, 3]], [[1, 1, 1]], [[0, 0, 1]])
+  assert start.shape == end.shape == (1, 3)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from typing import Callable, Sequence
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -48,6 +49,8 @@ MIN_OPSET = 17
 DEFAULT_MAX_F1_DROP = 1.0
 # Names of the dynamic axes in the ONNX graph's inputs and outputs.
 DYNAMIC_AXES = ("batch", "sequence")
+# The start of TF's warning that tf.lite.Interpreter moves to ai_edge_litert.
+_INTERPRETER_MOVED = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
 
 # quantize_fn(float_onnx_path, int8_onnx_path) and
 # tflite_fn(saved_model_dir, tflite_path): what build_portable calls to make
@@ -237,7 +240,13 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
 
 def tflite_logits_fn(path: str) -> modeling.LogitsFn:
   """The LogitsFn of a TFLite model with predict_logits' names."""
-  interpreter = tf.lite.Interpreter(model_path=path)
+  # TF 2.21 warns on every Interpreter that it moves to ai_edge_litert, a
+  # package outside tfqa's pinned dependencies; the one TF ships still works,
+  # and a user of tfqa_export cannot act on the warning.
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=_INTERPRETER_MOVED,
+                            category=UserWarning)
+    interpreter = tf.lite.Interpreter(model_path=path)
   runner = interpreter.get_signature_runner()
 
   def logits_fn(input_ids, attention_mask, token_type_ids):
