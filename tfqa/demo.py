@@ -11,6 +11,9 @@ would run the tools:
      from the SavedModel in a fresh process that imports only tensorflow and
      tensorflow_text, each beside its gold answers and marked right or wrong,
      next to the held-out EM/F1: what the model learned, shown honestly.
+
+--workdir (default demo_run) starts empty each time: a previous demo's
+directory is emptied; any other non-empty one is refused, untouched.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ _EPOCHS = flags.DEFINE_integer("num_train_epochs", 3, "Training epochs.")
 _HELD_OUT = flags.DEFINE_integer("held_out_articles", 2,
                                  "Last articles of the sample kept for eval.")
 
+# Written into --workdir: only a directory holding it (or a new or empty one)
+# is emptied by the next demo.
+_MARKER = ".tfqa-demo"
+# What demos before the marker left in --workdir (train.json and eval.json
+# always): such a directory is a previous demo's too.
+_DEMO_ENTRIES = frozenset({"train.json", "eval.json", "run", "export",
+                           "shown_questions.json"})
 # Held-out questions shown with their answers (spread over the eval file).
 _SHOWN_QUESTIONS = 8
 _FRESH_PROCESS_ANSWERS = r"""
@@ -44,6 +54,40 @@ out = model.signatures["serving_default"](
 assert "tfqa" not in sys.modules and "transformers" not in sys.modules
 print(json.dumps([a.decode("utf-8") for a in out["answer"].numpy()]))
 """
+
+
+class DemoError(Exception):
+  """A mistake the demo reports in one line (exit 1), naming flag or step."""
+
+
+def fresh_workdir(workdir: str) -> str:
+  """Creates --workdir empty (with the marker) and returns its absolute path.
+
+  The demo starts from nothing each time, so it empties a previous demo's
+  directory; any other non-empty directory is refused, untouched: --workdir
+  may name a directory the user cares about.
+  """
+  path = os.path.abspath(workdir)
+  if os.path.exists(path):
+    if not os.path.isdir(path):
+      raise DemoError(f"--workdir={workdir} is a file; expected a directory "
+                      f"(new, empty, or a previous demo's)")
+    entries = set(os.listdir(path))
+    earlier_demo = {"train.json", "eval.json"} <= entries <= _DEMO_ENTRIES
+    if entries and _MARKER not in entries and not earlier_demo:
+      shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3
+                                                else "")
+      count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+      raise DemoError(
+          f"--workdir={workdir} holds {count} the demo did not write "
+          f"({shown}); expected a new or empty directory, or a previous "
+          f"demo's (with {_MARKER}). Nothing was deleted.")
+    shutil.rmtree(path)
+  os.makedirs(path)
+  with open(os.path.join(path, _MARKER), "w", encoding="utf-8") as f:
+    f.write("Written by `python -m tfqa.demo`: the next demo empties this "
+            "directory.\n")
+  return path
 
 
 def split_sample(sample_path: str, out_dir: str, held_out: int):
@@ -103,6 +147,15 @@ def _tool(module, *args):
   return [sys.executable, "-m", module, *args]
 
 
+def _run_step(command):
+  """Runs one tool; its failure ends the demo in one line (the tool's own
+  message is just above it)."""
+  code = subprocess.run(command, check=False).returncode
+  if code:
+    raise DemoError(f"{command[2]} {' '.join(command[3:])} failed "
+                    f"(exit {code}); its message is above")
+
+
 def _banner(text):
   print(f"\n=== {text} ===", flush=True)
 
@@ -125,18 +178,23 @@ def _train_and_kill_once(command, model_dir):
             flush=True)
       return saved_step
     time.sleep(0.5)
-  raise RuntimeError(f"tfqa_train ended (code {process.returncode}) before "
-                     f"the demo could interrupt it.")
+  raise DemoError(f"{command[2]} ended (exit {process.returncode}) before "
+                  f"the demo could interrupt it")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from tfqa import sample  # pylint: disable=import-outside-toplevel
+  try:
+    _demo()
+  except DemoError as e:
+    sys.exit(f"demo: error: {e}")
 
-  workdir = os.path.abspath(_WORKDIR.value)
-  shutil.rmtree(workdir, ignore_errors=True)
-  os.makedirs(workdir)
+
+def _demo():
+  from tfqa import metrics, sample  # pylint: disable=import-outside-toplevel
+
+  workdir = fresh_workdir(_WORKDIR.value)
   train_file, eval_file = split_sample(sample.sample_path(), workdir,
                                        _HELD_OUT.value)
   model_dir = os.path.join(workdir, "run")
@@ -149,14 +207,13 @@ def main(argv):
       "--train_batch_size=16", "--learning_rate=3e-4", "--save_every_steps=10",
       "--seed=1"), model_dir)
   _banner("2/4 resuming with only --model_dir")
-  subprocess.run(_tool("tfqa.cli.train", f"--model_dir={model_dir}"),
-                 check=True)
+  _run_step(_tool("tfqa.cli.train", f"--model_dir={model_dir}"))
   with open(os.path.join(model_dir, "eval", "eval_results.json"),
             encoding="utf-8") as f:
     results = json.load(f)
   _banner("3/4 exporting (SavedModel for TF Serving + save_pretrained)")
-  subprocess.run(_tool("tfqa.cli.export", f"--model_dir={model_dir}",
-                       f"--export_dir={export_dir}"), check=True)
+  _run_step(_tool("tfqa.cli.export", f"--model_dir={model_dir}",
+                  f"--export_dir={export_dir}"))
   _banner("4/4 answering held-out questions from the SavedModel in a fresh "
           "process")
   rows = shown_questions(eval_file, _SHOWN_QUESTIONS)
@@ -171,13 +228,13 @@ def main(argv):
       capture_output=True, text=True,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   if served.returncode:
-    sys.exit(f"The fresh process failed:\n{served.stderr}")
+    raise DemoError(f"the fresh process answering from the SavedModel "
+                    f"failed (exit {served.returncode}):\n{served.stderr}")
   answers = json.loads(served.stdout.strip().splitlines()[-1])
   for line in answer_lines(rows, answers):
     print(line)
-  print(f"\nHeld-out EM/F1 ({results['total']} questions of "
-        f"{_HELD_OUT.value} unseen articles): "
-        f"exact_match={results['exact_match']:.1f} f1={results['f1']:.1f}")
+  print(f"\nHeld-out ({_HELD_OUT.value} unseen articles): "
+        f"{metrics.headline(results)}")
   print(f"Run: {model_dir}\nExport: {export_dir}")
 
 
