@@ -101,8 +101,8 @@ def _assert_same_as_python(got, python_answers):
 @pytest.mark.slow
 def test_layout(exported):
   _, export_dir = exported
-  assert _listing(export_dir) == ["manifest.json", "pretrained",
-                                  "saved_model"]
+  assert _listing(export_dir) == [".tfqa-export", "manifest.json",
+                                  "pretrained", "saved_model"]
   assert _listing(os.path.join(export_dir, "saved_model", "tfqa")) == ["1"]
   version = os.path.join(export_dir, "saved_model", "tfqa", "1")
   assert _listing(version) == ["assets", "assets.extra", "fingerprint.pb",
@@ -458,7 +458,7 @@ def _no_staging_dirs(export_dir):
   for directory in (export_dir, os.path.join(export_dir, "saved_model",
                                              "tfqa")):
     hidden = [name for name in os.listdir(directory)
-              if name.startswith(".")]
+              if name.startswith(".") and name != ".tfqa-export"]
     assert hidden == [], directory
 
 
@@ -568,6 +568,34 @@ def test_cli_unwritable_export_dir_is_a_one_line_error(exported, tmp_path):
                   f"expected an export directory (created if absent).")
   assert "Traceback" not in proc.stderr
   assert blocker.read_text() == "not a directory"
+
+
+@pytest.mark.slow
+def test_cli_refuses_to_replace_what_it_did_not_write(exported, tmp_path):
+  model_dir, _ = exported
+  project = tmp_path / "project"
+  (project / "onnx").mkdir(parents=True)
+  (project / "onnx" / "my_model.onnx").write_text("mine")
+  (project / "notes.txt").write_text("mine")
+  proc = _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+               "--export_dir=.", "--noverify"], expect_fail=True, cwd=project)
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "tfqa_export: error: --export_dir=. holds onnx/, which an export "
+      "replaces, but no export wrote there (no .tfqa-export); expected a new "
+      "or empty directory, an earlier export, or one without manifest.json, "
+      "pretrained/, onnx/, tflite/. Nothing was written.")
+  assert "Traceback" not in proc.stderr
+  assert sorted(os.listdir(project)) == ["notes.txt", "onnx"]
+  assert os.listdir(project / "onnx") == ["my_model.onnx"]
+  # Among other files, an export directory of its own is fine, and a
+  # second export there replaces its own pretrained/.
+  for _ in range(2):
+    _run(["-m", "tfqa.cli.export", f"--model_dir={model_dir}",
+          "--export_dir=exports", "--noverify"], cwd=project)
+  assert sorted(os.listdir(project / "exports")) == [
+      ".tfqa-export", "manifest.json", "pretrained", "saved_model"]
+  assert sorted(os.listdir(project / "exports" / "saved_model" / "tfqa")) == [
+      "1", "2"]
 
 
 @pytest.mark.slow

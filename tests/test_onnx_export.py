@@ -163,7 +163,8 @@ def test_missing_extra_is_named(monkeypatch):
 def test_layout_and_manifest(exported, manifest):
   _, export_dir = exported
   assert sorted(os.listdir(export_dir)) == [
-      "manifest.json", "onnx", "pretrained", "saved_model", "tflite"]
+      ".tfqa-export", "manifest.json", "onnx", "pretrained", "saved_model",
+      "tflite"]
   assert sorted(os.listdir(os.path.join(export_dir, "onnx"))) == [
       "model.int8.onnx", "model.onnx"]
   assert os.listdir(os.path.join(export_dir, "tflite")) == [
@@ -281,8 +282,8 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, tmp_path):
 
   # A later export without ONNX leaves no stale onnx/ or tflite/ behind.
   export.export_model(model_dir=model_dir, export_dir=str(out), verify=False)
-  assert sorted(os.listdir(out)) == ["manifest.json", "pretrained",
-                                     "saved_model"]
+  assert sorted(os.listdir(out)) == [".tfqa-export", "manifest.json",
+                                     "pretrained", "saved_model"]
 
 
 @needs_onnx

@@ -84,3 +84,52 @@ def test_preflight_does_not_import_tensorflow():
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
                        capture_output=True, text=True, check=True).stdout
   assert out.split() == ["False", "False"]
+
+
+def _export_entries(directory, names):
+  directory.mkdir(exist_ok=True)
+  for name in names:
+    if name.endswith(".json") or name == "notes.txt":
+      (directory / name).write_text("{}")
+    else:
+      (directory / name).mkdir()
+
+
+@pytest.mark.parametrize("entries", [
+    [],  # empty
+    ["notes.txt", "saved_model"],  # nothing an export replaces
+    [".tfqa-export", "pretrained", "onnx"],  # an export wrote there
+])
+def test_export_dir_that_an_export_may_write_to(workdir, entries):
+  _export_entries(workdir / "exports", entries)
+  preflight.check_export("runs/a", export_dir="exports")
+  assert sorted(p.name for p in (workdir / "exports").iterdir()) == sorted(
+      entries)
+
+
+def test_an_export_made_before_the_marker_is_recognised_by_its_manifest(
+    workdir):
+  (workdir / "exports" / "pretrained").mkdir(parents=True)
+  (workdir / "exports" / "manifest.json").write_text(json.dumps(
+      {"model_name": "tfqa", "paths": {}, "sha256": {}}))
+  preflight.check_export("runs/a", export_dir="exports")
+
+
+@pytest.mark.parametrize("entries, found", [
+    (["pretrained", "notes.txt"], "pretrained/"),
+    (["tflite", "onnx", "saved_model"], "onnx/, tflite/"),
+    # A manifest.json of something else (a web app's, say).
+    (["manifest.json"], "manifest.json"),
+])
+def test_export_dir_holding_what_an_export_would_replace_is_refused(
+    workdir, entries, found):
+  _export_entries(workdir / "exports", entries)
+  with pytest.raises(ValueError) as e:
+    preflight.check_export("runs/a", export_dir="exports")
+  assert str(e.value) == (
+      f"--export_dir=exports holds {found}, which an export replaces, but no "
+      f"export wrote there (no .tfqa-export); expected a new or empty "
+      f"directory, an earlier export, or one without manifest.json, "
+      f"pretrained/, onnx/, tflite/. Nothing was written.")
+  assert sorted(p.name for p in (workdir / "exports").iterdir()) == sorted(
+      entries)

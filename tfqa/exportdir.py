@@ -8,6 +8,7 @@
     onnx/model.onnx, onnx/model.int8.onnx  with portable=... (optional)
     tflite/model.int8.tflite              with quantize="int8" (optional)
     manifest.json                         hashes, signatures, verification
+    .tfqa-export                          says tfqa_export owns the above
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 TFLITE_SUBDIR = "tflite"
 TFLITE_INT8_FILE = "model.int8.tflite"
+# Written by every export: tfqa_export owns the entries below in this
+# directory and may replace them; in another directory it refuses to.
+EXPORT_MARKER = ".tfqa-export"
+# What an export replaces or removes at the top of export_dir (saved_model/
+# only gains a version directory).
+REPLACED_ENTRIES = (MANIFEST_FILE, PRETRAINED_SUBDIR, ONNX_SUBDIR,
+                    TFLITE_SUBDIR)
 # The SavedModel's signatures: raw text in, answers out; and model logits.
 SERVING_SIGNATURE = "serving_default"
 LOGITS_SIGNATURE = "predict_logits"
@@ -49,6 +57,41 @@ def read_manifest(export_dir: str) -> dict:
     raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
                      f"directory written by tfqa_export.")
   return io_utils.read_json(path, what="the export manifest")
+
+
+def entries_not_ours(export_dir: str) -> list[str]:
+  """REPLACED_ENTRIES present in `export_dir` that no export wrote.
+
+  Empty for a missing or empty directory, one an export wrote to (its
+  marker, or the manifest of an export made before there was a marker), and
+  one holding none of REPLACED_ENTRIES.
+  """
+  try:
+    entries = set(os.listdir(export_dir))
+  except (FileNotFoundError, NotADirectoryError):
+    return []
+  if EXPORT_MARKER in entries or _holds_an_export_manifest(export_dir):
+    return []
+  return sorted(entries & set(REPLACED_ENTRIES))
+
+
+def _holds_an_export_manifest(export_dir):
+  """Whether manifest.json is tfqa_export's (the name is a common one)."""
+  try:
+    manifest = read_manifest(export_dir)
+  except (ValueError, OSError):
+    return False
+  return isinstance(manifest, dict) and {"model_name", "paths",
+                                         "sha256"} <= manifest.keys()
+
+
+def mark_as_export_dir(export_dir: str) -> None:
+  """Creates `export_dir` if needed and writes the marker (once)."""
+  path = os.path.join(export_dir, EXPORT_MARKER)
+  if not os.path.exists(path):
+    io_utils.atomic_write_text(
+        path, "Written by tfqa_export: it may replace manifest.json, "
+              "pretrained/, onnx/ and tflite/ here.\n")
 
 
 def file_digests(directory: str) -> dict[str, str]:

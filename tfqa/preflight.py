@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from tfqa import config as config_lib
+from tfqa import exportdir
 from tfqa import modeling
 from tfqa import paths
 from tfqa import rundir
@@ -106,9 +107,25 @@ def check_export(model_dir: str, *, export_dir: str,
   _check_run(model_dir, checkpoint)
   paths.check_path(export_dir, paths.OUTPUT_DIRECTORY, flag="--export_dir",
                    what="an export directory (created if absent)")
+  _check_nothing_of_others_is_replaced(export_dir)
   if probe_file:
     paths.check_path(probe_file, paths.JSON_FILE, flag="--probe_file",
                      what=_SQUAD)
+
+
+def _check_nothing_of_others_is_replaced(export_dir):
+  """An export replaces manifest.json, pretrained/, onnx/ and tflite/."""
+  found = exportdir.entries_not_ours(export_dir)
+  if not found:
+    return
+  def listed(names):
+    return ", ".join(n if n == exportdir.MANIFEST_FILE else n + "/"
+                     for n in names)
+  raise paths.PathError(
+      f"--export_dir={export_dir} holds {listed(found)}, which an export "
+      f"replaces, but no export wrote there (no {exportdir.EXPORT_MARKER}); "
+      f"expected a new or empty directory, an earlier export, or one without "
+      f"{listed(exportdir.REPLACED_ENTRIES)}. Nothing was written.")
 
 
 def check_predict(*, model: str | None = None, onnx_model: str | None = None,

@@ -115,9 +115,13 @@ class Campaign:
 
 
 def _hidden(export_dir):
+  """Leftovers of an export (hidden names), the export's marker aside."""
+  from tfqa import exportdir  # pylint: disable=import-outside-toplevel
+
   models_dir = os.path.join(export_dir, "saved_model", "tfqa")
   return sorted(
-      [n for n in os.listdir(export_dir) if n.startswith(".")] +
+      [n for n in os.listdir(export_dir)
+       if n.startswith(".") and n != exportdir.EXPORT_MARKER] +
       [f"saved_model/tfqa/{n}" for n in os.listdir(models_dir)
        if n.startswith(".")])
 

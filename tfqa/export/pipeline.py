@@ -181,6 +181,8 @@ def export_model(*, model_dir: str, export_dir: str,
         max_windows_per_batch=config.max_windows_per_batch,
         threshold=threshold)
     publisher = hooks.publisher
+    # Before anything is replaced: a rerun after a kill is let in.
+    exportdir.mark_as_export_dir(export_dir)
     publisher.publish(staged_version, version_dir,
                       overwrite=config.overwrite)
     try:
