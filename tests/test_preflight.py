@@ -133,3 +133,51 @@ def test_export_dir_holding_what_an_export_would_replace_is_refused(
       f"pretrained/, onnx/, tflite/. Nothing was written.")
   assert sorted(p.name for p in (workdir / "exports").iterdir()) == sorted(
       entries)
+
+
+@pytest.fixture
+def trained_elsewhere(workdir, tiny_files):
+  """runs/t, trained from workdir with relative data paths, seen from
+  another directory."""
+  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  run_config = _run_config(tiny_files)
+  run_config = rundir.with_overrides(run_config,
+                                     {"data.eval_file": "train.json"})
+  (workdir / "runs" / "t" / "checkpoints").mkdir(parents=True)
+  (workdir / "runs" / "t" / "checkpoints" / "ckpt-4.index").write_text("")
+  rundir.write_run_config(str(workdir / "runs" / "t"), run_config)
+  (workdir / "elsewhere").mkdir()
+  return run_config
+
+
+def _not_found(name, workdir, advice):
+  return (f"the run's data.{name}=train.json does not exist (relative to the "
+          f"working directory {workdir / 'elsewhere'}); expected a SQuAD JSON "
+          f"file ({advice}).")
+
+
+def test_the_runs_relative_data_files_are_named_as_the_runs(
+    workdir, tiny_files, trained_elsewhere, monkeypatch):
+  monkeypatch.chdir(workdir / "elsewhere")
+  with pytest.raises(ValueError) as e:
+    preflight.check_export("../runs/t", export_dir="exports")
+  assert str(e.value) == _not_found(
+      "eval_file", workdir,
+      "pass --probe_file, or run from the directory training started in")
+  with pytest.raises(ValueError) as e:
+    preflight.check_eval("../runs/t")
+  assert str(e.value) == _not_found(
+      "eval_file", workdir,
+      "pass --eval_file, or run from the directory training started in")
+  with pytest.raises(ValueError) as e:
+    preflight.check_train(trained_elsewhere, "../runs/t")
+  assert str(e.value) == _not_found(
+      "train_file", workdir, "run from the directory training started in")
+  # Given other files, or run where training started, all is well.
+  preflight.check_export("../runs/t", export_dir="exports",
+                         probe_file="../train.json")
+  preflight.check_eval("../runs/t", eval_file="../train.json")
+  monkeypatch.chdir(workdir)
+  preflight.check_export("runs/t", export_dir="exports")
+  preflight.check_eval("runs/t")
+  preflight.check_train(trained_elsewhere, "runs/t")

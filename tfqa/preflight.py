@@ -44,13 +44,17 @@ def check_train(run_config: config_lib.RunConfig,
         f"TensorFlow's checkpoint reader takes for a file pattern: the run's "
         f"checkpoints could never be read back. Expected a path without "
         f"{pattern_chars}; pick another name.")
-  data = run_config.data
-  for flag, path in (("--train_file", data.train_file),
-                     ("--eval_file", data.eval_file)):
-    if path:
-      paths.check_path(path, paths.JSON_FILE, flag=flag, what=_SQUAD)
-  if data.tfds_data_dir:
-    paths.check_path(data.tfds_data_dir, paths.DIRECTORY,
+  saved = _saved_run_config(model_dir)
+  for name in ("train_file", "eval_file"):
+    path = getattr(run_config.data, name)
+    if not path:
+      continue
+    if saved and getattr(saved.data, name) == path:
+      _check_runs_data_file(name, path, instead=None)
+    else:
+      paths.check_path(path, paths.JSON_FILE, flag=f"--{name}", what=_SQUAD)
+  if run_config.data.tfds_data_dir:
+    paths.check_path(run_config.data.tfds_data_dir, paths.DIRECTORY,
                      flag="--tfds_data_dir", what="a TFDS data directory")
   init = run_config.model.init_checkpoint
   if init and not rundir.checkpoints_on_disk(model_dir):
@@ -91,6 +95,8 @@ def check_eval(model_dir: str, *, eval_file: str | None = None,
   if eval_file:
     paths.check_path(eval_file, paths.JSON_FILE, flag="--eval_file",
                      what=_SQUAD)
+  else:
+    _check_runs_eval_file(model_dir, instead="--eval_file")
   if output_dir:
     paths.check_path(output_dir, paths.OUTPUT_DIRECTORY, flag="--output_dir",
                      what="a directory for the outputs (created if absent)")
@@ -111,6 +117,8 @@ def check_export(model_dir: str, *, export_dir: str,
   if probe_file:
     paths.check_path(probe_file, paths.JSON_FILE, flag="--probe_file",
                      what=_SQUAD)
+  else:
+    _check_runs_eval_file(model_dir, instead="--probe_file")
 
 
 def _check_nothing_of_others_is_replaced(export_dir):
@@ -185,6 +193,35 @@ def check_checkpoint(checkpoint: str, model_dir: str) -> None:
       what=(f"a checkpoint prefix of {model_dir}" if existing else
             f"a checkpoint prefix ({model_dir} has no checkpoint yet)"),
       choices=existing)
+
+
+def _saved_run_config(model_dir):
+  """The run's saved config; None if it has none or a damaged one (loading
+  the run reports that)."""
+  try:
+    return rundir.read_run_config(model_dir)
+  except ValueError:
+    return None
+
+
+def _check_runs_eval_file(model_dir, *, instead):
+  """The run's eval_file, read when the command is given no other file."""
+  run_config = _saved_run_config(model_dir)
+  if run_config and run_config.data.eval_file:
+    _check_runs_data_file("eval_file", run_config.data.eval_file,
+                          instead=instead)
+
+
+def _check_runs_data_file(name, path, *, instead):
+  """A data file named in run_config.json (`instead`: the flag to pass).
+
+  run_config.json keeps the path as training was given it: a relative one
+  is found only from the directory training started in.
+  """
+  advice = "run from the directory training started in"
+  paths.check_path(path, paths.JSON_FILE, flag=f"the run's data.{name}",
+                   what=f"{_SQUAD} ({f'pass {instead}, or ' if instead else ''}"
+                        f"{advice})")
 
 
 def _check_run(model_dir, checkpoint):
