@@ -111,9 +111,24 @@ def test_fresh_workdir_refuses_a_file(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   with pytest.raises(demo.DemoError, match=r"^--workdir=f is a file; "
                      r"expected a directory \(new, empty, or a previous "
-                     r"demo's\)$"):
+                     r"demo's\)\.$"):
     demo.fresh_workdir("f")
   assert (tmp_path / "f").read_text() == "keep me"
+
+
+def test_fresh_workdir_refuses_a_path_through_a_file_or_a_literal_tilde(
+    tmp_path, monkeypatch):
+  (tmp_path / "f").write_text("keep me")
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(demo.DemoError, match=(
+      r"^--workdir=f/sub cannot be created: .*f is a file, not a "
+      r"directory; expected a directory \(new, empty, or a previous "
+      r"demo's\)\.$")):
+    demo.fresh_workdir("f/sub")
+  with pytest.raises(demo.DemoError, match=(
+      r"^--workdir=~/d would be created in a directory named '~'")):
+    demo.fresh_workdir("~/d")
+  assert sorted(os.listdir(tmp_path)) == ["f"]
 
 
 def test_demo_refuses_a_users_directory_in_one_line(tmp_path):

@@ -67,11 +67,16 @@ def fresh_workdir(workdir: str) -> str:
   directory; any other non-empty directory is refused, untouched: --workdir
   may name a directory the user cares about.
   """
+  from tfqa import paths  # pylint: disable=import-outside-toplevel
+
+  try:
+    # A file, a path through a file, a '~' the shell left alone.
+    paths.check_path(workdir, paths.OUTPUT_DIRECTORY, flag="--workdir",
+                     what="a directory (new, empty, or a previous demo's)")
+  except paths.PathError as e:
+    raise DemoError(str(e)) from None
   path = os.path.abspath(workdir)
   if os.path.exists(path):
-    if not os.path.isdir(path):
-      raise DemoError(f"--workdir={workdir} is a file; expected a directory "
-                      f"(new, empty, or a previous demo's)")
     entries = set(os.listdir(path))
     earlier_demo = {"train.json", "eval.json"} <= entries <= _DEMO_ENTRIES
     if entries and _MARKER not in entries and not earlier_demo:
