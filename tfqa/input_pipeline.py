@@ -24,7 +24,6 @@ import tensorflow as tf
 from tfqa import config as config_lib
 from tfqa import features as features_lib
 
-MODEL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 LABEL_NAMES = ("start_positions", "end_positions")
 # Windows are grouped by length within chunks of this many batches: long
 # enough to group similar lengths, short enough to keep batches well mixed.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 
@@ -62,7 +61,3 @@ def read_json(path: str, *, what: str):
     raise ValueError(f"{path}: {what} is not valid: arrays/objects nested "
                      f"too deeply to parse.") from None
 
-
-def finite_or_none(value: float):
-  """JSON has no NaN/inf: maps them to None."""
-  return value if math.isfinite(value) else None
