@@ -196,17 +196,23 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   _require_pretrained()
   env = _env()
   results = tmp_path / "results.jsonl"
+  # The budget arm is the ablation here (no third tfqa run): it is paired
+  # with the strongest (the only) recipe arm, the unclipped recipe.
   command = [sys.executable, str(REPO_ROOT / "benchmarks" /
                                  "quality_parity.py"), "--tiny",
              f"--data={_data_file()}", f"--workdir={tmp_path / 'work'}",
-             "--folds=4", "--seeds=1", "--arms=tfqa,recipe,tfqa+clip_norm=1",
-             f"--results={results}"]
+             "--folds=4", "--seeds=1",
+             "--arms=tfqa,recipe+max_grad_norm=0,tfqa+clip_norm=1",
+             "--budget_arm=tfqa+clip_norm=1", f"--results={results}"]
   first = subprocess.run(command, cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
   assert first.returncode == 0, first.stderr[-3000:]
   records = [json.loads(line) for line in results.read_text().splitlines()]
+  # Labels by what ran: the spec `recipe+max_grad_norm=0` is recorded as
+  # the label its settings earn.
   assert [(r["arm"], r["fold"], r["seed"]) for r in records] == [
-      ("tfqa", 4, 0), ("recipe", 4, 0), ("tfqa+clip_norm=1", 4, 0)]
+      ("tfqa", 4, 0), ("recipe+max_grad_norm=0.0", 4, 0),
+      ("tfqa+clip_norm=1.0", 4, 0)]
   assert len({r["key"] for r in records}) == 3
   for r in records:
     assert 0 <= r["exact_match"] <= r["f1"] <= 100
@@ -215,24 +221,30 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
         r["windows"] / r["train_seconds"])
   # The tiny held-out article keeps 3 paragraphs of article 5.
   assert {r["heldout_title"] for r in records} == {records[0]["heldout_title"]}
-  tfqa, recipe = records[0], records[1]
+  tfqa, recipe, ablation = records
   assert tfqa["settings"]["resolved"]["train"]["clip_norm"] == 0
   assert tfqa["settings"]["resolved"]["pipeline"]["padding"] == (
       "width_buckets")
-  assert records[2]["settings"]["resolved"]["train"]["clip_norm"] == 1
+  assert recipe["settings"]["recipe"]["max_grad_norm"] == 0.0
+  assert recipe["settings"]["recipe"]["adam_epsilon"] == 1e-8
+  assert recipe["settings"]["recipe"]["padding"] == "longest"
+  assert ablation["settings"]["resolved"]["train"]["clip_norm"] == 1
   last = first.stdout.strip().splitlines()[-1]
-  assert last == f"quality_delta_f1={tfqa['f1'] - recipe['f1']:.4f}"
-  # One summary row per (arm, reference) present, each a single pair.
-  ablation = records[2]
-  summary = {tuple(line.split()[:2]): line.split()[2:4]
+  assert last == (f"equal_wall_clock_delta_f1="
+                  f"{ablation['f1'] - recipe['f1']:.4f}")
+  assert ("Strongest recipe arm: recipe+max_grad_norm=0.0 (mean F1 over "
+          "the 1 fold/seed cells") in first.stdout
+  # One summary row per (arm, reference) present, each one fold, one pair.
+  summary = {tuple(line.split()[:2]): line.split()[2:5]
              for line in first.stdout.splitlines()
-             if re.match(r"tfqa\S* +(tfqa|recipe) +1 ", line)}
+             if re.match(r"tfqa\S* +(tfqa|recipe)\S* +1 +1 ", line)}
   assert summary == {
-      ("tfqa", "recipe"): ["1", f"{tfqa['f1'] - recipe['f1']:+.2f}"],
-      ("tfqa+clip_norm=1", "tfqa"): [
-          "1", f"{ablation['f1'] - tfqa['f1']:+.2f}"],
-      ("tfqa+clip_norm=1", "recipe"): [
-          "1", f"{ablation['f1'] - recipe['f1']:+.2f}"]}
+      ("tfqa", "recipe+max_grad_norm=0.0"): [
+          "1", "1", f"{tfqa['f1'] - recipe['f1']:+.2f}"],
+      ("tfqa+clip_norm=1.0", "tfqa"): [
+          "1", "1", f"{ablation['f1'] - tfqa['f1']:+.2f}"],
+      ("tfqa+clip_norm=1.0", "recipe+max_grad_norm=0.0"): [
+          "1", "1", f"{ablation['f1'] - recipe['f1']:+.2f}"]}
 
   # A rerun trains nothing: every run is in the results file, also one
   # recorded before tfqa had the fields added since (at their neutral value).
