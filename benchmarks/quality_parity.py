@@ -164,7 +164,8 @@ def run_one(spec: dict) -> dict:
     model_dir = os.path.join(workdir, "run")
     result = training.train_and_evaluate(run_config, model_dir, verbose=0)
     log = training.read_train_log(model_dir)
-    per_epoch = result.total_steps // settings["epochs"]
+    # The run's own epochs (an arm may override num_train_epochs).
+    per_epoch = result.total_steps // run_config.train.num_train_epochs
     last_epoch = [e["loss"] for e in log if e["step"] > result.total_steps -
                   per_epoch]
     norms = [e.get("gradient_norm") for e in log]
