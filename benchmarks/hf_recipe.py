@@ -13,8 +13,15 @@ model's own loss; model.fit.
 
 Two paddings: "max_length" pads every window to 384 (what run_qa.py does with
 --pad_to_max_length, and on TPU); "longest" pads each shuffled batch to its
-longest window (run_qa.py's default "variable_batch" mode). Padding is masked,
-so both train the same model; "longest" costs less CPU.
+longest window (run_qa.py's default "variable_batch" mode); "longest" costs
+less CPU. They are not the same computation: the attention mask keeps padded
+positions out of the real tokens' representations, but the model's own QA
+loss (transformers' TFQuestionAnsweringLoss, which the recipe compiles with)
+is a softmax cross-entropy over every position of the padded window, padded
+ones included, so the padded width changes the loss and its gradients (and
+dropout draws a mask of the padded shape). That is upstream's behaviour and
+this baseline keeps it; tfqa trains with the same model loss, so its padded
+widths enter its loss in the same way.
 """
 
 from __future__ import annotations

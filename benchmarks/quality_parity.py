@@ -1,8 +1,10 @@
-"""Answer quality of tfqa's defaults against the transformers TF recipe: seeded cross-validation, paired differences.
+"""Answer quality of tfqa's defaults against the transformers TF recipe: seeded cross-validation, paired differences with folds as the unit.
 
   .venv/bin/python benchmarks/quality_parity.py --results=quality.jsonl \\
       [--folds=0,1,2,3,4] [--seeds=3] [--epochs=4] [--learning_rate=1.5e-4] \\
-      [--arms=tfqa,recipe]
+      [--arms=tfqa,recipe,...] [--budget_arm=tfqa+num_train_epochs=11]
+  .venv/bin/python benchmarks/quality_parity.py --results=... --report_only
+  .venv/bin/python benchmarks/quality_parity.py --results=... --migrate
 
 Cross-validation over the shared real sample (SQuAD 2.0 dev, 5 articles):
 fold k trains on the answerable questions of the four other articles and
@@ -11,40 +13,49 @@ same examples and is scored on the same held-out questions by the same
 decoder (tfqa.evaluation.evaluate: tfqa's windows, n-best 20, official SQuAD
 v1.1 EM/F1), so the comparison isolates training.
 
-Arms (--arms, comma-separated):
-  tfqa        training.train_and_evaluate with tfqa's defaults; only epochs,
-              batch size, peak LR and seed are set.
-  tfqa+F=V    the same with RunConfig fields overridden, e.g.
-              tfqa+clip_norm=0+adam_epsilon=1e-8 (an ablation, or a
-              candidate default); F is a field of features, pipeline, decode
-              or train.
-  recipe      the transformers TF example recipe (hf_recipe.py), each
-              shuffled batch padded to its longest window (run_qa.py's
-              variable_batch mode; --recipe_padding=max_length pads to 384).
-  recipe384   the recipe padded to 384 (the speed baseline).
-Both tfqa and the recipe use warmup ratio 0.1 and weight decay 0.01; the
-recipe keeps its own Adam epsilon (1e-8) and clipnorm (1.0, applied by
-Keras' legacy optimizer to the raw embedding-gradient rows).
+Arms (--arms, comma-separated; default: the study's six, quality_arms.py):
+  tfqa          training.train_and_evaluate with tfqa's defaults; only
+                epochs, batch size, peak LR and seed are set.
+  tfqa+F=V...   the same with RunConfig fields of features, pipeline, decode
+                or train overridden, e.g. the attribution arm
+                tfqa+clip_norm=1.0+adam_epsilon=1e-8+padding=dynamic (tfqa
+                with the recipe's optimizer settings and random batches) or
+                the equal-wall-clock arm tfqa+num_train_epochs=11.
+  recipe        the transformers TF example recipe (hf_recipe.py) as
+                upstream ships it: each shuffled batch padded to its longest
+                window (run_qa.py's default), Adam epsilon 1e-8, global
+                clipnorm 1.0 (max_grad_norm, applied by Keras' legacy
+                optimizer to the raw embedding-gradient rows).
+  recipe384     the same recipe with every window padded to 384.
+  recipe+F=V... the recipe with padding (longest | max_length),
+                max_grad_norm (0: no clipping) or adam_epsilon overridden,
+                e.g. recipe+max_grad_norm=0 (the recipe without clipping).
+An unknown field or value is refused in one line. Both tfqa and the recipe
+use warmup ratio 0.1 and weight decay 0.01.
 
 Each run trains in a subprocess (fresh TF state, bounded memory) and is
-appended to --results as one JSON line keyed by its resolved settings; a
-rerun skips what is there, so the study can be interrupted and resumed.
-Runs go seed by seed, fold by fold, arm by arm.
+appended to --results as one JSON line with every setting it ran with
+(`settings`, keyed by their hash) and a label (`arm`) derived from those
+settings against today's defaults; a rerun skips what is there, so the study
+can be interrupted and resumed. Runs go seed by seed, fold by fold, arm by
+arm. --migrate relabels an existing file's rows by their settings
+(idempotent; the first label is kept in `arm_recorded`).
 
-Prints, per fold and seed, each arm's EM/F1 and training windows/s; then
-for each arm the paired F1 difference against each of its references among
---arms (tfqa against recipe and recipe384; tfqa+... against tfqa, recipe
-and recipe384; recipe384 against recipe): mean, standard deviation and 95%
-t-interval over the pairs. Last line
-`quality_delta_f1=<mean paired F1 difference tfqa - recipe>`.
+Prints each run's EM/F1, training windows/s and last-epoch loss; the
+strongest recipe arm (highest mean F1 over the cells every recipe arm has);
+then the paired F1 differences, with folds as the unit (each fold's
+difference is the mean over its seeds, the 95% t-interval is over folds):
+tfqa against the upstream recipe, the unclipped recipe and the recipe at
+384; the attribution arm against tfqa and the recipe; other tfqa+ arms
+against tfqa; the --budget_arm against the strongest recipe arm. Runs
+missing from the 5 folds x --seeds grid are named. Last line
+`equal_wall_clock_delta_f1=<budget arm - strongest recipe>` (nan when no
+pair was run).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -58,6 +69,8 @@ from absl import app
 from absl import flags
 
 import bench_common
+import quality_arms
+import quality_report
 
 _DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
                             "SQuAD JSON with >= 5 articles.")
@@ -68,10 +81,16 @@ _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds 0..N-1 per fold.")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs.")
 _LR = flags.DEFINE_float("learning_rate", 1.5e-4, "Peak learning rate.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Batch size.")
-_ARMS = flags.DEFINE_list("arms", ["tfqa", "recipe"], "Arms (module doc).")
-_RECIPE_PADDING = flags.DEFINE_enum(
-    "recipe_padding", "longest", ["longest", "max_length"],
-    "Padding of the `recipe` arm.")
+_ARMS = flags.DEFINE_list("arms", list(quality_arms.STUDY_ARMS),
+                          "Arms (module doc).")
+_BUDGET_ARM = flags.DEFINE_string(
+    "budget_arm", quality_arms.BUDGET,
+    "The equal-wall-clock arm, compared with the strongest recipe arm (its "
+    "runs are reported, trained only when it is also in --arms).")
+_MIGRATE = flags.DEFINE_bool(
+    "migrate", False, "Relabel the rows of --results by their recorded "
+    "settings (idempotent; run it while no study appends to the file) and "
+    "exit.")
 _RESULTS = flags.DEFINE_string("results", "quality_parity.jsonl",
                                "JSON-lines results file (appended).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
@@ -85,130 +104,45 @@ _RUN_ONE = flags.DEFINE_string("run_one", None,
                                "its result.")
 
 _RESULT_PREFIX = "QUALITY_RUN_RESULT "
-# t quantiles (two-sided 95%) by degrees of freedom.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447,
-         7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179,
-         13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101,
-         19: 2.093, 20: 2.086, 24: 2.064, 29: 2.045, 39: 2.023, 59: 2.001}
 
 
-def parse_arm(arm: str) -> tuple[str, dict]:
-  """("tfqa" | "recipe" | "recipe384", {field: value}) of an arm spec."""
-  kind, *overrides = arm.split("+")
-  if kind not in ("tfqa", "recipe", "recipe384"):
-    raise app.UsageError(f"Invalid arm {arm!r}: expected tfqa, tfqa+F=V..., "
-                         f"recipe or recipe384.")
-  if overrides and kind != "tfqa":
-    raise app.UsageError(f"Invalid arm {arm!r}: only tfqa takes overrides.")
-  values = {}
-  for item in overrides:
-    name, sep, text = item.partition("=")
-    if not sep:
-      raise app.UsageError(f"Invalid override {item!r} in arm {arm!r}: "
-                           f"expected FIELD=VALUE.")
-    values[name] = _parse_value(text)
-  return kind, values
+def _study(fold: int, seed: int) -> dict:
+  """The run settings every arm of a fold and seed shares (from the flags)."""
+  return {"fold": fold, "seed": seed,
+          "epochs": 1 if _TINY.value else _EPOCHS.value,
+          "learning_rate": _LR.value,
+          "batch_size": 4 if _TINY.value else _BATCH.value,
+          "model": _MODEL.value, "tiny": _TINY.value,
+          "data": os.path.basename(_DATA.value)}
 
 
-def _parse_value(text):
-  """A number, true/false, or else the text itself."""
+def resolved_settings(arm: str, fold: int, seed: int) -> dict:
+  """Everything that determines a run's outcome (quality_arms.arm_settings)."""
   try:
-    return json.loads(text)
-  except json.JSONDecodeError:
-    return text
+    return quality_arms.arm_settings(arm, _study(fold, seed))
+  except ValueError as e:
+    # One line, no usage dump (exit 1).
+    raise SystemExit(f"--arms: {e}") from None
 
 
 def tfqa_run_config(settings: dict, train_file: str, heldout_file: str,
                     workdir: str):
-  """The tfqa RunConfig of a run: defaults, the study's four settings, overrides."""
+  """The tfqa RunConfig of a run from its recorded settings."""
   from tfqa import config  # pylint: disable=import-outside-toplevel
 
-  sections = {"features": config.FeatureConfig(),
-              "pipeline": config.PipelineConfig(),
-              "decode": config.DecodeConfig(),
-              "train": config.TrainConfig(
-                  train_batch_size=settings["batch_size"],
-                  learning_rate=settings["learning_rate"],
-                  num_train_epochs=settings["epochs"],
-                  seed=settings["seed"])}
-  for name, value in settings["overrides"].items():
-    owners = [s for s, obj in sections.items()
-              if name in {f.name for f in dataclasses.fields(obj)}]
-    if not owners:
-      raise app.UsageError(f"Unknown RunConfig field {name!r} in an arm.")
-    sections[owners[0]] = dataclasses.replace(sections[owners[0]],
-                                              **{name: value})
+  sections = {name: cls(**settings["resolved"][name]) if "resolved" in
+              settings else cls()
+              for name, cls in (("features", config.FeatureConfig),
+                                ("pipeline", config.PipelineConfig),
+                                ("decode", config.DecodeConfig))}
+  train = (config.TrainConfig(**settings["resolved"]["train"])
+           if "resolved" in settings else
+           quality_arms.tfqa_sections(settings, {})["train"])
   kind = "tiny" if settings["tiny"] else "pretrained"
   return config.RunConfig(
       model=bench_common.model_config(kind, workdir, model=settings["model"]),
       data=config.DataConfig(train_file=train_file, eval_file=heldout_file),
-      **sections)
-
-
-def resolved_settings(arm: str, fold: int, seed: int) -> dict:
-  """Everything that determines a run's outcome (its results-file key)."""
-  from tfqa import config  # pylint: disable=import-outside-toplevel
-  import hf_recipe  # pylint: disable=import-outside-toplevel
-
-  kind, overrides = parse_arm(arm)
-  settings = {"kind": kind, "fold": fold, "seed": seed,
-              "epochs": 1 if _TINY.value else _EPOCHS.value,
-              "learning_rate": _LR.value,
-              "batch_size": 4 if _TINY.value else _BATCH.value,
-              "model": _MODEL.value, "tiny": _TINY.value,
-              "data": os.path.basename(_DATA.value), "overrides": overrides}
-  if kind == "tfqa":
-    run_config = tfqa_run_config(settings, "train.json", "heldout.json",
-                                 tempfile.gettempdir())
-    # The resolved sections, so that a change of tfqa's defaults is a new
-    # key (and a run whose overrides equal the new defaults is reused).
-    settings["resolved"] = {name: dataclasses.asdict(getattr(run_config,
-                                                             name))
-                            for name in ("features", "pipeline", "decode",
-                                         "train")}
-    settings["overrides"] = {}
-  else:
-    settings["recipe"] = {
-        "padding": ("max_length" if kind == "recipe384"
-                    else _RECIPE_PADDING.value),
-        "max_length": hf_recipe.MAX_LENGTH, "stride": hf_recipe.STRIDE,
-        "adam_epsilon": hf_recipe.ADAM_EPSILON,
-        "max_grad_norm": hf_recipe.MAX_GRAD_NORM,
-        "warmup_ratio": config.TrainConfig().warmup_ratio,
-        "weight_decay": config.TrainConfig().weight_decay}
-  return settings
-
-
-def settings_key(settings: dict) -> str:
-  """A run's key: the hash of its settings, float fields as floats (so that
-  clip_norm=0 and the default 0.0 are one setting)."""
-  return hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True)
-                        .encode()).hexdigest()[:16]
-
-
-# Fields tfqa gained after runs were recorded, at the value that trains as
-# before they existed: left out of the key, so those runs still count.
-_ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
-                          "gradient_accumulation_steps": 1}}
-
-
-def _canonical(settings: dict) -> dict:
-  from tfqa import config  # pylint: disable=import-outside-toplevel
-
-  if "resolved" not in settings:
-    return settings
-  sections = {"features": config.FeatureConfig, "pipeline":
-              config.PipelineConfig, "decode": config.DecodeConfig,
-              "train": config.TrainConfig}
-  resolved = {}
-  for name, values in settings["resolved"].items():
-    floats = {f.name for f in dataclasses.fields(sections[name])
-              if f.type == "float"}
-    neutral = _ADDED_LATER.get(name, {})
-    resolved[name] = {k: float(v) if k in floats and isinstance(v, int)
-                      else v for k, v in values.items()
-                      if k not in neutral or v != neutral[k]}
-  return dict(settings, resolved=resolved)
+      train=train, **sections)
 
 
 def run_one(spec: dict) -> dict:
@@ -224,15 +158,14 @@ def run_one(spec: dict) -> dict:
   train_file, heldout_file, _, titles = bench_common.split_answerable(
       spec["data"], workdir, tiny=settings["tiny"],
       heldout_article=settings["fold"])
-  overrides = settings.get("resolved_overrides", {})
-  base = dict(settings, overrides=overrides)
-  run_config = tfqa_run_config(base, train_file, heldout_file, workdir)
+  run_config = tfqa_run_config(settings, train_file, heldout_file, workdir)
   started = time.perf_counter()
   if settings["kind"] == "tfqa":
     model_dir = os.path.join(workdir, "run")
     result = training.train_and_evaluate(run_config, model_dir, verbose=0)
     log = training.read_train_log(model_dir)
-    per_epoch = result.total_steps // settings["epochs"]
+    # The run's own epochs (an arm may override num_train_epochs).
+    per_epoch = result.total_steps // run_config.train.num_train_epochs
     last_epoch = [e["loss"] for e in log if e["step"] > result.total_steps -
                   per_epoch]
     norms = [e.get("gradient_norm") for e in log]
@@ -249,7 +182,9 @@ def run_one(spec: dict) -> dict:
   else:
     recipe = hf_recipe.train(run_config, train_file,
                              epochs=settings["epochs"],
-                             padding=settings["recipe"]["padding"])
+                             padding=settings["recipe"]["padding"],
+                             epsilon=settings["recipe"]["adam_epsilon"],
+                             clip_norm=settings["recipe"]["max_grad_norm"])
     source = modeling.resolve_source(run_config.model)
     heldout = data_lib.load_squad_json(heldout_file).examples
     metrics = evaluation.evaluate(
@@ -293,72 +228,8 @@ def read_results(path: str) -> dict:
         except json.JSONDecodeError:
           continue
         # Keyed anew: the key's canonical form may be newer than the line.
-        runs[settings_key(record["settings"])] = record
+        runs[quality_arms.settings_key(record["settings"])] = record
   return runs
-
-
-def mean_sd_ci(values):
-  """(mean, sample sd, 95% t half-width); sd and half-width None for n < 2."""
-  n = len(values)
-  mean = sum(values) / n
-  if n < 2:
-    return mean, None, None
-  sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-  df = n - 1
-  t = _T975.get(df) or _T975[max(k for k in _T975 if k <= df)]
-  return mean, sd, t * sd / math.sqrt(n)
-
-
-def references_of(arm: str) -> tuple[str, ...]:
-  """The arms `arm` is paired with; the first names the summary line.
-
-  tfqa is paired with the recipe both ways it is run (variable padding and
-  384), an ablation or budget arm `tfqa+...` with tfqa's defaults and with
-  both recipes.
-  """
-  if arm == "tfqa":
-    return ("recipe", "recipe384")
-  if arm.startswith("tfqa+"):
-    return ("tfqa", "recipe", "recipe384")
-  if arm == "recipe384":
-    return ("recipe",)
-  return ()
-
-
-def report(rows: list[dict], arms: list[str]) -> float | None:
-  """Prints the per-run table and the paired differences; returns tfqa - recipe."""
-  by_cell = {(r["arm"], r["fold"], r["seed"]): r for r in rows}
-  cells = sorted({(r["fold"], r["seed"]) for r in rows})
-  print(f"{'fold':>4} {'seed':>4} {'held-out article':<32} {'arm':<36} "
-        f"{'EM':>6} {'F1':>6} {'win/s':>7} {'loss':>6}")
-  for fold, seed in cells:
-    for arm in arms:
-      r = by_cell.get((arm, fold, seed))
-      if r:
-        print(f"{fold:>4} {seed:>4} {r['heldout_title'][:32]:<32} "
-              f"{arm[:36]:<36} {r['exact_match']:6.2f} {r['f1']:6.2f} "
-              f"{r['windows_per_second']:7.2f} {r['last_epoch_loss']:6.3f}")
-  print()
-  print(f"{'arm':<36} {'reference':<10} {'pairs':>5} {'mean dF1':>9} "
-        f"{'sd':>6} {'95% CI':>17} {'speed x':>8}")
-  delta = None
-  for arm, ref in [(a, r) for a in arms for r in references_of(a)]:
-    pairs = [(by_cell[(arm, f, s)], by_cell[(ref, f, s)]) for f, s in cells
-             if (arm, f, s) in by_cell and (ref, f, s) in by_cell]
-    if not pairs:
-      continue
-    diffs = [a["f1"] - b["f1"] for a, b in pairs]
-    speed = sum(a["windows_per_second"] / b["windows_per_second"]
-                for a, b in pairs) / len(pairs)
-    mean, sd, half = mean_sd_ci(diffs)
-    ci = (f"[{mean - half:+6.2f}, {mean + half:+6.2f}]" if half is not None
-          else "n/a")
-    sd_text = f"{sd:6.2f}" if sd is not None else "   n/a"
-    print(f"{arm[:36]:<36} {ref:<10} {len(pairs):>5} {mean:+9.2f} "
-          f"{sd_text} {ci:>17} {speed:8.2f}")
-    if (arm, ref) == ("tfqa", "recipe"):
-      delta = mean
-  return delta
 
 
 def main(argv):
@@ -368,51 +239,60 @@ def main(argv):
     record = run_one(json.loads(_RUN_ONE.value))
     print(_RESULT_PREFIX + json.dumps(record))
     return
+  if _MIGRATE.value:
+    if not os.path.exists(_RESULTS.value):
+      raise SystemExit(f"--results={_RESULTS.value}: no such file to "
+                           f"migrate.")
+    changed = quality_arms.migrate_file(_RESULTS.value)
+    print(f"{_RESULTS.value}: {changed} row(s) relabelled by their recorded "
+          f"settings.")
+    return
   arms = _ARMS.value
-  for arm in arms:
-    parse_arm(arm)
+  labels = {arm: quality_arms.arm_label(resolved_settings(arm, 0, 0))
+            for arm in [*arms, _BUDGET_ARM.value]}
   try:
     folds = [int(f) for f in _FOLDS.value]
   except ValueError:
-    raise app.UsageError(f"Invalid --folds={','.join(_FOLDS.value)}: "
+    raise SystemExit(f"Invalid --folds={','.join(_FOLDS.value)}: "
                          f"expected integers 0-4.") from None
   if not all(0 <= f < 5 for f in folds):
-    raise app.UsageError(f"Invalid --folds={','.join(_FOLDS.value)}: "
+    raise SystemExit(f"Invalid --folds={','.join(_FOLDS.value)}: "
                          f"expected integers 0-4.")
   if _SEEDS.value < 1:
-    raise app.UsageError(f"Invalid --seeds={_SEEDS.value}: expected >= 1.")
-  bench_common.require_data(_DATA.value)
+    raise SystemExit(f"Invalid --seeds={_SEEDS.value}: expected >= 1.")
+  if not _REPORT_ONLY.value:
+    bench_common.require_data(_DATA.value)
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-quality-")
   done = read_results(_RESULTS.value)
   started = time.perf_counter()
   rows = []
+  grid = [(fold, seed) for fold in folds for seed in range(_SEEDS.value)]
   for seed in range(_SEEDS.value):
     for fold in folds:
-      for arm in arms:
+      for arm in labels:
         settings = resolved_settings(arm, fold, seed)
-        key = settings_key(settings)
-        if key not in done and not _REPORT_ONLY.value:
+        key = quality_arms.settings_key(settings)
+        if key not in done and arm in arms and not _REPORT_ONLY.value:
           spec = {"arm": arm, "workdir": os.path.join(workdir, key),
-                  "data": _DATA.value,
-                  "settings": dict(settings,
-                                   resolved_overrides=parse_arm(arm)[1])}
-          record = dict(_spawn(spec), key=key, arm=arm, fold=fold,
+                  "data": _DATA.value, "settings": settings}
+          record = dict(_spawn(spec), key=key, arm=labels[arm], fold=fold,
                         seed=seed, settings=settings,
                         finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
           shutil.rmtree(spec["workdir"], ignore_errors=True)
           with open(_RESULTS.value, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
           done[key] = record
-          print(f"[{time.perf_counter() - started:7.0f}s] {arm} fold "
-                f"{fold} seed {seed}: EM {record['exact_match']:.2f} F1 "
-                f"{record['f1']:.2f}, {record['windows_per_second']:.2f} "
-                f"windows/s", flush=True)
+          print(f"[{time.perf_counter() - started:7.0f}s] {labels[arm]} "
+                f"fold {fold} seed {seed}: EM {record['exact_match']:.2f} "
+                f"F1 {record['f1']:.2f}, "
+                f"{record['windows_per_second']:.2f} windows/s", flush=True)
         if key in done:
-          rows.append(dict(done[key], arm=arm))
+          rows.append(dict(done[key], arm=labels[arm]))
   print()
-  delta = report(rows, arms)
-  if delta is not None:
-    print(bench_common.format_last_line("quality_delta_f1", delta))
+  delta = quality_report.report(
+      rows, list(dict.fromkeys(labels.values())), grid=grid,
+      budget_arm=labels[_BUDGET_ARM.value])
+  print(quality_report.format_last_line(delta))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,284 @@
+"""The quality study's arms: their specs, the settings a run records, the label those settings earn, and the migration of a results file's labels.
+
+Not a library module: quality_parity.py and the tests import it from the
+benchmarks directory. TensorFlow-free (tfqa.config is), so labels and the
+report are checked without training anything.
+
+A row's recorded `settings` are the ground truth of what ran; its label
+(`arm`) is derived from them by `arm_label`, relative to today's defaults
+of tfqa and of the upstream recipe:
+  tfqa            tfqa's defaults;
+  tfqa+F=V...     tfqa with those RunConfig fields off its defaults, train
+                  fields first, then pipeline, features, decode, each in
+                  dataclass order (so tfqa's optimizer settings read first);
+  recipe          the transformers TF recipe as upstream ships it: global
+                  clipnorm 1.0 (TrainingArguments' max_grad_norm), Adam
+                  epsilon 1e-8, each shuffled batch padded to its longest
+                  window (run_qa.py's default);
+  recipe384       the same recipe with every window padded to 384;
+  recipe[384]+F=V the recipe with its optimizer settings overridden, e.g.
+                  recipe+max_grad_norm=0.0, the recipe without clipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+
+import hf_recipe
+
+from tfqa import config
+
+# The study's arms, by role.
+TFQA = "tfqa"
+RECIPE = "recipe"  # upstream as it ships: clip 1.0, per-batch padding
+RECIPE_UNCLIPPED = "recipe+max_grad_norm=0.0"
+RECIPE_384 = "recipe384"
+# tfqa with the recipe's optimizer settings (clipping 1.0, Adam epsilon
+# 1e-8, random batches): tfqa's defaults minus this arm is what tfqa's own
+# optimizer choices are worth.
+ATTRIBUTION = "tfqa+clip_norm=1.0+adam_epsilon=1e-8+padding=dynamic"
+# Equal wall-clock: 11 epochs = floor(4 x the 384 recipe's 1,914 s / tfqa's
+# 655 s) on fold 0 / seed 0, fixed before any such run (BENCHMARKS.md).
+BUDGET = "tfqa+num_train_epochs=11"
+STUDY_ARMS = (TFQA, RECIPE, RECIPE_UNCLIPPED, RECIPE_384, ATTRIBUTION, BUDGET)
+
+_SECTIONS = {"train": config.TrainConfig, "pipeline": config.PipelineConfig,
+             "features": config.FeatureConfig, "decode": config.DecodeConfig}
+# The recipe's settings as upstream ships them (padding: run_qa.py's default).
+RECIPE_DEFAULTS = {"padding": "longest", "max_length": hf_recipe.MAX_LENGTH,
+                   "stride": hf_recipe.STRIDE,
+                   "adam_epsilon": hf_recipe.ADAM_EPSILON,
+                   "max_grad_norm": hf_recipe.MAX_GRAD_NORM,
+                   "warmup_ratio": config.TrainConfig().warmup_ratio,
+                   "weight_decay": config.TrainConfig().weight_decay}
+# What a recipe arm may override (what hf_recipe.train takes).
+RECIPE_FIELDS = ("padding", "max_grad_norm", "adam_epsilon")
+# Fields tfqa gained after runs were recorded, at the value that trains as
+# before they existed: left out of the key, so those runs still count.
+_ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
+                          "gradient_accumulation_steps": 1}}
+
+
+def tfqa_fields() -> tuple[str, ...]:
+  """The RunConfig fields a tfqa arm may override, in label order."""
+  return tuple(f.name for cls in _SECTIONS.values()
+               for f in dataclasses.fields(cls))
+
+
+def parse_arm(arm: str) -> tuple[str, dict]:
+  """("tfqa" | "recipe" | "recipe384", {field: value}) of an arm spec.
+
+  Raises:
+    ValueError: in one line, naming the arm and what was expected: an
+      unknown kind or field, an item that is not FIELD=VALUE, a field given
+      twice, or a recipe value out of range.
+  """
+  kind, *items = arm.split("+")
+  if kind not in ("tfqa", "recipe", "recipe384"):
+    raise ValueError(f"Invalid arm {arm!r}: expected tfqa, recipe or "
+                     f"recipe384, each optionally followed by +FIELD=VALUE.")
+  allowed = tfqa_fields() if kind == "tfqa" else RECIPE_FIELDS
+  values = {}
+  for item in items:
+    name, sep, text = item.partition("=")
+    if not sep or not name or not text:
+      raise ValueError(f"Invalid arm {arm!r}: {item!r} is not FIELD=VALUE.")
+    if name not in allowed:
+      what = ("a RunConfig field of features, pipeline, decode or train"
+              if kind == "tfqa" else f"one of {', '.join(RECIPE_FIELDS)}")
+      raise ValueError(f"Invalid arm {arm!r}: unknown field {name!r} for a "
+                       f"{kind} arm; expected {what}.")
+    if name in values:
+      raise ValueError(f"Invalid arm {arm!r}: {name} is given twice.")
+    values[name] = _parse_value(text)
+  if kind != "tfqa":
+    _check_recipe_values(arm, values)
+  return kind, values
+
+
+def _parse_value(text):
+  """A number, true/false, or else the text itself."""
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    return text
+
+
+def _check_recipe_values(arm: str, values: dict) -> None:
+  if "padding" in values and values["padding"] not in hf_recipe.PADDINGS:
+    raise ValueError(f"Invalid arm {arm!r}: padding={values['padding']}; "
+                     f"expected one of {', '.join(hf_recipe.PADDINGS)}.")
+  for name, low in (("max_grad_norm", ">= 0 (0: no clipping)"),
+                    ("adam_epsilon", "> 0")):
+    value = values.get(name, 1.0)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or
+        value < 0 or (name == "adam_epsilon" and value == 0)):
+      raise ValueError(f"Invalid arm {arm!r}: {name}={values[name]}; "
+                       f"expected a number {low}.")
+
+
+def tfqa_sections(study: dict, overrides: dict) -> dict:
+  """The features/pipeline/decode/train configs of a tfqa run.
+
+  Args:
+    study: the study's settings of the run (batch_size, learning_rate,
+      epochs, seed).
+    overrides: RunConfig fields off those, from the arm spec.
+
+  Raises:
+    ValueError: an override tfqa's config refuses (its own message).
+  """
+  sections = {"features": config.FeatureConfig(),
+              "pipeline": config.PipelineConfig(),
+              "decode": config.DecodeConfig(),
+              "train": config.TrainConfig(
+                  train_batch_size=study["batch_size"],
+                  learning_rate=study["learning_rate"],
+                  num_train_epochs=study["epochs"], seed=study["seed"])}
+  for name, value in overrides.items():
+    owner = next(s for s, obj in sections.items()
+                 if name in {f.name for f in dataclasses.fields(obj)})
+    sections[owner] = dataclasses.replace(sections[owner], **{name: value})
+  return sections
+
+
+def arm_settings(arm: str, study: dict) -> dict:
+  """Everything that determines a run's outcome (its results-file key).
+
+  Args:
+    arm: an arm spec (parse_arm).
+    study: kind-independent settings: fold, seed, epochs, learning_rate,
+      batch_size, model, tiny, data.
+
+  Returns:
+    The settings recorded with the run: `study`, `kind`, `overrides` (empty:
+    what they change is in the sections) and for tfqa `resolved` (every
+    field of its four config sections, so that a change of tfqa's defaults
+    is a new key), for the recipe `recipe` (every setting of the recipe,
+    overrides applied; `kind` recipe384 when it pads to 384).
+  """
+  kind, overrides = parse_arm(arm)
+  settings = dict(study, kind=kind, overrides={})
+  if kind == "tfqa":
+    try:
+      sections = tfqa_sections(study, overrides)
+    except (ValueError, TypeError) as e:
+      raise ValueError(f"Invalid arm {arm!r}: tfqa's config refused it: "
+                       f"{e}") from None
+    settings["resolved"] = {name: dataclasses.asdict(sections[name])
+                            for name in ("features", "pipeline", "decode",
+                                         "train")}
+    return settings
+  recipe = dict(RECIPE_DEFAULTS,
+                padding="max_length" if kind == "recipe384" else "longest")
+  recipe.update({name: value if name == "padding" else float(value)
+                 for name, value in overrides.items()})
+  settings["kind"] = ("recipe384" if recipe["padding"] == "max_length"
+                      else "recipe")
+  settings["recipe"] = recipe
+  return settings
+
+
+def settings_key(settings: dict) -> str:
+  """A run's key: the hash of its settings, float fields as floats (so that
+  clip_norm=0 and the default 0.0 are one setting)."""
+  return hashlib.sha256(json.dumps(_canonical(settings), sort_keys=True)
+                        .encode()).hexdigest()[:16]
+
+
+def _canonical(settings: dict) -> dict:
+  if "resolved" not in settings:
+    return settings
+  resolved = {}
+  for name, values in settings["resolved"].items():
+    floats = {f.name for f in dataclasses.fields(_SECTIONS[name])
+              if f.type == "float"}
+    neutral = _ADDED_LATER.get(name, {})
+    resolved[name] = {k: float(v) if k in floats and isinstance(v, int)
+                      else v for k, v in values.items()
+                      if k not in neutral or v != neutral[k]}
+  return dict(settings, resolved=resolved)
+
+
+def format_value(value) -> str:
+  """A setting as an arm spec writes it: 1.0, 0.0, 1e-8, dynamic, 11."""
+  if isinstance(value, float):
+    return re.sub(r"e([+-])0*(\d)", r"e\1\2", repr(value)).replace("e+", "e")
+  return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def arm_label(settings: dict) -> str:
+  """The label a run's recorded settings earn against today's defaults.
+
+  Fields a row does not record are not named (they did not exist when it
+  ran); for tfqa the study's own epochs, batch, LR and seed are the
+  baseline, so `num_train_epochs=11` shows when an arm overrode epochs.
+  """
+  if settings["kind"] != "tfqa":
+    recipe = settings["recipe"]
+    base = "recipe384" if recipe["padding"] == "max_length" else "recipe"
+    parts = [f"{name}={format_value(recipe[name])}"
+             for name in RECIPE_DEFAULTS
+             if name != "padding" and name in recipe and
+             float(recipe[name]) != float(RECIPE_DEFAULTS[name])]
+    return "+".join([base, *parts])
+  actual = _canonical(settings)["resolved"]
+  defaults = arm_settings("tfqa", _study_of(settings))
+  defaults = _canonical(defaults)["resolved"]
+  parts = []
+  for section, cls in _SECTIONS.items():
+    for field in dataclasses.fields(cls):
+      recorded = actual.get(section, {})
+      if field.name in recorded and (recorded[field.name] !=
+                                     defaults[section].get(field.name)):
+        parts.append(f"{field.name}={format_value(recorded[field.name])}")
+  return "+".join(["tfqa", *parts])
+
+
+def _study_of(settings: dict) -> dict:
+  return {k: settings[k] for k in ("fold", "seed", "epochs", "learning_rate",
+                                   "batch_size", "model", "tiny", "data")}
+
+
+def migrate_rows(rows: list[dict]) -> int:
+  """Relabels rows in place by their recorded settings; returns how many changed.
+
+  Idempotent. A relabelled row keeps its first label in `arm_recorded`.
+  """
+  changed = 0
+  for row in rows:
+    label = arm_label(row["settings"])
+    if row["arm"] != label:
+      row.setdefault("arm_recorded", row["arm"])
+      row["arm"] = label
+      changed += 1
+  return changed
+
+
+def migrate_file(path: str) -> int:
+  """Relabels the rows of a results file (migrate_rows); returns how many changed.
+
+  Lines that are not JSON (one cut by a kill) are kept as they are. The
+  file is replaced at once; run it while no study appends to the file.
+  """
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().splitlines()
+  rows, out = [], []
+  for line in lines:
+    try:
+      rows.append(json.loads(line))
+      out.append(rows[-1])
+    except json.JSONDecodeError:
+      out.append(line)
+  changed = migrate_rows(rows)
+  if changed:
+    tmp = path + ".migrating"
+    with open(tmp, "w", encoding="utf-8") as f:
+      for item in out:
+        f.write((item if isinstance(item, str) else json.dumps(item)) + "\n")
+    os.replace(tmp, path)
+  return changed
