@@ -184,13 +184,29 @@ def test_card_names_no_local_path(model_dir, tmp_path):
 def test_card_usage_snippets_name_the_export_s_paths(model_dir):
   text = card.model_card(_trained(model_dir), model_name="squad-qa",
                          version=3, verification=_VERIFICATION)
-  transformers5 = text.split(card.TRANSFORMERS_USAGE_HEADING)[1]
-  assert ('pipeline("question-answering", model="pretrained")'
-          in transformers5.split("```")[1])
-  assert "handle_impossible_answer=True" in transformers5.split("```")[1]
-  assert "framework=" not in transformers5.split("```")[1]
+  transformers5 = text.split(card.TRANSFORMERS_USAGE_HEADING)[1].split(
+      "```")[1]
+  assert ('AutoModelForQuestionAnswering.from_pretrained("pretrained")'
+          in transformers5)
+  # The run's window, longest answer and (v2.0) no-answer threshold.
+  assert "max_length=384," in transformers5
+  assert "triu(30)" in transformers5
+  assert "if start[0] + end[0] - scores[first, last] > 0.0:" in transformers5
+  assert "framework=" not in transformers5
   saved_model = text.split(card.SAVED_MODEL_USAGE_HEADING)[1]
   assert ('tf.saved_model.load("saved_model/squad-qa/3")'
           in saved_model.split("```")[1])
   tf_snippet = text.split(card.TF_USAGE_HEADING)[1].split("```")[1]
   assert 'use_safetensors=False' in tf_snippet
+  assert "handle_impossible_answer=True" in tf_snippet
+
+
+def test_card_usage_of_a_v1_run_has_no_no_answer_branch(model_dir):
+  text = card.model_card(_trained(model_dir, version_2=False),
+                         model_name="tfqa", version=1,
+                         verification=_VERIFICATION)
+  transformers5 = text.split(card.TRANSFORMERS_USAGE_HEADING)[1].split(
+      "```")[1]
+  assert "no answer" not in transformers5
+  assert transformers5.rstrip().endswith(
+      "print(context[offsets[first][0]:offsets[last][1]])")

@@ -5,8 +5,9 @@ classes), so this runs in a second environment with `transformers>=5,<6` and
 the CPU torch wheel, built once and cached (see transformers5_python). There,
 AutoModelForQuestionAnswering and AutoTokenizer load a fresh export's
 pretrained/, its logits equal the SavedModel's predict_logits on every real
-token of the probe windows, pipeline("question-answering") answers, and the
-model card's transformers-5 snippet runs as written.
+token of the probe windows, the model card's transformers-5 snippet runs as
+written, and pipeline("question-answering") answers where that version still
+has it (upstream removed it in 5.3).
 """
 
 import hashlib
@@ -222,18 +223,29 @@ _PIPELINE = """
 import json, sys
 from transformers import pipeline
 
-qa = pipeline("question-answering", model="pretrained")
-print(json.dumps(qa(question=sys.argv[1], context=sys.argv[2])))
+try:
+  qa = pipeline("question-answering", model="pretrained")
+except KeyError as e:
+  print(json.dumps({"removed": str(e)}))
+else:
+  print(json.dumps(qa(question=sys.argv[1], context=sys.argv[2])))
 """
 
 
 @pytest.mark.slow
-def test_transformers5_pipeline_answers_from_the_context(
-    transformers5_python, exported, probe):
+def test_transformers5_question_answering_pipeline(transformers5_python,
+                                                   exported, probe):
+  # transformers 5.3 removed the extractive pipeline("question-answering")
+  # (5.0-5.2 have it): the model card's snippet decodes the logits itself.
+  # Where the pipeline exists, it answers from the export.
   _, export_dir = exported
   example = probe["examples"][0]
   answer = json.loads(_run(transformers5_python, _PIPELINE, example.question,
                            example.context, cwd=export_dir))
+  if "removed" in answer:
+    assert "The task question-answering has been removed" in answer[
+        "removed"], answer
+    return
   assert set(answer) == {"answer", "score", "start", "end"}
   assert answer["answer"] == example.context[answer["start"]:answer["end"]]
   assert 0.0 <= answer["score"] <= 1.0
@@ -252,5 +264,5 @@ def test_model_card_transformers5_snippet_runs_as_written(
   with open(os.path.join(export_dir, "pretrained", "README.md"),
             encoding="utf-8") as f:
     snippet = code_block(f.read(), card.TRANSFORMERS_USAGE_HEADING)
-  output = _run(transformers5_python, snippet, cwd=export_dir)
-  assert "'answer':" in output, output
+  [answer] = _run(transformers5_python, snippet, cwd=export_dir).splitlines()
+  assert answer == "(no answer)" or answer in card.EXAMPLE_CONTEXT, answer

@@ -159,31 +159,66 @@ def _body(trained, *, model_name, version, verification, threshold, found):
             "`saved_model/` and `manifest.json`); after uploading "
             "`pretrained/` to the Hugging Face Hub, use its repo id instead "
             "of `\"pretrained\"`.", "",
-            *usage_snippets(model_name=model_name, version=version,
-                            version_2=run_config.decode.version_2_with_negative)]
+            *usage_snippets(
+                model_name=model_name, version=version, run_config=run_config,
+                threshold=(threshold["value"] if threshold is not None else
+                           run_config.decode.null_score_diff_threshold))]
   return "\n".join(lines) + "\n"
 
 
 def usage_snippets(*, model_name: str, version: int,
-                   version_2: bool) -> list[str]:
+                   run_config: config_lib.RunConfig,
+                   threshold: float) -> list[str]:
   """Markdown lines: code that loads this export, one section per runtime."""
   cut = EXAMPLE_CONTEXT.rindex(" ", 0, 60) + 1
   example = [f"question = {json.dumps(EXAMPLE_QUESTION)}",
              f"context = ({json.dumps(EXAMPLE_CONTEXT[:cut])}",
              f"           {json.dumps(EXAMPLE_CONTEXT[cut:])})"]
+  version_2 = run_config.decode.version_2_with_negative
   impossible = ", handle_impossible_answer=True" if version_2 else ""
   ask_pipeline = f"print(qa(question=question, context=context{impossible}))"
+  no_answer = ([f"# SQuAD v2.0: no answer when the empty span beats the best "
+                f"by more than {threshold:g}.",
+                f"if start[0] + end[0] - scores[first, last] > {threshold!r}:",
+                "  print(\"(no answer)\")",
+                "else:",
+                "  print(context[offsets[first][0]:offsets[last][1]])"]
+               if version_2 else
+               ["print(context[offsets[first][0]:offsets[last][1]])"])
   return [
       TRANSFORMERS_USAGE_HEADING, "",
       "```python",
-      "from transformers import pipeline",
+      "import torch",
+      "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
       "",
-      "qa = pipeline(\"question-answering\", model=\"pretrained\")",
-      *example, ask_pipeline,
+      "model = AutoModelForQuestionAnswering.from_pretrained(\"pretrained\")",
+      "tokenizer = AutoTokenizer.from_pretrained(\"pretrained\")",
+      *example,
+      "inputs = tokenizer(question, context, truncation=\"only_second\",",
+      f"                   max_length={run_config.features.max_seq_length}, "
+      "return_offsets_mapping=True,",
+      "                   return_tensors=\"pt\")",
+      "offsets = inputs.pop(\"offset_mapping\")[0].tolist()",
+      "in_context = torch.tensor([i == 1 for i in inputs.sequence_ids(0)])",
+      "with torch.no_grad():",
+      "  out = model(**inputs)",
+      "start, end = out.start_logits[0], out.end_logits[0]",
+      f"# The best span of the context, at most "
+      f"{run_config.decode.max_answer_length} tokens long.",
+      "scores = start[:, None] + end[None, :]",
+      "allowed = in_context[:, None] & in_context[None, :]",
+      "allowed &= torch.ones_like(allowed).triu() & "
+      f"~torch.ones_like(allowed).triu({run_config.decode.max_answer_length})",
+      "scores[~allowed] = float(\"-inf\")",
+      "first, last = divmod(int(scores.argmax()), scores.shape[1])",
+      *no_answer,
       "```", "",
-      "The pipeline decodes spans its own way (`max_answer_len`, no-answer "
-      "handling), so its answers can differ from tfqa's and the SavedModel's "
-      "on some questions; the logits are the same.", "",
+      "transformers 5.3 and later have no `pipeline(\"question-answering\")` "
+      "(upstream removed the extractive QA pipeline), so this decodes the "
+      "logits itself: one window of the context, where tfqa's SavedModel "
+      "slides windows over long contexts. With transformers 4.x or 5.0-5.2 "
+      "and PyTorch, `pipeline(\"question-answering\", model=\"pretrained\")` "
+      "works too.", "",
       SAVED_MODEL_USAGE_HEADING, "",
       "```python",
       "import tensorflow as tf",
