@@ -25,6 +25,7 @@ from tfqa.exportdir import MODEL_CARD_FILE
 from tfqa.exportdir import next_version
 from tfqa.exportdir import PRETRAINED_SUBDIR
 from tfqa.exportdir import read_manifest
+from tfqa.exportdir import SAFETENSORS_FILE
 from tfqa.exportdir import SAVED_MODEL_SUBDIR
 from tfqa.exportdir import SERVING_SIGNATURE
 from tfqa.exportdir import signature_specs
@@ -36,7 +37,6 @@ from tfqa.export.pipeline import ExportResult
 from tfqa.export.pipeline import STAGES
 from tfqa.export.portable import PortableConfig
 from tfqa.export.portable import PortableExportError
-from tfqa.export.pretrained import SAFETENSORS_FILE
 from tfqa.export.pretrained import save_pretrained
 from tfqa.export.pretrained import write_safetensors
 from tfqa.export.publish import Publisher

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 
+from tfqa import exportdir
 from tfqa import modeling
 from tfqa import rundir
 from tfqa import trained_model
 
-# PyTorch weights (BertForQuestionAnswering's names and layouts): what
-# transformers 5 and PyTorch load. tf_model.h5 beside it is for transformers
-# 4.x TensorFlow users.
-SAFETENSORS_FILE = "model.safetensors"
 # safetensors metadata that transformers reads as "PyTorch weights".
 _SAFETENSORS_METADATA = {"format": "pt"}
 
@@ -41,7 +38,7 @@ def write_safetensors(model, directory: str) -> str:
   """
   from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
 
-  path = os.path.join(directory, SAFETENSORS_FILE)
+  path = os.path.join(directory, exportdir.SAFETENSORS_FILE)
   safetensors_numpy.save_file(modeling.pytorch_weights(model), path,
                               metadata=_SAFETENSORS_METADATA)
   return path

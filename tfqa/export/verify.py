@@ -18,7 +18,6 @@ from tfqa import input_pipeline
 from tfqa import modeling
 from tfqa import sample
 from tfqa import trained_model
-from tfqa.export import pretrained as pretrained_lib
 from tfqa.export import saved_model as saved_model_lib
 
 # Questions per serving_default call while verifying (bounds memory).
@@ -126,7 +125,7 @@ def check_parity(trained: trained_model.TrainedModel, *,
                                                  **batching)
   safetensors = compare_safetensors(
       trained.model, os.path.join(pretrained_dir,
-                                  pretrained_lib.SAFETENSORS_FILE))
+                                  exportdir.SAFETENSORS_FILE))
   torch_logits = _torch_logits(pretrained_dir, windows, batching)
   if torch_logits is not None:
     logits["pytorch"] = torch_logits
@@ -159,7 +158,7 @@ def check_parity(trained: trained_model.TrainedModel, *,
   failures = [f"logits {pair}: max |diff| {diff:.3g} > {logits_tolerance:g}"
               for pair, diff in diffs.items() if not diff <= logits_tolerance]
   if safetensors["problems"]:
-    failures.append(f"{pretrained_lib.SAFETENSORS_FILE}: "
+    failures.append(f"{exportdir.SAFETENSORS_FILE}: "
                     + "; ".join(safetensors["problems"]))
   if agreement < min_answer_agreement:
     quoted = "; ".join(f"{d['id']}: graph {d['graph']!r} vs python "
@@ -194,13 +193,13 @@ def compare_safetensors(model, path: str) -> dict:
     tensor (empty when the file is the model)}.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
+  import safetensors  # pylint: disable=import-outside-toplevel
   from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
 
   expected = modeling.pytorch_weights(model)
   try:
     found = safetensors_numpy.load_file(path)
-  except Exception as e:  # pylint: disable=broad-except
-    # safetensors raises its own SafetensorError for a damaged file.
+  except (safetensors.SafetensorError, OSError) as e:
     return {"tensors": 0, "max_abs_diff": None,
             "problems": [f"cannot be read: {type(e).__name__}: {e}"]}
   problems = [f"{name} is missing" for name in sorted(set(expected) -
