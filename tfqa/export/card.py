@@ -32,7 +32,7 @@ _V2_METRICS = (
 # Results that are not metrics, or are paths (never in a card).
 _NOT_METRICS = ("checkpoint", "eval_file", "global_step")
 # The question the usage snippets ask.
-EXAMPLE_QUESTION = "Where do water droplets collide with ice crystals?"
+EXAMPLE_QUESTION = "What forms in a cloud?"
 EXAMPLE_CONTEXT = ("Precipitation forms as smaller droplets coalesce via "
                    "collision with other rain drops or ice crystals within a "
                    "cloud.")
@@ -175,8 +175,17 @@ def usage_snippets(*, model_name: str, version: int,
              f"context = ({json.dumps(EXAMPLE_CONTEXT[:cut])}",
              f"           {json.dumps(EXAMPLE_CONTEXT[cut:])})"]
   version_2 = run_config.decode.version_2_with_negative
-  impossible = ", handle_impossible_answer=True" if version_2 else ""
-  ask_pipeline = f"print(qa(question=question, context=context{impossible}))"
+  features = run_config.features
+  # The pipeline's doc_stride is the overlap of windows, tfqa's the step.
+  overlap = max(0, features.max_seq_length - features.max_query_length - 3 -
+                features.doc_stride)
+  ask_pipeline = [
+      "print(qa(question=question, context=context,",
+      f"         max_seq_len={features.max_seq_length}, "
+      f"doc_stride={overlap}, "
+      f"max_question_len={features.max_query_length},",
+      f"         max_answer_len={run_config.decode.max_answer_length}"
+      + (", handle_impossible_answer=True))" if version_2 else "))")]
   no_answer = ([f"# SQuAD v2.0: no answer when the empty span beats the best "
                 f"by more than {threshold:g}.",
                 f"if start[0] + end[0] - scores[first, last] > {threshold!r}:",
@@ -194,7 +203,8 @@ def usage_snippets(*, model_name: str, version: int,
       "model = AutoModelForQuestionAnswering.from_pretrained(\"pretrained\")",
       "tokenizer = AutoTokenizer.from_pretrained(\"pretrained\")",
       *example,
-      "inputs = tokenizer(question, context, truncation=\"only_second\",",
+      "# One window of the run's length; a longer context is cut.",
+      "inputs = tokenizer(question, context, truncation=True,",
       f"                   max_length={run_config.features.max_seq_length}, "
       "return_offsets_mapping=True,",
       "                   return_tensors=\"pt\")",
@@ -246,7 +256,7 @@ def usage_snippets(*, model_name: str, version: int,
       "qa = transformers.pipeline(\"question-answering\", model=model,",
       "                           tokenizer=\"pretrained\", framework=\"tf\",",
       "                           dtype=None)",
-      *example, ask_pipeline,
+      *example, *ask_pipeline,
       "```", ""]
 
 
