@@ -104,7 +104,7 @@ def _build(directory):
 def transformers5_python():
   """The python of a venv with transformers 5 and CPU torch (cached).
 
-  Built on the first run (about 2-3 minutes here: the torch wheel is local)
+  Built on the first run (about 5 minutes here: the torch wheel is local)
   under $TFQA_TEST_CACHE or ~/.cache/tfqa-tests, in a directory named by
   the Python version and the requirements, and reused while they are the
   same. Skipped, with the reason, where it cannot be built: a Python other
@@ -119,7 +119,10 @@ def transformers5_python():
                   f"TORCH_PYTHONS); this is {python}")
   directory = environment_dir()
   if not os.path.isfile(os.path.join(directory, _READY)):
-    ok, message = _build(directory)
+    try:
+      ok, message = _build(directory)
+    except (subprocess.SubprocessError, OSError) as e:
+      ok, message = False, f"{type(e).__name__}: {e}"
     if not ok:
       _skip_or_fail(f"could not build the transformers 5 environment "
                     f"({TRANSFORMERS5}, {torch_requirement()}) in "
