@@ -295,6 +295,8 @@ def test_manifest_contents(manifest, exported):
     assert manifest["sha256"][kind] == export.file_digests(directory)
   assert "assets.extra/tf_serving_warmup_requests" in manifest["sha256"][
       "saved_model"]
+  assert {"model.safetensors", "tf_model.h5"} <= set(
+      manifest["sha256"]["pretrained"])
   assert manifest["signatures"]["serving_default"]["inputs"] == {
       "context": {"dtype": "string", "shape": [None]},
       "question": {"dtype": "string", "shape": [None]}}
