@@ -377,13 +377,9 @@ def pytorch_weights(model) -> dict:
     name, transpose = (
         modeling_tf_pytorch_utils.convert_tf_weight_name_to_pt_weight_name(
             variable.name, tf_weight_shape=variable.shape))
-    if name in weights:
-      raise ValueError(f"Two weights of {type(model).__name__} map to the "
-                       f"PyTorch name {name!r}; expected one each.")
-    weights[name] = np.ascontiguousarray(modeling_tf_pytorch_utils.
-                                         apply_transpose(transpose,
-                                                         variable.numpy(),
-                                                         pt_to_tf=False))
+    weights[name] = np.ascontiguousarray(
+        modeling_tf_pytorch_utils.apply_transpose(transpose, variable.numpy(),
+                                                  pt_to_tf=False))
   return weights
 
 
