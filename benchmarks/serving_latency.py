@@ -222,7 +222,9 @@ def main(argv):
   import transformers  # pylint: disable=import-outside-toplevel
   pipe = transformers.pipeline(
       "question-answering", model=exported.pretrained_dir,
-      tokenizer=exported.pretrained_dir, framework="tf", dtype=None)
+      tokenizer=exported.pretrained_dir, framework="tf", dtype=None,
+      # 4.57's TF loader would pick the PyTorch model.safetensors and fail.
+      model_kwargs={"use_safetensors": False})
   pipeline_load_seconds = time.perf_counter() - started
   max_answer_len = run_config.decode.max_answer_length
 

@@ -54,6 +54,12 @@ def workdir(tmp_path_factory):
   (root / "adir").mkdir()
   (root / "adir" / "train.json").write_text(json.dumps(tiny_squad(True)))
   (root / "afile").write_text("not a directory\n")
+  # A RoBERTa checkpoint directory: tfqa builds BERT only.
+  (root / "roberta").mkdir()
+  (root / "roberta" / "config.json").write_text(json.dumps(
+      {"model_type": "roberta", "architectures": ["RobertaForMaskedLM"],
+       "vocab_size": 50265, "hidden_size": 768}))
+  (root / "roberta" / "model.safetensors").write_bytes(b"weights")
   (root / "empty.json").write_text("")
   (root / "list.json").write_text('["p0q0", "paris"]')
   (root / "binary.json").write_bytes(bytes(range(256)) * 8)
@@ -224,6 +230,13 @@ CASES = {
          "--train_file=train.json", "--version_2_with_negative"],
         r"--model=adir has no config\.json; expected a save_pretrained "
         r"directory"),
+    "train_model_of_another_architecture": (
+        ["tfqa_train", "--model_dir=runs/new", "--model=roberta",
+         "--train_file=train.json", "--version_2_with_negative"],
+        r"--model=roberta is a 'roberta' model \(model_type in "
+        r"roberta/config\.json\); tfqa supports model_type 'bert' only "
+        r"\(BERT-architecture checkpoints, built as "
+        r"TFBertForQuestionAnswering; see docs/TRAINING\.md\)\.$"),
     "train_bert_config_is_a_directory": (
         _train(bert_config_file="adir"),
         r"--bert_config_file=adir is a directory"),

@@ -108,9 +108,9 @@ def test_layout(exported):
   assert _listing(version) == ["assets", "assets.extra", "fingerprint.pb",
                                "saved_model.pb", "variables"]
   assert _listing(os.path.join(version, "assets")) == ["vocab.txt"]
-  assert {"tf_model.h5", "config.json", "vocab.txt", "tokenizer.json",
-          "README.md"} <= set(_listing(os.path.join(export_dir,
-                                                    "pretrained")))
+  assert {"model.safetensors", "tf_model.h5", "config.json", "vocab.txt",
+          "tokenizer.json", "README.md"} <= set(_listing(
+              os.path.join(export_dir, "pretrained")))
 
 
 @pytest.mark.slow
@@ -151,6 +151,9 @@ def test_verification_passed_and_is_in_the_manifest(manifest, exported):
                                                   "pretrained")}
   assert set(diffs) == pairs
   assert all(0 <= diff <= 1e-4 for diff in diffs.values()), diffs
+  # Checked without torch: every tensor equals its TF variable.
+  assert verification["safetensors"] == {
+      "tensors": 5 + 16 + 2, "max_abs_diff": 0.0, "problems": []}
   assert verification["answer_agreement"] == 1.0
   assert verification["disagreements"] == []
 
@@ -178,8 +181,7 @@ def test_pytorch_reload_of_the_export_matches_the_checkpoint(torch_module,
   del torch_module
   verification = manifest["verification"]
   assert verification["torch"] == (
-      "checked: BertForQuestionAnswering(config) + "
-      "load_tf2_checkpoint_in_pytorch_model(tf_model.h5)")
+      "checked: BertForQuestionAnswering.from_pretrained (model.safetensors)")
   diffs = verification["logits_max_abs_diff"]
   assert sorted(diffs) == [
       "checkpoint_vs_pretrained", "checkpoint_vs_pytorch",
@@ -193,22 +195,19 @@ def test_pytorch_reload_of_the_export_matches_the_checkpoint(torch_module,
 @pytest.mark.slow
 def test_docs_pytorch_loading_gives_the_tensorflow_logits(torch_module,
                                                           exported):
-  # The loading code of docs/SERVING.md ("load it like this instead").
+  # The loading code of docs/SERVING.md: PyTorch reads model.safetensors;
+  # TensorFlow (transformers 4.57) reads tf_model.h5.
   torch = torch_module
   import transformers  # pylint: disable=import-outside-toplevel
-  from transformers.modeling_tf_pytorch_utils import (  # pylint: disable=import-outside-toplevel
-      load_tf2_checkpoint_in_pytorch_model)
   pretrained = os.path.join(exported[1], "pretrained")
-  model = transformers.BertForQuestionAnswering(
-      transformers.BertConfig.from_pretrained(pretrained))
-  load_tf2_checkpoint_in_pytorch_model(
-      model, os.path.join(pretrained, "tf_model.h5"))
+  model = transformers.BertForQuestionAnswering.from_pretrained(pretrained)
   model.eval()
   tokenizer = transformers.AutoTokenizer.from_pretrained(pretrained)
   inputs = tokenizer("who built the town ?",
                      "bread was built in the town of the river .")
   reference = transformers.TFBertForQuestionAnswering.from_pretrained(
-      pretrained)(**{k: tf.constant([v]) for k, v in inputs.items()})
+      pretrained, use_safetensors=False)(
+          **{k: tf.constant([v]) for k, v in inputs.items()})
   with torch.no_grad():
     got = model(**{k: torch.tensor([v]) for k, v in inputs.items()})
   assert {p.device.type for p in model.parameters()} == {"cpu"}
@@ -219,14 +218,66 @@ def test_docs_pytorch_loading_gives_the_tensorflow_logits(torch_module,
                                rtol=0)
 
 
+def _tiny_tf_bert():
+  import transformers  # pylint: disable=import-outside-toplevel
+  model = transformers.TFBertForQuestionAnswering(transformers.BertConfig(
+      vocab_size=30, hidden_size=8, num_hidden_layers=1,
+      num_attention_heads=2, intermediate_size=16))
+  model(model.dummy_inputs)
+  return model
+
+
+def test_safetensors_are_compared_with_the_tf_variables_without_torch(
+    tmp_path):
+  from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
+  model = _tiny_tf_bert()
+  path = export.write_safetensors(model, str(tmp_path))
+  assert export.compare_safetensors(model, path) == {
+      "tensors": 23, "max_abs_diff": 0.0, "problems": []}
+  tensors = safetensors_numpy.load_file(path)
+  name = "bert.encoder.layer.0.attention.self.query.weight"
+  tensors[name] = tensors[name] + np.float32(0.5)
+  tensors["qa_outputs.weight"] = tensors["qa_outputs.weight"].T.copy()
+  tensors["bert.pooler.dense.bias"] = np.zeros(8, np.float32)
+  del tensors["qa_outputs.bias"]
+  safetensors_numpy.save_file(tensors, path)
+  compared = export.compare_safetensors(model, path)
+  assert compared["problems"] == [
+      "qa_outputs.bias is missing",
+      "bert.pooler.dense.bias is not a weight of the model",
+      f"{name} differs from the TF variable by up to 0.5",
+      "qa_outputs.weight is float32[8, 2], expected float32[2, 8]"]
+  assert compared["max_abs_diff"] == 0.5
+  (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+  [problem] = export.compare_safetensors(model, path)["problems"]
+  assert problem.startswith("cannot be read: SafetensorError: ")
+
+
+def test_tf_loader_of_transformers_4_57_fails_on_pytorch_safetensors(
+    tmp_path):
+  # Why every TF load of pretrained/ passes use_safetensors=False: 4.57's
+  # TF from_pretrained prefers model.safetensors to tf_model.h5, then
+  # cannot read PyTorch's. When this fails, upstream reads them and the
+  # keyword can go (docs/SERVING.md, the model card, modeling).
+  import transformers  # pylint: disable=import-outside-toplevel
+  model = _tiny_tf_bert()
+  model.save_pretrained(str(tmp_path))
+  export.write_safetensors(model, str(tmp_path))
+  with pytest.raises(TypeError, match="'builtins.safe_open' object is not "
+                                      "iterable"):
+    transformers.TFBertForQuestionAnswering.from_pretrained(str(tmp_path))
+  transformers.TFBertForQuestionAnswering.from_pretrained(
+      str(tmp_path), use_safetensors=False)
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
 def test_upstream_from_tf_still_leaves_pytorch_weights_on_meta(torch_module,
                                                                exported):
-  # Why export.verify._torch_logits and docs/SERVING.md build the model and load
-  # tf_model.h5 into it: transformers 4.57.6's from_pretrained(from_tf=True)
-  # with torch 2.13 copies no weight. When this fails, the bug is fixed
-  # upstream and that workaround can go.
+  # Why exports hold model.safetensors for PyTorch and docs/SERVING.md does
+  # not suggest from_tf=True: transformers 4.57.6's
+  # from_pretrained(from_tf=True) with torch 2.13 copies no weight. When
+  # this fails, the bug is fixed upstream.
   del torch_module
   import transformers  # pylint: disable=import-outside-toplevel
   model = transformers.BertForQuestionAnswering.from_pretrained(
@@ -244,6 +295,8 @@ def test_manifest_contents(manifest, exported):
     assert manifest["sha256"][kind] == export.file_digests(directory)
   assert "assets.extra/tf_serving_warmup_requests" in manifest["sha256"][
       "saved_model"]
+  assert {"model.safetensors", "tf_model.h5"} <= set(
+      manifest["sha256"]["pretrained"])
   assert manifest["signatures"]["serving_default"]["inputs"] == {
       "context": {"dtype": "string", "shape": [None]},
       "question": {"dtype": "string", "shape": [None]}}
@@ -408,7 +461,8 @@ _PIPELINE_SCRIPT = """
 import json, sys
 import transformers
 qa = transformers.pipeline("question-answering", model=sys.argv[1],
-                           tokenizer=sys.argv[1], framework="tf", dtype=None)
+                           tokenizer=sys.argv[1], framework="tf", dtype=None,
+                           model_kwargs={"use_safetensors": False})
 context = "paris is the capital city of france ."
 out = qa(question="what is the capital of france ?", context=context)
 assert out["answer"] == context[out["start"]:out["end"]], out
@@ -426,6 +480,22 @@ def test_pretrained_dir_works_with_an_offline_pipeline(exported, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("heading", ["TF_USAGE_HEADING",
+                                     "SAVED_MODEL_USAGE_HEADING"])
+def test_model_card_tensorflow_snippets_run_as_written(exported, heading):
+  # The transformers 5 snippet runs in test_export_transformers5.py.
+  from test_export_transformers5 import code_block  # pylint: disable=import-outside-toplevel
+  from tfqa.export import card  # pylint: disable=import-outside-toplevel
+  export_dir = exported[1]
+  with open(os.path.join(export_dir, "pretrained", "README.md"),
+            encoding="utf-8") as f:
+    snippet = code_block(f.read(), getattr(card, heading))
+  proc = _run(["-c", snippet], cwd=export_dir,
+              env={"HF_HUB_OFFLINE": "1", "TF_USE_LEGACY_KERAS": "1"})
+  assert proc.stdout.strip(), proc.stderr[-2000:]
+
+
+@pytest.mark.slow
 def test_pretrained_config_and_model_card(exported):
   model_dir, export_dir = exported
   pretrained = os.path.join(export_dir, "pretrained")
@@ -436,7 +506,14 @@ def test_pretrained_config_and_model_card(exported):
       "hidden_dropout_prob"] == 0.1
   card = open(os.path.join(pretrained, "README.md"), encoding="utf-8").read()
   run_config = json.load(open(os.path.join(model_dir, "run_config.json")))
-  for text in ("## Training data", run_config["data"]["train_file"],
+  assert config["architectures"] == ["BertForQuestionAnswering"]
+  assert config["model_type"] == "bert"
+  # No local path (the run's, the data's, the export's).
+  for path in (model_dir, export_dir,
+               os.path.dirname(run_config["data"]["train_file"])):
+    assert path not in card, path
+  for text in ("## Training data",
+               f"`{os.path.basename(run_config['data']['train_file'])}`",
                "| train.learning_rate | 0.003 |", "## Evaluation", "| f1 |",
                "| HasAns_exact |", "## No-answer threshold",
                "## Export verification",

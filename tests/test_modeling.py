@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -10,7 +11,6 @@ import pytest
 from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 import transformers
-from transformers import modeling_tf_pytorch_utils
 
 from tfqa import config
 from tfqa import modeling
@@ -43,20 +43,6 @@ def _weight(model, suffix):
   found = [w for w in model.weights if w.name.endswith(suffix)]
   assert len(found) == 1, (suffix, [w.name for w in model.weights])
   return found[0].numpy()
-
-
-def _pytorch_state_dict(model):
-  """The weights of a TF BERT model under PyTorch names and layouts."""
-  state = {}
-  for w in model.weights:
-    name, transpose = (
-        modeling_tf_pytorch_utils.convert_tf_weight_name_to_pt_weight_name(
-            w.name, tf_weight_shape=w.shape))
-    value = w.numpy()
-    if transpose == modeling_tf_pytorch_utils.TransposeType.SIMPLE:
-      value = value.T
-    state[name] = np.ascontiguousarray(value)
-  return state
 
 
 def _write_safetensors_dir(directory, state_dict):
@@ -97,7 +83,7 @@ def tf_encoder_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pytorch_state_dict():
-  state = _pytorch_state_dict(_tiny_model())
+  state = modeling.pytorch_weights(_tiny_model())
   assert QUERY_KERNEL in state and "qa_outputs.weight" in state
   return state
 
@@ -171,6 +157,43 @@ def test_resolve_prefers_tf_weights_over_safetensors(tmp_path):
     (tmp_path / name).write_text("{}", encoding="utf-8")
   source = modeling.resolve_source(config.ModelConfig(model=str(tmp_path)))
   assert source.kind == "tf_pretrained"
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "distilbert"])
+def test_resolve_refuses_a_model_of_another_architecture(tmp_path,
+                                                         model_type):
+  (tmp_path / "config.json").write_text(
+      json.dumps({**TINY_BERT, "model_type": model_type}), encoding="utf-8")
+  (tmp_path / "model.safetensors").write_text("", encoding="utf-8")
+  with pytest.raises(ValueError, match=(
+      rf"^--model={tmp_path} is a '{model_type}' model \(model_type in "
+      rf"{tmp_path}/config\.json\); tfqa supports model_type 'bert' only "
+      rf"\(BERT-architecture checkpoints, built as "
+      rf"TFBertForQuestionAnswering; see docs/TRAINING\.md\)\.$")):
+    modeling.resolve_source(config.ModelConfig(model=str(tmp_path)))
+
+
+def test_resolve_refuses_a_bert_config_file_of_another_architecture(
+    tmp_path, vocab_file):
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps({**TINY_BERT, "model_type": "roberta"}),
+                  encoding="utf-8")
+  with pytest.raises(ValueError, match=(
+      rf"^--bert_config_file={path} is a 'roberta' model \(model_type in "
+      rf"{path}\); tfqa supports model_type 'bert' only")):
+    modeling.resolve_source(config.ModelConfig(bert_config_file=str(path),
+                                               vocab_file=vocab_file))
+
+
+def test_resolve_takes_a_config_without_model_type_for_bert(tmp_path,
+                                                            vocab_file):
+  # Google's bert_config.json files have no model_type.
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps({k: v for k, v in TINY_BERT.items()
+                              if k != "model_type"}), encoding="utf-8")
+  source = modeling.resolve_source(config.ModelConfig(
+      bert_config_file=str(path), vocab_file=vocab_file))
+  assert source.kind == "bert_config"
 
 
 def test_resolve_bundled_name():
@@ -558,6 +581,42 @@ def test_build_from_safetensors_loads_pytorch_layouts(safetensors_dir,
       _weight(model, "embeddings/LayerNorm/gamma:0"),
       saved["bert.embeddings.LayerNorm.weight"])
   assert model.config.hidden_dropout_prob == 0.2
+
+
+def test_pytorch_weights_invert_the_safetensors_loader(safetensors_dir):
+  # One mapping both ways: weights written by pytorch_weights and read back
+  # by transformers' PyTorch -> TF loader are the same, name by name.
+  model, report = modeling.build_model(modeling.ModelSource(
+      "safetensors", safetensors_dir, safetensors_dir))
+  assert report.missing == report.unexpected == report.mismatched == ()
+  saved = safetensors_numpy.load_file(
+      os.path.join(safetensors_dir, "model.safetensors"))
+  again = modeling.pytorch_weights(model)
+  assert sorted(again) == sorted(saved)
+  assert len(again) == NUM_TINY_WEIGHTS
+  for name, value in saved.items():
+    np.testing.assert_array_equal(again[name], value, err_msg=name)
+  assert again[QUERY_KERNEL].shape == (8, 8)
+  assert again["qa_outputs.weight"].shape == (2, 8)  # PyTorch's [out, in]
+
+
+def test_build_from_a_directory_with_both_weight_files_reads_tf_weights(
+    tmp_path, tf_model_dir):
+  # An export's pretrained/: tf_model.h5 and PyTorch model.safetensors.
+  # transformers 4.57's TF loader would pick the safetensors and fail.
+  directory = tmp_path / "both"
+  shutil.copytree(tf_model_dir, directory)
+  other = modeling.pytorch_weights(_tiny_model())
+  safetensors_numpy.save_file(other, str(directory / "model.safetensors"),
+                              metadata={"format": "pt"})
+  source = modeling.resolve_source(config.ModelConfig(model=str(directory)))
+  assert source.kind == "tf_pretrained"
+  model, report = modeling.build_model(source)
+  assert report.surprising == ()
+  suffix = "layer_._0/attention/self/query/kernel:0"
+  np.testing.assert_array_equal(
+      _weight(model, suffix),
+      _h5_weight(os.path.join(tf_model_dir, "tf_model.h5"), suffix))
 
 
 def test_build_from_safetensors_without_dropout(safetensors_dir):

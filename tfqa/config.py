@@ -468,6 +468,10 @@ class ExportConfig:
   min_answer_agreement: float = 0.99
   # Requests written to assets.extra/tf_serving_warmup_requests.
   num_warmup_requests: int = 4
+  # The model card's license (a Hugging Face Hub license id). Apache-2.0 is
+  # that of tfqa, BERT and the bundled MiniLM; check your base model's and
+  # your data's terms (SQuAD is CC BY-SA 4.0) before you publish.
+  license: str = "apache-2.0"
 
   def __post_init__(self):
     name = self.model_name
@@ -511,6 +515,12 @@ class ExportConfig:
           f"Invalid value for argument `min_answer_agreement`. Received: "
           f"min_answer_agreement={self.min_answer_agreement!r}. Expected a "
           f"share in [0, 1], e.g. 0.99.")
+    if not isinstance(self.license, str) or not re.fullmatch(
+        r"[a-z0-9][a-z0-9.+-]*", self.license):
+      raise ValueError(
+          f"Invalid value for argument `license`. Received: "
+          f"license={self.license!r}. Expected a Hugging Face Hub license id "
+          f"(lower case, e.g. 'apache-2.0', 'mit', 'cc-by-sa-4.0', 'other').")
 
 
 def _is_int(value) -> bool:

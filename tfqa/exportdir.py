@@ -5,6 +5,7 @@
       saved_model.pb, variables/, assets/vocab.txt
       assets.extra/tf_serving_warmup_requests
     pretrained/                           `from_pretrained` directory + card
+      model.safetensors (PyTorch), tf_model.h5 (TF), config, tokenizer
     onnx/model.onnx, onnx/model.int8.onnx  with portable=... (optional)
     tflite/model.int8.tflite              with quantize="int8" (optional)
     manifest.json                         hashes, signatures, verification
@@ -22,6 +23,10 @@ SAVED_MODEL_SUBDIR = "saved_model"
 PRETRAINED_SUBDIR = "pretrained"
 MANIFEST_FILE = "manifest.json"
 MODEL_CARD_FILE = "README.md"
+# pretrained/'s PyTorch weights (BertForQuestionAnswering names and layouts):
+# what transformers 5 and PyTorch load; tf_model.h5 beside it is for
+# transformers 4.x TensorFlow.
+SAFETENSORS_FILE = "model.safetensors"
 SAVED_MODEL_FILE = "saved_model.pb"
 # TF Serving replays these PredictionLog records before it serves a version,
 # so the first real request does not pay for graph warm-up.

@@ -85,6 +85,10 @@ _WEIGHT_FILES = {"tf_model.h5": "tf_pretrained",
 HUB_TIMEOUT_S = 10.0
 # transformers.BertConfig's default, for a config that does not say.
 _DEFAULT_MAX_POSITIONS = 512
+# The architecture tfqa builds (TFBertForQuestionAnswering), as config.json's
+# "model_type" names it. A config without one (Google's bert_config.json) is
+# taken for BERT.
+SUPPORTED_MODEL_TYPE = "bert"
 
 
 def resolve_source(model_config: config_lib.ModelConfig) -> ModelSource:
@@ -108,21 +112,57 @@ def resolve_source(model_config: config_lib.ModelConfig) -> ModelSource:
     paths.check_path(model_config.bert_config_file, paths.JSON_FILE,
                      flag="--bert_config_file",
                      what="a BERT config JSON file")
+    check_model_type(model_config.bert_config_file,
+                     flag="--bert_config_file")
     return ModelSource("bert_config", model_config.bert_config_file,
                        model_config.vocab_file)
   path = model_config.model
   if path == config_lib.BUNDLED_MODEL_NAME:
     path = bundled_model_dir()
-  elif not os.path.lexists(path) and _is_hub_name(path):
+  elif not os.path.lexists(path) and is_hub_name(path):
     path = _hub_snapshot(path)
   paths.check_path(path, paths.DIRECTORY, flag="--model", what=MODEL_ACCEPTS)
   kind = _weights_kind(path)
   if kind is None:
     raise ValueError(_model_error(path, _missing_files(path)))
+  check_model_type(os.path.join(path, "config.json"), flag="--model",
+                   value=model_config.model)
   return ModelSource(kind, path, model_config.vocab_file or path)
 
 
-def _is_hub_name(name):
+def check_model_type(config_path: str, *, flag: str,
+                     value: str | None = None) -> None:
+  """Refuses a config whose "model_type" is not BERT's.
+
+  tfqa builds TFBertForQuestionAnswering whatever the config says: a
+  RoBERTa or DistilBERT checkpoint would load only partly (other weight
+  names) and train a half-random model, so it is refused before anything
+  is loaded.
+
+  Args:
+    config_path: a config.json (or BERT config JSON file).
+    flag: the flag that named it, for the message.
+    value: the flag's value as given (default: config_path).
+
+  Raises:
+    ValueError: naming the flag, the model_type found and the one supported.
+  """
+  try:
+    model_type = io_utils.read_json(config_path,
+                                    what="the model config").get("model_type")
+  except (ValueError, AttributeError):
+    return  # Not a JSON object: max_position_embeddings says so, in full.
+  if model_type is None or model_type == SUPPORTED_MODEL_TYPE:
+    return
+  raise ValueError(
+      f"{flag}={value or config_path} is a {model_type!r} model "
+      f"(model_type in {config_path}); tfqa supports model_type "
+      f"{SUPPORTED_MODEL_TYPE!r} only (BERT-architecture checkpoints, "
+      f"built as TFBertForQuestionAnswering; see docs/TRAINING.md).")
+
+
+def is_hub_name(name: str) -> bool:
+  """Whether `name` is a valid Hugging Face repo id ("org/model")."""
   from huggingface_hub import errors  # pylint: disable=import-outside-toplevel
   from huggingface_hub import utils  # pylint: disable=import-outside-toplevel
   try:
@@ -265,7 +305,7 @@ def build_model(source: ModelSource, *, dropout: bool = True):
   if source.kind == "tf_pretrained":
     model, info = transformers.TFBertForQuestionAnswering.from_pretrained(
         source.path, output_loading_info=True, local_files_only=True,
-        **({} if dropout else _no_dropout()))
+        **TF_WEIGHTS_ONLY, **({} if dropout else _no_dropout()))
     report = WeightsReport(source.path, tuple(info["missing_keys"]),
                            tuple(info["unexpected_keys"]),
                            tuple(map(str, info["mismatched_keys"])))
@@ -283,6 +323,13 @@ def build_model(source: ModelSource, *, dropout: bool = True):
     model(model.dummy_inputs, training=False)
     report = WeightsReport(source.path)
   return model, report
+
+
+# from_pretrained keyword arguments that make transformers 4.57's TF loader
+# read tf_model.h5 where a directory also holds a PyTorch model.safetensors
+# (an export's pretrained/, many hub models): it prefers safetensors, then
+# fails on PyTorch's ("'builtins.safe_open' object is not iterable").
+TF_WEIGHTS_ONLY = {"use_safetensors": False}
 
 
 def _no_dropout():
@@ -311,6 +358,29 @@ def _from_pytorch_safetensors(directory, dropout):
   return model, WeightsReport(directory, tuple(info["missing_keys"]),
                               tuple(info["unexpected_keys"]),
                               tuple(map(str, info["mismatched_keys"])))
+
+
+def pytorch_weights(model) -> dict:
+  """The model's weights under PyTorch's names and layouts (NumPy arrays).
+
+  The TF -> PyTorch direction of transformers' own name mapping (which
+  _from_pytorch_safetensors reads such files with): TF variable
+  ".../layer_._0/attention/self/query/kernel:0" is
+  "bert.encoder.layer.0.attention.self.query.weight", transposed to
+  PyTorch's [out, in].
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from transformers import modeling_tf_pytorch_utils  # pylint: disable=import-outside-toplevel
+
+  weights = {}
+  for variable in model.weights:
+    name, transpose = (
+        modeling_tf_pytorch_utils.convert_tf_weight_name_to_pt_weight_name(
+            variable.name, tf_weight_shape=variable.shape))
+    weights[name] = np.ascontiguousarray(
+        modeling_tf_pytorch_utils.apply_transpose(transpose, variable.numpy(),
+                                                  pt_to_tf=False))
+  return weights
 
 
 def log_weights_report(report: WeightsReport) -> None:

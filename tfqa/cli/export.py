@@ -79,12 +79,16 @@ _NULL_SCORE_DIFF_THRESHOLD = flags.DEFINE_string(
     "SQuAD v2.0 runs: answer nothing when the null score beats the best "
     "span's by more than this number; 'best': the best_f1_thresh of the "
     "exported checkpoint's evaluation (MODEL_DIR/eval). Default: the run's.")
+_LICENSE = flags.DEFINE_string(
+    "license", _DEFAULTS.license,
+    "The model card's license (a Hugging Face Hub license id, e.g. mit, "
+    "cc-by-sa-4.0, other).")
 
 HELP_GROUPS = {
     "Input": ["model_dir", "checkpoint"],
     "Output": ["export_dir", "model_name", "version", "overwrite",
                "max_windows_per_batch", "null_score_diff_threshold", "onnx",
-               "quantize"],
+               "quantize", "license"],
     "Verification": ["verify", "probe_file", "allow_quality_drop"],
 }
 
@@ -115,7 +119,8 @@ def main(argv):
         model_name=_MODEL_NAME.value, version=_VERSION.value,
         overwrite=_OVERWRITE.value, verify=_VERIFY.value,
         max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
-        null_score_diff_threshold=_null_score_diff_threshold())
+        null_score_diff_threshold=_null_score_diff_threshold(),
+        license=_LICENSE.value)
     result = export.export_model(
         model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
         config=export_config, probe_file=_PROBE_FILE.value,

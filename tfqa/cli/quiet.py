@@ -3,7 +3,9 @@
 TensorFlow prints its C++ runtime's messages while its libraries load
 (oneDNN, CUDA probing, "failed call to cuInit", absl's "All log messages
 before absl::InitializeLog() ..."); transformers warns that its TensorFlow
-classes are deprecated; TensorFlow, Keras and tf2onnx narrate saves and
+classes are deprecated (advice to migrate or pin that tfqa has followed: it
+pins 4.57 and every export carries PyTorch weights; README and BUILD.md say
+so, which is why the banner stays with the hidden logs); TensorFlow, Keras and tf2onnx narrate saves and
 conversions through Python logging. By default tfqa's tools show their own
 messages and other libraries' errors only:
 

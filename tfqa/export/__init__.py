@@ -3,7 +3,7 @@
 One module per job; `export_model` (pipeline) runs them in order:
 
   saved_model  the serving module, tf.saved_model.save, warm-up requests
-  pretrained   the save_pretrained copy (transformers, PyTorch)
+  pretrained   the save_pretrained copy: PyTorch model.safetensors (transformers 5), tf_model.h5 (4.57 TF)
   verify       parity of every copy with the checkpoint (check_parity)
   portable     ONNX, int8 ONNX and int8 TFLite, checked on the probe set
   card         pretrained/README.md (the model card)
@@ -25,6 +25,7 @@ from tfqa.exportdir import MODEL_CARD_FILE
 from tfqa.exportdir import next_version
 from tfqa.exportdir import PRETRAINED_SUBDIR
 from tfqa.exportdir import read_manifest
+from tfqa.exportdir import SAFETENSORS_FILE
 from tfqa.exportdir import SAVED_MODEL_SUBDIR
 from tfqa.exportdir import SERVING_SIGNATURE
 from tfqa.exportdir import signature_specs
@@ -37,6 +38,7 @@ from tfqa.export.pipeline import STAGES
 from tfqa.export.portable import PortableConfig
 from tfqa.export.portable import PortableExportError
 from tfqa.export.pretrained import save_pretrained
+from tfqa.export.pretrained import write_safetensors
 from tfqa.export.publish import Publisher
 from tfqa.export.publish import recover_interrupted
 from tfqa.export.saved_model import serving_module
@@ -46,5 +48,6 @@ from tfqa.export.saved_model import write_warmup_requests
 from tfqa.export.threshold import best_null_threshold
 from tfqa.export.threshold import with_null_threshold
 from tfqa.export.verify import check_parity
+from tfqa.export.verify import compare_safetensors
 from tfqa.export.verify import ExportVerificationError
 from tfqa.export.verify import probe_examples

@@ -1,37 +1,94 @@
-"""The pretrained directory's README.md (model card): data, settings, results, checks."""
+"""The pretrained directory's README.md (model card): metadata and model-index, data, settings, results, checks, usage."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import tfqa
 from tfqa import best_checkpoint
+from tfqa import config as config_lib
 from tfqa import evaluation
 from tfqa import io_utils
+from tfqa import modeling
 from tfqa import rundir
 from tfqa import trained_model
+
+# The Hugging Face dataset ids of SQuAD, by version (v2.0: True).
+_SQUAD_HUB_IDS = {False: "rajpurkar/squad", True: "rajpurkar/squad_v2"}
+# Official SQuAD file names: data read from them is SQuAD itself.
+_SQUAD_FILES = {"train-v1.1.json": False, "dev-v1.1.json": False,
+                "train-v2.0.json": True, "dev-v2.0.json": True}
+# The hub model the bundled encoder is an offline copy of.
+_BUNDLED_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Evaluation results -> (model-index metric type, name); v2.0 adds HasAns/NoAns.
+_METRICS = (("exact", "exact_match", "Exact match"), ("f1", "f1", "F1"))
+_V2_METRICS = (
+    ("HasAns_exact", "exact_match", "HasAns exact match"),
+    ("HasAns_f1", "f1", "HasAns F1"),
+    ("NoAns_exact", "exact_match", "NoAns exact match"),
+    ("NoAns_f1", "f1", "NoAns F1"))
+# Results that are not metrics, or are paths (never in a card).
+_NOT_METRICS = ("checkpoint", "eval_file", "global_step")
+# The question the usage snippets ask.
+EXAMPLE_QUESTION = "What forms in a cloud?"
+EXAMPLE_CONTEXT = ("Precipitation forms as smaller droplets coalesce via "
+                   "collision with other rain drops or ice crystals within a "
+                   "cloud.")
+# Headings of the usage sections (tests run the code block under each).
+TRANSFORMERS_USAGE_HEADING = "### transformers 5 + PyTorch"
+SAVED_MODEL_USAGE_HEADING = "### TF Serving SavedModel"
+TF_USAGE_HEADING = "### transformers 4.57 + TensorFlow"
 
 
 def model_card(trained: trained_model.TrainedModel, *, model_name: str,
                version: int, verification: dict,
-               threshold: dict | None = None) -> str:
-  """The pretrained directory's README.md: data, settings, results, checks."""
+               threshold: dict | None = None,
+               license_id: str = config_lib.ExportConfig.license) -> str:
+  """The pretrained directory's README.md (a huggingface_hub.ModelCard).
+
+  Metadata: base_model, datasets, license, pipeline_tag and a model-index
+  with the exported checkpoint's EM/F1 (HasAns/NoAns for v2.0). Body: data,
+  settings, results, verification and usage snippets that run as written
+  from the export directory. No local paths: files are named by their
+  base names, models by hub ids.
+  """
+  import huggingface_hub  # pylint: disable=import-outside-toplevel
+
+  run_config = trained.run_config
+  version_2 = run_config.decode.version_2_with_negative
+  found = evaluation_of(trained.model_dir, trained.checkpoint)
+  data = huggingface_hub.ModelCardData(
+      language="en", license=license_id, library_name="transformers",
+      pipeline_tag="question-answering",
+      tags=["tfqa", "bert", "question-answering", "squad", "tensorflow",
+            "pytorch", "safetensors"],
+      base_model=_base_model(run_config.model),
+      datasets=_training_datasets(run_config.data),
+      model_name=model_name,
+      eval_results=(_eval_results(run_config.data, version_2, found[2])
+                    if found else None))
+  body = _body(trained, model_name=model_name, version=version,
+               verification=verification, threshold=threshold, found=found)
+  card = huggingface_hub.ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+  return str(card)
+
+
+def _body(trained, *, model_name, version, verification, threshold, found):
+  """The card's Markdown below the metadata."""
   run_config = trained.run_config
   data = run_config.data
   model = run_config.model
   lines = [
-      "---",
-      "library_name: transformers",
-      "pipeline_tag: question-answering",
-      "tags: [tfqa, bert, question-answering, squad, tensorflow]",
-      "---",
-      "",
       f"# {model_name} (version {version})",
       "",
-      f"`TFBertForQuestionAnswering` fine-tuned for extractive question "
-      f"answering with tfqa {tfqa.__version__}, exported from checkpoint "
-      f"`{os.path.basename(trained.checkpoint)}`.",
+      f"BERT fine-tuned for extractive question answering with tfqa "
+      f"{tfqa.__version__} (TensorFlow, `TFBertForQuestionAnswering`), "
+      f"exported from checkpoint `{os.path.basename(trained.checkpoint)}`. "
+      f"This directory loads in transformers 5 and PyTorch "
+      f"(`model.safetensors`, `BertForQuestionAnswering`) and in "
+      f"transformers 4.57 with TensorFlow (`tf_model.h5`).",
       *_best_checkpoint_line(trained),
       "",
       "## Training data",
@@ -40,8 +97,9 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
   if data.tfds_dataset:
     lines.append(f"- TFDS dataset: `{data.tfds_dataset}` (train split)")
   if data.train_file:
-    lines.append(f"- Train file: `{data.train_file}`")
-  lines.append(f"- Eval file: `{data.eval_file}`" if data.eval_file else
+    lines.append(f"- Train file: `{os.path.basename(data.train_file)}`")
+  lines.append(f"- Eval file: `{os.path.basename(data.eval_file)}`"
+               if data.eval_file else
                "- Eval file: none" + (" (TFDS validation split)"
                                       if data.tfds_dataset else ""))
   lines.append("- Format: SQuAD " + (
@@ -51,10 +109,10 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
     lines.append("- Unanswerable training questions dropped "
                  "(answerable_only)")
   lines += ["", "## Model", "",
-            f"- Initialised from: `{model.model or model.bert_config_file}`"]
+            f"- Initialised from: {_origin(model)}"]
   if model.init_checkpoint:
-    lines.append(f"- Warm-started from the weights of: "
-                 f"`{model.init_checkpoint}` (--init_checkpoint)")
+    lines.append("- Warm-started from the weights of another tfqa run "
+                 "(--init_checkpoint)")
   lines += ["", "## Hyper-parameters", "", "| setting | value |",
             "|---|---|"]
   for section in ("train", "features", "pipeline", "decode"):
@@ -62,7 +120,6 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
                                                   section)).items():
       lines.append(f"| {section}.{name} | {value} |")
   lines += ["", "## Evaluation", ""]
-  found = evaluation_of(trained.model_dir, trained.checkpoint)
   if found is None:
     lines.append(
         f"No evaluation of this checkpoint (step "
@@ -71,10 +128,11 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
   else:
     path, when, results = found
     lines += [f"Recorded {when} "
-              f"(`{os.path.relpath(path, trained.model_dir)}`).", "",
+              f"(`{os.path.relpath(path, trained.model_dir)}` of the run), "
+              f"on `{_eval_data_name(run_config.data)}`.", "",
               "| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_format_value(value)} |"
-              for key, value in results.items()]
+              for key, value in results.items() if key not in _NOT_METRICS]
   if threshold is not None:
     lines += ["", "## No-answer threshold", "",
               f"The model answers nothing when the no-answer score beats "
@@ -89,24 +147,178 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
   else:
     lines.append(
         f"On {verification['probe_questions']} questions of "
-        f"`{verification['probe_source']}`: max |logit difference| "
+        f"`{os.path.basename(verification['probe_source'])}`: max |logit "
+        f"difference| "
         + ", ".join(f"{pair} {diff:.2g}" for pair, diff in
                     verification["logits_max_abs_diff"].items())
-        + f"; the SavedModel's serving_default answers equal the Python "
-        f"answers on "
+        + f"; every tensor of model.safetensors equals its TF variable; the "
+        f"SavedModel's serving_default answers equal the Python answers on "
         f"{verification['answer_agreement']:.1%} of the questions.")
-  lines += [
-      "", "## Usage", "", "```python", "import transformers", "",
-      "qa = transformers.pipeline(",
-      "    \"question-answering\", model=\"pretrained\", "
-      "tokenizer=\"pretrained\",",
-      "    framework=\"tf\", dtype=None)  # dtype=None: no PyTorch needed",
-      "qa(question=\"...\", context=\"...\")", "```", "",
-      f"The TF Serving version of this model is "
-      f"`saved_model/{model_name}/{version}` next to this directory "
-      f"(signature `serving_default`: strings `question`, `context` -> "
-      f"`answer`, `score`, `start_char`, `end_char`).", ""]
-  return "\n".join(lines)
+  lines += ["", "## Usage", "",
+            "Run from the export directory (the one holding `pretrained/`, "
+            "`saved_model/` and `manifest.json`); after uploading "
+            "`pretrained/` to the Hugging Face Hub, use its repo id instead "
+            "of `\"pretrained\"`.", "",
+            *usage_snippets(
+                model_name=model_name, version=version, run_config=run_config,
+                threshold=(threshold["value"] if threshold is not None else
+                           run_config.decode.null_score_diff_threshold))]
+  return "\n".join(lines) + "\n"
+
+
+def usage_snippets(*, model_name: str, version: int,
+                   run_config: config_lib.RunConfig,
+                   threshold: float) -> list[str]:
+  """Markdown lines: code that loads this export, one section per runtime."""
+  cut = EXAMPLE_CONTEXT.rindex(" ", 0, 60) + 1
+  example = [f"question = {json.dumps(EXAMPLE_QUESTION)}",
+             f"context = ({json.dumps(EXAMPLE_CONTEXT[:cut])}",
+             f"           {json.dumps(EXAMPLE_CONTEXT[cut:])})"]
+  version_2 = run_config.decode.version_2_with_negative
+  features = run_config.features
+  # The pipeline's doc_stride is the overlap of windows, tfqa's the step.
+  overlap = max(0, features.max_seq_length - features.max_query_length - 3 -
+                features.doc_stride)
+  ask_pipeline = [
+      "print(qa(question=question, context=context,",
+      f"         max_seq_len={features.max_seq_length}, "
+      f"doc_stride={overlap}, "
+      f"max_question_len={features.max_query_length},",
+      f"         max_answer_len={run_config.decode.max_answer_length}"
+      + (", handle_impossible_answer=True))" if version_2 else "))")]
+  no_answer = ([f"# SQuAD v2.0: no answer when the empty span beats the best "
+                f"by more than {threshold:g}.",
+                f"if start[0] + end[0] - scores[first, last] > {threshold!r}:",
+                "  print(\"(no answer)\")",
+                "else:",
+                "  print(context[offsets[first][0]:offsets[last][1]])"]
+               if version_2 else
+               ["print(context[offsets[first][0]:offsets[last][1]])"])
+  return [
+      TRANSFORMERS_USAGE_HEADING, "",
+      "```python",
+      "import torch",
+      "from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
+      "",
+      "model = AutoModelForQuestionAnswering.from_pretrained(\"pretrained\")",
+      "tokenizer = AutoTokenizer.from_pretrained(\"pretrained\")",
+      *example,
+      "# One window of the run's length; a longer context is cut.",
+      "inputs = tokenizer(question, context, truncation=True,",
+      f"                   max_length={run_config.features.max_seq_length}, "
+      "return_offsets_mapping=True,",
+      "                   return_tensors=\"pt\")",
+      "offsets = inputs.pop(\"offset_mapping\")[0].tolist()",
+      "in_context = torch.tensor([i == 1 for i in inputs.sequence_ids(0)])",
+      "with torch.no_grad():",
+      "  out = model(**inputs)",
+      "start, end = out.start_logits[0], out.end_logits[0]",
+      f"# The best span of the context, at most "
+      f"{run_config.decode.max_answer_length} tokens long.",
+      "scores = start[:, None] + end[None, :]",
+      "allowed = in_context[:, None] & in_context[None, :]",
+      "allowed &= torch.ones_like(allowed).triu() & "
+      f"~torch.ones_like(allowed).triu({run_config.decode.max_answer_length})",
+      "scores[~allowed] = float(\"-inf\")",
+      "first, last = divmod(int(scores.argmax()), scores.shape[1])",
+      *no_answer,
+      "```", "",
+      "transformers 5.3 and later have no `pipeline(\"question-answering\")` "
+      "(upstream removed the extractive QA pipeline), so this decodes the "
+      "logits itself: one window of the context, where tfqa's SavedModel "
+      "slides windows over long contexts. With transformers 4.x or 5.0-5.2 "
+      "and PyTorch, `pipeline(\"question-answering\", model=\"pretrained\")` "
+      "works too.", "",
+      SAVED_MODEL_USAGE_HEADING, "",
+      "```python",
+      "import tensorflow as tf",
+      "import tensorflow_text  # registers the tokenizer ops the graph uses",
+      "",
+      f"model = tf.saved_model.load(\"saved_model/{model_name}/{version}\")",
+      *example,
+      "answer = model.signatures[\"serving_default\"](",
+      "    question=tf.constant([question]), context=tf.constant([context]))",
+      "print(answer[\"answer\"].numpy()[0].decode(), "
+      "float(answer[\"score\"][0]))",
+      "```", "",
+      "Signature `serving_default`: strings `question`, `context` -> "
+      "`answer`, `score`, `start_char`, `end_char`; TF Serving serves "
+      f"`saved_model/{model_name}` as model `{model_name}`.", "",
+      TF_USAGE_HEADING, "",
+      "```python",
+      "import transformers",
+      "",
+      "# use_safetensors=False: 4.57's TF loader would pick the PyTorch",
+      "# model.safetensors and fail; tf_model.h5 holds the same weights.",
+      "model = transformers.TFBertForQuestionAnswering.from_pretrained(",
+      "    \"pretrained\", use_safetensors=False)",
+      "# dtype=None: 4.57's pipeline would import torch otherwise.",
+      "qa = transformers.pipeline(\"question-answering\", model=model,",
+      "                           tokenizer=\"pretrained\", framework=\"tf\",",
+      "                           dtype=None)",
+      *example, *ask_pipeline,
+      "```", ""]
+
+
+def _base_model(model: config_lib.ModelConfig) -> str | None:
+  """The hub id the run started from; None for a local directory or config."""
+  if model.bert_config_file is not None or not model.model:
+    return None
+  if model.model == config_lib.BUNDLED_MODEL_NAME:
+    return _BUNDLED_BASE_MODEL
+  if os.path.lexists(model.model) or not modeling.is_hub_name(model.model):
+    return None
+  return model.model
+
+
+def _origin(model: config_lib.ModelConfig) -> str:
+  """Where the weights came from, in words (no local path)."""
+  base = _base_model(model)
+  if base is not None:
+    return f"`{base}` (Hugging Face Hub)"
+  if model.bert_config_file is not None:
+    return "a BERT config (random initialisation)"
+  return "a local pretrained directory"
+
+
+def _squad_version_of(name: str | None):
+  """True/False (v2.0/v1.1) when `name` is SQuAD itself, else None."""
+  if name is None:
+    return None
+  if name in config_lib.TFDS_NAMES:
+    return name.endswith("v2.0")
+  return _SQUAD_FILES.get(os.path.basename(name))
+
+
+def _training_datasets(data: config_lib.DataConfig):
+  """The hub ids of the training data, when it is SQuAD itself; else None."""
+  source = data.tfds_dataset or data.train_file
+  found = _squad_version_of(source)
+  return None if found is None else [_SQUAD_HUB_IDS[found]]
+
+
+def _eval_data_name(data: config_lib.DataConfig) -> str:
+  if data.eval_file:
+    return os.path.basename(data.eval_file)
+  return f"{data.tfds_dataset} (validation split)"
+
+
+def _eval_results(data: config_lib.DataConfig, version_2: bool,
+                  results: dict) -> list:
+  """model-index entries for the evaluation results of the checkpoint."""
+  from huggingface_hub import EvalResult  # pylint: disable=import-outside-toplevel
+
+  found = _squad_version_of(data.eval_file or data.tfds_dataset)
+  dataset_type = _SQUAD_HUB_IDS[found] if found is not None else "json"
+  metrics = _METRICS + (_V2_METRICS if version_2 else ())
+  return [EvalResult(task_type="question-answering",
+                     task_name="Extractive question answering",
+                     dataset_type=dataset_type,
+                     dataset_name=_eval_data_name(data),
+                     dataset_split="validation",
+                     metric_type=metric_type, metric_name=name,
+                     metric_value=round(float(results[key]), 4))
+          for key, metric_type, name in metrics if key in results]
 
 
 def _best_checkpoint_line(trained):

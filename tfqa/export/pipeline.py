@@ -171,7 +171,8 @@ def export_model(*, model_dir: str, export_dir: str,
         os.path.join(staged_pretrained, exportdir.MODEL_CARD_FILE),
         card_lib.model_card(
             trained, model_name=config.model_name, version=version,
-            verification=verification, threshold=threshold))
+            verification=verification, threshold=threshold,
+            license_id=config.license))
     manifest = manifest_lib.build_manifest(
         trained, export_dir=export_dir, model_name=config.model_name,
         version=version, staged_version=staged_version,

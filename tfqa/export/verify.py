@@ -78,8 +78,10 @@ def check_parity(trained: trained_model.TrainedModel, *,
 
   (a) The start/end logits of every probe window from the checkpoint model,
   the SavedModel's predict_logits signature, the reloaded pretrained
-  directory (and PyTorch's reload of it, when torch is installed) agree
-  within `logits_tolerance`. (b) serving_default's answers equal the Python
+  directory (and PyTorch's reload of its model.safetensors, when torch is
+  installed) agree within `logits_tolerance`; every tensor of
+  model.safetensors equals the TF variable it was written from (no torch
+  needed). (b) serving_default's answers equal the Python
   path's (HF tokenizer windows + answers.decode_predictions over the
   checkpoint's logits) on at least `min_answer_agreement` of the questions.
 
@@ -118,9 +120,12 @@ def check_parity(trained: trained_model.TrainedModel, *,
       input_pipeline.eval_dataset(windows, **batching))
   reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
       pretrained_dir, local_files_only=True, hidden_dropout_prob=0.0,
-      attention_probs_dropout_prob=0.0)
+      attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
   logits["pretrained"] = evaluation.model_logits(reloaded, windows,
                                                  **batching)
+  safetensors = compare_safetensors(
+      trained.model, os.path.join(pretrained_dir,
+                                  exportdir.SAFETENSORS_FILE))
   torch_logits = _torch_logits(pretrained_dir, windows, batching)
   if torch_logits is not None:
     logits["pytorch"] = torch_logits
@@ -142,15 +147,19 @@ def check_parity(trained: trained_model.TrainedModel, *,
       "probe_windows": len(windows),
       "logits_max_abs_diff": diffs,
       "logits_tolerance": logits_tolerance,
+      "safetensors": safetensors,
       "torch": ("not installed" if torch_logits is None else
-                "checked: BertForQuestionAnswering(config) + "
-                "load_tf2_checkpoint_in_pytorch_model(tf_model.h5)"),
+                "checked: BertForQuestionAnswering.from_pretrained "
+                "(model.safetensors)"),
       "answer_agreement": agreement,
       "min_answer_agreement": min_answer_agreement,
       "disagreements": disagreements,
   }
   failures = [f"logits {pair}: max |diff| {diff:.3g} > {logits_tolerance:g}"
               for pair, diff in diffs.items() if not diff <= logits_tolerance]
+  if safetensors["problems"]:
+    failures.append(f"{exportdir.SAFETENSORS_FILE}: "
+                    + "; ".join(safetensors["problems"]))
   if agreement < min_answer_agreement:
     quoted = "; ".join(f"{d['id']}: graph {d['graph']!r} vs python "
                        f"{d['python']!r}"
@@ -172,6 +181,47 @@ def check_parity(trained: trained_model.TrainedModel, *,
   return verification
 
 
+def compare_safetensors(model, path: str) -> dict:
+  """Compares a PyTorch model.safetensors with the model's TF variables.
+
+  Needs no torch: every tensor of the file is compared, by the name mapping
+  of modeling.pytorch_weights, with the variable it was written from.
+
+  Returns:
+    {"tensors": how many the file holds, "max_abs_diff": over all of them,
+    "problems": one line per missing, unexpected, reshaped or changed
+    tensor (empty when the file is the model)}.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import safetensors  # pylint: disable=import-outside-toplevel
+  from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
+
+  expected = modeling.pytorch_weights(model)
+  try:
+    found = safetensors_numpy.load_file(path)
+  except (safetensors.SafetensorError, OSError) as e:
+    return {"tensors": 0, "max_abs_diff": None,
+            "problems": [f"cannot be read: {type(e).__name__}: {e}"]}
+  problems = [f"{name} is missing" for name in sorted(set(expected) -
+                                                        set(found))]
+  problems += [f"{name} is not a weight of the model"
+               for name in sorted(set(found) - set(expected))]
+  worst = 0.0
+  for name in sorted(set(expected) & set(found)):
+    want, got = expected[name], found[name]
+    if want.shape != got.shape or want.dtype != got.dtype:
+      problems.append(f"{name} is {got.dtype}{list(got.shape)}, expected "
+                      f"{want.dtype}{list(want.shape)}")
+      continue
+    diff = float(np.max(np.abs(want - got), initial=0.0))
+    worst = max(worst, diff)
+    if diff != 0.0:
+      problems.append(f"{name} differs from the TF variable by up to "
+                      f"{diff:.3g}")
+  return {"tensors": len(found), "max_abs_diff": worst,
+          "problems": problems}
+
+
 def _torch_logits(pretrained_dir, windows, batching):
   """PyTorch's reload of the pretrained directory, or None without torch."""
   try:
@@ -179,15 +229,10 @@ def _torch_logits(pretrained_dir, windows, batching):
   except ImportError:
     return None
   import transformers  # pylint: disable=import-outside-toplevel
-  from transformers import modeling_tf_pytorch_utils  # pylint: disable=import-outside-toplevel
 
-  # transformers 4.57.6 with torch 2.13: from_pretrained(..., from_tf=True)
-  # leaves every parameter on the "meta" device (its TF->PT copy is a no-op),
-  # so build the model on the CPU and load the TF weights into it directly.
-  model = transformers.BertForQuestionAnswering(
-      transformers.BertConfig.from_pretrained(pretrained_dir))
-  modeling_tf_pytorch_utils.load_tf2_checkpoint_in_pytorch_model(
-      model, os.path.join(pretrained_dir, "tf_model.h5"))
+  # What a PyTorch user runs; it reads model.safetensors.
+  model = transformers.BertForQuestionAnswering.from_pretrained(
+      pretrained_dir, local_files_only=True)
   model.eval()
 
   def logits_fn(input_ids, attention_mask, token_type_ids):
