@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
@@ -11,6 +10,7 @@ import platform
 
 from tfqa import config as config_lib
 from tfqa import io_utils
+from tfqa.layout import fs
 
 # The layout of a run directory (--model_dir).
 RUN_CONFIG_FILE = "run_config.json"
@@ -73,9 +73,9 @@ def checkpoints_on_disk(model_dir: str) -> list[str]:
 
   A listing for messages: whether each is readable is checkpointing's job.
   """
-  prefixes = [path[:-len(".index")] for path in glob.glob(os.path.join(
-      glob.escape(model_dir), CHECKPOINT_SUBDIR,
-      CHECKPOINT_NAME + "-*.index"))]
+  prefixes = [path[:-len(".index")] for path in fs.glob(
+      os.path.join(model_dir, CHECKPOINT_SUBDIR),
+      CHECKPOINT_NAME + "-*.index")]
   return sorted(prefixes, key=checkpoint_step)
 
 
@@ -93,7 +93,7 @@ def read_run_config(model_dir: str) -> config_lib.RunConfig | None:
       fields, settings that do not match their recorded SHA-256).
   """
   path = run_config_path(model_dir)
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return None
   obj = io_utils.read_json(path, what="the run config")
   recorded = obj.pop(SETTINGS_DIGEST_KEY, None) if isinstance(obj,

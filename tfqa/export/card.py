@@ -11,6 +11,7 @@ from tfqa import evaluation
 from tfqa import io_utils
 from tfqa import rundir
 from tfqa import trained_model
+from tfqa.layout import fs
 
 
 def model_card(trained: trained_model.TrainedModel, *, model_name: str,
@@ -137,7 +138,7 @@ def evaluation_of(model_dir: str,
   ]
   for when, directory in places:
     path = os.path.join(directory, evaluation.RESULTS_FILE)
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
       continue
     results = io_utils.read_json(path, what="the evaluation results")
     if _step_of_results(results) == step:
