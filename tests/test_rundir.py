@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import socket
 
 import pytest
 
@@ -299,3 +300,109 @@ def test_checkpoints_on_disk_are_listed_oldest_first(tmp_path, monkeypatch):
   assert rundir.checkpoints_on_disk(str(tmp_path / "runs" / "a[1]")) == [
       str(checkpoints / "ckpt-9"), str(checkpoints / "ckpt-10")]
   assert rundir.checkpoints_on_disk("runs/none") == []
+
+
+# One trainer per run directory: rundir.TrainerLock.
+
+def _tree(directory):
+  """Every file under `directory` with its size and mtime (what a write changes)."""
+  return {os.path.relpath(os.path.join(root, name), directory):
+          (os.stat(os.path.join(root, name)).st_size,
+           os.stat(os.path.join(root, name)).st_mtime_ns)
+          for root, _, files in os.walk(directory) for name in files}
+
+
+_OWNER = re.escape(f"(host {socket.gethostname()}, pid {os.getpid()}, since ")
+
+
+def test_a_second_lock_on_a_local_run_is_refused_naming_the_owner(tmp_path):
+  with rundir.TrainerLock(str(tmp_path)):
+    before = _tree(tmp_path)
+    with pytest.raises(rundir.RunLockedError,
+                       match=rf"^{re.escape(str(tmp_path))} is being trained "
+                             rf"by another process {_OWNER}\d{{4}}-\d\d-\d\d "
+                             rf"\d\d:\d\d:\d\d UTC\); a second trainer would "
+                             rf".* wrote nothing\. .*another --model_dir\.$"):
+      rundir.TrainerLock(str(tmp_path)).acquire()
+    assert _tree(tmp_path) == before
+  # Released: the next trainer takes it, and the owner record is gone.
+  assert not os.path.exists(tmp_path / rundir.OWNER_FILE)
+  with rundir.TrainerLock(str(tmp_path)):
+    owner = json.loads((tmp_path / rundir.OWNER_FILE).read_text())
+    assert (owner["host"], owner["pid"]) == (socket.gethostname(),
+                                             os.getpid())
+
+
+def test_a_local_lock_of_a_dead_process_does_not_block(tmp_path):
+  # The OS lock dies with its process; the owner record it leaves is stale.
+  (tmp_path / rundir.OWNER_FILE).write_text(json.dumps(
+      {"host": socket.gethostname(), "pid": 999999999, "since": "then"}))
+  (tmp_path / rundir.LOCK_FILE).write_text("")
+  with rundir.TrainerLock(str(tmp_path)):
+    pass
+
+
+class _Clock:
+
+  def __init__(self, now):
+    self.now = now
+
+  def __call__(self):
+    return self.now
+
+
+def _lease_dir(name):
+  return f"ram://rundir-lock/{name}-{os.urandom(4).hex()}"
+
+
+def _write_lease(model_dir, **owner):
+  import tensorflow as tf
+  tf.io.gfile.makedirs(model_dir)
+  with tf.io.gfile.GFile(f"{model_dir}/{rundir.LEASE_FILE}", "w") as f:
+    f.write(json.dumps({"since": "2026-12-06 09:00:00 UTC",
+                        "lease_seconds": 120.0, "token": "other", **owner}))
+
+
+def test_a_second_lease_on_a_url_is_refused_then_freed_on_release():
+  model_dir = _lease_dir("live")
+  with rundir.TrainerLock(model_dir):
+    with pytest.raises(rundir.RunLockedError,
+                       match=rf"^{re.escape(model_dir)} is being trained by "
+                             rf"another process {_OWNER}"):
+      rundir.TrainerLock(model_dir).acquire()
+  with rundir.TrainerLock(model_dir):
+    pass
+
+
+def test_a_lease_from_another_host_blocks_until_it_expires():
+  model_dir = _lease_dir("remote")
+  _write_lease(model_dir, host="worker-7", pid=12, heartbeat=1000.0)
+  with pytest.raises(rundir.RunLockedError,
+                     match=r"another process \(host worker-7, pid 12, since "
+                           r"2026-12-06 09:00:00 UTC\)"):
+    rundir.TrainerLock(model_dir, clock=_Clock(1119.0)).acquire()
+  with rundir.TrainerLock(model_dir, clock=_Clock(1121.0)):
+    pass  # 121 s after its last heartbeat: expired
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_free_at_once():
+  model_dir = _lease_dir("dead")
+  _write_lease(model_dir, host=socket.gethostname(), pid=999999999,
+               heartbeat=1000.0)
+  with rundir.TrainerLock(model_dir, clock=_Clock(1001.0)):
+    pass
+
+
+def test_a_held_lease_is_renewed_by_its_heartbeat():
+  import time
+  import tensorflow as tf
+  model_dir = _lease_dir("beat")
+  clock = _Clock(1000.0)
+  path = f"{model_dir}/{rundir.LEASE_FILE}"
+  with rundir.TrainerLock(model_dir, heartbeat_seconds=0.05, clock=clock):
+    clock.now = 1500.0
+    deadline = time.monotonic() + 30
+    while json.loads(tf.io.gfile.GFile(path).read())["heartbeat"] != 1500.0:
+      assert time.monotonic() < deadline, "the lease was never renewed"
+      time.sleep(0.05)
+  assert not tf.io.gfile.exists(path)

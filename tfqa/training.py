@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -214,6 +215,18 @@ def train_and_evaluate(
                                         tpu=train.tpu)
   chief = distribution.is_chief(strategy)
   fs.makedirs(model_dir)
+  # One trainer per run directory: the chief holds it for all workers.
+  with rundir.TrainerLock(model_dir) if chief else contextlib.nullcontext():
+    return _train_and_evaluate(
+        run_config, model_dir, source=source, strategy=strategy, chief=chief,
+        callbacks=callbacks, hooks=hooks, verbose=verbose,
+        progress_every_steps=progress_every_steps)
+
+
+def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
+                        callbacks, hooks, verbose, progress_every_steps):
+  """train_and_evaluate once its arguments are checked (and, on the chief,
+  the run directory is held)."""
   run_config = rundir.reconcile(
       model_dir, run_config, write=chief,
       has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))

@@ -42,16 +42,21 @@ def _not_found():
   return tf.errors.NotFoundError
 
 
-def _listed(path: str) -> bool:
-  """Whether a URL's parent lists its name.
+# TensorFlow's in-memory file system matches names as strings: it calls
+# any prefix of a name a directory ("ram://r/ckpt-1" for
+# "ram://r/ckpt-12.index") and lists "r/assets" with ".extra" when
+# "r/assets.extra/" exists. Its answers are checked against listings; other
+# file systems (gs:// looks for "NAME/") need no check.
+_STRING_PREFIX_SCHEMES = ("ram://",)
 
-  ram:// (and object stores) call any string prefix of an object's name a
-  directory ("ram://r/ckpt-1" for "ram://r/ckpt-12.index"); the listing is
-  what holds.
-  """
-  head, _, rest = path.rstrip("/").partition("://")
+
+def _listed(path: str) -> bool:
+  """Whether a URL's parent lists its name (see _STRING_PREFIX_SCHEMES)."""
+  if not path.startswith(_STRING_PREFIX_SCHEMES):
+    return True
+  rest = path.rstrip("/").partition("://")[2]
   if "/" not in rest:
-    return True  # a bucket or file system root
+    return True  # the file system's root
   parent, name = os.path.split(path.rstrip("/"))
   return name in listdir(parent)
 
@@ -108,7 +113,11 @@ def listdir(path: str) -> list[str]:
   except _not_found():
     raise FileNotFoundError(f"No such directory: {path}") from None
   # Object stores list "sub/" for a directory.
-  return sorted({name.rstrip("/") for name in names})
+  names = {name.rstrip("/") for name in names}
+  if path.startswith(_STRING_PREFIX_SCHEMES):
+    names = {name for name in names
+             if _gfile().exists(join(path, name))}
+  return sorted(names)
 
 
 def glob(directory: str, pattern: str) -> list[str]:
