@@ -3,12 +3,19 @@
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 
 from tfqa import config
 from tfqa import rundir
+
+from conftest import REPO_ROOT, run_python, tiny_train_flags
 
 RUN_CONFIG = config.RunConfig(
     model=config.ModelConfig(model="minilm-l6"),
@@ -406,3 +413,77 @@ def test_a_held_lease_is_renewed_by_its_heartbeat():
       assert time.monotonic() < deadline, "the lease was never renewed"
       time.sleep(0.05)
   assert not tf.io.gfile.exists(path)
+
+
+def _start_paused_train(files, model_dir, go):
+  """tfqa_train that holds `model_dir` after step 2 until `go` exists."""
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "tests.helpers.paused_train",
+       "--pause_after_step=2", f"--resume_when={go}",
+       f"--model_dir={model_dir}", *tiny_train_flags(files)],
+      cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True)
+  deadline = time.monotonic() + 600
+  while not os.path.exists(f"{go}.paused"):
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.monotonic() < deadline, "the first trainer never paused"
+    time.sleep(0.2)
+  return process
+
+
+def _final_tensors(model_dir):
+  import tensorflow as tf
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, "checkpoints",
+                                                 "ckpt-12"))
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()}
+
+
+@pytest.mark.slow
+def test_a_second_tfqa_train_on_a_live_run_is_refused_in_one_line(
+    tiny_files, tmp_path):
+  model_dir, go = tmp_path / "run", tmp_path / "go"
+  first = _start_paused_train(tiny_files, model_dir, go)
+  # The first one's TensorBoard writer flushes on its own timer: logs/ aside.
+  before = {k: v for k, v in _tree(model_dir).items()
+            if not k.startswith("logs")}
+  second = run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                       *tiny_train_flags(tiny_files)], expect_fail=True)
+  assert second.returncode == 1
+  assert re.fullmatch(
+      rf"tfqa_train: error: {re.escape(str(model_dir))} is being trained by "
+      rf"another process \(host {re.escape(socket.gethostname())}, pid "
+      rf"{first.pid}, since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\); a second "
+      rf"trainer would overwrite its checkpoints, so this one did not start "
+      rf"and wrote nothing\. Wait for it to end \(or stop it\), or use "
+      rf"another --model_dir\.\n", second.stderr), second.stderr
+  assert second.stdout == ""
+  assert {k: v for k, v in _tree(model_dir).items()
+          if not k.startswith("logs")} == before
+  go.touch()
+  _, stderr = first.communicate(timeout=600)
+  assert first.returncode == 0, stderr[-3000:]
+  lone = tmp_path / "lone"
+  run_python(["-m", "tfqa.cli.train", f"--model_dir={lone}",
+              *tiny_train_flags(tiny_files)])
+  expected, actual = _final_tensors(lone), _final_tensors(model_dir)
+  assert sorted(actual) == sorted(expected)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_lock_left_by_a_sigkilled_trainer_does_not_block(tiny_files,
+                                                           tmp_path):
+  model_dir, go = tmp_path / "run", tmp_path / "go"
+  first = _start_paused_train(tiny_files, model_dir, go)
+  first.send_signal(signal.SIGKILL)
+  first.communicate(timeout=60)
+  # It left its owner record; the OS lock went with the process.
+  assert json.loads((model_dir / rundir.OWNER_FILE).read_text())["pid"] == (
+      first.pid)
+  proc = run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}"])
+  result = json.loads(proc.stdout[proc.stdout.index("{"):])
+  assert result["global_step"] == 12
+  assert not (model_dir / rundir.OWNER_FILE).exists()
