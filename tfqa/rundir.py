@@ -284,7 +284,7 @@ class TrainerLock:
 
   def _is_live(self, holder):
     if holder.get("host") == self._owner["host"]:
-      return _pid_alive(holder.get("pid"))
+      return process_alive(holder.get("pid"))
     heartbeat = holder.get("heartbeat")
     return (isinstance(heartbeat, (int, float)) and
             self._clock() < heartbeat + holder.get("lease_seconds", 0))
@@ -320,8 +320,9 @@ def _read_owner(path):
   return owner if isinstance(owner, dict) else None
 
 
-def _pid_alive(pid) -> bool:
-  if not isinstance(pid, int) or pid <= 0:
+def process_alive(pid) -> bool:
+  """Whether process `pid` of this host is running (this one is)."""
+  if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
     return False
   try:
     os.kill(pid, 0)

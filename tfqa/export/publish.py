@@ -10,6 +10,7 @@ from typing import Callable
 from absl import logging
 
 from tfqa import exportdir
+from tfqa import rundir
 from tfqa.layout import fs
 
 # Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.
@@ -86,7 +87,7 @@ def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
       continue
     for name in fs.listdir(parent):
       match = _LEFTOVER_REGEX.fullmatch(name)
-      if match is None or _process_alive(int(match.group(3))):
+      if match is None or rundir.process_alive(int(match.group(3))):
         continue
       path = os.path.join(parent, name)
       original = os.path.join(parent, match.group(2))
@@ -99,18 +100,6 @@ def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
   for action in actions:
     logging.warning("Interrupted export: %s", action)
   return actions
-
-
-def _process_alive(pid: int) -> bool:
-  if pid == os.getpid():
-    return True
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True  # someone else's live process
-  return True
 
 
 def refuse_existing(version_dir: str, models_dir: str) -> None:
