@@ -2,12 +2,13 @@
 
 import json
 import os
+import re
 
 import pytest
 
 from tfqa.layout import fs
 
-from conftest import REPO_ROOT, run_python
+from conftest import REPO_ROOT, run_python, tiny_train_flags
 
 
 @pytest.fixture(params=["local", "ram"])
@@ -208,3 +209,21 @@ def test_a_whole_run_on_ram_writes_nothing_locally(tiny_files, tmp_path):
       "metrics_keys": ["HasAns_exact", "HasAns_f1"]}
   assert os.listdir(cwd) == []
   assert "ram:" not in os.listdir(REPO_ROOT)
+
+
+@pytest.mark.slow
+def test_tfqa_train_on_ram_ends_without_a_warning(tiny_files, tmp_path):
+  # ram:// lives as long as its process: one run of the CLI is what can be
+  # checked (before fs, it called its own checkpoints damaged and failed).
+  cwd = tmp_path / "cwd"
+  cwd.mkdir()
+  proc = run_python(["-m", "tfqa.cli.train", "--model_dir=ram://cli/a",
+                     *tiny_train_flags(tiny_files)], cwd=cwd)
+  result = json.loads(proc.stdout[proc.stdout.index("{"):])
+  assert (result["global_step"], result["checkpoint"]) == (
+      12, "ram://cli/a/checkpoints/ckpt-12")
+  warnings = [line for line in proc.stderr.splitlines()
+              if re.match(r"(W\d{4} |WARNING|E\d{4} |ERROR)", line) or
+              "arning" in line or "damaged" in line]
+  assert warnings == []
+  assert os.listdir(cwd) == []
