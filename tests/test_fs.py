@@ -67,6 +67,16 @@ def test_names_sharing_a_prefix_are_told_apart(root):
   assert fs.walk_files(root) == ["assets.extra/warmup", "ckpt-12.index"]
 
 
+def test_a_ram_directory_implied_by_its_files_is_one():
+  import tensorflow as tf
+  root = f"ram://test-fs/implied-{os.urandom(4).hex()}"
+  with tf.io.gfile.GFile(f"{root}/a/b/f.txt", "w") as f:  # no makedirs
+    f.write("f")
+  # (ram:// lists no "b" in "a" then: its own listdir shows only files.)
+  assert fs.isdir(f"{root}/a/b")
+  assert fs.isfile(f"{root}/a/b/f.txt") and not fs.exists(f"{root}/a/b/f")
+
+
 def test_glob_takes_the_directory_literally(root):
   directory = fs.join(root, "runs", "a[1]")
   for name in ("ckpt-3.index", "ckpt-12.index", "ckpt-3.data-00000-of-00001"):

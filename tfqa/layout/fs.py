@@ -58,7 +58,15 @@ def _listed(path: str) -> bool:
   if "/" not in rest:
     return True  # the file system's root
   parent, name = os.path.split(path.rstrip("/"))
-  return name in listdir(parent)
+  try:
+    if name in listdir(parent):
+      return True
+  except FileNotFoundError:
+    pass
+  try:  # A directory never made, implied by the files written under it.
+    return bool(listdir(path))
+  except FileNotFoundError:
+    return False
 
 
 def exists(path: str) -> bool:
