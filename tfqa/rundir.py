@@ -253,7 +253,11 @@ class TrainerLock:
       raise RunLockedError(self._refusal(_read_owner(
           os.path.join(self._model_dir, OWNER_FILE)))) from None
     self._file_lock = lock
-    fs.write_json(os.path.join(self._model_dir, OWNER_FILE), self._owner)
+    try:
+      fs.write_json(os.path.join(self._model_dir, OWNER_FILE), self._owner)
+    except BaseException:  # e.g. a full disk: the error is the caller's
+      self.release()
+      raise
 
   def release(self) -> None:
     if self._file_lock is not None:
