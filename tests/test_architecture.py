@@ -1,4 +1,4 @@
-"""Tests for tfqa's structure: the import graph of tfqa/ (lazy imports included) has no cycle, readers never reach the export writer, no module is too long."""
+"""Tests for tfqa's structure: the import graph of tfqa/ (lazy imports included) has no cycle, readers never reach the export writer, no module is too long, only tfqa/layout/fs.py touches files."""
 
 import ast
 import importlib
@@ -17,6 +17,29 @@ MAX_MODULE_LINES = 600
 READERS = ("tfqa.predict", "tfqa.onnx_predict", "tfqa.integrity",
            "tfqa.checkpointing", "tfqa.exportdir")
 WRITER = "tfqa.export"
+# The one module that reads, writes, lists, renames and deletes files.
+FS_MODULE = "tfqa.layout.fs"
+# Modules that may touch files themselves, each for a reason that keeps
+# user paths (run, export, data directories) out of them.
+FILE_CALLS_ALLOWED = {
+    "tfqa.paths": "checks the kind of a local path (os.stat, before "
+                  "TensorFlow is imported); check_path leaves every URL to "
+                  "the reader, which goes through fs",
+    "tfqa.pins": "reads constraints.txt, a resource of tfqa's checkout or "
+                 "installed package (never a user path)",
+    "tfqa.cli.quiet": "holds captured stderr (file descriptor 2) in an "
+                      "anonymous temporary file; locates tfqa's own sources",
+}
+# Modules whose import means file access, and the file functions of os.
+_FILE_MODULES = frozenset({"shutil", "glob", "tempfile", "pathlib"})
+_OS_FILE_CALLS = frozenset({
+    "listdir", "scandir", "walk", "remove", "unlink", "rename", "replace",
+    "makedirs", "mkdir", "rmdir", "removedirs", "stat", "lstat", "open",
+    "fdopen", "access", "chmod", "fchmod", "truncate", "link", "symlink",
+    "utime"})
+_OS_PATH_FILE_CALLS = frozenset({
+    "exists", "lexists", "isfile", "isdir", "islink", "ismount", "getsize",
+    "getmtime", "getatime", "getctime", "abspath", "realpath", "samefile"})
 
 
 def module_files(root: str, package: str) -> dict[str, str]:
@@ -240,3 +263,88 @@ def test_package_reexports_never_shadow_a_submodule(package):
     if getattr(imported, info.name) is not module:
       shadowed.append(info.name)
   assert shadowed == []
+
+
+def _dotted(node):
+  parts = []
+  while isinstance(node, ast.Attribute):
+    parts.append(node.attr)
+    node = node.value
+  if not isinstance(node, ast.Name):
+    return None
+  return ".".join([node.id, *reversed(parts)])
+
+
+def file_calls(path: str) -> list[str]:
+  """'LINE: NAME' of each file access in a module: open(), os/os.path file
+  functions, tf.io.gfile, and imports of shutil, glob, tempfile, pathlib
+  (or of os's file functions by name)."""
+  with open(path, encoding="utf-8") as f:
+    tree = ast.parse(f.read(), filename=path)
+  found = []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      module = node.module or ""
+      names = [module]
+      if module in ("os", "os.path", "io", "builtins"):
+        # `from os import path` hides os.path's calls: flagged itself.
+        names = [f"{module}.{alias.name}" for alias in node.names]
+        names = ["os.path.exists" if n == "os.path" else n for n in names]
+    elif isinstance(node, ast.Call):
+      names = [_dotted(node.func) or ""]
+    else:
+      continue
+    for name in names:
+      parts = name.split(".")
+      if (parts[0] in _FILE_MODULES or "gfile" in parts or
+          name in ("open", "io.open", "builtins.open") or
+          (parts[0] == "os" and len(parts) == 2 and
+           parts[1] in _OS_FILE_CALLS) or
+          (parts[:2] == ["os", "path"] and len(parts) == 3 and
+           parts[2] in _OS_PATH_FILE_CALLS)):
+        found.append((node.lineno, name))
+  return [f"{line}: {name}" for line, name in sorted(found)]
+
+
+def test_only_the_fs_module_touches_files():
+  # Every user path must work on gs:// as locally: one module owns the
+  # calls (tf.io.gfile for URLs), so no other module can get it wrong.
+  offenders = {}
+  for name, path in module_files(TFQA_DIR, "tfqa").items():
+    if name == FS_MODULE or name in FILE_CALLS_ALLOWED:
+      continue
+    calls = file_calls(path)
+    if calls:
+      offenders[name] = calls
+  assert offenders == {}, (
+      f"Modules touching files other than through {FS_MODULE} (use its "
+      f"functions, or add the module to FILE_CALLS_ALLOWED with the reason "
+      f"it never sees a user path): {offenders}")
+
+
+def test_every_file_call_exemption_is_still_needed():
+  modules = module_files(TFQA_DIR, "tfqa")
+  unneeded = [name for name in FILE_CALLS_ALLOWED
+              if name not in modules or not file_calls(modules[name])]
+  assert unneeded == []
+
+
+def test_file_calls_are_found_however_they_are_written(tmp_path):
+  path = tmp_path / "m.py"
+  path.write_text(
+      "import os, shutil\n"
+      "from os.path import exists\n"
+      "from os import path as p, sep\n"
+      "import tensorflow as tf\n"
+      "def f(x):\n"
+      "  open(x)\n"
+      "  os.path.isdir(x)\n"
+      "  os.replace(x, x)\n"
+      "  tf.io.gfile.listdir(x)\n"
+      "  os.path.join(x, 'y')  # a string operation: allowed\n"
+      "  os.getpid()\n")
+  assert file_calls(str(path)) == [
+      "1: shutil", "2: os.path.exists", "3: os.path.exists", "6: open",
+      "7: os.path.isdir", "8: os.replace", "9: tf.io.gfile.listdir"]

@@ -3,11 +3,19 @@
 import json
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 
 from tfqa import config
 from tfqa import rundir
+
+from conftest import REPO_ROOT, run_python, tiny_train_flags
 
 RUN_CONFIG = config.RunConfig(
     model=config.ModelConfig(model="minilm-l6"),
@@ -299,3 +307,183 @@ def test_checkpoints_on_disk_are_listed_oldest_first(tmp_path, monkeypatch):
   assert rundir.checkpoints_on_disk(str(tmp_path / "runs" / "a[1]")) == [
       str(checkpoints / "ckpt-9"), str(checkpoints / "ckpt-10")]
   assert rundir.checkpoints_on_disk("runs/none") == []
+
+
+# One trainer per run directory: rundir.TrainerLock.
+
+def _tree(directory):
+  """Every file under `directory` with its size and mtime (what a write changes)."""
+  return {os.path.relpath(os.path.join(root, name), directory):
+          (os.stat(os.path.join(root, name)).st_size,
+           os.stat(os.path.join(root, name)).st_mtime_ns)
+          for root, _, files in os.walk(directory) for name in files}
+
+
+_OWNER = re.escape(f"(host {socket.gethostname()}, pid {os.getpid()}, since ")
+
+
+def test_a_second_lock_on_a_local_run_is_refused_naming_the_owner(tmp_path):
+  with rundir.TrainerLock(str(tmp_path)):
+    before = _tree(tmp_path)
+    with pytest.raises(rundir.RunLockedError,
+                       match=rf"^{re.escape(str(tmp_path))} is being trained "
+                             rf"by another process {_OWNER}\d{{4}}-\d\d-\d\d "
+                             rf"\d\d:\d\d:\d\d UTC\); a second trainer would "
+                             rf".* wrote nothing\. .*another --model_dir\.$"):
+      rundir.TrainerLock(str(tmp_path)).acquire()
+    assert _tree(tmp_path) == before
+  # Released: the next trainer takes it, and the owner record is gone.
+  assert not os.path.exists(tmp_path / rundir.OWNER_FILE)
+  with rundir.TrainerLock(str(tmp_path)):
+    owner = json.loads((tmp_path / rundir.OWNER_FILE).read_text())
+    assert (owner["host"], owner["pid"]) == (socket.gethostname(),
+                                             os.getpid())
+
+
+def test_a_local_lock_of_a_dead_process_does_not_block(tmp_path):
+  # The OS lock dies with its process; the owner record it leaves is stale.
+  (tmp_path / rundir.OWNER_FILE).write_text(json.dumps(
+      {"host": socket.gethostname(), "pid": 999999999, "since": "then"}))
+  (tmp_path / rundir.LOCK_FILE).write_text("")
+  with rundir.TrainerLock(str(tmp_path)):
+    pass
+
+
+class _Clock:
+
+  def __init__(self, now):
+    self.now = now
+
+  def __call__(self):
+    return self.now
+
+
+def _lease_dir(name):
+  return f"ram://rundir-lock/{name}-{os.urandom(4).hex()}"
+
+
+def _write_lease(model_dir, **owner):
+  import tensorflow as tf
+  tf.io.gfile.makedirs(model_dir)
+  with tf.io.gfile.GFile(f"{model_dir}/{rundir.LEASE_FILE}", "w") as f:
+    f.write(json.dumps({"since": "2026-12-06 09:00:00 UTC",
+                        "lease_seconds": 120.0, "token": "other", **owner}))
+
+
+def test_a_second_lease_on_a_url_is_refused_then_freed_on_release():
+  model_dir = _lease_dir("live")
+  with rundir.TrainerLock(model_dir):
+    with pytest.raises(rundir.RunLockedError,
+                       match=rf"^{re.escape(model_dir)} is being trained by "
+                             rf"another process {_OWNER}"):
+      rundir.TrainerLock(model_dir).acquire()
+  with rundir.TrainerLock(model_dir):
+    pass
+
+
+def test_a_lease_from_another_host_blocks_until_it_expires():
+  model_dir = _lease_dir("remote")
+  _write_lease(model_dir, host="worker-7", pid=12, heartbeat=1000.0)
+  with pytest.raises(rundir.RunLockedError,
+                     match=r"another process \(host worker-7, pid 12, since "
+                           r"2026-12-06 09:00:00 UTC\)"):
+    rundir.TrainerLock(model_dir, clock=_Clock(1119.0)).acquire()
+  with rundir.TrainerLock(model_dir, clock=_Clock(1121.0)):
+    pass  # 121 s after its last heartbeat: expired
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_free_at_once():
+  model_dir = _lease_dir("dead")
+  _write_lease(model_dir, host=socket.gethostname(), pid=999999999,
+               heartbeat=1000.0)
+  with rundir.TrainerLock(model_dir, clock=_Clock(1001.0)):
+    pass
+
+
+def test_a_held_lease_is_renewed_by_its_heartbeat():
+  import time
+  import tensorflow as tf
+  model_dir = _lease_dir("beat")
+  clock = _Clock(1000.0)
+  path = f"{model_dir}/{rundir.LEASE_FILE}"
+  with rundir.TrainerLock(model_dir, heartbeat_seconds=0.05, clock=clock):
+    clock.now = 1500.0
+    deadline = time.monotonic() + 30
+    while json.loads(tf.io.gfile.GFile(path).read())["heartbeat"] != 1500.0:
+      assert time.monotonic() < deadline, "the lease was never renewed"
+      time.sleep(0.05)
+  assert not tf.io.gfile.exists(path)
+
+
+def _start_paused_train(files, model_dir, go):
+  """tfqa_train that holds `model_dir` after step 2 until `go` exists."""
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "tests.helpers.paused_train",
+       "--pause_after_step=2", f"--resume_when={go}",
+       f"--model_dir={model_dir}", *tiny_train_flags(files)],
+      cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True)
+  deadline = time.monotonic() + 600
+  while not os.path.exists(f"{go}.paused"):
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.monotonic() < deadline, "the first trainer never paused"
+    time.sleep(0.2)
+  return process
+
+
+def _final_tensors(model_dir):
+  import tensorflow as tf
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, "checkpoints",
+                                                 "ckpt-12"))
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()}
+
+
+@pytest.mark.slow
+def test_a_second_tfqa_train_on_a_live_run_is_refused_in_one_line(
+    tiny_files, tmp_path):
+  model_dir, go = tmp_path / "run", tmp_path / "go"
+  first = _start_paused_train(tiny_files, model_dir, go)
+  # The first one's TensorBoard writer flushes on its own timer: logs/ aside.
+  before = {k: v for k, v in _tree(model_dir).items()
+            if not k.startswith("logs")}
+  second = run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                       *tiny_train_flags(tiny_files)], expect_fail=True)
+  assert second.returncode == 1
+  assert re.fullmatch(
+      rf"tfqa_train: error: {re.escape(str(model_dir))} is being trained by "
+      rf"another process \(host {re.escape(socket.gethostname())}, pid "
+      rf"{first.pid}, since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\); a second "
+      rf"trainer would overwrite its checkpoints, so this one did not start "
+      rf"and wrote nothing\. Wait for it to end \(or stop it\), or use "
+      rf"another --model_dir\.\n", second.stderr), second.stderr
+  assert second.stdout == ""
+  assert {k: v for k, v in _tree(model_dir).items()
+          if not k.startswith("logs")} == before
+  go.touch()
+  _, stderr = first.communicate(timeout=600)
+  assert first.returncode == 0, stderr[-3000:]
+  lone = tmp_path / "lone"
+  run_python(["-m", "tfqa.cli.train", f"--model_dir={lone}",
+              *tiny_train_flags(tiny_files)])
+  expected, actual = _final_tensors(lone), _final_tensors(model_dir)
+  assert sorted(actual) == sorted(expected)
+  for name, value in expected.items():
+    np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_lock_left_by_a_sigkilled_trainer_does_not_block(tiny_files,
+                                                           tmp_path):
+  model_dir, go = tmp_path / "run", tmp_path / "go"
+  first = _start_paused_train(tiny_files, model_dir, go)
+  first.send_signal(signal.SIGKILL)
+  first.communicate(timeout=60)
+  # It left its owner record; the OS lock went with the process.
+  assert json.loads((model_dir / rundir.OWNER_FILE).read_text())["pid"] == (
+      first.pid)
+  proc = run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}"])
+  result = json.loads(proc.stdout[proc.stdout.index("{"):])
+  assert result["global_step"] == 12
+  assert not (model_dir / rundir.OWNER_FILE).exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Callable
 
@@ -10,6 +9,7 @@ from absl import logging
 
 from tfqa import io_utils
 from tfqa import rundir
+from tfqa.layout import fs
 
 # What `tfqa_export --checkpoint=` (and resolve) take for the best one.
 BEST = "best"
@@ -26,7 +26,7 @@ def read_record(model_dir: str) -> dict | None:
   metrics (the whole evaluation).
   """
   path = record_path(model_dir)
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     return None
   return io_utils.read_json(path, what="the best checkpoint record")
 
@@ -62,7 +62,7 @@ def update(model_dir: str, *, metric: str, step: int, metrics: dict,
     if value <= record["value"]:
       return False
   relative = os.path.join(rundir.BEST_SUBDIR, f"{rundir.CHECKPOINT_NAME}-{step}")
-  os.makedirs(os.path.join(model_dir, rundir.BEST_SUBDIR), exist_ok=True)
+  fs.makedirs(os.path.join(model_dir, rundir.BEST_SUBDIR))
   write_checkpoint(os.path.join(model_dir, relative))
   io_utils.atomic_write_json(record_path(model_dir), {
       "metric": metric, "value": value, "step": step,
@@ -74,12 +74,11 @@ def update(model_dir: str, *, metric: str, step: int, metrics: dict,
 
 
 def _delete_others(model_dir, *, keep):
-  pattern = os.path.join(glob.escape(model_dir), rundir.BEST_SUBDIR,
-                         rundir.CHECKPOINT_NAME + "-*")
   kept = os.path.basename(keep)
-  for path in glob.glob(pattern):
+  for path in fs.glob(os.path.join(model_dir, rundir.BEST_SUBDIR),
+                      rundir.CHECKPOINT_NAME + "-*"):
     if os.path.basename(path).split(".", 1)[0] != kept:
-      os.remove(path)
+      fs.remove(path)
 
 
 def prefix(model_dir: str) -> str:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 import re
-import shutil
 
 from absl import logging
 from google.protobuf import text_format
@@ -17,6 +15,7 @@ import tf_keras
 
 from tfqa import integrity
 from tfqa import rundir
+from tfqa.layout import fs
 
 CHECKPOINT_SUBDIR = rundir.CHECKPOINT_SUBDIR
 _CHECKPOINT_NAME = rundir.CHECKPOINT_NAME
@@ -151,7 +150,7 @@ def _repair_state_file(directory):
   rebuilding it from the checkpoints on disk avoids both.
   """
   path = os.path.join(directory, "checkpoint")
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return
   try:
     if tf.train.get_checkpoint_state(directory) is not None:
@@ -163,20 +162,19 @@ def _repair_state_file(directory):
                   "checkpoints on disk: %s", path,
                   [os.path.basename(p) for p in prefixes])
   if not prefixes:
-    os.remove(path)
+    fs.remove(path)
     return
   # With their times, the manager rotates (deletes) them as usual.
   checkpoint_management.update_checkpoint_state_internal(
       directory, prefixes[-1], all_model_checkpoint_paths=prefixes,
       all_model_checkpoint_timestamps=[
-          os.path.getmtime(p + ".index") for p in prefixes],
+          fs.getmtime(p + ".index") for p in prefixes],
       last_preserved_timestamp=0.0, save_relative_paths=True)
 
 
 def _on_disk(directory):
   return [p[:-len(".index")] for p in
-          glob.glob(os.path.join(glob.escape(directory),
-                                 _CHECKPOINT_NAME + "-*.index"))]
+          fs.glob(directory, _CHECKPOINT_NAME + "-*.index")]
 
 
 def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
@@ -192,9 +190,8 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
   except (OSError, tf.errors.OpError) as e:
     # What TensorFlow staged for this checkpoint is useless; remove it if
     # the file system lets us.
-    shutil.rmtree(os.path.join(manager.directory,
-                               f"{_CHECKPOINT_NAME}-{step}_temp"),
-                  ignore_errors=True)
+    fs.rmtree(os.path.join(manager.directory,
+                           f"{_CHECKPOINT_NAME}-{step}_temp"))
     raise CheckpointWriteError(
         f"Could not write checkpoint {_CHECKPOINT_NAME}-{step} to "
         f"{manager.directory}: {type(e).__name__}: "
@@ -249,10 +246,9 @@ def _recorded_prefixes(state_file):
     ValueError, text_format.ParseError, UnicodeDecodeError, tf.errors.OpError:
       the file is damaged.
   """
-  if not tf.io.gfile.exists(state_file):
+  if not fs.exists(state_file):
     return []
-  with tf.io.gfile.GFile(state_file, "rb") as f:
-    text = f.read().decode("utf-8")
+  text = fs.read_text(state_file)
   state = checkpoint_management.CheckpointState()
   text_format.Merge(text, state)
   if not state.model_checkpoint_path:
@@ -263,7 +259,9 @@ def _recorded_prefixes(state_file):
 
 
 def _joined(prefix, directory):
-  return prefix if os.path.isabs(prefix) else os.path.join(directory, prefix)
+  if os.path.isabs(prefix) or fs.is_url(prefix):
+    return prefix
+  return os.path.join(directory, prefix)
 
 
 def verify_readable(prefix: str) -> None:
@@ -277,7 +275,7 @@ def verify_readable(prefix: str) -> None:
     CheckpointError: naming the checkpoint and what failed.
   """
   try:
-    reader = tf.train.load_checkpoint(prefix)
+    reader = _reader(prefix)
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
   except Exception as e:  # pylint: disable=broad-except
@@ -285,6 +283,12 @@ def verify_readable(prefix: str) -> None:
     # bytes than requested") and more; any of them means "unusable".
     raise CheckpointError(f"Checkpoint {prefix} is unreadable: "
                           f"{type(e).__name__}: {_first_line(e)}") from None
+
+
+def _reader(prefix):
+  """A reader of checkpoint `prefix`. Not tf.train.load_checkpoint: it takes
+  a prefix that ram:// calls a directory (any prefix of a name) for one."""
+  return tf.compat.v1.train.NewCheckpointReader(prefix)
 
 
 def _first_line(error):
@@ -341,7 +345,7 @@ _SIGNATURE_KEY = "model_signature/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _saved_signature(prefix):
-  reader = tf.train.load_checkpoint(prefix)
+  reader = _reader(prefix)
   if not reader.has_tensor(_SIGNATURE_KEY):
     raise CheckpointError(f"Checkpoint {prefix} was not written by tfqa (it "
                           f"has no model signature).")

@@ -6,13 +6,13 @@ import collections
 from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
 import json
-import os
 from typing import Any
 
 from absl import logging
 
 from tfqa import config
 from tfqa import json_checks
+from tfqa.layout import fs
 
 # The TFDS names `load_tfds_squad` accepts.
 
@@ -148,25 +148,13 @@ def load_squad_json(path: str) -> SquadData:
     FileNotFoundError: If `path` does not exist.
     SquadFormatError: If the file is not UTF-8, not JSON, or not SQuAD.
   """
-  exists, open_file = _file_functions(path)
-  if not exists(path):
+  if not fs.exists(path):
     raise FileNotFoundError(
         f"SQuAD file not found. Received: path={path!r}. Expected an existing "
         f"SQuAD JSON file. Check the path, or download the official file "
         f"from https://rajpurkar.github.io/SQuAD-explorer/.")
-  with open_file(path, "rb") as f:
-    raw = f.read()
+  raw = fs.read_bytes(path)
   return parse_squad(_decode_json(raw, path), source=path)
-
-
-def _file_functions(path: str):
-  """(exists, open) for `path`: TensorFlow's file systems for URLs (gs://),
-  Python's for local paths, so that reading local JSON (tfqa_score) does not
-  import TensorFlow."""
-  if "://" in path:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    return tf.io.gfile.exists, tf.io.gfile.GFile
-  return os.path.exists, open
 
 
 def load_tfds_squad(name: str, *, split: str, data_dir: str | None = None,

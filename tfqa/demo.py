@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import time
 
 from absl import app
 from absl import flags
+
+from tfqa.layout import fs
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_run",
                                "Where the demo writes data, run and export.")
@@ -75,9 +76,9 @@ def fresh_workdir(workdir: str) -> str:
                      what="a directory (new, empty, or a previous demo's)")
   except paths.PathError as e:
     raise DemoError(str(e)) from None
-  path = os.path.abspath(workdir)
-  if os.path.exists(path):
-    entries = set(os.listdir(path))
+  path = fs.abspath(workdir)
+  if fs.exists(path):
+    entries = set(fs.listdir(path))
     earlier_demo = {"train.json", "eval.json"} <= entries <= _DEMO_ENTRIES
     if entries and _MARKER not in entries and not earlier_demo:
       shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3
@@ -87,11 +88,11 @@ def fresh_workdir(workdir: str) -> str:
           f"--workdir={workdir} holds {count} the demo did not write "
           f"({shown}); expected a new or empty directory, or a previous "
           f"demo's (with {_MARKER}). Nothing was deleted.")
-    shutil.rmtree(path)
-  os.makedirs(path)
-  with open(os.path.join(path, _MARKER), "w", encoding="utf-8") as f:
-    f.write("Written by `python -m tfqa.demo`: the next demo empties this "
-            "directory.\n")
+    fs.rmtree(path)
+  fs.makedirs(path)
+  fs.write_text(os.path.join(path, _MARKER),
+                "Written by `python -m tfqa.demo`: the next demo empties "
+                "this directory.\n")
   return path
 
 
@@ -101,8 +102,7 @@ def split_sample(sample_path: str, out_dir: str, held_out: int):
   Only answerable questions are kept: a few minutes of CPU training on ~200
   questions is enough to learn spans, not also when to abstain.
   """
-  with open(sample_path, encoding="utf-8") as f:
-    squad = json.load(f)
+  squad = json.loads(fs.read_text(sample_path))
   for article in squad["data"]:
     for paragraph in article["paragraphs"]:
       paragraph["qas"] = [qa for qa in paragraph["qas"]
@@ -112,16 +112,14 @@ def split_sample(sample_path: str, out_dir: str, held_out: int):
   paths = []
   for name, obj in (("train.json", train), ("eval.json", heldout)):
     path = os.path.join(out_dir, name)
-    with open(path, "w", encoding="utf-8") as f:
-      json.dump(obj, f, ensure_ascii=False)
+    fs.write_text(path, json.dumps(obj, ensure_ascii=False))
     paths.append(path)
   return paths
 
 
 def shown_questions(eval_file: str, count: int) -> list[dict]:
   """`count` questions spread evenly over the eval file, with their golds."""
-  with open(eval_file, encoding="utf-8") as f:
-    squad = json.load(f)
+  squad = json.loads(fs.read_text(eval_file))
   rows = [{"question": qa["question"], "context": paragraph["context"],
            "gold": [a["text"] for a in qa["answers"]]}
           for article in squad["data"] for paragraph in article["paragraphs"]
@@ -171,13 +169,13 @@ def _train_and_kill_once(command, model_dir):
   log = os.path.join(model_dir, "train_log.jsonl")
   state = os.path.join(model_dir, "checkpoints", "checkpoint")
   while process.poll() is None:
-    if os.path.exists(state):
-      with open(state, encoding="utf-8") as f:
-        saved_step = int(f.readline().rsplit("-", 1)[1].strip().strip('"'))
+    if fs.exists(state):
+      first_line = fs.read_text(state).splitlines()[0]
+      saved_step = int(first_line.rsplit("-", 1)[1].strip().strip('"'))
       time.sleep(4)  # a few more steps run, and are lost to the kill
       process.send_signal(signal.SIGKILL)
       process.wait()
-      lines = sum(1 for _ in open(log, encoding="utf-8"))
+      lines = len(fs.read_text(log).splitlines())
       print(f"\n*** demo: killed tfqa_train with SIGKILL after step "
             f"{saved_step}'s checkpoint ({lines} logged steps on disk) ***",
             flush=True)
@@ -213,9 +211,8 @@ def _demo():
       "--seed=1"), model_dir)
   _banner("2/4 resuming with only --model_dir")
   _run_step(_tool("tfqa.cli.train", f"--model_dir={model_dir}"))
-  with open(os.path.join(model_dir, "eval", "eval_results.json"),
-            encoding="utf-8") as f:
-    results = json.load(f)
+  results = json.loads(fs.read_text(
+      os.path.join(model_dir, "eval", "eval_results.json")))
   _banner("3/4 exporting (SavedModel for TF Serving + save_pretrained)")
   _run_step(_tool("tfqa.cli.export", f"--model_dir={model_dir}",
                   f"--export_dir={export_dir}"))
@@ -223,8 +220,7 @@ def _demo():
           "process")
   rows = shown_questions(eval_file, _SHOWN_QUESTIONS)
   rows_file = os.path.join(workdir, "shown_questions.json")
-  with open(rows_file, "w", encoding="utf-8") as f:
-    json.dump(rows, f, ensure_ascii=False)
+  fs.write_text(rows_file, json.dumps(rows, ensure_ascii=False))
   version_dir = os.path.join(export_dir, "saved_model", "tfqa", "1")
   # A plain TensorFlow process: its C++ startup lines go to stderr, shown
   # only if it fails (the tools themselves are quiet, see tfqa/cli/quiet.py).

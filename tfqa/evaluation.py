@@ -15,6 +15,7 @@ from tfqa import input_pipeline
 from tfqa import io_utils
 from tfqa import metrics as metrics_lib
 from tfqa import modeling
+from tfqa.layout import fs
 
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
@@ -86,7 +87,7 @@ def write_outputs(out_dir: str, result: EvalResult, *,
   Files: predictions.json (id -> text), nbest_predictions.json,
   null_odds.json (v2.0 only) and eval_results.json (metrics + extras).
   """
-  os.makedirs(out_dir, exist_ok=True)
+  fs.makedirs(out_dir)
   files = {
       PREDICTIONS_FILE: result.predictions.texts(),
       NBEST_FILE: result.predictions.nbest(),

@@ -18,6 +18,7 @@ import hashlib
 import os
 
 from tfqa import io_utils
+from tfqa.layout import fs
 
 SAVED_MODEL_SUBDIR = "saved_model"
 PRETRAINED_SUBDIR = "pretrained"
@@ -58,7 +59,7 @@ def read_manifest(export_dir: str) -> dict:
     ValueError: missing, or not valid JSON.
   """
   path = os.path.join(export_dir, MANIFEST_FILE)
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise ValueError(f"{export_dir} has no {MANIFEST_FILE}; expected a "
                      f"directory written by tfqa_export.")
   return io_utils.read_json(path, what="the export manifest")
@@ -72,7 +73,7 @@ def entries_not_ours(export_dir: str) -> list[str]:
   one holding none of REPLACED_ENTRIES.
   """
   try:
-    entries = set(os.listdir(export_dir))
+    entries = set(fs.listdir(export_dir))
   except (FileNotFoundError, NotADirectoryError):
     return []
   if EXPORT_MARKER in entries or _holds_an_export_manifest(export_dir):
@@ -93,7 +94,7 @@ def _holds_an_export_manifest(export_dir):
 def mark_as_export_dir(export_dir: str) -> None:
   """Creates `export_dir` if needed and writes the marker (once)."""
   path = os.path.join(export_dir, EXPORT_MARKER)
-  if not os.path.exists(path):
+  if not fs.exists(path):
     io_utils.atomic_write_text(
         path, "Written by tfqa_export: it may replace manifest.json, "
               "pretrained/, onnx/ and tflite/ here.\n")
@@ -101,20 +102,14 @@ def mark_as_export_dir(export_dir: str) -> None:
 
 def file_digests(directory: str) -> dict[str, str]:
   """SHA-256 of every file under `directory`, keyed by '/'-separated path."""
-  digests = {}
-  for root, dirs, files in os.walk(directory):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(root, name)
-      relative = os.path.relpath(path, directory).replace(os.sep, "/")
-      digests[relative] = file_digest(path)
-  return digests
+  return {relative: file_digest(os.path.join(directory, relative))
+          for relative in fs.walk_files(directory)}
 
 
 def file_digest(path: str) -> str:
   """SHA-256 (hex) of one file."""
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
+  with fs.open_file(path, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
@@ -122,11 +117,11 @@ def file_digest(path: str) -> str:
 
 def existing_versions(models_dir: str) -> list[int]:
   """The version numbers (all-digit subdirectories) of a model, ascending."""
-  if not os.path.isdir(models_dir):
+  if not fs.isdir(models_dir):
     return []
-  return sorted(int(name) for name in os.listdir(models_dir)
+  return sorted(int(name) for name in fs.listdir(models_dir)
                 if name.isdigit() and
-                os.path.isdir(os.path.join(models_dir, name)))
+                fs.isdir(os.path.join(models_dir, name)))
 
 
 def next_version(models_dir: str) -> int:
@@ -141,18 +136,16 @@ def saved_model_proto(saved_model_dir: str):
     ValueError: the directory holds no saved_model.pb.
   """
   # Imported here: reading names and manifests needs no TensorFlow.
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
 
   path = os.path.join(saved_model_dir, SAVED_MODEL_FILE)
-  if not tf.io.gfile.exists(path):
+  if not fs.exists(path):
     raise ValueError(
         f"Invalid value for argument `saved_model_dir`. Received: "
         f"{saved_model_dir!r}, which holds no saved_model.pb. Expected a "
         f"directory written by tf.saved_model.save.")
   saved_model = saved_model_pb2.SavedModel()
-  with tf.io.gfile.GFile(path, "rb") as f:
-    saved_model.ParseFromString(f.read())
+  saved_model.ParseFromString(fs.read_bytes(path))
   return saved_model
 
 

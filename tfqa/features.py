@@ -10,6 +10,7 @@ import numpy as np
 
 from tfqa import config as config_lib
 from tfqa import data as data_lib
+from tfqa.layout import fs
 
 # Char span of a token that is not a context token (question, [CLS], [SEP]).
 NOT_CONTEXT = -1
@@ -69,7 +70,10 @@ def load_tokenizer(path: str, *, do_lower_case: bool | None = None):
   """
   import transformers  # Deferred: importing transformers costs seconds.
 
-  if os.path.isfile(path):
+  if fs.is_url(path) and fs.exists(path):
+    with fs.local_copy(path) as local:  # transformers reads local files only
+      return load_tokenizer(local, do_lower_case=do_lower_case)
+  if fs.isfile(path):
     if do_lower_case is None:
       raise ValueError(
           f"Loading a tokenizer from the bare vocab file {path!r} needs "
@@ -77,16 +81,17 @@ def load_tokenizer(path: str, *, do_lower_case: bool | None = None):
     return transformers.BertTokenizerFast(
         vocab_file=path, do_lower_case=do_lower_case)
   kwargs = {} if do_lower_case is None else {"do_lower_case": do_lower_case}
-  if not os.path.exists(path) and not path.startswith((".", "/", "~")):
+  if (not fs.exists(path) and not fs.is_url(path) and
+      not path.startswith((".", "/", "~"))):
     # A hub name such as "bert-base-uncased" (needs the network or the
     # Hugging Face cache).
     return transformers.BertTokenizerFast.from_pretrained(path, **kwargs)
-  if not os.path.isdir(path):
+  if not fs.isdir(path):
     raise ValueError(
         f"Tokenizer path {path!r} does not exist. Expected a tokenizer "
         f"directory (with tokenizer.json or vocab.txt), a vocab.txt file or "
         f"a Hugging Face hub name.")
-  if not any(os.path.exists(os.path.join(path, name))
+  if not any(fs.exists(os.path.join(path, name))
              for name in ("tokenizer.json", "vocab.txt")):
     raise ValueError(
         f"Tokenizer directory {path!r} holds neither tokenizer.json nor "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import Sequence
 
 from tfqa import exportdir
+from tfqa.layout import fs
 
 
 class PathEscapeError(ValueError):
@@ -35,17 +37,24 @@ def contained_path(root: str, path: str, *, source: str) -> str:
   if not isinstance(path, str) or not path or "\0" in path:
     raise PathEscapeError(f"{source}: invalid path {path!r}; expected a "
                           f"path inside {root}.")
-  joined = os.path.normpath(os.path.join(root, path))
-  real_root = os.path.realpath(root)
-  for candidate, base in ((joined, os.path.normpath(os.path.abspath(root))),
-                          (os.path.realpath(joined), real_root)):
-    absolute = os.path.abspath(candidate)
+  if fs.is_url(root):
+    # No symlinks there; normpath would fold "gs://" into "gs:/".
+    scheme, _, inside = root.partition("://")
+    relative = path.partition("://")[2] if fs.is_url(path) else path
+    joined = posixpath.normpath(posixpath.join("/" + inside, relative))
+    checks = ((joined, posixpath.normpath("/" + inside)),)
+  else:
+    joined = os.path.normpath(os.path.join(root, path))
+    checks = ((joined, os.path.normpath(fs.abspath(root))),
+              (fs.realpath(joined), fs.realpath(root)))
+  for candidate, base in checks:
+    absolute = fs.abspath(candidate)
     if os.path.commonpath([absolute, base]) != base:
       raise PathEscapeError(
           f"{source} names {path!r}, which is outside {root}; refused (a "
           f"damaged or planted file). Paths in it must stay inside that "
           f"directory. Restore the file or delete it.")
-  return joined
+  return f"{scheme}:/{joined}" if fs.is_url(root) else joined
 
 
 class ManifestMismatchError(ValueError):
@@ -83,7 +92,7 @@ def verify_digests(export_dir: str, *,
   manifest = exportdir.read_manifest(export_dir)
   manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
   base = export_dir if subject is None else (
-      subject if os.path.isdir(subject) else os.path.dirname(subject))
+      subject if fs.isdir(subject) else os.path.dirname(subject))
   problems = []
   for part in parts:
     part, _, only = part.partition("/")
@@ -100,10 +109,10 @@ def verify_digests(export_dir: str, *,
       expected = {only: expected[only]} if only in expected else {}
       path = os.path.join(directory, only)
       actual = ({only: exportdir.file_digest(path)}
-                if os.path.isfile(path) else {})
+                if fs.isfile(path) else {})
     else:
       actual = (exportdir.file_digests(directory)
-                if os.path.isdir(directory) else {})
+                if fs.isdir(directory) else {})
     prefix = os.path.relpath(directory, base)
     problems += file_problems("" if prefix == "." else prefix, expected,
                               actual)

@@ -14,6 +14,7 @@ from absl import logging
 from tfqa import config as config_lib
 from tfqa import io_utils
 from tfqa import paths
+from tfqa.layout import fs
 
 # A fresh span head is expected when starting from an encoder checkpoint.
 _EXPECTED_MISSING = (r"qa_outputs",)
@@ -119,7 +120,7 @@ def resolve_source(model_config: config_lib.ModelConfig) -> ModelSource:
   path = model_config.model
   if path == config_lib.BUNDLED_MODEL_NAME:
     path = bundled_model_dir()
-  elif not os.path.lexists(path) and is_hub_name(path):
+  elif not fs.is_url(path) and not fs.exists(path) and is_hub_name(path):
     path = _hub_snapshot(path)
   paths.check_path(path, paths.DIRECTORY, flag="--model", what=MODEL_ACCEPTS)
   kind = _weights_kind(path)
@@ -174,16 +175,16 @@ def is_hub_name(name: str) -> bool:
 
 def _weights_kind(directory):
   """How to load the model files of `directory`; None if some are missing."""
-  if not os.path.isfile(os.path.join(directory, "config.json")):
+  if not fs.isfile(os.path.join(directory, "config.json")):
     return None
   for name, kind in _WEIGHT_FILES.items():
-    if os.path.isfile(os.path.join(directory, name)):
+    if fs.isfile(os.path.join(directory, name)):
       return kind
   return None
 
 
 def _missing_files(directory):
-  if not os.path.isfile(os.path.join(directory, "config.json")):
+  if not fs.isfile(os.path.join(directory, "config.json")):
     return "has no config.json"
   return f"holds neither {' nor '.join(_WEIGHT_FILES)}"
 
@@ -302,6 +303,10 @@ def build_model(source: ModelSource, *, dropout: bool = True):
   """
   import transformers  # pylint: disable=import-outside-toplevel
 
+  if fs.is_url(source.path) and source.kind != "bert_config":
+    with fs.local_copy(source.path) as local:  # transformers reads local files
+      return build_model(dataclasses.replace(source, path=local),
+                         dropout=dropout)
   if source.kind == "tf_pretrained":
     model, info = transformers.TFBertForQuestionAnswering.from_pretrained(
         source.path, output_loading_info=True, local_files_only=True,
@@ -316,7 +321,9 @@ def build_model(source: ModelSource, *, dropout: bool = True):
   elif source.kind == "safetensors":
     model, report = _from_pytorch_safetensors(source.path, dropout)
   else:
-    bert_config = transformers.BertConfig.from_json_file(source.path)
+    # What BertConfig.from_json_file does, through fs (any file system).
+    bert_config = transformers.BertConfig(**io_utils.read_json(
+        source.path, what="the BERT config"))
     if not dropout:
       bert_config.update(_no_dropout())
     model = transformers.TFBertForQuestionAnswering(bert_config)

@@ -22,6 +22,7 @@ from tfqa import exportdir
 from tfqa import features as features_lib
 from tfqa import integrity
 from tfqa import modeling
+from tfqa.layout import fs
 
 ONNX_SUBDIR = exportdir.ONNX_SUBDIR
 ONNX_FILE = exportdir.ONNX_FILE
@@ -66,7 +67,9 @@ def onnx_session(path: str, *, threads: int | None = None,
                                    "1" if spinning else "0")
   if threads is not None:
     options.intra_op_num_threads = threads
-  return onnxruntime.InferenceSession(path, options,
+  # From its bytes for a URL (ONNX Runtime reads local files only).
+  model = fs.read_bytes(path) if fs.is_url(path) else path
+  return onnxruntime.InferenceSession(model, options,
                                       providers=["CPUExecutionProvider"])
 
 
@@ -106,18 +109,18 @@ def resolve_onnx_model(path: str) -> tuple[str, str]:
   Raises:
     ValueError: neither, naming what was looked for.
   """
-  if os.path.isdir(path):
+  if fs.isdir(path):
     model = os.path.join(path, ONNX_SUBDIR, ONNX_FILE)
-    if not os.path.isfile(model):
+    if not fs.isfile(model):
       raise ValueError(f"{path} has no {ONNX_SUBDIR}/{ONNX_FILE}. Export "
                        f"with tfqa_export --onnx, or pass the .onnx file.")
     return model, path
-  if not os.path.isfile(path) or not path.endswith(".onnx"):
+  if not fs.isfile(path) or not path.endswith(".onnx"):
     raise ValueError(f"--onnx_model={path} is not an .onnx file or an export "
                      f"directory. Expected EXPORT_DIR/{ONNX_SUBDIR}/"
                      f"{ONNX_FILE} (or {ONNX_INT8_FILE}) written by "
                      f"tfqa_export --onnx.")
-  return path, os.path.dirname(os.path.dirname(os.path.abspath(path)))
+  return path, os.path.dirname(os.path.dirname(fs.abspath(path)))
 
 
 class OnnxPredictor:
@@ -145,7 +148,7 @@ class OnnxPredictor:
     self.model_path, self.export_dir = resolve_onnx_model(path)
     manifest_path = os.path.join(self.export_dir, exportdir.MANIFEST_FILE)
     pretrained = os.path.join(self.export_dir, exportdir.PRETRAINED_SUBDIR)
-    if not os.path.isfile(manifest_path) or not os.path.isdir(pretrained):
+    if not fs.isfile(manifest_path) or not fs.isdir(pretrained):
       raise ValueError(
           f"{self.model_path} needs its export directory {self.export_dir} "
           f"with manifest.json (run config) and pretrained/ (tokenizer); "

@@ -14,6 +14,7 @@ from tfqa import integrity
 from tfqa import io_utils
 from tfqa import paths
 from tfqa import preflight
+from tfqa.layout import fs
 
 # Questions per model call: bounds memory on long input files.
 BATCH_SIZE = 32
@@ -128,12 +129,12 @@ def resolve_saved_model(path: str) -> str | None:
     ValueError: an export or model directory with no version, or several
       models and no manifest to choose one.
   """
-  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+  if fs.isfile(os.path.join(path, "saved_model.pb")):
     return path
   models_root = os.path.join(path, exportdir.SAVED_MODEL_SUBDIR)
-  if os.path.isdir(models_root):
+  if fs.isdir(models_root):
     manifest_path = os.path.join(path, exportdir.MANIFEST_FILE)
-    if os.path.isfile(manifest_path):
+    if fs.isfile(manifest_path):
       name = exportdir.read_manifest(path)["model_name"]
       if (not isinstance(name, str) or name in ("", ".", "..") or
           os.path.basename(name) != name or "\\" in name):
@@ -144,7 +145,7 @@ def resolve_saved_model(path: str) -> str | None:
             f"inside {models_root}; refused (a damaged or planted "
             f"manifest). Pass the version directory instead.")
     else:
-      names = sorted(os.listdir(models_root))
+      names = fs.listdir(models_root)
       if len(names) != 1:
         raise ValueError(
             f"{models_root} holds the models {names} and {path} has no "
@@ -159,7 +160,7 @@ def resolve_saved_model(path: str) -> str | None:
 
 def _latest_version(models_dir):
   versions = [v for v in exportdir.existing_versions(models_dir)
-              if os.path.isfile(os.path.join(models_dir, str(v),
+              if fs.isfile(os.path.join(models_dir, str(v),
                                              "saved_model.pb"))]
   if not versions:
     raise ValueError(f"{models_dir} holds no SavedModel version directory "
@@ -181,10 +182,10 @@ def verify_manifest(saved_model_dir: str) -> dict:
       file that is missing, changed (SHA-256) or not in the manifest; the
       message names every such file.
   """
-  version_dir = os.path.abspath(saved_model_dir)
+  version_dir = fs.abspath(saved_model_dir)
   export_dir = os.path.dirname(os.path.dirname(os.path.dirname(version_dir)))
   manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
-  if not os.path.isfile(manifest_path):
+  if not fs.isfile(manifest_path):
     raise ManifestMismatchError(
         f"Cannot verify {saved_model_dir}: no {manifest_path}. Expected the "
         f"SavedModel inside an export directory written by tfqa_export "
@@ -193,7 +194,7 @@ def verify_manifest(saved_model_dir: str) -> dict:
   manifest = exportdir.read_manifest(export_dir)
   described = os.path.join(export_dir, *manifest["paths"]["saved_model"]
                            .split("/"))
-  if os.path.realpath(described) != os.path.realpath(version_dir):
+  if fs.realpath(described) != fs.realpath(version_dir):
     raise ManifestMismatchError(
         f"{manifest_path} describes {manifest['paths']['saved_model']}, not "
         f"{saved_model_dir}; only the latest export has a manifest. Verify "
@@ -226,7 +227,7 @@ def load_predictor(path: str, *, verify: bool = False,
     if verify:
       verify_manifest(saved_model_dir)
     return SavedModelPredictor(saved_model_dir)
-  if os.path.isfile(os.path.join(path, "run_config.json")):
+  if fs.isfile(os.path.join(path, "run_config.json")):
     if verify:
       raise ValueError(f"--verify_manifest checks exported SavedModels, but "
                        f"{path} is a training run. Drop --verify_manifest or "

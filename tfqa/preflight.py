@@ -14,6 +14,7 @@ from tfqa import exportdir
 from tfqa import modeling
 from tfqa import paths
 from tfqa import rundir
+from tfqa.layout import fs
 
 _SQUAD = "a SQuAD JSON file"
 # Characters of a path that TensorFlow's checkpoint reader matches as a
@@ -72,7 +73,7 @@ def check_init_checkpoint(init_checkpoint: str) -> None:
   """
   what = ("a tfqa_train --model_dir that has trained, or a checkpoint prefix "
           "such as runs/a/checkpoints/ckpt-500")
-  if os.path.isdir(init_checkpoint):
+  if fs.isdir(init_checkpoint):
     if not rundir.checkpoints_on_disk(init_checkpoint):
       raise paths.PathError(
           f"--init_checkpoint={init_checkpoint} is a directory without "
@@ -150,7 +151,7 @@ def check_predict(*, model: str | None = None, onnx_model: str | None = None,
                      what="a SavedModel version directory, an export "
                           "directory (tfqa_export --export_dir) or a "
                           "tfqa_train --model_dir")
-    if checkpoint and os.path.isfile(rundir.run_config_path(model)):
+    if checkpoint and fs.isfile(rundir.run_config_path(model)):
       # (A SavedModel takes no --checkpoint: loading it says so.)
       check_checkpoint(checkpoint, model)
   if onnx_model:

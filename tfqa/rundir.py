@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import os
 import platform
+import socket
+import threading
+import time
 
 from tfqa import config as config_lib
 from tfqa import io_utils
+from tfqa.layout import fs
 
 # The layout of a run directory (--model_dir).
 RUN_CONFIG_FILE = "run_config.json"
@@ -24,6 +27,17 @@ BEST_RECORD_FILE = "best_checkpoint.json"  # which one it is, step, metrics
 LOGS_SUBDIR = "logs"  # TensorBoard
 CHECKPOINT_SUBDIR = "checkpoints"  # CHECKPOINT_NAME-<step>.index/.data-*
 CHECKPOINT_NAME = "ckpt"
+# One trainer per run directory (TrainerLock). Local: LOCK_FILE is flock'd
+# (filelock), and the kernel drops the lock when its process dies;
+# OWNER_FILE says who holds it. Elsewhere (gs://): LEASE_FILE names the
+# owner and its last heartbeat.
+LOCK_FILE = ".tfqa-train.lock"
+OWNER_FILE = ".tfqa-train.owner.json"
+LEASE_FILE = ".tfqa-train.lease.json"
+# A lease not renewed for this long is free: a trainer killed on another
+# host blocks its directory this long at most (on the same host, not at all).
+LEASE_SECONDS = 120.0
+HEARTBEAT_SECONDS = 30.0  # how often a live trainer renews its lease
 # run_config.json's SHA-256 of its settings (not of "versions"): a damaged
 # file that still parses (a flipped digit) is refused, not resumed from.
 SETTINGS_DIGEST_KEY = "settings_sha256"
@@ -73,9 +87,9 @@ def checkpoints_on_disk(model_dir: str) -> list[str]:
 
   A listing for messages: whether each is readable is checkpointing's job.
   """
-  prefixes = [path[:-len(".index")] for path in glob.glob(os.path.join(
-      glob.escape(model_dir), CHECKPOINT_SUBDIR,
-      CHECKPOINT_NAME + "-*.index"))]
+  prefixes = [path[:-len(".index")] for path in fs.glob(
+      os.path.join(model_dir, CHECKPOINT_SUBDIR),
+      CHECKPOINT_NAME + "-*.index")]
   return sorted(prefixes, key=checkpoint_step)
 
 
@@ -93,7 +107,7 @@ def read_run_config(model_dir: str) -> config_lib.RunConfig | None:
       fields, settings that do not match their recorded SHA-256).
   """
   path = run_config_path(model_dir)
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return None
   obj = io_utils.read_json(path, what="the run config")
   recorded = obj.pop(SETTINGS_DIGEST_KEY, None) if isinstance(obj,
@@ -180,3 +194,148 @@ def reconcile(model_dir: str, run_config: config_lib.RunConfig, *,
 def _get(obj, dotted):
   section, name = dotted.split(".")
   return obj[section][name]
+
+
+class RunLockedError(ValueError):
+  """Another live trainer holds the run directory."""
+
+
+class TrainerLock:
+  """Holds a run directory for one trainer: a second one is refused.
+
+  A context manager (the chief's, in training.train_and_evaluate). On a
+  local path, filelock's OS lock on LOCK_FILE: a killed owner's lock goes
+  with its process. On a URL, a lease file renewed every
+  `heartbeat_seconds` by a daemon thread: it is free once it is
+  `lease_seconds` old, or at once when its owner was on this host and that
+  process is gone. An object store has no compare-and-swap, so two trainers
+  started within the same moment on gs:// can both pass; the lease is read
+  back after it is written, which narrows that to the store's latency.
+  Readers (tfqa_eval, tfqa_export) take no lock.
+  """
+
+  def __init__(self, model_dir: str, *, lease_seconds: float = LEASE_SECONDS,
+               heartbeat_seconds: float = HEARTBEAT_SECONDS,
+               clock=time.time):
+    self._model_dir = model_dir
+    self._lease_seconds, self._heartbeat_seconds = (lease_seconds,
+                                                    heartbeat_seconds)
+    self._clock = clock
+    self._owner = {"host": socket.gethostname(), "pid": os.getpid(),
+                   "since": _utc(clock()), "token": os.urandom(8).hex()}
+    self._file_lock = None
+    self._stop = threading.Event()
+    self._heartbeat = None
+
+  def __enter__(self) -> "TrainerLock":
+    self.acquire()
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.release()
+
+  def acquire(self) -> None:
+    """Takes the directory (created beforehand).
+
+    Raises:
+      RunLockedError: a live trainer holds it (naming host, pid and since
+        when). Nothing was written.
+    """
+    if fs.is_url(self._model_dir):
+      self._take_lease()
+      return
+    import filelock  # pylint: disable=import-outside-toplevel
+    lock = filelock.FileLock(os.path.join(self._model_dir, LOCK_FILE),
+                             timeout=0)
+    try:
+      lock.acquire()
+    except filelock.Timeout:
+      raise RunLockedError(self._refusal(_read_owner(
+          os.path.join(self._model_dir, OWNER_FILE)))) from None
+    self._file_lock = lock
+    try:
+      fs.write_json(os.path.join(self._model_dir, OWNER_FILE), self._owner)
+    except BaseException:  # e.g. a full disk: the error is the caller's
+      self.release()
+      raise
+
+  def release(self) -> None:
+    if self._file_lock is not None:
+      fs.remove(os.path.join(self._model_dir, OWNER_FILE), missing_ok=True)
+      self._file_lock.release()
+      self._file_lock = None
+    if self._heartbeat is not None:
+      self._stop.set()
+      self._heartbeat.join()
+      self._heartbeat = None
+      path = os.path.join(self._model_dir, LEASE_FILE)
+      if (_read_owner(path) or {}).get("token") == self._owner["token"]:
+        fs.remove(path, missing_ok=True)
+
+  def _take_lease(self):
+    path = os.path.join(self._model_dir, LEASE_FILE)
+    holder = _read_owner(path)
+    if holder is not None and self._is_live(holder):
+      raise RunLockedError(self._refusal(holder))
+    self._renew()
+    holder = _read_owner(path)
+    if (holder or {}).get("token") != self._owner["token"]:
+      raise RunLockedError(self._refusal(holder))  # lost a race
+    self._stop.clear()
+    self._heartbeat = threading.Thread(target=self._beat, daemon=True,
+                                       name="tfqa-lease-heartbeat")
+    self._heartbeat.start()
+
+  def _is_live(self, holder):
+    if holder.get("host") == self._owner["host"]:
+      return process_alive(holder.get("pid"))
+    heartbeat = holder.get("heartbeat")
+    return (isinstance(heartbeat, (int, float)) and
+            self._clock() < heartbeat + holder.get("lease_seconds", 0))
+
+  def _renew(self):
+    fs.write_json(os.path.join(self._model_dir, LEASE_FILE), {
+        **self._owner, "heartbeat": self._clock(),
+        "lease_seconds": self._lease_seconds})
+
+  def _beat(self):
+    while not self._stop.wait(self._heartbeat_seconds):
+      try:
+        self._renew()
+      except Exception:  # pylint: disable=broad-except
+        pass  # the next beat tries again; the lease outlives a few misses
+
+  def _refusal(self, holder):
+    who = ("another process" if not holder else
+           f"another process (host {holder.get('host')}, pid "
+           f"{holder.get('pid')}, since {holder.get('since')})")
+    return (f"{self._model_dir} is being trained by {who}; a second trainer "
+            f"would overwrite its checkpoints, so this one did not start "
+            f"and wrote nothing. Wait for it to end (or stop it), or use "
+            f"another --model_dir.")
+
+
+def _read_owner(path):
+  """The owner record at `path`; None when there is none or it is damaged."""
+  try:
+    owner = json.loads(fs.read_text(path))
+  except (OSError, ValueError):
+    return None
+  return owner if isinstance(owner, dict) else None
+
+
+def process_alive(pid) -> bool:
+  """Whether process `pid` of this host is running (this one is)."""
+  if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # another user's live process
+  return True
+
+
+def _utc(seconds: float) -> str:
+  return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))

@@ -11,6 +11,7 @@ import tf_keras
 from tfqa import io_utils
 from tfqa import optimization
 from tfqa import rundir
+from tfqa.layout import fs
 
 
 class Saver:
@@ -88,8 +89,8 @@ class StepLogger(tf_keras.callbacks.Callback):
     if not enabled:
       return
     truncate_train_log(model_dir, int(state.step.numpy()))
-    self._file = open(os.path.join(model_dir, rundir.TRAIN_LOG_FILE), "a",
-                      encoding="utf-8")
+    self._file = fs.open_file(os.path.join(model_dir, rundir.TRAIN_LOG_FILE),
+                              "a")
     self._writer = tf.summary.create_file_writer(
         os.path.join(model_dir, rundir.LOGS_SUBDIR, "train"))
 
@@ -114,8 +115,7 @@ class StepLogger(tf_keras.callbacks.Callback):
   def flush(self):
     if not self._enabled:
       return
-    self._file.flush()
-    os.fsync(self._file.fileno())
+    fs.flush_to_disk(self._file)
     self._writer.flush()
 
   def close(self):
@@ -129,10 +129,10 @@ class StepLogger(tf_keras.callbacks.Callback):
 def read_train_log(model_dir: str) -> list[dict]:
   """The per-step log; a line cut by a kill is ignored."""
   path = os.path.join(model_dir, rundir.TRAIN_LOG_FILE)
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return []
   entries = []
-  with open(path, encoding="utf-8") as f:
+  with fs.open_file(path) as f:
     for line in f:
       try:
         entries.append(json.loads(line))

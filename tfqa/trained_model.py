@@ -13,6 +13,7 @@ from tfqa import features as features_lib
 from tfqa import modeling
 from tfqa import preflight
 from tfqa import rundir
+from tfqa.layout import fs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,7 @@ def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
   bert_config = os.path.join(model_dir, rundir.BERT_CONFIG_FILE)
   tokenizer_dir = os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)
   for path in (bert_config, tokenizer_dir):
-    if not os.path.exists(path):
+    if not fs.exists(path):
       raise ValueError(f"{model_dir} lacks {os.path.basename(path)}; was "
                        f"training started in it?")
   if checkpoint is None:

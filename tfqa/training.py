@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
-import shutil
-import tempfile
 import time
 from typing import Callable, Sequence
 
@@ -31,6 +30,7 @@ from tfqa import progress
 from tfqa import preflight
 from tfqa import rundir
 from tfqa import train_callbacks
+from tfqa.layout import fs
 # The step log's reader, public here where the runs are made.
 from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
 
@@ -214,7 +214,19 @@ def train_and_evaluate(
   strategy = distribution.make_strategy(train.distribution_strategy,
                                         tpu=train.tpu)
   chief = distribution.is_chief(strategy)
-  os.makedirs(model_dir, exist_ok=True)
+  fs.makedirs(model_dir)
+  # One trainer per run directory: the chief holds it for all workers.
+  with rundir.TrainerLock(model_dir) if chief else contextlib.nullcontext():
+    return _train_and_evaluate(
+        run_config, model_dir, source=source, strategy=strategy, chief=chief,
+        callbacks=callbacks, hooks=hooks, verbose=verbose,
+        progress_every_steps=progress_every_steps)
+
+
+def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
+                        callbacks, hooks, verbose, progress_every_steps):
+  """train_and_evaluate once its arguments are checked (and, on the chief,
+  the run directory is held)."""
   run_config = rundir.reconcile(
       model_dir, run_config, write=chief,
       has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
@@ -334,7 +346,7 @@ def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
       another architecture (the differing weights are listed).
   """
   prefix = init_checkpoint
-  if os.path.isdir(init_checkpoint):
+  if fs.isdir(init_checkpoint):
     prefix = checkpointing.latest_readable(init_checkpoint)
     if prefix is None:
       raise checkpointing.CheckpointError(
@@ -432,15 +444,15 @@ def _checkpoint_writer(state, model_dir, train, chief):
     manager = checkpointing.make_manager(state, model_dir,
                                          keep=train.keep_checkpoints)
     return lambda: checkpointing.save(manager, state), lambda: None
-  scratch = tempfile.mkdtemp(prefix="tfqa-worker-ckpt-")
+  scratch = fs.make_local_temp_dir(prefix="tfqa-worker-ckpt-")
   manager = checkpointing.make_manager(state, scratch, keep=1)
 
   def save_and_discard():
     checkpointing.save(manager, state)
-    for name in os.listdir(checkpointing.checkpoint_dir(scratch)):
-      os.remove(os.path.join(checkpointing.checkpoint_dir(scratch), name))
+    for path in fs.glob(manager.directory, "*"):
+      fs.remove(path)
 
-  return save_and_discard, lambda: shutil.rmtree(scratch, ignore_errors=True)
+  return save_and_discard, lambda: fs.rmtree(scratch)
 
 
 def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
@@ -491,10 +503,12 @@ def _check_callbacks(callbacks):
 def _save_model_assets(model_dir, model, tokenizer):
   """Tokenizer and BERT config beside the checkpoints, for eval and export."""
   tokenizer_dir = os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)
-  if not os.path.isdir(tokenizer_dir):
+  if not fs.isdir(tokenizer_dir):
     tmp = tokenizer_dir + ".tmp"
-    tokenizer.save_pretrained(tmp)
-    os.replace(tmp, tokenizer_dir)
+    fs.rmtree(tmp)  # a copy a killed run left
+    with fs.local_dir_for(tmp) as local:  # HF writes local files only
+      tokenizer.save_pretrained(local)
+    fs.rename(tmp, tokenizer_dir)
   io_utils.atomic_write_json(os.path.join(model_dir, rundir.BERT_CONFIG_FILE),
                              modeling.bert_config_dict(model))
 

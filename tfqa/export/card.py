@@ -14,6 +14,7 @@ from tfqa import io_utils
 from tfqa import modeling
 from tfqa import rundir
 from tfqa import trained_model
+from tfqa.layout import fs
 
 # The Hugging Face dataset ids of SQuAD, by version (v2.0: True).
 _SQUAD_HUB_IDS = {False: "rajpurkar/squad", True: "rajpurkar/squad_v2"}
@@ -266,7 +267,7 @@ def _base_model(model: config_lib.ModelConfig) -> str | None:
     return None
   if model.model == config_lib.BUNDLED_MODEL_NAME:
     return _BUNDLED_BASE_MODEL
-  if os.path.lexists(model.model) or not modeling.is_hub_name(model.model):
+  if fs.exists(model.model) or not modeling.is_hub_name(model.model):
     return None
   return model.model
 
@@ -349,7 +350,7 @@ def evaluation_of(model_dir: str,
   ]
   for when, directory in places:
     path = os.path.join(directory, evaluation.RESULTS_FILE)
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
       continue
     results = io_utils.read_json(path, what="the evaluation results")
     if _step_of_results(results) == step:

@@ -14,6 +14,7 @@ from tfqa import pins
 from tfqa import serving
 from tfqa import trained_model
 from tfqa.export import saved_model
+from tfqa.layout import fs
 
 
 def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
@@ -41,7 +42,7 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
           "model_card": (f"{exportdir.PRETRAINED_SUBDIR}/"
                          f"{exportdir.MODEL_CARD_FILE}"),
       },
-      "export_dir": os.path.abspath(export_dir),
+      "export_dir": fs.abspath(export_dir),
       "sha256": {"saved_model": exportdir.file_digests(staged_version),
                  "pretrained": exportdir.file_digests(staged_pretrained)},
       "signatures": exportdir.signature_specs(staged_version),
@@ -49,7 +50,7 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
       "serving": {**saved_model.serving_requirements(custom_ops),
                   "max_windows_per_batch": max_windows_per_batch},
       "versions": _versions(),
-      "model_dir": os.path.abspath(trained.model_dir),
+      "model_dir": fs.abspath(trained.model_dir),
       "checkpoint": trained.checkpoint,
       # As exported: decode.null_score_diff_threshold may differ from the
       # run's (see null_score_diff_threshold).
@@ -61,7 +62,7 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
   }
   if portable_report is not None:
     # onnx/ and tflite/: their files' SHA-256, and parity, sizes and EM/F1.
-    for name in sorted(os.listdir(staged_portable)):
+    for name in fs.listdir(staged_portable):
       manifest["sha256"][name] = exportdir.file_digests(
           os.path.join(staged_portable, name))
     manifest["portable"] = portable_report

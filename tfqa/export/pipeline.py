@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import Callable
 
 from tfqa import config as config_lib
@@ -20,6 +19,7 @@ from tfqa.export import publish
 from tfqa.export import saved_model as saved_model_lib
 from tfqa.export import threshold as threshold_lib
 from tfqa.export import verify as verify_lib
+from tfqa.layout import fs
 
 # What ExportHooks.after_stage is called with, in this order ("verify" and
 # "portable" only when they run).
@@ -130,12 +130,17 @@ def export_model(*, model_dir: str, export_dir: str,
   probe_source, probe = verify_lib.probe_examples(
       probe_file, trained.run_config,
       max_questions=config.max_probe_questions)
-  os.makedirs(models_dir, exist_ok=True)
+  fs.makedirs(models_dir)
   # TF Serving only loads all-digit directory names: it never sees these.
   staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
   staged_pretrained = os.path.join(
       export_dir, f".tmp-{exportdir.PRETRAINED_SUBDIR}-{os.getpid()}")
-  staged_portable = os.path.join(export_dir, f".tmp-portable-{os.getpid()}")
+  # tf2onnx, ONNX Runtime and TFLite use local files: a URL's is staged
+  # locally, then copied (publish_portable).
+  staged_portable = (
+      fs.make_local_temp_dir(prefix="tfqa-portable-")
+      if fs.is_url(export_dir) else
+      os.path.join(export_dir, f".tmp-portable-{os.getpid()}"))
   try:
     saved_model_lib.save_saved_model(
         trained, staged_version,
@@ -194,14 +199,14 @@ def export_model(*, model_dir: str, export_dir: str,
       publisher.publish_portable(staged_portable, export_dir)
     except BaseException:
       # Keep the export all-or-nothing: take the new version back out.
-      shutil.rmtree(version_dir, ignore_errors=True)
+      fs.rmtree(version_dir)
       raise
     manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
     io_utils.atomic_write_json(manifest_path, manifest)
     hooks.stage("manifest", manifest_path)
   finally:
     for staged in (staged_version, staged_pretrained, staged_portable):
-      shutil.rmtree(staged, ignore_errors=True)
+      fs.rmtree(staged)
   return ExportResult(saved_model_dir=version_dir,
                       pretrained_dir=pretrained_dir,
                       manifest_path=manifest_path, verification=verification,

@@ -36,6 +36,7 @@ from tfqa import modeling
 from tfqa import onnx_predict
 from tfqa import pins
 from tfqa.export import saved_model as saved_model_lib
+from tfqa.layout import fs
 
 ONNX_SUBDIR = exportdir.ONNX_SUBDIR
 TFLITE_SUBDIR = exportdir.TFLITE_SUBDIR
@@ -200,7 +201,7 @@ def convert_saved_model(saved_model_dir: str, output_path: str, *,
         f"{unknown}. The model cannot be exported to ONNX opset {opset} "
         f"as it is.")
   onnx.checker.check_model(model, full_check=True)
-  os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
+  fs.makedirs(os.path.dirname(output_path) or ".")
   onnx.save(model, output_path)
 
 
@@ -233,8 +234,8 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   flatbuffer = converter.convert()
-  os.makedirs(os.path.dirname(output_path) or ".", exist_ok=True)
-  with open(output_path, "wb") as f:
+  fs.makedirs(os.path.dirname(output_path) or ".")
+  with fs.open_file(output_path, "wb") as f:
     f.write(flatbuffer)
 
 
@@ -417,7 +418,7 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
         f"predict_logits by up to {diff:.3g} > {logits_tolerance:g}. Nothing "
         f"was published.", report)
   if portable.quantize == "int8":
-    float_bytes = os.path.getsize(float_path)
+    float_bytes = fs.getsize(float_path)
     int8_path = os.path.join(onnx_dir, exportdir.ONNX_INT8_FILE)
     quantize_fn(float_path, int8_path)
     int8_texts = texts(logits_of(
@@ -429,7 +430,7 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
                   "per-channel MatMul scales; int8 activations per call)",
         **quality_report(examples, float_texts=float_texts,
                          quantized_texts=int8_texts, float_bytes=float_bytes,
-                         quantized_bytes=os.path.getsize(int8_path),
+                         quantized_bytes=fs.getsize(int8_path),
                          version_2=version_2,
                          max_f1_drop=portable.max_f1_drop)}
     tflite_path = os.path.join(staging_dir, TFLITE_SUBDIR, TFLITE_INT8_FILE)
@@ -449,7 +450,7 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
           **quality_report(examples, float_texts=float_texts,
                            quantized_texts=tflite_texts,
                            float_bytes=float_bytes,
-                           quantized_bytes=os.path.getsize(tflite_path),
+                           quantized_bytes=fs.getsize(tflite_path),
                            version_2=version_2,
                            max_f1_drop=portable.max_f1_drop)}
   report["allow_quality_drop"] = portable.allow_quality_drop

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from tfqa import exportdir
+from tfqa import io_utils
 from tfqa import modeling
 from tfqa import rundir
 from tfqa import trained_model
+from tfqa.layout import fs
 
 # safetensors metadata that transformers reads as "PyTorch weights".
 _SAFETENSORS_METADATA = {"format": "pt"}
@@ -20,21 +21,24 @@ def save_pretrained(trained: trained_model.TrainedModel,
   # The serving model was built without dropout; the config written here is
   # the run's architecture, so fine-tuning from this directory gets the
   # dropout the run trained with (inference ignores it either way).
-  with open(os.path.join(trained.model_dir, rundir.BERT_CONFIG_FILE),
-            encoding="utf-8") as f:
-    architecture = json.load(f)
+  architecture = io_utils.read_json(
+      os.path.join(trained.model_dir, rundir.BERT_CONFIG_FILE),
+      what="the run's BERT config")
   for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
     if name in architecture:
       setattr(trained.model.config, name, architecture[name])
-  trained.model.save_pretrained(directory)
-  write_safetensors(trained.model, directory)
-  trained.tokenizer.save_pretrained(directory)
+  # transformers writes local files only (h5 through h5py).
+  with fs.local_dir_for(directory) as local:
+    trained.model.save_pretrained(local)
+    write_safetensors(trained.model, local)
+    trained.tokenizer.save_pretrained(local)
 
 
 def write_safetensors(model, directory: str) -> str:
   """Writes the model's weights as PyTorch model.safetensors; returns its path.
 
-  Written with safetensors' NumPy API: no torch needed.
+  Written with safetensors' NumPy API (no torch needed) into a local
+  directory.
   """
   from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 from typing import Callable
 
 from absl import logging
 
 from tfqa import exportdir
+from tfqa import rundir
+from tfqa.layout import fs
 
 # Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.
 _LEFTOVER_REGEX = re.compile(r"\.(tmp|old)-(.+)-(\d+)")
@@ -24,8 +25,9 @@ class Publisher:
   two renames of a replacement, say) instead of patching this module.
   """
 
-  # os.rename's signature: (source, destination).
-  rename: Callable[[str, str], None] = os.rename
+  # (source, destination), as os.rename; fs.rename works on any file system
+  # (a copy and a delete on gs://, so not atomic there).
+  rename: Callable[[str, str], None] = fs.rename
 
   def publish(self, staged: str, final: str, *, overwrite: bool) -> None:
     """Renames `staged` to `final`; replaces an existing `final` if allowed.
@@ -37,7 +39,7 @@ class Publisher:
     Raises:
       ValueError: `final` exists and `overwrite` is False.
     """
-    if not os.path.exists(final):
+    if not fs.exists(final):
       self.rename(staged, final)
       return
     if not overwrite:
@@ -51,9 +53,9 @@ class Publisher:
     try:
       self.rename(staged, final)
     except BaseException:
-      os.rename(aside, final)
+      fs.rename(aside, final)
       raise
-    shutil.rmtree(aside, ignore_errors=True)
+    fs.rmtree(aside)
 
   def publish_portable(self, staged_portable: str, export_dir: str) -> None:
     """Moves the staged onnx/ and tflite/ in; drops those an export lacks.
@@ -63,10 +65,10 @@ class Publisher:
     for name in (exportdir.ONNX_SUBDIR, exportdir.TFLITE_SUBDIR):
       staged, final = (os.path.join(staged_portable, name),
                        os.path.join(export_dir, name))
-      if os.path.isdir(staged):
+      if fs.isdir(staged):
         self.publish(staged, final, overwrite=True)
       else:
-        shutil.rmtree(final, ignore_errors=True)
+        fs.rmtree(final)
 
 
 def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
@@ -81,40 +83,28 @@ def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
   """
   actions = []
   for parent in (export_dir, models_dir):
-    if not os.path.isdir(parent):
+    if not fs.isdir(parent):
       continue
-    for name in sorted(os.listdir(parent)):
+    for name in fs.listdir(parent):
       match = _LEFTOVER_REGEX.fullmatch(name)
-      if match is None or _process_alive(int(match.group(3))):
+      if match is None or rundir.process_alive(int(match.group(3))):
         continue
       path = os.path.join(parent, name)
       original = os.path.join(parent, match.group(2))
-      if match.group(1) == "old" and not os.path.exists(original):
-        os.rename(path, original)
+      if match.group(1) == "old" and not fs.exists(original):
+        fs.rename(path, original)
         actions.append(f"restored {original}")
       else:
-        shutil.rmtree(path, ignore_errors=True)
+        fs.rmtree(path)
         actions.append(f"removed {path}")
   for action in actions:
     logging.warning("Interrupted export: %s", action)
   return actions
 
 
-def _process_alive(pid: int) -> bool:
-  if pid == os.getpid():
-    return True
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True  # someone else's live process
-  return True
-
-
 def refuse_existing(version_dir: str, models_dir: str) -> None:
   """Raises a ValueError when the version directory exists already."""
-  if os.path.exists(version_dir):
+  if fs.exists(version_dir):
     raise ValueError(
         f"{version_dir} already exists and is never overwritten by default. "
         f"Pass overwrite=True (--overwrite) to replace it, or leave the "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Sequence
 
 import tensorflow as tf
@@ -15,6 +14,7 @@ from tfqa import modeling
 from tfqa import rundir
 from tfqa import serving
 from tfqa import trained_model
+from tfqa.layout import fs
 
 # tensorflow/serving RELEASE.md: 2.0.0 linked only some TF Text ops (no
 # RegexSplitWithOffsets, tensorflow/text#200); 2.2.0 "Update TF Text to
@@ -61,8 +61,8 @@ def save_saved_model(trained: trained_model.TrainedModel, directory: str, *,
   """Writes the SavedModel (serving_default and predict_logits) to `directory`."""
   vocab_file = os.path.join(trained.model_dir, rundir.TOKENIZER_SUBDIR,
                             "vocab.txt")
-  with tempfile.TemporaryDirectory() as scratch:
-    if not os.path.isfile(vocab_file):
+  with fs.local_temp_dir() as scratch:
+    if not fs.isfile(vocab_file):
       # A tokenizer saved as tokenizer.json only: write its vocab out (the
       # SavedModel keeps its own copy as an asset).
       vocab_file = trained.tokenizer.save_vocabulary(scratch)[0]
@@ -109,7 +109,7 @@ def write_warmup_requests(path: str,
                               config_lib.ExportConfig.num_warmup_requests)
                           ) -> None:
   """Writes `warmup_records` as the TFRecord file TF Serving looks for."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fs.makedirs(os.path.dirname(path))
   with tf.io.TFRecordWriter(path) as writer:
     for record in warmup_records(examples, model_name=model_name,
                                  num_requests=num_requests):

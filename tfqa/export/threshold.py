@@ -11,6 +11,7 @@ from tfqa import evaluation
 from tfqa import io_utils
 from tfqa import rundir
 from tfqa import trained_model
+from tfqa.layout import fs
 
 
 def with_null_threshold(trained: trained_model.TrainedModel,
@@ -85,7 +86,7 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
   seen = []
   for out_dir in (os.path.join(eval_dir, name), eval_dir):
     path = os.path.join(out_dir, evaluation.RESULTS_FILE)
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
       continue
     results = io_utils.read_json(path, what="the evaluation results")
     evaluated = os.path.basename(str(results.get("checkpoint", "")))
@@ -94,7 +95,7 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
       continue
     best = results.get("best_f1_thresh")
     odds_path = os.path.join(out_dir, evaluation.NULL_ODDS_FILE)
-    if not _is_finite_number(best) or not os.path.isfile(odds_path):
+    if not _is_finite_number(best) or not fs.isfile(odds_path):
       raise ValueError(f"{path} has no usable best_f1_thresh (found "
                        f"{best!r}) or no {evaluation.NULL_ODDS_FILE} beside "
                        f"it; re-run tfqa_eval, or pass a number.")

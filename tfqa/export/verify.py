@@ -19,6 +19,7 @@ from tfqa import modeling
 from tfqa import sample
 from tfqa import trained_model
 from tfqa.export import saved_model as saved_model_lib
+from tfqa.layout import fs
 
 # Questions per serving_default call while verifying (bounds memory).
 _PROBE_BATCH_SIZE = 16
@@ -118,15 +119,17 @@ def check_parity(trained: trained_model.TrainedModel, *,
   logits["saved_model"] = modeling.window_logits(
       saved_model_lib.predict_logits_fn(loaded), windows,
       input_pipeline.eval_dataset(windows, **batching))
-  reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
-      pretrained_dir, local_files_only=True, hidden_dropout_prob=0.0,
-      attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
-  logits["pretrained"] = evaluation.model_logits(reloaded, windows,
-                                                 **batching)
-  safetensors = compare_safetensors(
-      trained.model, os.path.join(pretrained_dir,
-                                  exportdir.SAFETENSORS_FILE))
-  torch_logits = _torch_logits(pretrained_dir, windows, batching)
+  # transformers reads local files only: a copy of a URL's.
+  with fs.local_copy(pretrained_dir) as local_pretrained:
+    reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
+        local_pretrained, local_files_only=True, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
+    logits["pretrained"] = evaluation.model_logits(reloaded, windows,
+                                                   **batching)
+    safetensors = compare_safetensors(
+        trained.model, os.path.join(local_pretrained,
+                                    exportdir.SAFETENSORS_FILE))
+    torch_logits = _torch_logits(local_pretrained, windows, batching)
   if torch_logits is not None:
     logits["pytorch"] = torch_logits
   diffs = {f"{a}_vs_{b}": modeling.max_abs_diff(logits[a], logits[b])

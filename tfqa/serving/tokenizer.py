@@ -7,6 +7,8 @@ from typing import NamedTuple
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfqa.layout import fs
+
 # HF's WordPiece gives one [UNK] to a word of more than this many chars.
 MAX_CHARS_PER_WORD = 100
 # tensorflow_text counts word length in bytes; 4 UTF-8 bytes per char at most,
@@ -216,13 +218,13 @@ class GraphBertTokenizer(tf.Module):
 
 def _read_special_ids(vocab_file: str) -> dict[str, int]:
   """Line numbers of the special tokens in a vocab file."""
-  if not isinstance(vocab_file, str) or not tf.io.gfile.exists(vocab_file):
+  if not isinstance(vocab_file, str) or not fs.isfile(vocab_file):
     raise ValueError(
         f"Invalid value for argument `vocab_file`. Received: "
         f"vocab_file={vocab_file!r}. Expected the path of an existing "
         f"WordPiece vocab.txt (one token per line). Pass the model's vocab.")
   ids = {}
-  with tf.io.gfile.GFile(vocab_file, "rb") as f:
+  with fs.open_file(vocab_file, "rb") as f:
     for index, line in enumerate(f):
       token = line.decode("utf-8").rstrip("\n")
       if token in _SPECIAL_TOKENS and token not in ids:
