@@ -100,6 +100,13 @@ CASES = {
         r"\['dev\.json'\]\. \(`tfqa_score --help` lists the flags\)$"),
     "train_without_model_dir": (
         ["tfqa_train", "--model=minilm-l6"], r"--model_dir is required\."),
+    "train_require_gpu_without_gpu": (
+        _train("--require_gpu"),
+        r"Invalid value for flag --require_gpu\. Received: --require_gpu=True "
+        r"but TensorFlow sees no GPU\. Expected a GPU: in Colab choose "
+        r"Runtime > Change runtime type > a GPU, then run all cells again; "
+        r".* or pass --norequire_gpu to train on the CPU\.$",
+        {"CUDA_VISIBLE_DEVICES": ""}),
     "train_stray_argument": (
         ["tfqa_train", "--model_dir=runs/a", "train.json"],
         r"Unexpected arguments: \['train\.json'\] \(`tfqa_train --help`"),

@@ -97,7 +97,7 @@ def test_two_workers_match_one_worker_and_only_the_chief_writes(
 
   model_dir = tmp_path / "two"
   logs = _wait_all(_start_workers(model_dir, flags, tmp_path, "two"))
-  assert all("2 replica(s), global batch 4" in log for log in logs)
+  assert all("2 replicas on CPU: no GPU found, global batch 4" in log for log in logs)
   chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
   one = _weights(tmp_path / "single.npz")
   assert sorted(chief) == sorted(worker) == sorted(one)
@@ -169,8 +169,8 @@ def test_accumulated_micro_batches_on_two_workers_match_one_large_batch(
   logs = _wait_all(_start_workers(
       tmp_path / "two", [*flags, "--gradient_accumulation_steps=2"],
       tmp_path, "two"))
-  assert all("2 replica(s), global batch 4 = 2 micro-batches x 1 windows x "
-             "2 replica(s)" in log for log in logs)
+  assert all("2 replicas on CPU: no GPU found, global batch 4 = 2 "
+             "micro-batches x 1 windows x 2 replica(s)" in log for log in logs)
   chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
   one = _weights(tmp_path / "single.npz")
   assert sorted(chief) == sorted(one)
