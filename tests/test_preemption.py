@@ -1,6 +1,7 @@
 """Tests for tfqa.preemption: training called from Python stops on SIGINT/SIGTERM with the step saved, and resumes."""
 
 import json
+import shutil
 
 from conftest import run_python
 
@@ -104,3 +105,38 @@ def test_cli_exits_143_with_one_line_on_sigterm(tiny_files, tmp_path):
   assert "Traceback" not in proc.stderr
   assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()
                 if p.name.startswith("ckpt-2.index")) == ["ckpt-2.index"]
+
+
+def _listing(root):
+  return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_export_interrupted_publishes_nothing_and_says_so(tmp_path_factory,
+                                                         tiny_files,
+                                                         tmp_path):
+  from test_export import tiny_export  # pylint: disable=import-outside-toplevel
+  model_dir, exported = tiny_export(tmp_path_factory, tiny_files)
+  export_dir = tmp_path / "export"
+  shutil.copytree(exported, export_dir)
+  before = _listing(export_dir)
+  manifest = (export_dir / "manifest.json").read_text()
+  args = ["tools/chaos.py", "export", f"--model_dir={model_dir}",
+          f"--export_dir={export_dir}", "--noverify"]
+  plan = {"kill": "export", "point": "after_pretrained", "signal": "SIGINT"}
+  proc = run_python(args, expect_fail=True,
+                    env={"TFQA_CHAOS": json.dumps(plan)})
+  assert proc.returncode == 130
+  assert "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"tfqa_export: Interrupted by SIGINT before publishing: nothing was "
+      f"published and the staging files are removed; an earlier export in "
+      f"--export_dir={export_dir} is unchanged. Run the same command to "
+      f"export.")
+  assert _listing(export_dir) == before
+  assert (export_dir / "manifest.json").read_text() == manifest
+  # A signal while publishing waits for the whole export to be in place.
+  plan = {"kill": "export", "point": "after_publish", "signal": "SIGTERM"}
+  proc = run_python(args, env={"TFQA_CHAOS": json.dumps(plan)})
+  assert json.loads((export_dir / "manifest.json").read_text())[
+      "version"] == 2
+  assert not [p for p in _listing(export_dir) if "/.tmp" in f"/{p}"]

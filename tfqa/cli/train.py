@@ -104,7 +104,7 @@ def main(argv, *, hooks=None):
     # SIGTERM (preemption) or SIGINT: the step was saved; say so, exit as
     # the signal would (143, 130) so schedulers see a preemption.
     print(f"tfqa_train: {e}", file=sys.stderr, flush=True)
-    sys.exit(e.exit_code)
+    signals.exit_now(e.exit_code)
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
                     **({"initialized_from": result.initialized_from}
