@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import signal
 import tempfile
-from typing import Callable
 
 from absl import logging
 import tensorflow as tf
@@ -26,26 +25,28 @@ class StopOnSignal(tf_keras.callbacks.Callback):
   the signalled worker was on) and then exit.
 
   Args:
-    save: writes a checkpoint of the current step (if not written yet).
-    step: returns the current global step.
+    saver: has `save_if_new()` (writes a checkpoint of the current step
+      unless one exists) and `step` (the current global step), as
+      train_callbacks.Saver.
     total_steps: steps of the whole run.
-    cluster_resolver: the multi-worker strategy's, or None for one worker.
+    cluster: the multi-worker strategy's cluster resolver, or None for one
+      worker.
   """
 
-  def __init__(self, *, save: Callable[[], None], step: Callable[[], int],
-               total_steps: int, cluster_resolver=None):
+  def __init__(self, saver, *, total_steps: int, cluster=None):
     super().__init__()
-    self._save, self._step, self._total = save, step, total_steps
+    self._save, self._total = saver.save_if_new, total_steps
+    self._step = lambda: saver.step
     self._capture = signals.active()
     self._handler = None
     self._stopped = False
     if self._capture is None:
       return
     self._capture.stop = self._stop_now
-    if cluster_resolver is not None:
+    if cluster is not None:
       self._handler_dir = tempfile.mkdtemp(prefix="tfqa-preemption-")
       self._handler = _cluster_handler(
-          cluster_resolver, self._handler_dir, capture=self._capture,
+          cluster, self._handler_dir, capture=self._capture,
           save=self._save, on_saved=self._mark_stopped)
 
   def on_train_begin(self, logs=None):

@@ -191,9 +191,8 @@ def train_and_evaluate(
     The TrainResult.
 
   Raises:
-    signals.TrainingInterrupted: SIGTERM or SIGINT (Ctrl-C, a notebook's
-      interrupt) arrived; the step in flight finished and was saved (see
-      preemption.StopOnSignal). Call again to resume. A KeyboardInterrupt.
+    signals.TrainingInterrupted: (a KeyboardInterrupt) on SIGTERM or SIGINT,
+      after saving the step in flight (preemption.StopOnSignal); call again.
     ValueError: a callback that is not a tf_keras callback, another verbose
       value, a progress_every_steps that is not a positive integer; and what
       the run's data and checkpoints raise;
@@ -287,9 +286,8 @@ def train_and_evaluate(
           loss_divisor=strategy.num_replicas_in_sync))
   started = time.perf_counter()
   try:
-    stopper = preemption.StopOnSignal(
-        save=saver.save_if_new, step=lambda: saver.step, total_steps=steps,
-        cluster_resolver=None if single_worker else strategy.cluster_resolver)
+    stopper = preemption.StopOnSignal(saver, total_steps=steps, cluster=(
+        None if single_worker else strategy.cluster_resolver))
     step = _fit(state, data.features, run_config, strategy,
                 callbacks=own_callbacks + callbacks + [stopper],
                 saver=saver, per_epoch=per_epoch, steps=steps,
