@@ -19,7 +19,10 @@ class StopOnSignal(tf_keras.callbacks.Callback):
 
   The step in flight (with gradient accumulation: all micro-batches and the
   optimizer step) completes, a checkpoint of that step is written, and
-  TrainingInterrupted leaves `fit`. With several workers, they agree on the
+  TrainingInterrupted leaves `fit`. Until the first step of this call has
+  ended (it traces the train function: minutes on a loaded machine), a
+  signal stops at once instead: nothing since the restored checkpoint is
+  lost, so nothing is saved. With several workers, they agree on the
   step through tf.distribute.experimental.PreemptionCheckpointHandler,
   which tells every worker to save at the same step (one after the step
   the signalled worker was on) and then exit.
@@ -40,6 +43,8 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     self._capture = signals.active()
     self._handler = None
     self._stopped = False
+    self._stepped = False  # A step of this call has ended.
+    self._begin_step = saver.step  # The restored step.
     if self._capture is None:
       return
     self._capture.stop = self._stop_now
@@ -56,8 +61,24 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     if self._capture.received and self._handler is None:
       # Between two fit calls: the last step has ended already.
       raise self._stop_now()
+    if not self._stepped and self._handler is None:
+      self._interruptible_first_step()
+
+  def _interruptible_first_step(self):
+    # (Not with several workers: one stopping alone would leave the others
+    # waiting in their collectives.)
+    model = self.model
+    train_function = model.train_function
+
+    def first_step(iterator):
+      model.train_function = train_function
+      with signals.interruptible():
+        return train_function(iterator)
+
+    model.train_function = first_step
 
   def on_train_batch_end(self, batch, logs=None):
+    self._stepped = True
     if self._capture is None:
       return
     if self._handler is not None:
@@ -75,6 +96,11 @@ class StopOnSignal(tf_keras.callbacks.Callback):
 
   def _stop_now(self) -> TrainingInterrupted:
     """Saves the current step; returns the exception that reports it."""
+    if not self._stepped:
+      # The first step, cut short, is redone from the restored checkpoint.
+      return TrainingInterrupted(
+          self._capture.signum, step=self._begin_step or None,
+          total_steps=self._total)
     with signals.deferred():
       self._save()
     return TrainingInterrupted(self._capture.signum, step=self._step(),

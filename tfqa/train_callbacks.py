@@ -11,6 +11,7 @@ import tf_keras
 from tfqa import io_utils
 from tfqa import optimization
 from tfqa import rundir
+from tfqa import signals
 
 
 class Saver:
@@ -64,7 +65,8 @@ class StepEnd(tf_keras.callbacks.Callback):
     step = self._saver.step
     self._hooks.call("fit_begin", step)
     if self._can_evaluate(step) and not self._evaluate.done(step):
-      self._evaluate.evaluate(step, final=False)
+      with signals.deferred():  # Its outputs are written whole.
+        self._evaluate.evaluate(step, final=False)
 
   def _eval_due(self, step):
     return bool(self._eval_every and step % self._eval_every == 0 and
