@@ -160,9 +160,13 @@ def _check_interrupted(campaign, result, plan, log, model_dir, label):
   logged = _logged_steps(model_dir)
   latest = _latest_checkpoint(model_dir)
   if match.group(2) is None:
-    if logged:
-      campaign.fail(f"{label}: 'before training started' after steps "
-                    f"{logged} ran")
+    # Stopped while loading, before this process trained: what an earlier
+    # process logged is all in the newest checkpoint.
+    if (logged[-1] if logged else None) != latest:
+      campaign.fail(f"{label}: 'before training started' with the step log "
+                    f"at {logged[-1:]} and the newest checkpoint {latest}")
+    else:
+      campaign.counts["interruptions that lost no step"] += 1
     return
   step = int(match.group(2))
   if int(match.group(3)) != TOTAL_STEPS or int(match.group(4)) != step:
