@@ -61,6 +61,8 @@ def _start_workers(model_dir, flags, tmp_path, tag, *, output_to_file=False):
     env = _env(tmp_path / f"{tag}-w{index}.npz", scratch,
                {"cluster": cluster, "task": {"type": "worker",
                                              "index": index}})
+    if output_to_file:
+      env["PYTHONUNBUFFERED"] = "1"  # progress lines as they are printed
     procs.append(subprocess.Popen(
         _command(model_dir, [*flags,
                              "--distribution_strategy=multi_worker_mirrored"]),

@@ -138,3 +138,11 @@ def test_stops_on_signals_outside_the_main_thread_runs_plainly():
   thread.start()
   thread.join()
   assert results == [None]
+
+
+def test_reinstall_takes_the_signals_back():
+  with signals.SignalCapture() as capture:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as native code might
+    capture.reinstall()
+    _send(signal.SIGTERM)
+    assert capture.signum == signal.SIGTERM

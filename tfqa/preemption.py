@@ -48,6 +48,7 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     if self._capture is None:
       return
     self._capture.stop = self._stop_now
+    self._capture.reinstall()  # Created after the strategy: see reinstall.
     if cluster is not None:
       self._handler_dir = tempfile.mkdtemp(prefix="tfqa-preemption-")
       self._handler = _cluster_handler(

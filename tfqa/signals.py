@@ -112,6 +112,15 @@ class SignalCapture:
     _ACTIVE = self._outer
     return False
 
+  def reinstall(self) -> None:
+    """Takes the signals back from native code that replaced the handlers.
+
+    (TensorFlow's multi-worker coordination service installs its own
+    SIGTERM handler in C++ when the strategy is created.)
+    """
+    for signum in self._signals:
+      signal.signal(signum, self._handle)
+
   @property
   def received(self) -> bool:
     return self.signum is not None
