@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import pytest
+
 from conftest import run_python
 
 _SCRIPT = """
@@ -41,8 +43,10 @@ def send(signum, at_step, point):
   return training.TrainingHooks(**{point: hook})
 
 
-for name, signum, step, point in (("int", signal.SIGINT, 3, "after_step"),
-                                  ("term", signal.SIGTERM, 5, "before_eval")):
+name = sys.argv[3]
+signum, step, point = {"int": (signal.SIGINT, 3, "after_step"),
+                       "term": (signal.SIGTERM, 5, "before_eval")}[name]
+if True:
   model_dir = os.path.join(root, name)
   try:
     training.train_and_evaluate(run_config, model_dir, verbose=0,
@@ -61,28 +65,34 @@ print(json.dumps(out))
 """
 
 
-def test_training_from_python_stops_on_a_signal_and_resumes(tiny_files,
+# (signal, step): the caller gets a KeyboardInterrupt naming the saved step;
+# calling again resumes there.
+_EXPECTED = {
+    # SIGINT after step 3.
+    "int": ("SIGINT", 3, 130, [1, 2, 3]),
+    # SIGTERM as the evaluation of step 5 starts: step 5 is saved without
+    # its evaluation, which the resumed run does first. (User callbacks run
+    # after tfqa's: the end of step 5, cut in its evaluation, reaches none.)
+    "term": ("SIGTERM", 5, 143, [1, 2, 3, 4]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_EXPECTED))
+def test_training_from_python_stops_on_a_signal_and_resumes(case, tiny_files,
                                                             tmp_path):
-  proc = run_python(["-c", _SCRIPT, json.dumps(tiny_files), str(tmp_path)])
+  name, step, code, user_steps = _EXPECTED[case]
+  proc = run_python(["-c", _SCRIPT, json.dumps(tiny_files), str(tmp_path),
+                     case])
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  # SIGINT after step 3: the step is saved, the caller gets a
-  # KeyboardInterrupt naming it; calling again resumes there.
-  assert out["int"] == [
+  checkpoint = str(tmp_path / case / "checkpoints" / f"ckpt-{step}")
+  assert out[case] == [
       "TrainingInterrupted",
-      "Interrupted by SIGINT at step 3 of 8; saved ckpt-3; run the same "
-      "command to resume.", 3, 130,
-      str(tmp_path / "int" / "checkpoints" / "ckpt-3"), False,
-      str(tmp_path / "int" / "checkpoints" / "ckpt-3"), 8, True]
-  # SIGTERM as the evaluation of step 5 starts: step 5 is saved without its
-  # evaluation, which the resumed run does first.
-  assert out["term"] == [
-      "TrainingInterrupted",
-      "Interrupted by SIGTERM at step 5 of 8; saved ckpt-5; run the same "
-      "command to resume.", 5, 143,
-      str(tmp_path / "term" / "checkpoints" / "ckpt-5"), False,
-      str(tmp_path / "term" / "checkpoints" / "ckpt-5"), 8, True]
-  assert out["user_callback_steps"] == [1, 2, 3, 1, 2, 3, 4]
-  assert "Received SIGINT: stopping after the current step" in proc.stderr
+      f"Interrupted by {name} at step {step} of 8; saved ckpt-{step}; run "
+      f"the same command to resume.", step, code, checkpoint, False,
+      checkpoint, 8, True]
+  # User callbacks see the step ends of the interrupted call.
+  assert out["user_callback_steps"] == user_steps
+  assert f"Received {name}: stopping after the current step" in proc.stderr
 
 
 def test_cli_exits_143_with_one_line_on_sigterm(tiny_files, tmp_path):
