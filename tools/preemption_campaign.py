@@ -87,7 +87,9 @@ def _where(events):
     name = event[0]
     if name == "signal":
       return state
-    if name in ("fit_begin", "step", "save_end"):
+    if name == "fit_begin":
+      state = "inside the first step (tracing)"
+    elif name in ("step", "save_end"):
       state = "between steps"
     elif name == "kill" and event[1] == "micro":
       state = "between micro-batches"
