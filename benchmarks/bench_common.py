@@ -151,16 +151,17 @@ def _vocab_size(vocab_dir):
 
 
 def matmul_flops_per_second(n: int, *, iterations: int = 4,
-                            repeats: int = 3) -> float:
-  """Best measured float32 FLOP/s of a chain of n x n tf.linalg.matmul calls.
+                            repeats: int = 3, dtype: str = "float32") -> float:
+  """Best measured FLOP/s of a chain of n x n tf.linalg.matmul calls in `dtype`.
 
   The chain (x <- x @ b) cannot be folded away; b is scaled so values stay
   O(1) (no overflow or denormals, which would change the speed).
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-  a = tf.random.stateless_normal((n, n), seed=(1, 2))
-  b = tf.random.stateless_normal((n, n), seed=(3, 4)) / np.sqrt(n)
+  a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
+  b = tf.cast(tf.random.stateless_normal((n, n), seed=(3, 4)) / np.sqrt(n),
+              dtype)
 
   @tf.function
   def chain(x):

@@ -298,3 +298,20 @@ def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
   check = re.search(r"relative difference (\S+)\)", proc.stdout)
   assert float(check.group(1)) < 1e-5
   assert lines[-1].startswith("dense_over_raw_median=")
+
+
+def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_check.py"),
+       f"--workdir={tmp_path / 'work'}"],
+      cwd=REPO_ROOT, env={**_env(), "CUDA_VISIBLE_DEVICES": ""},
+      capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 1
+  assert proc.stdout == ""
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "gpu_check: TensorFlow sees no GPU on this machine "
+      "(tf.config.list_physical_devices('GPU') is empty); run it on a GPU "
+      "machine with tensorflow[and-cuda] installed (Colab: Runtime > Change "
+      "runtime type > a GPU). Nothing was run.")
+  assert "Traceback" not in proc.stderr
+  assert not (tmp_path / "work").exists()

@@ -399,6 +399,27 @@ def test_a_wrong_input_is_one_error_line(workdir, argv, expected, env):
   assert _snapshot(workdir) == before
 
 
+@pytest.mark.slow
+def test_require_gpu_without_a_gpu_is_one_line_and_writes_nothing(workdir):
+  # Not in the table: seeing the GPUs needs TensorFlow, which takes longer
+  # to import than the table's time limit on a loaded machine.
+  before = _snapshot(workdir)
+  proc = subprocess.run(
+      [sys.executable, "-m", "tfqa.cli.train", *_train("--require_gpu")[1:]],
+      cwd=workdir, env=_env(CUDA_VISIBLE_DEVICES=""), capture_output=True,
+      text=True, timeout=600)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+  assert proc.stderr.splitlines()[-1] == (
+      "tfqa_train: error: Invalid value for flag --require_gpu. Received: "
+      "--require_gpu=True but TensorFlow sees no GPU. Expected a GPU: in "
+      "Colab choose Runtime > Change runtime type > a GPU, then run all "
+      "cells again; elsewhere install tensorflow[and-cuda] (see BUILD.md) on "
+      "a machine with an NVIDIA driver, or pass --norequire_gpu to train on "
+      "the CPU.")
+  assert _snapshot(workdir) == before
+
+
 def test_the_table_is_long_enough():
   assert len(CASES) >= 30
   assert {argv[0] for argv, *_ in CASES.values()} == set(_MODULES)

@@ -49,7 +49,9 @@ def _command(model_dir, flags):
           f"--model_dir={model_dir}", *flags]
 
 
-def _start_workers(model_dir, flags, tmp_path, tag):
+def _start_workers(model_dir, flags, tmp_path, tag, *, output_to_file=False):
+  """Two loopback workers; output_to_file: stdout and stderr together to
+  tmp_path/TAG-outN.txt, readable while they run."""
   ports = _free_ports(2)
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
   procs = []
@@ -59,11 +61,16 @@ def _start_workers(model_dir, flags, tmp_path, tag):
     env = _env(tmp_path / f"{tag}-w{index}.npz", scratch,
                {"cluster": cluster, "task": {"type": "worker",
                                              "index": index}})
+    if output_to_file:
+      env["PYTHONUNBUFFERED"] = "1"  # progress lines as they are printed
     procs.append(subprocess.Popen(
         _command(model_dir, [*flags,
                              "--distribution_strategy=multi_worker_mirrored"]),
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True))
+        cwd=REPO_ROOT, env=env,
+        stdout=(open(tmp_path / f"{tag}-out{index}.txt", "w")
+                if output_to_file else subprocess.PIPE),
+        stderr=subprocess.STDOUT if output_to_file else subprocess.PIPE,
+        text=True))
   return procs
 
 
@@ -97,7 +104,7 @@ def test_two_workers_match_one_worker_and_only_the_chief_writes(
 
   model_dir = tmp_path / "two"
   logs = _wait_all(_start_workers(model_dir, flags, tmp_path, "two"))
-  assert all("2 replica(s), global batch 4" in log for log in logs)
+  assert all("2 replicas on CPU: no GPU found, global batch 4" in log for log in logs)
   chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
   one = _weights(tmp_path / "single.npz")
   assert sorted(chief) == sorted(worker) == sorted(one)
@@ -169,8 +176,8 @@ def test_accumulated_micro_batches_on_two_workers_match_one_large_batch(
   logs = _wait_all(_start_workers(
       tmp_path / "two", [*flags, "--gradient_accumulation_steps=2"],
       tmp_path, "two"))
-  assert all("2 replica(s), global batch 4 = 2 micro-batches x 1 windows x "
-             "2 replica(s)" in log for log in logs)
+  assert all("2 replicas on CPU: no GPU found, global batch 4 = 2 "
+             "micro-batches x 1 windows x 2 replica(s)" in log for log in logs)
   chief, worker = (_weights(tmp_path / f"two-w{i}.npz") for i in range(2))
   one = _weights(tmp_path / "single.npz")
   assert sorted(chief) == sorted(one)
@@ -184,3 +191,46 @@ def test_accumulated_micro_batches_on_two_workers_match_one_large_batch(
                                          "train_log.jsonl")]
   np.testing.assert_allclose([e["loss"] for e in two_log],
                              [e["loss"] for e in one_log], rtol=1e-5)
+
+
+def test_sigterm_to_one_worker_stops_both_at_one_saved_step_then_resume(
+    tiny_files, tmp_path):
+  flags = tiny_train_flags(tiny_files, max_steps=12, save_every_steps=1000,
+                           train_batch_size=4, eval_file=None,
+                           deterministic=True)
+  model_dir = tmp_path / "run"
+  procs = _start_workers(model_dir, [*flags, "--progress_every_steps=1"],
+                         tmp_path, "first", output_to_file=True)
+  chief_out = tmp_path / "first-out0.txt"
+  deadline = time.time() + 600
+  while "step 3/12" not in chief_out.read_text():
+    assert time.time() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.1)
+  sent = time.monotonic()
+  procs[1].send_signal(signal.SIGTERM)  # the worker's VM is preempted
+  for p in procs:
+    p.communicate(timeout=300)
+  exited = time.monotonic() - sent
+  errs = [(tmp_path / f"first-out{i}.txt").read_text() for i in range(2)]
+  assert [p.returncode for p in procs] == [143, 143], errs[0][-3000:]
+  lines = [[l for l in err.splitlines() if "Interrupted by" in l][-1]
+           for err in errs]
+  step = int(lines[1].split(" at step ")[1].split(" ")[0])
+  assert lines == [
+      f"tfqa_train: Interrupted by SIGTERM to another worker at step {step} "
+      f"of 12; saved ckpt-{step}; run the same command to resume.",
+      f"tfqa_train: Interrupted by SIGTERM at step {step} of 12; saved "
+      f"ckpt-{step}; run the same command to resume."]
+  assert 3 <= step < 12
+  print(f"both workers exited {exited:.1f} s after the SIGTERM")
+  # No step lost: the chief's checkpoint is at the last step it logged.
+  log = model_dir / "train_log.jsonl"
+  logged = [json.loads(l)["step"] for l in log.read_text().splitlines()]
+  assert logged == list(range(1, step + 1))
+  assert (model_dir / "checkpoints" / f"ckpt-{step}.index").exists()
+  _wait_all(_start_workers(model_dir, flags, tmp_path, "second"))
+  logged = [json.loads(l)["step"] for l in log.read_text().splitlines()]
+  assert logged == list(range(1, 13))
+  chief, worker = (_weights(tmp_path / f"second-w{i}.npz") for i in range(2))
+  for name in chief:
+    np.testing.assert_array_equal(chief[name], worker[name])

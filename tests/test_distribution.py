@@ -53,3 +53,29 @@ def test_single_process_is_chief_with_one_worker():
   assert distribution.is_chief(strategy)
   assert distribution.num_workers(strategy) == 1
   assert distribution.task(strategy) == (None, 0)
+
+
+def test_device_line_names_the_devices():
+  assert distribution.device_line(1, []) == "1 replica on CPU: no GPU found"
+  assert distribution.device_line(1, ["Tesla T4"]) == (
+      "1 replica on GPU:0 (Tesla T4)")
+  assert distribution.device_line(2, ["NVIDIA A100", "NVIDIA A100"]) == (
+      "2 replicas on GPU:0 (NVIDIA A100), GPU:1 (NVIDIA A100)")
+  # The default strategy trains on the first GPU only.
+  assert distribution.device_line(1, ["L4", "L4"]) == "1 replica on GPU:0 (L4)"
+  assert distribution.device_line(8, [], tpu=True) == "8 replicas on TPU"
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")),
+                    reason="checks the CPU-only path")
+def test_on_this_cpu_machine_the_header_says_cpu_and_require_gpu_refuses():
+  strategy = distribution.make_strategy("default")
+  assert distribution.describe_devices(strategy) == (
+      "1 replica on CPU: no GPU found")
+  distribution.check_gpu(strategy, require_gpu=False)
+  with pytest.raises(ValueError, match=(
+      r"^Invalid value for argument `require_gpu`. Received: "
+      r"require_gpu=True but TensorFlow sees no GPU. Expected a GPU: in Colab "
+      r"choose Runtime > Change runtime type > a GPU, then run all cells "
+      r"again; .* or pass --norequire_gpu to train on the CPU.$")):
+    distribution.check_gpu(strategy, require_gpu=True)

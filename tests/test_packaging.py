@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO_ROOT, tiny_train_flags, torch_pythons
 
 # The second Python's preference: Colab's first (the install cell's home).
-SECOND_PYTHON_PREFERENCE = ("3.12", "3.13", "3.11")
+SECOND_PYTHON_PREFERENCE = ("3.13", "3.12", "3.11")
 # Names a second Python for the install test instead of searching for one.
 SECOND_PYTHON_VARIABLE = "TFQA_SECOND_PYTHON"
 

@@ -63,3 +63,13 @@ def test_disk_campaign_small(tmp_path):
                 "newest checkpoint still ckpt-4",
                 "resume once writable succeeds"):
     assert f"  fsize | {check} | ok |" in out
+
+
+def test_preemption_campaign_small(tmp_path):
+  out = _campaign("preemption_campaign.py", tmp_path)
+  for line in ("signals | 3", "interruptions that lost no step | 3",
+               "inside an evaluation during training | 1",
+               "between micro-batches | 1",
+               "bit-identical final checkpoints | 1",
+               "runs with equal step log and eval outputs | 1"):
+    assert f"  {line}\n" in out

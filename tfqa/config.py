@@ -256,6 +256,9 @@ class TrainConfig:
   # Keras mixed precision policy. "auto": mixed_bfloat16 on TPU,
   # mixed_float16 (with loss scaling) on GPU, float32 on CPU.
   mixed_precision: str = "float32"
+  # Refuse to start without a GPU (on in the notebooks' GPU mode: a CPU
+  # runtime would train for hours where a GPU takes minutes).
+  require_gpu: bool = False
 
   def __post_init__(self):
     _require_positive(self, "train_batch_size", "eval_batch_size",
@@ -392,7 +395,7 @@ FIELD_HELP_GROUPS = {
     **dict.fromkeys(("eval_every_steps", "keep_best", "init_checkpoint",
                      "gradient_accumulation_steps"), "Longer runs"),
     **dict.fromkeys(("distribution_strategy", "tpu", "jit_compile",
-                     "mixed_precision"), "Runtime"),
+                     "mixed_precision", "require_gpu"), "Runtime"),
 }
 
 # RunConfig's sections and their dataclasses, in RunConfig's order.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import tensorflow as tf
 
 
@@ -115,3 +117,52 @@ def mixed_precision_policy(name: str, strategy: tf.distribute.Strategy) -> str:
   if tf.config.list_logical_devices("GPU"):
     return "mixed_float16"
   return "float32"
+
+
+def device_line(replicas: int, gpu_names: Sequence[str], *,
+                tpu: bool = False) -> str:
+  """Where the replicas run, for the run header.
+
+  "1 replica on GPU:0 (NVIDIA A100-SXM4-40GB)", "2 replicas on GPU:0 (...),
+  GPU:1 (...)", "8 replicas on TPU", "1 replica on CPU: no GPU found".
+  """
+  noun = "replica" if replicas == 1 else "replicas"
+  if tpu:
+    return f"{replicas} {noun} on TPU"
+  if not gpu_names:
+    return f"{replicas} {noun} on CPU: no GPU found"
+  used = gpu_names[:max(1, replicas)]
+  return f"{replicas} {noun} on " + ", ".join(
+      f"GPU:{i} ({name})" for i, name in enumerate(used))
+
+
+def gpu_names() -> list[str]:
+  """The names of this process's GPUs (e.g. "Tesla T4"), in device order."""
+  names = []
+  for gpu in tf.config.list_physical_devices("GPU"):
+    details = tf.config.experimental.get_device_details(gpu)
+    names.append(details.get("device_name", gpu.name))
+  return names
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> str:
+  """device_line for this process and strategy."""
+  return device_line(strategy.num_replicas_in_sync, gpu_names(),
+                     tpu=isinstance(strategy, tf.distribute.TPUStrategy))
+
+
+def check_gpu(strategy: tf.distribute.Strategy, *, require_gpu: bool) -> None:
+  """Refuses a run that requires a GPU on a machine where TF sees none.
+
+  Raises:
+    ValueError: require_gpu and no GPU (a TPU strategy counts as one).
+  """
+  if not require_gpu or isinstance(strategy, tf.distribute.TPUStrategy):
+    return
+  if not tf.config.list_physical_devices("GPU"):
+    raise ValueError(
+        "Invalid value for argument `require_gpu`. Received: require_gpu=True "
+        "but TensorFlow sees no GPU. Expected a GPU: in Colab choose Runtime "
+        "> Change runtime type > a GPU, then run all cells again; elsewhere "
+        "install tensorflow[and-cuda] (see BUILD.md) on a machine with an "
+        "NVIDIA driver, or pass --norequire_gpu to train on the CPU.")

@@ -60,6 +60,7 @@ SAFE_TO_CHANGE = frozenset({
     "train.distribution_strategy",
     "train.tpu",
     "train.jit_compile",
+    "train.require_gpu",
     "data.eval_file",
     "decode.n_best_size",
     "decode.max_answer_length",

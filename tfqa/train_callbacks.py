@@ -11,6 +11,7 @@ import tf_keras
 from tfqa import io_utils
 from tfqa import optimization
 from tfqa import rundir
+from tfqa import signals
 from tfqa.layout import fs
 
 
@@ -48,8 +49,10 @@ class StepEnd(tf_keras.callbacks.Callback):
 
   An evaluation step is also a checkpoint step, evaluated first: the
   checkpoint then proves the evaluation complete, and a run killed during
-  it resumes from an earlier checkpoint and evaluates that step again. The
-  last step is evaluated after training (see training._Evaluator).
+  it resumes from an earlier checkpoint and evaluates that step again. A
+  run stopped by a signal inside it saves the step without its evaluation
+  (see preemption): the resumed run evaluates that step first. The last
+  step is evaluated after training (see training._Evaluator).
   """
 
   def __init__(self, saver, *, save_every, evaluate, eval_every, last_step,
@@ -60,13 +63,24 @@ class StepEnd(tf_keras.callbacks.Callback):
     self._last_step, self._hooks = last_step, hooks
 
   def on_train_begin(self, logs=None):
-    self._hooks.call("fit_begin", self._saver.step)
+    step = self._saver.step
+    self._hooks.call("fit_begin", step)
+    if self._can_evaluate(step) and not self._evaluate.done(step):
+      with signals.deferred():  # Its outputs are written whole.
+        self._evaluate.evaluate(step, final=False)
+
+  def _eval_due(self, step):
+    return bool(self._eval_every and step % self._eval_every == 0 and
+                0 < step < self._last_step)
+
+  def _can_evaluate(self, step):
+    return (self._eval_due(step) and self._evaluate is not None and
+            self._evaluate.has_data)
 
   def on_train_batch_end(self, batch, logs=None):
     step = self._saver.step
-    eval_due = (self._eval_every and step % self._eval_every == 0 and
-                step < self._last_step)
-    if eval_due and self._evaluate is not None and self._evaluate.has_data:
+    eval_due = self._eval_due(step)
+    if self._can_evaluate(step):
       self._evaluate.evaluate(step, final=False)
     if eval_due or step % self._save_every == 0:
       self._saver.save_if_new()

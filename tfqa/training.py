@@ -27,8 +27,10 @@ from tfqa import metrics as metrics_lib
 from tfqa import modeling
 from tfqa import optimization
 from tfqa import progress
+from tfqa import preemption
 from tfqa import preflight
 from tfqa import rundir
+from tfqa import signals
 from tfqa import train_callbacks
 from tfqa.layout import fs
 # The step log's reader, public here where the runs are made.
@@ -151,6 +153,7 @@ def total_steps(num_windows: int, train_config: config_lib.TrainConfig) -> int:
   return min(steps, train_config.max_steps) if train_config.max_steps else steps
 
 
+@signals.stops_on_signals
 def train_and_evaluate(
     run_config: config_lib.RunConfig, model_dir: str, *,
     verbose: str | int = "auto",
@@ -188,6 +191,8 @@ def train_and_evaluate(
     The TrainResult.
 
   Raises:
+    signals.TrainingInterrupted: (a KeyboardInterrupt) on SIGTERM or SIGINT,
+      after saving the step in flight (preemption.StopOnSignal); call again.
     ValueError: a callback that is not a tf_keras callback, another verbose
       value, a progress_every_steps that is not a positive integer; and what
       the run's data and checkpoints raise;
@@ -213,6 +218,7 @@ def train_and_evaluate(
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
                                         tpu=train.tpu)
+  distribution.check_gpu(strategy, require_gpu=train.require_gpu)
   chief = distribution.is_chief(strategy)
   fs.makedirs(model_dir)
   # One trainer per run directory: the chief holds it for all workers.
@@ -240,9 +246,9 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
                                              train.train_batch_size)
   steps = total_steps(len(data.features), train)
   logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
-               "%d replica(s), global batch %d%s.", data.num_examples,
+               "%s, global batch %d%s.", data.num_examples,
                len(data.features), per_epoch, steps,
-               strategy.num_replicas_in_sync, train.train_batch_size,
+               distribution.describe_devices(strategy), train.train_batch_size,
                _micro_batch_note(train, strategy.num_replicas_in_sync))
   state = _build_state(strategy, data.source, train, steps,
                        loss_scaling=policy == "mixed_float16",
@@ -292,8 +298,10 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
           loss_divisor=strategy.num_replicas_in_sync))
   started = time.perf_counter()
   try:
+    stopper = preemption.StopOnSignal(saver, total_steps=steps, cluster=(
+        None if single_worker else strategy.cluster_resolver))
     step = _fit(state, data.features, run_config, strategy,
-                callbacks=own_callbacks + callbacks,
+                callbacks=own_callbacks + callbacks + [stopper],
                 saver=saver, per_epoch=per_epoch, steps=steps,
                 verbose=verbose)
   finally:
@@ -545,6 +553,12 @@ class _Evaluator:
     data = self._run_config.data
     return bool(data.eval_file or data.tfds_dataset)
 
+  def done(self, step: int) -> bool:
+    """Whether the evaluation during training at `step` wrote its outputs."""
+    return os.path.exists(os.path.join(
+        self._model_dir, rundir.EVAL_SUBDIR,
+        rundir.EVAL_STEP_SUBDIR.format(step=step), evaluation.RESULTS_FILE))
+
   def evaluate(self, step: int, *, final: bool,
                checkpoint: str | None = None) -> dict:
     """Evaluates the model at `step`; returns the metrics."""
@@ -552,8 +566,9 @@ class _Evaluator:
     run_config = self._run_config
     if self._data is None:
       self._data = load_eval_data(run_config.data)
-    result = evaluation.evaluate(self._state.model, self._data.examples,
-                                 self._tokenizer, run_config=run_config)
+    with signals.interruptible():  # Redone on resume (see StepEnd).
+      result = evaluation.evaluate(self._state.model, self._data.examples,
+                                   self._tokenizer, run_config=run_config)
     out_dir = os.path.join(self._model_dir, rundir.EVAL_SUBDIR)
     extra = {"global_step": step}
     if final:

@@ -1,4 +1,4 @@
-"""tfqa_train / tfqa_export that SIGKILL themselves at a planned moment (for the campaigns).
+"""tfqa_train / tfqa_export that SIGKILL (or SIGTERM/SIGINT) themselves at a planned moment (for the campaigns).
 
   TFQA_CHAOS='{"kill": "step", "n": 3}' TFQA_CHAOS_LOG=/tmp/p \\
       python tools/chaos.py train --model_dir=... [tfqa_train flags]
@@ -16,11 +16,17 @@ Plans (`TFQA_CHAOS`, JSON; counts are of this process only):
                                             its first file)
   {"kill": "mid_eval", "n": N, "point": P}  the same points of the N-th
                                             evaluation during training
+  {"kill": "micro", "n": N, "index": I}     after micro-batch I of the N-th step
+                                            (--gradient_accumulation_steps > 1)
   {"kill": "export", "point": P}            export: "after_saved_model",
                                             "after_pretrained", "after_verify",
                                             "publish_aside" (pretrained/ renamed
                                             aside, new one not yet in),
                                             "after_publish" (before manifest)
+
+A plan with "signal": "SIGTERM" or "SIGINT" sends that signal instead of
+SIGKILL (once: the process goes on to stop as tfqa does on a preemption),
+marking "signal NAME" in the log.
 
 Every moment that matters is appended to `TFQA_CHAOS_LOG` (one line each:
 "fit_begin STEP", "step STEP", "save_begin STEP", "save_end STEP",
@@ -58,9 +64,18 @@ def _mark(event: str) -> None:
     os.close(fd)
 
 
+_SENT = []
+
+
 def _die(reason: str) -> None:
+  name = _plan().get("signal", "SIGKILL")
+  if _SENT:  # A signal plan fires once.
+    return
+  _SENT.append(name)
   _mark(f"kill {reason}")
-  os.kill(os.getpid(), signal.SIGKILL)
+  if name != "SIGKILL":
+    _mark(f"signal {name}")
+  os.kill(os.getpid(), getattr(signal, name))
 
 
 def _die_later(seconds: float, reason: str) -> None:
@@ -106,6 +121,11 @@ def _training_hooks(plan):
   def after_save(step):
     _mark(f"save_end {step}")
 
+  def after_micro_batch(step, index):
+    if (kill == "micro" and counts["step"] + 1 == plan["n"] and
+        index == plan["index"]):
+      _die("micro")
+
   update_state = checkpoint_management.update_checkpoint_state_internal
 
   def update_checkpoint_state_internal(*args, **kwargs):
@@ -118,7 +138,8 @@ def _training_hooks(plan):
   eval_point = _EvalKills(plan, counts)
   return training.TrainingHooks(
       fit_begin=fit_begin, after_step=after_step, before_save=before_save,
-      after_save=after_save, before_eval=eval_point.begin,
+      after_save=after_save, after_micro_batch=after_micro_batch,
+      before_eval=eval_point.begin,
       after_eval=eval_point.end,
       training_done=lambda model: counts.update(trained=True))
 

@@ -32,6 +32,7 @@ from tfqa import best_checkpoint
 from tfqa import config
 from tfqa import export
 from tfqa import preflight
+from tfqa import signals
 from tfqa.export import portable as portable_lib
 
 _DEFAULTS = config.ExportConfig()
@@ -121,10 +122,18 @@ def main(argv):
         max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
         null_score_diff_threshold=_null_score_diff_threshold(),
         license=_LICENSE.value)
-    result = export.export_model(
-        model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
-        config=export_config, probe_file=_PROBE_FILE.value,
-        checkpoint=checkpoint, portable=portable)
+    # A SIGTERM/SIGINT stops the export at once, except while it publishes.
+    with signals.SignalCapture() as capture, capture.mode(interruptible=True):
+      result = export.export_model(
+          model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
+          config=export_config, probe_file=_PROBE_FILE.value,
+          checkpoint=checkpoint, portable=portable)
+  except signals.SignalReceived as e:
+    print(f"tfqa_export: {e} before publishing: nothing was published and "
+          f"the staging files are removed; an earlier export in "
+          f"--export_dir={_EXPORT_DIR.value} is unchanged. Run the same "
+          f"command to export.", file=sys.stderr, flush=True)
+    signals.exit_now(e.exit_code)
   except (ValueError, ImportError) as e:
     sys.exit(f"tfqa_export: error: {e}")
   except OSError as e:

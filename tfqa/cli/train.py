@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 
 from tfqa import config as config_lib
+from tfqa import signals
 from tfqa.cli import config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
@@ -99,6 +100,11 @@ def main(argv, *, hooks=None):
   except ValueError as e:
     # A clear one-paragraph error, not a traceback, for bad input.
     sys.exit(f"tfqa_train: error: {e}")
+  except signals.TrainingInterrupted as e:
+    # SIGTERM (preemption) or SIGINT: the step was saved; say so, exit as
+    # the signal would (143, 130) so schedulers see a preemption.
+    print(f"tfqa_train: {e}", file=sys.stderr, flush=True)
+    signals.exit_now(e.exit_code)
   print(json.dumps({"global_step": result.global_step,
                     "checkpoint": result.checkpoint,
                     **({"initialized_from": result.initialized_from}

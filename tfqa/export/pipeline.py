@@ -10,6 +10,7 @@ from tfqa import config as config_lib
 from tfqa import exportdir
 from tfqa import io_utils
 from tfqa import preflight
+from tfqa import signals
 from tfqa import trained_model
 from tfqa.export import manifest as manifest_lib
 from tfqa.export import card as card_lib
@@ -187,23 +188,25 @@ def export_model(*, model_dir: str, export_dir: str,
         max_windows_per_batch=config.max_windows_per_batch,
         threshold=threshold)
     publisher = hooks.publisher
-    # Before anything is replaced: a rerun after a kill is let in.
-    exportdir.mark_as_export_dir(export_dir)
-    publisher.publish(staged_version, version_dir,
-                      overwrite=config.overwrite)
-    try:
-      hooks.stage("published_version", version_dir)
-      # pretrained/ mirrors the newest export: replaced whole, atomically.
-      publisher.publish(staged_pretrained, pretrained_dir, overwrite=True)
-      hooks.stage("published_pretrained", pretrained_dir)
-      publisher.publish_portable(staged_portable, export_dir)
-    except BaseException:
-      # Keep the export all-or-nothing: take the new version back out.
-      fs.rmtree(version_dir)
-      raise
-    manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
-    io_utils.atomic_write_json(manifest_path, manifest)
-    hooks.stage("manifest", manifest_path)
+    # All of it or nothing: a SIGTERM/SIGINT waits for the renames.
+    with signals.deferred():
+      # Before anything is replaced: a rerun after a kill is let in.
+      exportdir.mark_as_export_dir(export_dir)
+      publisher.publish(staged_version, version_dir,
+                        overwrite=config.overwrite)
+      try:
+        hooks.stage("published_version", version_dir)
+        # pretrained/ mirrors the newest export: replaced whole, atomically.
+        publisher.publish(staged_pretrained, pretrained_dir, overwrite=True)
+        hooks.stage("published_pretrained", pretrained_dir)
+        publisher.publish_portable(staged_portable, export_dir)
+      except BaseException:
+        # Keep the export all-or-nothing: take the new version back out.
+        fs.rmtree(version_dir)
+        raise
+      manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
+      io_utils.atomic_write_json(manifest_path, manifest)
+      hooks.stage("manifest", manifest_path)
   finally:
     for staged in (staged_version, staged_pretrained, staged_portable):
       fs.rmtree(staged)
