@@ -262,9 +262,9 @@ print(json.dumps({
 def test_user_keras_callbacks_run_and_may_stop_training(tiny_files, tmp_path):
   proc = _run_script(_CALLBACKS_SCRIPT, json.dumps(tiny_files), str(tmp_path))
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  # Fit runs once per epoch (4 steps each), with absolute epochs and steps.
+  # One fit over the run (4 steps per epoch), absolute epochs and steps.
   assert out["events"] == ["begin", "epoch 0", 1, 2, 3, 4,
-                           "begin", "epoch 1", 5, 6, 7, 8]
+                           "epoch 1", 5, 6, 7, 8]
   assert out["full"] == 8
   # Stopped at step 3 with a checkpoint there, then evaluated; the same
   # call without the callback resumes from it and finishes the run.

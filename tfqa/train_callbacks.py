@@ -1,4 +1,4 @@
-"""Keras callbacks of the fit loop: per-step checkpoints and evaluations, the step log."""
+"""Keras callbacks of the fit loop: per-step checkpoints and evaluations, the step log, eval results in Keras logs."""
 
 from __future__ import annotations
 
@@ -42,52 +42,142 @@ class Saver:
     self._last_saved = step
 
 
+# Keras log names of an evaluation's metrics (squad_metrics' names on the
+# right); stock callbacks monitor them (EarlyStopping(monitor="val_f1")).
+_KERAS_METRIC_NAMES = {
+    "val_exact_match": ("exact_match", "exact"),
+    "val_f1": ("f1",),
+    "val_best_f1": ("best_f1",),
+    "val_has_ans_f1": ("HasAns_f1",),
+    "val_no_ans_f1": ("NoAns_f1",),
+}
+
+
+def keras_logs(metrics) -> dict:
+  """An evaluation's metrics under their Keras log names (val_f1, ...)."""
+  logs = {}
+  for log_name, names in _KERAS_METRIC_NAMES.items():
+    for name in names:
+      if name in metrics:
+        logs[log_name] = float(metrics[name])
+        break
+  return logs
+
+
+def start_keras_at_step(model, step, per_epoch):
+  """Makes the next `model.fit` start at global step `step` of the run.
+
+  Keras then begins inside epoch step // per_epoch at its batch
+  step % per_epoch (the first epoch is shorter; its batch indices and every
+  later epoch are those of an uninterrupted run), and counts its train steps,
+  which TensorBoard writes batch summaries at, from `step`. tf_keras reads a
+  mid-epoch start from `model._training_state`, the seam its own
+  BackupAndRestore uses (tfqa refuses that callback, so nothing else sets
+  it); `fit` zeroes `_train_counter` before `on_train_begin`, hence
+  `StepEnd.on_train_begin` calls this.
+  """
+  model._training_state = _KerasStart(step, per_epoch)  # pylint: disable=protected-access
+  model._train_counter.assign(step)  # pylint: disable=protected-access
+
+
+class _KerasStart:
+  """tf_keras' training-state protocol: where fit begins (epoch, batch)."""
+
+  def __init__(self, step, per_epoch):
+    self._step, self._per_epoch = step, per_epoch
+
+  def maybe_load_initial_counters_from_ckpt(self, steps_per_epoch,
+                                            initial_epoch, mode=None):
+    del steps_per_epoch, initial_epoch, mode  # The run's own position.
+    return self._step // self._per_epoch, self._step % self._per_epoch
+
+
 class StepEnd(tf_keras.callbacks.Callback):
   """After each step: its evaluation and checkpoint when due, then the hook.
 
   An evaluation step is also a checkpoint step, evaluated first: the
   checkpoint then proves the evaluation complete, and a run killed during
-  it resumes from an earlier checkpoint and evaluates that step again. The
-  last step is evaluated after training (see training._Evaluator).
+  it resumes from an earlier checkpoint and evaluates that step again.
+  Every epoch ends with a checkpoint; the last one (or the one a callback
+  stopped training in) also with `finish`: the run's final evaluation.
+  An evaluation's results enter the logs of its step's batch end and of its
+  epoch's end as val_exact_match, val_f1 (v2.0: val_best_f1,
+  val_has_ans_f1, val_no_ans_f1), for the callbacks that follow this one.
   """
 
   def __init__(self, saver, *, save_every, evaluate, eval_every, last_step,
-               hooks):
+               hooks, finish, per_epoch):
     super().__init__()
     self._saver, self._save_every = saver, save_every
     self._evaluate, self._eval_every = evaluate, eval_every
     self._last_step, self._hooks = last_step, hooks
+    self._finish, self._per_epoch = finish, per_epoch
+    self._epoch_results = {}  # The latest evaluation's, this epoch.
+    self.finished = False  # Whether `finish` ran; it returned `metrics`.
+    self.metrics = None
 
   def on_train_begin(self, logs=None):
+    start_keras_at_step(self.model, self._saver.step, self._per_epoch)
     self._hooks.call("fit_begin", self._saver.step)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch_results = {}
 
   def on_train_batch_end(self, batch, logs=None):
     step = self._saver.step
     eval_due = (self._eval_every and step % self._eval_every == 0 and
                 step < self._last_step)
     if eval_due and self._evaluate is not None and self._evaluate.has_data:
-      self._evaluate.evaluate(step, final=False)
+      self._epoch_results = keras_logs(self._evaluate.evaluate(step,
+                                                               final=False))
+      if logs is not None:
+        logs.update(self._epoch_results)
     if eval_due or step % self._save_every == 0:
       self._saver.save_if_new()
+    if step >= self._last_step:
+      # A last epoch cut short by max_steps: end it here, not by running
+      # out of data.
+      self.model.stop_training = True
     self._hooks.call("after_step", step)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._saver.save_if_new()
+    if self.model.stop_training:
+      self.finished = True
+      self.metrics = self._finish()
+      if self.metrics:
+        self._epoch_results = keras_logs(self.metrics)
+    if logs is not None:
+      logs.update(self._epoch_results)
 
 
 class StepLogger(tf_keras.callbacks.Callback):
   """Per-step loss, LR and gradient norm to train_log.jsonl and TensorBoard.
 
-  Keras reports the mean loss since the start of the fit call, which would
+  Keras reports the mean loss since the start of the epoch, which would
   differ between a resumed and an uninterrupted run; resetting the metric
-  before each batch makes the logged loss that step's own. On start, log
-  lines after the restored step are dropped: those steps run again. A
-  disabled logger (non-chief worker) writes nothing.
+  before each batch makes the logged loss that step's own. At an epoch end
+  `logs["loss"]` becomes the mean of the epoch's step losses (global means,
+  steps before a resume read back from the log), the same number with or
+  without a resume. On start, log lines after the restored step are
+  dropped: those steps run again. A disabled logger (non-chief worker)
+  writes nothing.
   """
 
-  def __init__(self, model_dir, state, *, enabled=True, replicas=1):
+  def __init__(self, model_dir, state, *, per_epoch, enabled=True,
+               replicas=1):
     super().__init__()
     self._state, self._enabled, self._replicas = state, enabled, replicas
+    self._per_epoch = per_epoch
+    step = int(state.step.numpy())
+    if enabled:
+      truncate_train_log(model_dir, step)
+    # (step, loss) of the current epoch's steps.
+    epoch_start = step - step % per_epoch
+    self._losses = [(e["step"], e["loss"]) for e in read_train_log(model_dir)
+                    if epoch_start < e["step"] <= step]
     if not enabled:
       return
-    truncate_train_log(model_dir, int(state.step.numpy()))
     self._file = open(os.path.join(model_dir, rundir.TRAIN_LOG_FILE), "a",
                       encoding="utf-8")
     self._writer = tf.summary.create_file_writer(
@@ -97,11 +187,12 @@ class StepLogger(tf_keras.callbacks.Callback):
     self.model.reset_metrics()
 
   def on_train_batch_end(self, batch, logs=None):
+    step = int(self._state.step.numpy())
+    loss = float(logs["loss"]) / self._replicas
+    self._losses.append((step, loss))
     if not self._enabled:
       return
-    step = int(self._state.step.numpy())
     lr = optimization.current_learning_rate(self._state.optimizer)
-    loss = float(logs["loss"]) / self._replicas
     norm = optimization.last_gradient_norm(self._state.optimizer)
     self._file.write(json.dumps({"step": step, "loss": loss,
                                  "learning_rate": lr,
@@ -110,6 +201,14 @@ class StepLogger(tf_keras.callbacks.Callback):
       tf.summary.scalar("loss", loss)
       tf.summary.scalar("learning_rate", lr)
       tf.summary.scalar("gradient_norm", norm)
+
+  def on_epoch_end(self, epoch, logs=None):
+    losses = [loss for step, loss in self._losses
+              if (step - 1) // self._per_epoch == epoch]
+    self._losses = [(s, l) for s, l in self._losses
+                    if (s - 1) // self._per_epoch > epoch]
+    if losses and logs is not None:
+      logs["loss"] = sum(losses) / len(losses)
 
   def flush(self):
     if not self._enabled:

@@ -174,12 +174,22 @@ def train_and_evaluate(
       (progress.ProgressLines); 0, 1 or 2: Keras fit's own verbosity.
     callbacks: your `tf_keras.callbacks.Callback`s (under
       TF_USE_LEGACY_KERAS=1, `tf.keras.callbacks` are these), run after
-      tfqa's step logger and checkpoint saver. Keras fit runs once per epoch
-      from the resumed step, so `on_train_begin`/`on_train_end` come once per
-      epoch; `epoch` is the absolute epoch; `logs["loss"]` at a batch end is
-      that step's loss (summed over replicas). A callback that sets
-      `model.stop_training` ends training at that step, with a checkpoint;
-      evaluation follows, and the same call resumes the run later.
+      tfqa's step logger and checkpoint saver. One Keras fit runs the whole
+      run: `on_train_begin`/`on_train_end` come once per call; Keras epochs
+      are the data's epochs with absolute numbers, and a call resumed
+      inside an epoch begins at that epoch's resumed batch. `logs["loss"]`
+      at a batch end is that step's loss (summed over replicas), at an
+      epoch end the mean of the epoch's steps (global means). An
+      evaluation's results are in the logs of its step's batch end and of
+      its epoch's end: val_exact_match and val_f1 (v2.0 adds val_best_f1,
+      val_has_ans_f1, val_no_ans_f1); evaluations run every
+      eval_every_steps and after the last step, so to monitor val_f1 at
+      every epoch set eval_every_steps to the steps per epoch. A callback
+      that sets `model.stop_training` (EarlyStopping, TerminateOnNaN) ends
+      training at that step, with a checkpoint and the final evaluation;
+      the same call resumes the run later. BackupAndRestore,
+      ModelCheckpoint, ReduceLROnPlateau and LearningRateScheduler are
+      refused (tfqa checkpoints, resumes and schedules the run itself).
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
     hooks: functions called at named points of the run (TrainingHooks).
@@ -188,7 +198,8 @@ def train_and_evaluate(
     The TrainResult.
 
   Raises:
-    ValueError: a callback that is not a tf_keras callback, another verbose
+    ValueError: a callback that is not a tf_keras callback or one tfqa
+      refuses (see `callbacks`), another verbose
       value, a progress_every_steps that is not a positive integer; and what
       the run's data and checkpoints raise;
       an input of the wrong kind, a model that cannot be found or
@@ -251,7 +262,7 @@ def train_and_evaluate(
                                   source=data.source)
   first_step = int(state.step.numpy())
   logger = train_callbacks.StepLogger(
-      model_dir, state, enabled=chief,
+      model_dir, state, per_epoch=per_epoch, enabled=chief,
       replicas=strategy.num_replicas_in_sync)
   write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
                                                  chief)
@@ -265,10 +276,30 @@ def train_and_evaluate(
     logging.warning("Multi-worker run: no evaluation during training "
                     "(--eval_every_steps=%d); evaluate checkpoints with "
                     "tfqa_eval.", train.eval_every_steps)
+
+  trained = []  # When training ended (the final evaluation is not in it).
+
+  def finish():
+    """The end of training: the hook, then the final evaluation's metrics."""
+    trained.append(time.perf_counter())
+    hooks.call("training_done", state.model)
+    if not single_worker:
+      # The chief alone would run collectives the other workers never join.
+      logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir="
+                   "%s`.", model_dir)
+    elif chief and evaluator.has_data:
+      return evaluator.evaluate(int(state.step.numpy()), final=True,
+                                checkpoint=checkpointing.latest_readable(
+                                    model_dir))
+    elif chief:
+      logging.info("No eval data configured; skipping evaluation.")
+    return None
+
   step_end = train_callbacks.StepEnd(
       saver, save_every=train.save_every_steps,
       evaluate=evaluator if chief and single_worker else None,
-      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks)
+      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks,
+      finish=finish, per_epoch=per_epoch)
   own_callbacks = [logger, step_end]
   if verbose == "auto":
     verbose = 1 if progress.is_interactive() else 0
@@ -286,21 +317,13 @@ def train_and_evaluate(
                 verbose=verbose)
   finally:
     cleanup()
-  train_seconds = time.perf_counter() - started
   logger.close()
-  hooks.call("training_done", state.model)
-  latest = checkpointing.latest_readable(model_dir)
-  metrics = None
-  if not single_worker:
-    # The chief alone would run collectives the other workers never join.
-    logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir=%s`.",
-                 model_dir)
-  elif chief:
-    if evaluator.has_data:
-      metrics = evaluator.evaluate(step, final=True, checkpoint=latest)
-    else:
-      logging.info("No eval data configured; skipping evaluation.")
+  # Inside fit the last epoch's end finishes the run; a run with no step
+  # left, or stopped by a callback at an epoch end, finishes here.
+  metrics = step_end.metrics if step_end.finished else finish()
+  train_seconds = trained[0] - started
   evaluator.close()
+  latest = checkpointing.latest_readable(model_dir)
   best = best_checkpoint.read_record(model_dir)
   return TrainResult(
       step, steps, resumed_from, latest, metrics,
@@ -445,31 +468,37 @@ def _checkpoint_writer(state, model_dir, train, chief):
 
 def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
          per_epoch, steps, verbose):
-  """Runs Keras fit epoch by epoch from the state's step; returns the step."""
+  """Runs one Keras fit from the state's step to `steps`; returns the step.
+
+  Keras epochs are the data's (steps_per_epoch=per_epoch); a run resumed
+  inside an epoch starts Keras at that batch of it
+  (train_callbacks.start_keras_at_step), so its first epoch is shorter and
+  every step keeps its global number and batch. The dataset holds exactly
+  the steps left; StepEnd stops fit at the last one.
+  """
   train = run_config.train
   step = int(state.step.numpy())
-  while step < steps:
-    epoch = step // per_epoch
-    stop = min((epoch + 1) * per_epoch, steps)
-    dataset = distribution.distribute_train_dataset(
-        strategy, functools.partial(
-            input_pipeline.train_dataset, train_features,
-            batch_size=train.train_batch_size, seed=train.seed,
-            num_epochs=epoch + 1,
-            max_seq_length=run_config.features.max_seq_length,
-            pipeline_config=run_config.pipeline, start_step=step,
-            stop_step=stop))
-    state.model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-                    steps_per_epoch=stop - step, callbacks=callbacks,
+  if step >= steps:
+    return step
+  epochs = -(-steps // per_epoch)
+  dataset = distribution.distribute_train_dataset(
+      strategy, functools.partial(
+          input_pipeline.train_dataset, train_features,
+          batch_size=train.train_batch_size, seed=train.seed,
+          num_epochs=epochs,
+          max_seq_length=run_config.features.max_seq_length,
+          pipeline_config=run_config.pipeline, start_step=step,
+          stop_step=steps))
+  try:
+    state.model.fit(dataset, epochs=epochs, initial_epoch=step // per_epoch,
+                    steps_per_epoch=per_epoch, callbacks=callbacks,
                     verbose=verbose)
-    step = int(state.step.numpy())
-    if state.model.stop_training:
-      logging.info("A callback stopped training at step %d of %d.", step,
-                   steps)
-      break
-    if step != stop:
-      raise RuntimeError(f"Training stopped at step {step}, expected {stop}.")
-    saver.save_if_new()
+  finally:
+    state.model._training_state = None  # pylint: disable=protected-access
+  step = int(state.step.numpy())
+  if step < steps:
+    logging.info("A callback stopped training at step %d of %d.", step,
+                 steps)
   saver.save_if_new()
   return step
 
@@ -485,7 +514,34 @@ def _check_callbacks(callbacks):
           f"Callback instances: tfqa trains with Keras 2 (tf_keras). Subclass "
           f"tf_keras.callbacks.Callback, or set TF_USE_LEGACY_KERAS=1 before "
           f"TensorFlow is first imported so that tf.keras is tf_keras.")
+    for kind, reason in _REFUSED_CALLBACKS.items():
+      if isinstance(callback, getattr(tf_keras.callbacks, kind)):
+        raise ValueError(
+            f"Invalid value for argument `callbacks`. Received: callbacks[{i}]"
+            f"={type(callback).__name__}: {reason}")
   return callbacks
+
+
+# Stock callbacks that contradict tfqa's design, with the reason and what to
+# do instead.
+_REFUSED_CALLBACKS = {
+    "BackupAndRestore": (
+        "tfqa checkpoints and resumes the run itself (model_dir/checkpoints, "
+        "--save_every_steps); remove it and rerun the same command to "
+        "resume."),
+    "ModelCheckpoint": (
+        "tfqa checkpoints the run itself (--save_every_steps, "
+        "--keep_checkpoints); to keep the best evaluated weights use "
+        "--keep_best (keep_best= in TrainConfig)."),
+    "ReduceLROnPlateau": (
+        "the learning-rate schedule is part of tfqa's exact resume (its "
+        "value is a function of the step); set --learning_rate, "
+        "--warmup_ratio and --num_train_epochs instead."),
+    "LearningRateScheduler": (
+        "the learning-rate schedule is part of tfqa's exact resume (its "
+        "value is a function of the step); set --learning_rate, "
+        "--warmup_ratio and --num_train_epochs instead."),
+}
 
 
 def _save_model_assets(model_dir, model, tokenizer):
