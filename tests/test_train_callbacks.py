@@ -169,7 +169,7 @@ def test_terminate_on_nan_stops_at_the_first_nan_loss(tiny_files, tmp_path):
 
 @pytest.mark.parametrize("kind", ["BackupAndRestore", "ModelCheckpoint",
                                   "ReduceLROnPlateau",
-                                  "LearningRateScheduler"])
+                                  "LearningRateScheduler", "EarlyStopping"])
 def test_callbacks_that_contradict_tfqa_are_refused_with_the_reason(
     kind, tmp_path):
   import tf_keras
@@ -182,16 +182,19 @@ def test_callbacks_that_contradict_tfqa_are_refused_with_the_reason(
       "ReduceLROnPlateau": tf_keras.callbacks.ReduceLROnPlateau,
       "LearningRateScheduler": lambda: (
           tf_keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)),
+      "EarlyStopping": lambda: tf_keras.callbacks.EarlyStopping(
+          restore_best_weights=True),
   }
   reasons = {"BackupAndRestore": "checkpoints and resumes the run itself",
              "ModelCheckpoint": "use --keep_best",
              "ReduceLROnPlateau": "part of tfqa's exact resume",
-             "LearningRateScheduler": "part of tfqa's exact resume"}
+             "LearningRateScheduler": "part of tfqa's exact resume",
+             "EarlyStopping": r"\(restore_best_weights=True\): .*--keep_best"}
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
                                 data=config.DataConfig(train_file="t.json"))
   with pytest.raises(ValueError, match=(
       rf"Invalid value for argument `callbacks`. Received: callbacks\[0\]="
-      rf"{kind}: .*{reasons[kind]}")):
+      rf"{kind}.*{reasons[kind]}")):
     training.train_and_evaluate(run_config, str(tmp_path / "run"),
                                 callbacks=[makers[kind]()])
   assert not os.path.exists(tmp_path / "run")

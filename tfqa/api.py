@@ -110,7 +110,7 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
 
 def export(model_dir: str, export_dir: str, *,
            checkpoint: str | None = None, probe_file: str | None = None,
-           onnx: bool = False, quantize: str = "none",
+           onnx: bool = False, quantize: str | None = None,
            allow_quality_drop: bool = False, **settings):
   """Exports a run for TF Serving, Hugging Face and ONNX (as tfqa_export).
 
@@ -127,7 +127,8 @@ def export(model_dir: str, export_dir: str, *,
       the run's eval_file, else the bundled sample).
     onnx: also write onnx/model.onnx (the `onnx` extra).
     quantize: "int8": also int8 ONNX and TFLite models, refused when they
-      lose more than 1 F1 point on the probe set (implies onnx).
+      lose more than 1 F1 point on the probe set (implies onnx); None:
+      none.
     allow_quality_drop: publish quantized models that lose more.
     **settings: tfqa.ExportConfig fields: model_name, version, overwrite,
       verify, max_windows_per_batch (0: all windows of a request at once),

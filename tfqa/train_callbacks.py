@@ -42,6 +42,63 @@ class Saver:
     self._last_saved = step
 
 
+def check_callbacks(callbacks) -> list:
+  """The user's callbacks as a list, each a tf_keras callback tfqa accepts.
+
+  Raises:
+    ValueError: a callback of another Keras (or not one), or one that
+      contradicts tfqa's design (_REFUSED_CALLBACKS, EarlyStopping with
+      restore_best_weights), naming it, the reason and what to do.
+  """
+  callbacks = list(callbacks)
+  for i, callback in enumerate(callbacks):
+    if not isinstance(callback, tf_keras.callbacks.Callback):
+      raise ValueError(
+          f"Invalid value for argument `callbacks`. Received: callbacks[{i}]="
+          f"{callback!r} ({type(callback).__module__}."
+          f"{type(callback).__qualname__}). Expected tf_keras.callbacks."
+          f"Callback instances: tfqa trains with Keras 2 (tf_keras). Subclass "
+          f"tf_keras.callbacks.Callback, or set TF_USE_LEGACY_KERAS=1 before "
+          f"TensorFlow is first imported so that tf.keras is tf_keras.")
+    for kind, reason in _REFUSED_CALLBACKS.items():
+      if isinstance(callback, getattr(tf_keras.callbacks, kind)):
+        raise ValueError(
+            f"Invalid value for argument `callbacks`. Received: callbacks[{i}]"
+            f"={type(callback).__name__}: {reason}")
+    if (isinstance(callback, tf_keras.callbacks.EarlyStopping) and
+        callback.restore_best_weights):
+      raise ValueError(
+          f"Invalid value for argument `callbacks`. Received: callbacks[{i}]"
+          f"=EarlyStopping(restore_best_weights=True): it would replace the "
+          f"weights after tfqa's final checkpoint and evaluation; use "
+          f"--keep_best (keep_best= in TrainConfig) to keep the best "
+          f"evaluated weights, and EarlyStopping without "
+          f"restore_best_weights.")
+  return callbacks
+
+
+# Stock callbacks that contradict tfqa's design, with the reason and what to
+# do instead.
+_REFUSED_CALLBACKS = {
+    "BackupAndRestore": (
+        "tfqa checkpoints and resumes the run itself (model_dir/checkpoints, "
+        "--save_every_steps); remove it and rerun the same command to "
+        "resume."),
+    "ModelCheckpoint": (
+        "tfqa checkpoints the run itself (--save_every_steps, "
+        "--keep_checkpoints); to keep the best evaluated weights use "
+        "--keep_best (keep_best= in TrainConfig)."),
+    "ReduceLROnPlateau": (
+        "the learning-rate schedule is part of tfqa's exact resume (its "
+        "value is a function of the step); set --learning_rate, "
+        "--warmup_ratio and --num_train_epochs instead."),
+    "LearningRateScheduler": (
+        "the learning-rate schedule is part of tfqa's exact resume (its "
+        "value is a function of the step); set --learning_rate, "
+        "--warmup_ratio and --num_train_epochs instead."),
+}
+
+
 # Keras log names of an evaluation's metrics (squad_metrics' names on the
 # right); stock callbacks monitor them (EarlyStopping(monitor="val_f1")).
 _KERAS_METRIC_NAMES = {

@@ -45,7 +45,7 @@ class TrainingHooks:
   training process; an exception ends the run like any error there.
   """
 
-  # A Keras fit call starts at this step (once per epoch, and on resume).
+  # The run's Keras fit starts at this step (once per call).
   fit_begin: Callable[[int], None] | None = None
   # Step N ran; its evaluation and checkpoint, when due, are done.
   after_step: Callable[[int], None] | None = None
@@ -174,22 +174,14 @@ def train_and_evaluate(
       (progress.ProgressLines); 0, 1 or 2: Keras fit's own verbosity.
     callbacks: your `tf_keras.callbacks.Callback`s (under
       TF_USE_LEGACY_KERAS=1, `tf.keras.callbacks` are these), run after
-      tfqa's step logger and checkpoint saver. One Keras fit runs the whole
-      run: `on_train_begin`/`on_train_end` come once per call; Keras epochs
-      are the data's epochs with absolute numbers, and a call resumed
-      inside an epoch begins at that epoch's resumed batch. `logs["loss"]`
-      at a batch end is that step's loss (summed over replicas), at an
-      epoch end the mean of the epoch's steps (global means). An
-      evaluation's results are in the logs of its step's batch end and of
-      its epoch's end: val_exact_match and val_f1 (v2.0 adds val_best_f1,
-      val_has_ans_f1, val_no_ans_f1); evaluations run every
-      eval_every_steps and after the last step, so to monitor val_f1 at
-      every epoch set eval_every_steps to the steps per epoch. A callback
-      that sets `model.stop_training` (EarlyStopping, TerminateOnNaN) ends
-      training at that step, with a checkpoint and the final evaluation;
-      the same call resumes the run later. BackupAndRestore,
-      ModelCheckpoint, ReduceLROnPlateau and LearningRateScheduler are
-      refused (tfqa checkpoints, resumes and schedules the run itself).
+      tfqa's own, in one Keras fit over the run (docs/TRAINING.md, "Keras
+      callbacks"): Keras epochs are the data's; `logs["loss"]` is the step's
+      loss at a batch end (summed over replicas), the epoch's mean at its
+      end; evaluations add val_exact_match, val_f1 (v2.0: val_best_f1,
+      val_has_ans_f1, val_no_ans_f1) to their step's and epoch's logs. A
+      callback that sets `model.stop_training` ends training at that step,
+      with a checkpoint and the final evaluation; the same call extends the
+      run later. train_callbacks.check_callbacks lists those refused.
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
     hooks: functions called at named points of the run (TrainingHooks).
@@ -199,14 +191,14 @@ def train_and_evaluate(
 
   Raises:
     ValueError: a callback that is not a tf_keras callback or one tfqa
-      refuses (see `callbacks`), another verbose
+      refuses, another verbose
       value, a progress_every_steps that is not a positive integer; and what
       the run's data and checkpoints raise;
       an input of the wrong kind, a model that cannot be found or
       cannot embed max_seq_length tokens (see preflight.check_train), before
       anything is written.
   """
-  callbacks = _check_callbacks(callbacks)
+  callbacks = train_callbacks.check_callbacks(callbacks)
   hooks = hooks or TrainingHooks()
   if not isinstance(hooks, TrainingHooks):
     raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
@@ -489,6 +481,13 @@ def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
           max_seq_length=run_config.features.max_seq_length,
           pipeline_config=run_config.pipeline, start_step=step,
           stop_step=steps))
+  if (isinstance(dataset, tf.data.Dataset) and steps - step == per_epoch and
+      step % per_epoch):
+    # Keras restarts a dataset of exactly steps_per_epoch batches at every
+    # epoch; this one spans two (a resume inside an epoch, max_steps inside
+    # the next). Repeated, it is read once, through: StepEnd stops fit at
+    # its end.
+    dataset = dataset.repeat()
   try:
     state.model.fit(dataset, epochs=epochs, initial_epoch=step // per_epoch,
                     steps_per_epoch=per_epoch, callbacks=callbacks,
@@ -501,47 +500,6 @@ def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
                  steps)
   saver.save_if_new()
   return step
-
-
-def _check_callbacks(callbacks):
-  callbacks = list(callbacks)
-  for i, callback in enumerate(callbacks):
-    if not isinstance(callback, tf_keras.callbacks.Callback):
-      raise ValueError(
-          f"Invalid value for argument `callbacks`. Received: callbacks[{i}]="
-          f"{callback!r} ({type(callback).__module__}."
-          f"{type(callback).__qualname__}). Expected tf_keras.callbacks."
-          f"Callback instances: tfqa trains with Keras 2 (tf_keras). Subclass "
-          f"tf_keras.callbacks.Callback, or set TF_USE_LEGACY_KERAS=1 before "
-          f"TensorFlow is first imported so that tf.keras is tf_keras.")
-    for kind, reason in _REFUSED_CALLBACKS.items():
-      if isinstance(callback, getattr(tf_keras.callbacks, kind)):
-        raise ValueError(
-            f"Invalid value for argument `callbacks`. Received: callbacks[{i}]"
-            f"={type(callback).__name__}: {reason}")
-  return callbacks
-
-
-# Stock callbacks that contradict tfqa's design, with the reason and what to
-# do instead.
-_REFUSED_CALLBACKS = {
-    "BackupAndRestore": (
-        "tfqa checkpoints and resumes the run itself (model_dir/checkpoints, "
-        "--save_every_steps); remove it and rerun the same command to "
-        "resume."),
-    "ModelCheckpoint": (
-        "tfqa checkpoints the run itself (--save_every_steps, "
-        "--keep_checkpoints); to keep the best evaluated weights use "
-        "--keep_best (keep_best= in TrainConfig)."),
-    "ReduceLROnPlateau": (
-        "the learning-rate schedule is part of tfqa's exact resume (its "
-        "value is a function of the step); set --learning_rate, "
-        "--warmup_ratio and --num_train_epochs instead."),
-    "LearningRateScheduler": (
-        "the learning-rate schedule is part of tfqa's exact resume (its "
-        "value is a function of the step); set --learning_rate, "
-        "--warmup_ratio and --num_train_epochs instead."),
-}
 
 
 def _save_model_assets(model_dir, model, tokenizer):
