@@ -32,16 +32,20 @@ def test_import_tfqa_is_light_and_the_api_is_at_the_top():
 import json, sys
 import tfqa
 light = "tensorflow" not in sys.modules
-names = [tfqa.train.__name__, tfqa.evaluate.__name__, tfqa.export.__name__,
+names = [tfqa.train.__name__, tfqa.evaluate.__name__,
          tfqa.load_predictor.__name__, tfqa.RunConfig.__name__,
          tfqa.TrainConfig.__name__, tfqa.ExportConfig.__name__]
-print(json.dumps({"light": light, "after": "tensorflow" in sys.modules,
-                  "names": names}))
+after = "tensorflow" in sys.modules
+# The export package is the export call too (one name, one object).
+export = [callable(tfqa.export), tfqa.export is sys.modules["tfqa.export"]]
+from tfqa import export as package
+print(json.dumps({"light": light, "after": after, "names": names,
+                  "export": export + [package is tfqa.export]}))
 """)
   # Reaching the API loads its modules, still without TensorFlow.
   assert out == {"light": True, "after": False, "names": [
-      "train", "evaluate", "export", "load_predictor", "RunConfig",
-      "TrainConfig", "ExportConfig"]}
+      "train", "evaluate", "load_predictor", "RunConfig", "TrainConfig",
+      "ExportConfig"], "export": [True, True, True]}
   with pytest.raises(AttributeError, match="has no attribute 'trian'"):
     tfqa.trian  # pylint: disable=pointless-statement
 
@@ -58,7 +62,7 @@ def test_help_of_train_documents_every_argument_with_the_clis_defaults():
   for name in ("run_config", "model_dir", "callbacks", "verbose",
                "progress_every_steps", "hooks"):
     assert f"\n      {name}: " in text, name
-  for function in (tfqa.evaluate, tfqa.export, tfqa.load_predictor):
+  for function in (tfqa.evaluate, api.export, tfqa.load_predictor):
     doc = inspect.getdoc(function)
     for name in inspect.signature(function).parameters:
       assert f"{name}:" in doc or f"**{name}:" in doc, (function, name)

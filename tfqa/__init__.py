@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _API = {
-    "train": "tfqa.api", "evaluate": "tfqa.api", "export": "tfqa.api",
+    "train": "tfqa.api", "evaluate": "tfqa.api",
     "load_predictor": "tfqa.api", "Predictor": "tfqa.api",
     "EvalResult": "tfqa.api",
     "RunConfig": "tfqa.config", "ModelConfig": "tfqa.config",
@@ -19,10 +19,14 @@ _API = {
     "PipelineConfig": "tfqa.config", "DecodeConfig": "tfqa.config",
     "TrainConfig": "tfqa.config", "ExportConfig": "tfqa.config",
 }
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "export", *_API]
 
 
 def __getattr__(name):
+  if name == "export":
+    # The export package, which calls tfqa.api.export when called (one
+    # object for the package and the API function of the same name).
+    return importlib.import_module("tfqa.export")
   if name in _API:
     # By name: a module-level import would import every stage with tfqa.
     return getattr(importlib.import_module(_API[name]), name)
@@ -30,4 +34,4 @@ def __getattr__(name):
 
 
 def __dir__():
-  return sorted([*globals(), *_API])
+  return sorted({*globals(), "export", *_API})
