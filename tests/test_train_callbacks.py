@@ -147,10 +147,13 @@ def test_tensorboard_csv_logger_and_progbar_across_a_kill_and_resume(
   with open(os.path.join(model_dir, "epochs.csv"), encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   assert [int(row["epoch"]) for row in rows] == [0, 1, 2]
-  # ProgbarLogger: the resumed epoch 2 of 3 ends at its 4th batch of 4.
+  # ProgbarLogger: the resumed epoch 2 of 3 starts at its 3rd batch of 4
+  # (step 7) and ends at its 4th; epoch 3 runs all 4.
   assert "Epoch 1/3" not in stdout
   assert stdout.count("Epoch 2/3") == 1 and stdout.count("Epoch 3/3") == 1
-  assert stdout.count("4/4") == 2
+  second, third = stdout.split("Epoch 2/3")[1].split("Epoch 3/3")
+  assert second.lstrip().startswith("3/4 [") and "4/4 [" in second
+  assert "1/4 [" in third and "4/4 [" in third
 
 
 def test_terminate_on_nan_stops_at_the_first_nan_loss(tiny_files, tmp_path):
@@ -158,13 +161,19 @@ def test_terminate_on_nan_stops_at_the_first_nan_loss(tiny_files, tmp_path):
   out, _ = _run({"files": tiny_files, "model_dir": model_dir,
                  "callbacks": ["terminate_on_nan"],
                  "settings": {"learning_rate": 1e12, "warmup_ratio": 0.0,
-                              "num_train_epochs": 8}})
+                              "num_train_epochs": 8,
+                              "save_every_steps": 1}})
   log = training.read_train_log(model_dir)
   finite = [e["loss"] == e["loss"] for e in log]  # NaN != NaN.
   assert False in finite, [e["loss"] for e in log]
   first_nan = finite.index(False) + 1
   assert out["global_step"] == first_nan == len(log)
   assert out["global_step"] < out["total_steps"]
+  # Neither checkpointed nor evaluated: every step before it was saved, the
+  # newest checkpoint is the last finite step's.
+  assert out["checkpoint"] == (f"ckpt-{first_nan - 1}" if first_nan > 1
+                               else None)
+  assert out["metrics"] is None
 
 
 @pytest.mark.parametrize("kind", ["BackupAndRestore", "ModelCheckpoint",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
+from absl import logging
 import tensorflow as tf
 import tf_keras
 
@@ -160,6 +162,8 @@ class StepEnd(tf_keras.callbacks.Callback):
   An evaluation's results enter the logs of its step's batch end and of its
   epoch's end as val_exact_match, val_f1 (v2.0: val_best_f1,
   val_has_ans_f1, val_no_ans_f1), for the callbacks that follow this one.
+  A step whose loss is not finite is never checkpointed nor evaluated: a
+  run stopped there (TerminateOnNaN) keeps its last finite checkpoint.
   """
 
   def __init__(self, saver, *, save_every, evaluate, eval_every, last_step,
@@ -170,6 +174,7 @@ class StepEnd(tf_keras.callbacks.Callback):
     self._last_step, self._hooks = last_step, hooks
     self._finish, self._per_epoch = finish, per_epoch
     self._epoch_results = {}  # The latest evaluation's, this epoch.
+    self._finite = True  # Whether the last step's loss was finite.
     self.finished = False  # Whether `finish` ran; it returned `metrics`.
     self.metrics = None
 
@@ -182,6 +187,10 @@ class StepEnd(tf_keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     step = self._saver.step
+    self._finite = math.isfinite(float((logs or {}).get("loss", 0.0)))
+    if not self._finite:
+      self._hooks.call("after_step", step)
+      return
     eval_due = (self._eval_every and step % self._eval_every == 0 and
                 step < self._last_step)
     if eval_due and self._evaluate is not None and self._evaluate.has_data:
@@ -198,6 +207,15 @@ class StepEnd(tf_keras.callbacks.Callback):
     self._hooks.call("after_step", step)
 
   def on_epoch_end(self, epoch, logs=None):
+    if not self._finite:
+      if self.model.stop_training:
+        logging.warning(
+            "Training stopped at step %d, whose loss is not finite: no "
+            "checkpoint nor evaluation of it; the newest checkpoint is the "
+            "last finite one. Lower the learning rate (or set clip_norm) "
+            "and start a new run.", self._saver.step)
+        self.finished = True
+      return
     self._saver.save_if_new()
     if self.model.stop_training:
       self.finished = True

@@ -305,7 +305,7 @@ def train_and_evaluate(
   try:
     step = _fit(state, data.features, run_config, strategy,
                 callbacks=own_callbacks + callbacks,
-                saver=saver, per_epoch=per_epoch, steps=steps,
+                per_epoch=per_epoch, steps=steps,
                 verbose=verbose)
   finally:
     cleanup()
@@ -313,7 +313,7 @@ def train_and_evaluate(
   # Inside fit the last epoch's end finishes the run; a run with no step
   # left, or stopped by a callback at an epoch end, finishes here.
   metrics = step_end.metrics if step_end.finished else finish()
-  train_seconds = trained[0] - started
+  train_seconds = (trained[0] if trained else time.perf_counter()) - started
   evaluator.close()
   latest = checkpointing.latest_readable(model_dir)
   best = best_checkpoint.read_record(model_dir)
@@ -458,7 +458,7 @@ def _checkpoint_writer(state, model_dir, train, chief):
   return save_and_discard, lambda: shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
+def _fit(state, train_features, run_config, strategy, *, callbacks,
          per_epoch, steps, verbose):
   """Runs one Keras fit from the state's step to `steps`; returns the step.
 
@@ -498,7 +498,6 @@ def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
   if step < steps:
     logging.info("A callback stopped training at step %d of %d.", step,
                  steps)
-  saver.save_if_new()
   return step
 
 

@@ -78,7 +78,8 @@ def main(spec):
       "global_step": result.global_step, "total_steps": result.total_steps,
       "resumed_from": result.resumed_from and os.path.basename(
           result.resumed_from),
-      "checkpoint": os.path.basename(result.checkpoint),
+      "checkpoint": result.checkpoint and os.path.basename(
+          result.checkpoint),
       "metrics": result.metrics, **seen}))
 
 
