@@ -14,7 +14,7 @@ import tensorflow as tf
 from tfqa import train_callbacks
 from tfqa import training
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_train_settings
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +25,9 @@ V2_LOG_NAMES = {"val_exact_match", "val_f1", "val_best_f1", "val_has_ans_f1",
 
 
 def _run(spec, *, expect_kill=False):
+  spec = dict(spec)
+  spec["settings"] = tiny_train_settings(spec.pop("files"),
+                                         **spec.get("settings", {}))
   env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
   proc = subprocess.run(
       [sys.executable, "-m", "tests.helpers.callbacks_train",

@@ -1,7 +1,8 @@
 """A tiny tfqa.train run with stock tf_keras callbacks, killable at a step (for tests/test_train_callbacks.py).
 
-  python -m tests.helpers.callbacks_train '{"files": ..., "model_dir": ...,
-      "callbacks": ["csv", ...], "settings": {...}, "kill_at_step": 6}'
+  python -m tests.helpers.callbacks_train '{"model_dir": ...,
+      "callbacks": ["csv", ...], "settings": {tfqa.train settings},
+      "kill_at_step": 6}'
 
 Prints one JSON line: the TrainResult's steps and checkpoints, how often
 on_train_begin ran, and each epoch end's (epoch, logs) as a LambdaCallback
@@ -20,18 +21,6 @@ import tf_keras  # pylint: disable=g-import-not-at-top
 
 import tfqa  # pylint: disable=g-import-not-at-top
 from tfqa import training  # pylint: disable=g-import-not-at-top
-
-
-def tiny_settings(files):
-  """tfqa.train settings of a fast tiny v2.0 run (conftest.tiny_train_flags)."""
-  return {"bert_config_file": files["bert_config"],
-          "vocab_file": files["vocab"], "do_lower_case": True,
-          "train_file": files["train_v2"], "eval_file": files["train_v2"],
-          "version_2_with_negative": True, "max_seq_length": 32,
-          "doc_stride": 8, "max_query_length": 12, "train_batch_size": 4,
-          "num_train_epochs": 3, "save_every_steps": 4,
-          "learning_rate": 3e-3, "warmup_ratio": 0.1, "seed": 7,
-          "deterministic": True}
 
 
 def stock_callback(name, model_dir):
@@ -73,7 +62,7 @@ def main(spec):
       model_dir=model_dir, callbacks=callbacks,
       verbose=spec.get("verbose", 0),
       hooks=training.TrainingHooks(after_step=after_step),
-      **{**tiny_settings(spec["files"]), **spec.get("settings", {})})
+      **spec["settings"])
   print(json.dumps({
       "global_step": result.global_step, "total_steps": result.total_steps,
       "resumed_from": result.resumed_from and os.path.basename(
