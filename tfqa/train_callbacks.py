@@ -188,17 +188,14 @@ class StepEnd(tf_keras.callbacks.Callback):
   def on_train_batch_end(self, batch, logs=None):
     step = self._saver.step
     self._finite = math.isfinite(float((logs or {}).get("loss", 0.0)))
-    if not self._finite:
-      self._hooks.call("after_step", step)
-      return
-    eval_due = (self._eval_every and step % self._eval_every == 0 and
-                step < self._last_step)
+    eval_due = (self._finite and self._eval_every and
+                step % self._eval_every == 0 and step < self._last_step)
     if eval_due and self._evaluate is not None and self._evaluate.has_data:
       self._epoch_results = keras_logs(self._evaluate.evaluate(step,
                                                                final=False))
       if logs is not None:
         logs.update(self._epoch_results)
-    if eval_due or step % self._save_every == 0:
+    if self._finite and (eval_due or step % self._save_every == 0):
       self._saver.save_if_new()
     if step >= self._last_step:
       # A last epoch cut short by max_steps: end it here, not by running

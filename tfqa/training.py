@@ -495,6 +495,8 @@ def _fit(state, train_features, run_config, strategy, *, callbacks,
   finally:
     state.model._training_state = None  # pylint: disable=protected-access
   step = int(state.step.numpy())
+  if step < steps and not state.model.stop_training:
+    raise RuntimeError(f"Training stopped at step {step}, expected {steps}.")
   if step < steps:
     logging.info("A callback stopped training at step %d of %d.", step,
                  steps)
