@@ -161,9 +161,9 @@ def tiny_files(tmp_path_factory, vocab_file, bert_config_file):
           "train_v2": str(v2), "train_v1": str(v1)}
 
 
-def tiny_train_flags(files, **overrides):
-  """tfqa_train flags for a fast tiny v2.0 run."""
-  flags = {"bert_config_file": files["bert_config"],
+def tiny_train_settings(files, **overrides):
+  """tfqa.train settings (tfqa_train flags by name) of a fast tiny v2.0 run."""
+  settings = {"bert_config_file": files["bert_config"],
            "vocab_file": files["vocab"], "do_lower_case": True,
            "train_file": files["train_v2"], "eval_file": files["train_v2"],
            "version_2_with_negative": True, "max_seq_length": 32,
@@ -171,9 +171,14 @@ def tiny_train_flags(files, **overrides):
            "num_train_epochs": 3, "save_every_steps": 4,
            "learning_rate": 3e-3, "warmup_ratio": 0.1, "seed": 7,
            "deterministic": True}
-  flags.update(overrides)
+  settings.update(overrides)
+  return settings
+
+
+def tiny_train_flags(files, **overrides):
+  """tfqa_train flags for a fast tiny v2.0 run."""
   args = []
-  for name, value in flags.items():
+  for name, value in tiny_train_settings(files, **overrides).items():
     if value is True:
       args.append(f"--{name}")
     elif value is False:

@@ -100,6 +100,25 @@ def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
   assert actual_log == expected_log
 
 
+def test_resume_inside_an_epoch_with_max_steps_inside_the_next(tiny_files,
+                                                              tmp_path):
+  # 4 steps per epoch, max_steps=10: resumed at step 6, the 4 steps left
+  # span epochs 1 and 2 (one fit, two Keras epochs of 2 steps each).
+  flags = tiny_train_flags(tiny_files, save_every_steps=3, max_steps=10)
+  full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
+  _run("tfqa.cli.train", [f"--model_dir={full}", *flags])
+  _run("tests.helpers.killable_train",
+       ["--kill_at_step=6", f"--model_dir={killed}", *flags],
+       expect_kill=True)
+  _run("tfqa.cli.train", [f"--model_dir={killed}"])
+  expected, actual = (_checkpoint_tensors(full, 10),
+                      _checkpoint_tensors(killed, 10))
+  assert sorted(actual) == sorted(expected)
+  assert [n for n in expected
+          if not np.array_equal(expected[n], actual[n])] == []
+  assert training.read_train_log(killed) == training.read_train_log(full)
+
+
 def test_end_to_end_run_writes_every_output(uninterrupted):
   names = set(os.listdir(uninterrupted))
   assert {"run_config.json", "train_log.jsonl", "checkpoints", "logs",
@@ -262,9 +281,9 @@ print(json.dumps({
 def test_user_keras_callbacks_run_and_may_stop_training(tiny_files, tmp_path):
   proc = _run_script(_CALLBACKS_SCRIPT, json.dumps(tiny_files), str(tmp_path))
   out = json.loads(proc.stdout.strip().splitlines()[-1])
-  # Fit runs once per epoch (4 steps each), with absolute epochs and steps.
+  # One fit over the run (4 steps per epoch), absolute epochs and steps.
   assert out["events"] == ["begin", "epoch 0", 1, 2, 3, 4,
-                           "begin", "epoch 1", 5, 6, 7, 8]
+                           "epoch 1", 5, 6, 7, 8]
   assert out["full"] == 8
   # Stopped at step 3 with a checkpoint there, then evaluated; the same
   # call without the callback resumes from it and finishes the run.

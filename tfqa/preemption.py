@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
 
 from absl import logging
 import tensorflow as tf
 import tf_keras
 
 from tfqa import signals
+from tfqa.layout import fs
 from tfqa.signals import TrainingInterrupted  # pylint: disable=g-importing-member
 
 
@@ -50,7 +49,7 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     self._capture.stop = self._stop_now
     self._capture.reinstall()  # Created after the strategy: see reinstall.
     if cluster is not None:
-      self._handler_dir = tempfile.mkdtemp(prefix="tfqa-preemption-")
+      self._handler_dir = fs.make_local_temp_dir(prefix="tfqa-preemption-")
       self._handler = _cluster_handler(
           cluster, self._handler_dir, capture=self._capture,
           save=self._save, on_saved=self._mark_stopped)
@@ -85,7 +84,7 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     if self._handler is not None:
       self._handler.save_checkpoint_if_preempted()
       if self._stopped:
-        shutil.rmtree(self._handler_dir, ignore_errors=True)
+        fs.rmtree(self._handler_dir)
         raise TrainingInterrupted(
             self._capture.signum or signal.SIGTERM, step=self._step(),
             total_steps=self._total, peer=not self._capture.received)

@@ -19,11 +19,9 @@ from tfqa import checkpointing
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import distribution
-from tfqa import evaluation
 from tfqa import features as features_lib
 from tfqa import input_pipeline
 from tfqa import io_utils
-from tfqa import metrics as metrics_lib
 from tfqa import modeling
 from tfqa import optimization
 from tfqa import progress
@@ -32,6 +30,7 @@ from tfqa import preflight
 from tfqa import rundir
 from tfqa import signals
 from tfqa import train_callbacks
+from tfqa import train_evaluation
 from tfqa.layout import fs
 # The step log's reader, public here where the runs are made.
 from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
@@ -47,7 +46,7 @@ class TrainingHooks:
   training process; an exception ends the run like any error there.
   """
 
-  # A Keras fit call starts at this step (once per epoch, and on resume).
+  # The run's Keras fit starts at this step (once per call).
   fit_begin: Callable[[int], None] | None = None
   # Step N ran; its evaluation and checkpoint, when due, are done.
   after_step: Callable[[int], None] | None = None
@@ -134,18 +133,6 @@ def load_train_data(data_config: config_lib.DataConfig, *,
   return squad
 
 
-def load_eval_data(data_config: config_lib.DataConfig
-                   ) -> data_lib.SquadData | None:
-  """Eval examples: eval_file, else the TFDS validation split, else None."""
-  if data_config.eval_file:
-    return data_lib.load_squad_json(data_config.eval_file)
-  if data_config.tfds_dataset:
-    return data_lib.load_tfds_squad(data_config.tfds_dataset,
-                                    split="validation",
-                                    data_dir=data_config.tfds_data_dir)
-  return None
-
-
 def total_steps(num_windows: int, train_config: config_lib.TrainConfig) -> int:
   """Steps of the whole run: all epochs, capped by max_steps."""
   steps = input_pipeline.steps_per_epoch(
@@ -177,12 +164,14 @@ def train_and_evaluate(
       (progress.ProgressLines); 0, 1 or 2: Keras fit's own verbosity.
     callbacks: your `tf_keras.callbacks.Callback`s (under
       TF_USE_LEGACY_KERAS=1, `tf.keras.callbacks` are these), run after
-      tfqa's step logger and checkpoint saver. Keras fit runs once per epoch
-      from the resumed step, so `on_train_begin`/`on_train_end` come once per
-      epoch; `epoch` is the absolute epoch; `logs["loss"]` at a batch end is
-      that step's loss (summed over replicas). A callback that sets
-      `model.stop_training` ends training at that step, with a checkpoint;
-      evaluation follows, and the same call resumes the run later.
+      tfqa's own, in one Keras fit over the run (docs/TRAINING.md, "Keras
+      callbacks"): Keras epochs are the data's; `logs["loss"]` is the step's
+      loss at a batch end (summed over replicas), the epoch's mean at its
+      end; evaluations add val_exact_match, val_f1 (v2.0: val_best_f1,
+      val_has_ans_f1, val_no_ans_f1) to their step's and epoch's logs. A
+      callback that sets `model.stop_training` ends training at that step,
+      with a checkpoint and the final evaluation; the same call extends the
+      run later. train_callbacks.check_callbacks lists those refused.
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
     hooks: functions called at named points of the run (TrainingHooks).
@@ -193,14 +182,15 @@ def train_and_evaluate(
   Raises:
     signals.TrainingInterrupted: (a KeyboardInterrupt) on SIGTERM or SIGINT,
       after saving the step in flight (preemption.StopOnSignal); call again.
-    ValueError: a callback that is not a tf_keras callback, another verbose
+    ValueError: a callback that is not a tf_keras callback or one tfqa
+      refuses, another verbose
       value, a progress_every_steps that is not a positive integer; and what
       the run's data and checkpoints raise;
       an input of the wrong kind, a model that cannot be found or
       cannot embed max_seq_length tokens (see preflight.check_train), before
       anything is written.
   """
-  callbacks = _check_callbacks(callbacks)
+  callbacks = train_callbacks.check_callbacks(callbacks)
   hooks = hooks or TrainingHooks()
   if not isinstance(hooks, TrainingHooks):
     raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
@@ -269,24 +259,44 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
                                   source=data.source)
   first_step = int(state.step.numpy())
   logger = train_callbacks.StepLogger(
-      model_dir, state, enabled=chief,
+      model_dir, state, per_epoch=per_epoch, enabled=chief,
       replicas=strategy.num_replicas_in_sync)
   write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
                                                  chief)
   saver = train_callbacks.Saver(
       write_checkpoint, state, per_epoch, before_save=logger.flush,
       hooks=hooks)
-  evaluator = _Evaluator(state, data.tokenizer, run_config, model_dir,
-                         hooks=hooks)
+  evaluator = train_evaluation.TrainingEvaluator(
+      state, data.tokenizer, run_config, model_dir, hooks=hooks)
   single_worker = distribution.num_workers(strategy) == 1
   if train.eval_every_steps and not single_worker:
     logging.warning("Multi-worker run: no evaluation during training "
                     "(--eval_every_steps=%d); evaluate checkpoints with "
                     "tfqa_eval.", train.eval_every_steps)
+
+  trained = []  # When training ended (the final evaluation is not in it).
+
+  def finish():
+    """The end of training: the hook, then the final evaluation's metrics."""
+    trained.append(time.perf_counter())
+    hooks.call("training_done", state.model)
+    if not single_worker:
+      # The chief alone would run collectives the other workers never join.
+      logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir="
+                   "%s`.", model_dir)
+    elif chief and evaluator.has_data:
+      return evaluator.evaluate(int(state.step.numpy()), final=True,
+                                checkpoint=checkpointing.latest_readable(
+                                    model_dir))
+    elif chief:
+      logging.info("No eval data configured; skipping evaluation.")
+    return None
+
   step_end = train_callbacks.StepEnd(
       saver, save_every=train.save_every_steps,
       evaluate=evaluator if chief and single_worker else None,
-      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks)
+      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks,
+      finish=finish, per_epoch=per_epoch)
   own_callbacks = [logger, step_end]
   if verbose == "auto":
     verbose = 1 if progress.is_interactive() else 0
@@ -302,25 +312,17 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
         None if single_worker else strategy.cluster_resolver))
     step = _fit(state, data.features, run_config, strategy,
                 callbacks=own_callbacks + callbacks + [stopper],
-                saver=saver, per_epoch=per_epoch, steps=steps,
+                per_epoch=per_epoch, steps=steps,
                 verbose=verbose)
   finally:
     cleanup()
-  train_seconds = time.perf_counter() - started
   logger.close()
-  hooks.call("training_done", state.model)
-  latest = checkpointing.latest_readable(model_dir)
-  metrics = None
-  if not single_worker:
-    # The chief alone would run collectives the other workers never join.
-    logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir=%s`.",
-                 model_dir)
-  elif chief:
-    if evaluator.has_data:
-      metrics = evaluator.evaluate(step, final=True, checkpoint=latest)
-    else:
-      logging.info("No eval data configured; skipping evaluation.")
+  # Inside fit the last epoch's end finishes the run; a run with no step
+  # left, or stopped by a callback at an epoch end, finishes here.
+  metrics = step_end.metrics if step_end.finished else finish()
+  train_seconds = (trained[0] if trained else time.perf_counter()) - started
   evaluator.close()
+  latest = checkpointing.latest_readable(model_dir)
   best = best_checkpoint.read_record(model_dir)
   return TrainResult(
       step, steps, resumed_from, latest, metrics,
@@ -463,49 +465,49 @@ def _checkpoint_writer(state, model_dir, train, chief):
   return save_and_discard, lambda: fs.rmtree(scratch)
 
 
-def _fit(state, train_features, run_config, strategy, *, callbacks, saver,
+def _fit(state, train_features, run_config, strategy, *, callbacks,
          per_epoch, steps, verbose):
-  """Runs Keras fit epoch by epoch from the state's step; returns the step."""
+  """Runs one Keras fit from the state's step to `steps`; returns the step.
+
+  Keras epochs are the data's (steps_per_epoch=per_epoch); a run resumed
+  inside an epoch starts Keras at that batch of it
+  (train_callbacks.start_keras_at_step), so its first epoch is shorter and
+  every step keeps its global number and batch. The dataset holds exactly
+  the steps left; StepEnd stops fit at the last one.
+  """
   train = run_config.train
   step = int(state.step.numpy())
-  while step < steps:
-    epoch = step // per_epoch
-    stop = min((epoch + 1) * per_epoch, steps)
-    dataset = distribution.distribute_train_dataset(
-        strategy, functools.partial(
-            input_pipeline.train_dataset, train_features,
-            batch_size=train.train_batch_size, seed=train.seed,
-            num_epochs=epoch + 1,
-            max_seq_length=run_config.features.max_seq_length,
-            pipeline_config=run_config.pipeline, start_step=step,
-            stop_step=stop))
-    state.model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-                    steps_per_epoch=stop - step, callbacks=callbacks,
+  if step >= steps:
+    return step
+  epochs = -(-steps // per_epoch)
+  dataset = distribution.distribute_train_dataset(
+      strategy, functools.partial(
+          input_pipeline.train_dataset, train_features,
+          batch_size=train.train_batch_size, seed=train.seed,
+          num_epochs=epochs,
+          max_seq_length=run_config.features.max_seq_length,
+          pipeline_config=run_config.pipeline, start_step=step,
+          stop_step=steps))
+  if (isinstance(dataset, tf.data.Dataset) and steps - step == per_epoch and
+      step % per_epoch):
+    # Keras restarts a dataset of exactly steps_per_epoch batches at every
+    # epoch; this one spans two (a resume inside an epoch, max_steps inside
+    # the next). Repeated, it is read once, through: StepEnd stops fit at
+    # its end.
+    dataset = dataset.repeat()
+  try:
+    state.model.fit(dataset, epochs=epochs, initial_epoch=step // per_epoch,
+                    steps_per_epoch=per_epoch, callbacks=callbacks,
                     verbose=verbose)
-    step = int(state.step.numpy())
-    if state.model.stop_training:
-      logging.info("A callback stopped training at step %d of %d.", step,
-                   steps)
-      break
-    if step != stop:
-      raise RuntimeError(f"Training stopped at step {step}, expected {stop}.")
-    saver.save_if_new()
-  saver.save_if_new()
+  finally:
+    state.model._training_state = None  # pylint: disable=protected-access
+  step = int(state.step.numpy())
+  if step < steps and not state.model.stop_training:
+    raise RuntimeError(f"Training stopped at step {step}, expected {steps}.")
+  if step < steps:
+    logging.info("A callback stopped training at step %d of %d.", step,
+                 steps)
   return step
-
-
-def _check_callbacks(callbacks):
-  callbacks = list(callbacks)
-  for i, callback in enumerate(callbacks):
-    if not isinstance(callback, tf_keras.callbacks.Callback):
-      raise ValueError(
-          f"Invalid value for argument `callbacks`. Received: callbacks[{i}]="
-          f"{callback!r} ({type(callback).__module__}."
-          f"{type(callback).__qualname__}). Expected tf_keras.callbacks."
-          f"Callback instances: tfqa trains with Keras 2 (tf_keras). Subclass "
-          f"tf_keras.callbacks.Callback, or set TF_USE_LEGACY_KERAS=1 before "
-          f"TensorFlow is first imported so that tf.keras is tf_keras.")
-  return callbacks
 
 
 def _save_model_assets(model_dir, model, tokenizer):
@@ -529,85 +531,3 @@ def _check_data_position(state, per_epoch, prefix):
         f"training data now has {per_epoch} steps per epoch (step {step} "
         f"would be epoch {step // per_epoch}). The training data or batch "
         f"size changed since the run started; use a new --model_dir.")
-
-
-class _Evaluator:
-  """Evaluations of the chief: outputs, TensorBoard scalars, best checkpoint.
-
-  During training (final=False) the outputs go to eval/step-N/; at the end
-  to eval/. Every evaluation writes its metrics to TensorBoard
-  (logs/eval/), logs one line, and with --keep_best offers the step to
-  best_checkpoint. Evaluating reads the weights only (no dropout, no
-  random draws), so it leaves the training state as it was.
-  """
-
-  def __init__(self, state, tokenizer, run_config, model_dir, *, hooks):
-    self._state, self._tokenizer = state, tokenizer
-    self._run_config, self._model_dir, self._hooks = (run_config, model_dir,
-                                                      hooks)
-    self._data = None  # Loaded when first needed (the chief's alone).
-    self._writer = None
-
-  @property
-  def has_data(self) -> bool:
-    data = self._run_config.data
-    return bool(data.eval_file or data.tfds_dataset)
-
-  def done(self, step: int) -> bool:
-    """Whether the evaluation during training at `step` wrote its outputs."""
-    return os.path.exists(os.path.join(
-        self._model_dir, rundir.EVAL_SUBDIR,
-        rundir.EVAL_STEP_SUBDIR.format(step=step), evaluation.RESULTS_FILE))
-
-  def evaluate(self, step: int, *, final: bool,
-               checkpoint: str | None = None) -> dict:
-    """Evaluates the model at `step`; returns the metrics."""
-    self._hooks.call("before_eval", step)
-    run_config = self._run_config
-    if self._data is None:
-      self._data = load_eval_data(run_config.data)
-    with signals.interruptible():  # Redone on resume (see StepEnd).
-      result = evaluation.evaluate(self._state.model, self._data.examples,
-                                   self._tokenizer, run_config=run_config)
-    out_dir = os.path.join(self._model_dir, rundir.EVAL_SUBDIR)
-    extra = {"global_step": step}
-    if final:
-      extra["checkpoint"] = checkpoint
-    else:
-      out_dir = os.path.join(out_dir, rundir.EVAL_STEP_SUBDIR.format(
-          step=step))
-    evaluation.write_outputs(
-        out_dir, result,
-        version_2_with_negative=run_config.decode.version_2_with_negative,
-        extra_results=extra)
-    self._summarize(step, result.metrics)
-    logging.info("Eval at step %d: %s (%s)", step,
-                 metrics_lib.headline(result.metrics), out_dir)
-    if run_config.train.keep_best != "none":
-      best_checkpoint.update(
-          self._model_dir, metric=run_config.train.keep_best, step=step,
-          metrics=result.metrics, write_checkpoint=self._write_weights)
-    self._hooks.call("after_eval", step)
-    return result.metrics
-
-  def _summarize(self, step, metrics):
-    if self._writer is None:
-      self._writer = tf.summary.create_file_writer(
-          os.path.join(self._model_dir, rundir.LOGS_SUBDIR, "eval"))
-    with self._writer.as_default(step=step):
-      for name, value in metrics.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-          tf.summary.scalar(name, value)
-    self._writer.flush()
-
-  def _write_weights(self, prefix):
-    # The weights and the signature restore_model checks; no optimizer.
-    checkpoint = tf.train.Checkpoint(
-        model=self._state.model, model_signature=self._state.model_signature)
-    # What a restore expects of every checkpoint (write() omits it).
-    _ = checkpoint.save_counter
-    checkpoint.write(prefix)
-
-  def close(self):
-    if self._writer is not None:
-      self._writer.close()

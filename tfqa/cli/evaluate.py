@@ -31,19 +31,15 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
-  from tfqa import preflight  # pylint: disable=import-outside-toplevel
+  from tfqa import api  # pylint: disable=import-outside-toplevel
   try:
-    # Before TensorFlow is imported: wrong inputs fail at once.
-    preflight.check_eval(_MODEL_DIR.value, eval_file=_EVAL_FILE.value,
-                         checkpoint=_CHECKPOINT.value,
-                         output_dir=_OUTPUT_DIR.value)
-    from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-    metrics, output_dir = evaluation.evaluate_run(
-        _MODEL_DIR.value, eval_file=_EVAL_FILE.value,
-        checkpoint=_CHECKPOINT.value, output_dir=_OUTPUT_DIR.value)
+    result = api.evaluate(_MODEL_DIR.value, eval_file=_EVAL_FILE.value,
+                          checkpoint=_CHECKPOINT.value,
+                          output_dir=_OUTPUT_DIR.value)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"tfqa_eval: error: {e}")
-  print(json.dumps({"output_dir": output_dir, "metrics": metrics}, indent=2))
+  print(json.dumps({"output_dir": result.output_dir,
+                    "metrics": result.metrics}, indent=2))
 
 
 def run():

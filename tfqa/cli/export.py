@@ -28,10 +28,8 @@ from tfqa.cli import common  # Sets the Keras 2 environment first.
 from absl import app
 from absl import flags
 
-from tfqa import best_checkpoint
+from tfqa import api
 from tfqa import config
-from tfqa import export
-from tfqa import preflight
 from tfqa import signals
 from tfqa.export import portable as portable_lib
 
@@ -110,24 +108,18 @@ def main(argv):
     if not holder.value:
       raise app.UsageError(f"--{holder.name} is required.")
   try:
-    checkpoint = best_checkpoint.resolve(_MODEL_DIR.value, _CHECKPOINT.value)
-    preflight.check_export(_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
-                           probe_file=_PROBE_FILE.value, checkpoint=checkpoint)
-    portable = portable_lib.PortableConfig(
-        onnx=_ONNX.value, quantize=_QUANTIZE.value,
-        allow_quality_drop=_ALLOW_QUALITY_DROP.value)
-    export_config = config.ExportConfig(
-        model_name=_MODEL_NAME.value, version=_VERSION.value,
-        overwrite=_OVERWRITE.value, verify=_VERIFY.value,
-        max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value or None,
-        null_score_diff_threshold=_null_score_diff_threshold(),
-        license=_LICENSE.value)
     # A SIGTERM/SIGINT stops the export at once, except while it publishes.
     with signals.SignalCapture() as capture, capture.mode(interruptible=True):
-      result = export.export_model(
-          model_dir=_MODEL_DIR.value, export_dir=_EXPORT_DIR.value,
-          config=export_config, probe_file=_PROBE_FILE.value,
-          checkpoint=checkpoint, portable=portable)
+      result = api.export(
+          _MODEL_DIR.value, _EXPORT_DIR.value, checkpoint=_CHECKPOINT.value,
+          probe_file=_PROBE_FILE.value, onnx=_ONNX.value,
+          quantize=_QUANTIZE.value,
+          allow_quality_drop=_ALLOW_QUALITY_DROP.value,
+          model_name=_MODEL_NAME.value, version=_VERSION.value,
+          overwrite=_OVERWRITE.value, verify=_VERIFY.value,
+          max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value,
+          null_score_diff_threshold=_null_score_diff_threshold(),
+          license=_LICENSE.value)
   except signals.SignalReceived as e:
     print(f"tfqa_export: {e} before publishing: nothing was published and "
           f"the staging files are removed; an earlier export in "

@@ -81,15 +81,12 @@ def main(argv):
                             checkpoint=_CHECKPOINT.value,
                             input_file=_INPUT_FILE.value,
                             output_file=_OUTPUT_FILE.value)
+    from tfqa import api  # pylint: disable=import-outside-toplevel
     from tfqa import predict  # pylint: disable=import-outside-toplevel
-    if _ONNX_MODEL.value:
-      from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
-      predictor = onnx_predict.OnnxPredictor(_ONNX_MODEL.value,
-                                             verify=_VERIFY_MANIFEST.value)
-    else:
-      predictor = predict.load_predictor(_MODEL.value,
-                                         verify=_VERIFY_MANIFEST.value,
-                                         checkpoint=_CHECKPOINT.value)
+    predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
+                                   onnx=bool(_ONNX_MODEL.value),
+                                   verify_manifest=_VERIFY_MANIFEST.value,
+                                   checkpoint=_CHECKPOINT.value)
     if _INPUT_FILE.value is not None:
       predictions = predict.predict_file(predictor, _INPUT_FILE.value)
       predict.write_predictions(_OUTPUT_FILE.value, predictions)
@@ -98,7 +95,7 @@ def main(argv):
                                         for a in predictions.values()),
                         "output_file": _OUTPUT_FILE.value}, indent=2))
       return
-    answer, = predictor.answer([_QUESTION.value], [_CONTEXT.value])
+    answer = predictor(_QUESTION.value, _CONTEXT.value)
   except (ValueError, ImportError, OSError) as e:
     # OSError: a missing input, or an --output_file that cannot be written.
     sys.exit(f"tfqa_predict: error: {e}")

@@ -39,28 +39,28 @@ HELP_GROUPS = {"Run": ["model_dir"],
                "Output": ["progress_every_steps"]}
 
 
-def build_run_config(model_dir: str) -> config_lib.RunConfig:
-  """The run's config: the saved one plus flags given now, or all flags."""
+def given_settings(model_dir: str) -> dict:
+  """The flags given now, by name: tfqa.train's settings.
+
+  Raises:
+    app.UsageError: a new run directory and neither --model nor
+      --bert_config_file.
+  """
   from tfqa import rundir  # pylint: disable=import-outside-toplevel
 
   given = config_flags.section_values(FLAG_FIELDS, only_present=True)
-  saved = rundir.read_run_config(model_dir)
-  if saved is not None:
-    return rundir.with_overrides(saved, {
-        f"{section}.{name}": value for section, values in given.items()
-        for name, value in values.items()})
-  sections = config_flags.section_values(FLAG_FIELDS)
-  if sections["model"]["model"] is None and sections["model"][
-      "bert_config_file"] is None:
+  settings = {name: value for values in given.values()
+              for name, value in values.items()}
+  if (settings.get("model") is None and
+      settings.get("bert_config_file") is None and
+      rundir.read_run_config(model_dir) is None):
     raise app.UsageError(
         f"{model_dir} holds no earlier run to resume: pass --model (e.g. "
         f"--model={config_lib.BUNDLED_MODEL_NAME}) or --bert_config_file, "
         f"and --train_file or --tfds_dataset. (It has no "
         f"{rundir.RUN_CONFIG_FILE}; if that file was lost, the run's "
         f"original flags resume it from its checkpoints.)")
-  return config_lib.RunConfig(**{
-      section: config_lib.SECTION_TYPES[section](**kwargs)
-      for section, kwargs in sections.items()})
+  return settings
 
 
 # Errors of a --model_dir that cannot be written (full disk, quota, file
@@ -75,19 +75,15 @@ def main(argv, *, hooks=None):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
+  from tfqa import api  # pylint: disable=import-outside-toplevel
   from tfqa import paths  # pylint: disable=import-outside-toplevel
-  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   try:
     paths.check_path(_MODEL_DIR.value, paths.OUTPUT_DIRECTORY,
                      flag="--model_dir",
                      what="a run directory (created if absent)")
-    run_config = build_run_config(_MODEL_DIR.value)
-    # Before TensorFlow is imported: wrong inputs fail at once.
-    preflight.check_train(run_config, _MODEL_DIR.value)
-    from tfqa import training  # pylint: disable=import-outside-toplevel
-    result = training.train_and_evaluate(
-        run_config, _MODEL_DIR.value,
-        progress_every_steps=_PROGRESS_EVERY_STEPS.value, hooks=hooks)
+    result = api.train(model_dir=_MODEL_DIR.value,
+                       progress_every_steps=_PROGRESS_EVERY_STEPS.value,
+                       hooks=hooks, **given_settings(_MODEL_DIR.value))
   except OSError as e:
     if e.errno in _WRITE_ERRNOS:
       # Not a checkpoint (that error says it all): run_config.json, the

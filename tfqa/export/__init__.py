@@ -1,5 +1,8 @@
 """Exports a training run for deployment: TF Serving SavedModel, Hugging Face copy, verification, manifest, ONNX/TFLite.
 
+`tfqa.export(model_dir, export_dir, ...)` calls this package: it is the API
+call tfqa.api.export (tfqa_export's), see help(tfqa.api.export).
+
 One module per job; `export_model` (pipeline) runs them in order:
 
   saved_model  the serving module, tf.saved_model.save, warm-up requests
@@ -16,6 +19,10 @@ leaf that readers import without this package). Everything is built in
 hidden temp directories, checked there, and renamed into place only when
 every check passed, so a server or reader never sees a half-written version.
 """
+
+import importlib
+import sys
+import types
 
 from tfqa.exportdir import existing_versions
 from tfqa.exportdir import file_digests
@@ -51,3 +58,16 @@ from tfqa.export.verify import check_parity
 from tfqa.export.verify import compare_safetensors
 from tfqa.export.verify import ExportVerificationError
 from tfqa.export.verify import probe_examples
+
+
+class _CallablePackage(types.ModuleType):
+  """The package `tfqa.export` is also the API function `tfqa.export(...)`:
+  importing a subpackage sets the parent's attribute to it, so the API's
+  name and the package's are one object."""
+
+  def __call__(self, *args, **kwargs):
+    # By name: tfqa.api imports this package.
+    return importlib.import_module("tfqa.api").export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
