@@ -37,7 +37,7 @@ class _Uncommented:
 
 
 def test_field_comments_are_joined_per_field():
-  assert config_flags.field_comments(_Section) == {
+  assert config.field_comments(_Section) == {
       "width": "Windows per step. More text that the summary leaves out.",
       "rate": "A rate, e.g. 0.5.", "go": "Whether to go.",
       "name": "A name, or nothing.", "padding": "Batching (one of a few)."}
@@ -46,12 +46,12 @@ def test_field_comments_are_joined_per_field():
 def test_a_field_without_comment_is_refused():
   with pytest.raises(ValueError, match=r"_Uncommented: fields without a "
                      r"comment above them: \['b'\]"):
-    config_flags.field_comments(_Uncommented)
+    config.field_comments(_Uncommented)
 
 
 @pytest.mark.parametrize("section", list(config.SECTION_TYPES.values()))
 def test_every_config_field_has_a_comment(section):
-  comments = config_flags.field_comments(section)
+  comments = config.field_comments(section)
   assert set(comments) == {f.name for f in dataclasses.fields(section)}
 
 

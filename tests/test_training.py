@@ -511,7 +511,7 @@ def test_export_of_the_best_checkpoint_says_so(evaluated, tmp_path):
   step = record["step"]
   results = ("eval/eval_results.json" if step == STEPS else
              f"eval/step-{step}/eval_results.json")
-  assert f"(`{results}`)." in card
+  assert f"(`{results}` of the run)" in card
   assert f"| f1 | {record['metrics']['f1']:.4g} |" in card
 
 

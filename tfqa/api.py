@@ -10,7 +10,6 @@ from tfqa import best_checkpoint
 from tfqa import config as config_lib
 from tfqa import preflight
 from tfqa import rundir
-from tfqa.cli import config_flags
 
 # Setting name (a field of one RunConfig section, as the tfqa_train flag of
 # the same name) -> its section.
@@ -225,7 +224,7 @@ def _train_signature_and_doc():
             if p.kind is not p.VAR_KEYWORD]
   lines = []
   for section, cls in config_lib.SECTION_TYPES.items():
-    comments = config_flags.field_comments(cls)
+    comments = config_lib.field_comments(cls)
     lines.append(f"      {section} ({cls.__name__}):")
     for field in dataclasses.fields(cls):
       params.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,

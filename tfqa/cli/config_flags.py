@@ -4,40 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import dataclasses
-import inspect
 import re
 
 from absl import flags
 
 from tfqa import config as config_lib
 
-_FIELD = re.compile(r"^\s+(\w+)\s*:\s*[^=]+(=.*)?$")
 _FIRST_SENTENCE = re.compile(r"^(.*?\.)(?=\s+[A-Z(\"']|\s*$)")
-
-
-def field_comments(cls: type) -> dict[str, str]:
-  """Each field's comment (the `#` lines right above it), joined into one line.
-
-  Raises:
-    ValueError: when a field has no comment (its flag would have no help).
-  """
-  comments, pending = {}, []
-  names = {f.name for f in dataclasses.fields(cls)}
-  for line in inspect.getsource(cls).splitlines()[1:]:
-    stripped = line.strip()
-    if stripped.startswith("#"):
-      pending.append(stripped.lstrip("#").strip())
-      continue
-    match = _FIELD.match(line)
-    if match and match.group(1) in names:
-      comments[match.group(1)] = " ".join(pending)
-    pending = []
-  missing = sorted(names - {n for n, text in comments.items() if text})
-  if missing:
-    raise ValueError(f"{cls.__name__}: fields without a comment above them: "
-                     f"{missing}. Every field needs one (it is the flag's "
-                     f"help).")
-  return comments
 
 
 def summary(help_text: str) -> str:
@@ -60,7 +33,7 @@ def define_flags(sections: Mapping[str, type], *,
   """
   flag_fields = {}
   for section, cls in sections.items():
-    comments = field_comments(cls)
+    comments = config_lib.field_comments(cls)
     for field in dataclasses.fields(cls):
       # The first line is what grouped --help shows.
       first = summary(comments[field.name])
