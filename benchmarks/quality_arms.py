@@ -60,7 +60,8 @@ RECIPE_FIELDS = ("padding", "max_grad_norm", "adam_epsilon")
 # Fields tfqa gained after runs were recorded, at the value that trains as
 # before they existed: left out of the key, so those runs still count.
 _ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
-                          "gradient_accumulation_steps": 1}}
+                          "gradient_accumulation_steps": 1,
+                          "require_gpu": False}}
 
 
 def tfqa_fields() -> tuple[str, ...]:

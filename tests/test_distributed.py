@@ -118,7 +118,10 @@ def test_two_workers_match_one_worker_and_only_the_chief_writes(
       "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index",
       "ckpt-4.data-00000-of-00001", "ckpt-4.index",
       "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
-  assert os.listdir(tmp_path / "two-tmp1") == []
+  # (PyTorch, imported by transformers where it is installed, keeps its
+  # compile cache in TMPDIR: not the worker's.)
+  assert [n for n in os.listdir(tmp_path / "two-tmp1")
+          if not n.startswith("torchinductor_")] == []
   # The logged loss is the global batch mean, as on one worker.
   two_log = [json.loads(l) for l in open(model_dir / "train_log.jsonl")]
   one_log = [json.loads(l) for l in open(single_dir / "train_log.jsonl")]

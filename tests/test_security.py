@@ -18,8 +18,12 @@ _FORBIDDEN = [
     r"\bshelve\b", r"\bmarshal\b", r"\bjoblib\b", r"allow_pickle\s*=\s*True",
     r"\btorch\.load\(", r"\byaml\.(unsafe_)?load\(", r"(?<![.\w])eval\(",
     r"(?<![.\w])exec\(", r"\bobject_hook\b", r"\bfrom_pt\s*=\s*True",
-    r"use_safetensors\s*=\s*False", r"pytorch_model\.bin",
+    r"pytorch_model\.bin",
 ]
+# Not listed: use_safetensors=False. With the TF model classes tfqa loads it
+# selects tf_model.h5 (an export's pretrained/ also holds a PyTorch
+# model.safetensors that transformers 4.57's TF loader cannot read); the
+# TF loader reads pickled PyTorch weights only with from_pt=True, listed.
 
 
 def _sources():

@@ -91,6 +91,10 @@ class StopOnSignal(tf_keras.callbacks.Callback):
     elif self._capture.received:
       raise self._stop_now()
 
+  def on_train_end(self, logs=None):
+    if self._handler is not None:
+      fs.rmtree(self._handler_dir)  # The handler's own step counter.
+
   def _mark_stopped(self):
     self._stopped = True
 
