@@ -79,8 +79,6 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
 def _body(trained, *, model_name, version, verification, threshold, found):
   """The card's Markdown below the metadata."""
   run_config = trained.run_config
-  data = run_config.data
-  model = run_config.model
   lines = [
       f"# {model_name} (version {version})",
       "",
@@ -91,10 +89,27 @@ def _body(trained, *, model_name, version, verification, threshold, found):
       f"(`model.safetensors`, `BertForQuestionAnswering`) and in "
       f"transformers 4.57 with TensorFlow (`tf_model.h5`).",
       *_best_checkpoint_line(trained),
-      "",
-      "## Training data",
-      "",
-  ]
+      *_data_section(run_config),
+      *_model_section(run_config.model),
+      *_settings_section(run_config),
+      *_evaluation_section(trained, found),
+      *_threshold_section(threshold),
+      *_verification_section(verification),
+      "", "## Usage", "",
+      "Run from the export directory (the one holding `pretrained/`, "
+      "`saved_model/` and `manifest.json`); after uploading "
+      "`pretrained/` to the Hugging Face Hub, use its repo id instead "
+      "of `\"pretrained\"`.", "",
+      *usage_snippets(
+          model_name=model_name, version=version, run_config=run_config,
+          threshold=(threshold["value"] if threshold is not None else
+                     run_config.decode.null_score_diff_threshold))]
+  return "\n".join(lines) + "\n"
+
+
+def _data_section(run_config):
+  data = run_config.data
+  lines = ["", "## Training data", ""]
   if data.tfds_dataset:
     lines.append(f"- TFDS dataset: `{data.tfds_dataset}` (train split)")
   if data.train_file:
@@ -109,62 +124,71 @@ def _body(trained, *, model_name, version, verification, threshold, found):
   if data.answerable_only:
     lines.append("- Unanswerable training questions dropped "
                  "(answerable_only)")
-  lines += ["", "## Model", "",
-            f"- Initialised from: {_origin(model)}"]
+  return lines
+
+
+def _model_section(model):
+  lines = ["", "## Model", "", f"- Initialised from: {_origin(model)}"]
   if model.init_checkpoint:
     lines.append("- Warm-started from the weights of another tfqa run "
                  "(--init_checkpoint)")
-  lines += ["", "## Hyper-parameters", "", "| setting | value |",
-            "|---|---|"]
+  return lines
+
+
+def _settings_section(run_config):
+  lines = ["", "## Hyper-parameters", "", "| setting | value |", "|---|---|"]
   for section in ("train", "features", "pipeline", "decode"):
     for name, value in dataclasses.asdict(getattr(run_config,
                                                   section)).items():
       lines.append(f"| {section}.{name} | {value} |")
-  lines += ["", "## Evaluation", ""]
+  return lines
+
+
+def _evaluation_section(trained, found):
+  lines = ["", "## Evaluation", ""]
   if found is None:
     lines.append(
         f"No evaluation of this checkpoint (step "
         f"{rundir.checkpoint_step(trained.checkpoint)}) was recorded; "
         f"`tfqa_eval --model_dir=... --checkpoint=...` makes one.")
-  else:
-    path, when, results = found
-    lines += [f"Recorded {when} "
-              f"(`{os.path.relpath(path, trained.model_dir)}` of the run), "
-              f"on `{_eval_data_name(run_config.data)}`.", "",
-              "| metric | value |", "|---|---|"]
-    lines += [f"| {key} | {_format_value(value)} |"
-              for key, value in results.items() if key not in _NOT_METRICS]
-  if threshold is not None:
-    lines += ["", "## No-answer threshold", "",
-              f"The model answers nothing when the no-answer score beats "
-              f"the best span's score by more than "
-              f"**{threshold['value']:.6g}** "
-              f"(decode.null_score_diff_threshold; source: "
-              f"{threshold['source']}). The run, and its evaluation above, "
-              f"used {threshold['run_value']:.6g}."]
-  lines += ["", "## Export verification", ""]
+    return lines
+  path, when, results = found
+  lines += [f"Recorded {when} "
+            f"(`{os.path.relpath(path, trained.model_dir)}` of the run), "
+            f"on `{_eval_data_name(trained.run_config.data)}`.", "",
+            "| metric | value |", "|---|---|"]
+  lines += [f"| {key} | {_format_value(value)} |"
+            for key, value in results.items() if key not in _NOT_METRICS]
+  return lines
+
+
+def _threshold_section(threshold):
+  if threshold is None:
+    return []
+  return ["", "## No-answer threshold", "",
+          f"The model answers nothing when the no-answer score beats "
+          f"the best span's score by more than "
+          f"**{threshold['value']:.6g}** "
+          f"(decode.null_score_diff_threshold; source: "
+          f"{threshold['source']}). The run, and its evaluation above, "
+          f"used {threshold['run_value']:.6g}."]
+
+
+def _verification_section(verification):
+  lines = ["", "## Export verification", ""]
   if verification.get("skipped"):
     lines.append("Not verified (exported with --noverify).")
-  else:
-    lines.append(
-        f"On {verification['probe_questions']} questions of "
-        f"`{os.path.basename(verification['probe_source'])}`: max |logit "
-        f"difference| "
-        + ", ".join(f"{pair} {diff:.2g}" for pair, diff in
-                    verification["logits_max_abs_diff"].items())
-        + f"; every tensor of model.safetensors equals its TF variable; the "
-        f"SavedModel's serving_default answers equal the Python answers on "
-        f"{verification['answer_agreement']:.1%} of the questions.")
-  lines += ["", "## Usage", "",
-            "Run from the export directory (the one holding `pretrained/`, "
-            "`saved_model/` and `manifest.json`); after uploading "
-            "`pretrained/` to the Hugging Face Hub, use its repo id instead "
-            "of `\"pretrained\"`.", "",
-            *usage_snippets(
-                model_name=model_name, version=version, run_config=run_config,
-                threshold=(threshold["value"] if threshold is not None else
-                           run_config.decode.null_score_diff_threshold))]
-  return "\n".join(lines) + "\n"
+    return lines
+  lines.append(
+      f"On {verification['probe_questions']} questions of "
+      f"`{os.path.basename(verification['probe_source'])}`: max |logit "
+      f"difference| "
+      + ", ".join(f"{pair} {diff:.2g}" for pair, diff in
+                  verification["logits_max_abs_diff"].items())
+      + f"; every tensor of model.safetensors equals its TF variable; the "
+      f"SavedModel's serving_default answers equal the Python answers on "
+      f"{verification['answer_agreement']:.1%} of the questions.")
+  return lines
 
 
 def usage_snippets(*, model_name: str, version: int,
@@ -175,26 +199,14 @@ def usage_snippets(*, model_name: str, version: int,
   example = [f"question = {json.dumps(EXAMPLE_QUESTION)}",
              f"context = ({json.dumps(EXAMPLE_CONTEXT[:cut])}",
              f"           {json.dumps(EXAMPLE_CONTEXT[cut:])})"]
-  version_2 = run_config.decode.version_2_with_negative
-  features = run_config.features
-  # The pipeline's doc_stride is the overlap of windows, tfqa's the step.
-  overlap = max(0, features.max_seq_length - features.max_query_length - 3 -
-                features.doc_stride)
-  ask_pipeline = [
-      "print(qa(question=question, context=context,",
-      f"         max_seq_len={features.max_seq_length}, "
-      f"doc_stride={overlap}, "
-      f"max_question_len={features.max_query_length},",
-      f"         max_answer_len={run_config.decode.max_answer_length}"
-      + (", handle_impossible_answer=True))" if version_2 else "))")]
-  no_answer = ([f"# SQuAD v2.0: no answer when the empty span beats the best "
-                f"by more than {threshold:g}.",
-                f"if start[0] + end[0] - scores[first, last] > {threshold!r}:",
-                "  print(\"(no answer)\")",
-                "else:",
-                "  print(context[offsets[first][0]:offsets[last][1]])"]
-               if version_2 else
-               ["print(context[offsets[first][0]:offsets[last][1]])"])
+  return [*_pytorch_usage(run_config, threshold, example),
+          *_saved_model_usage(model_name, version, example),
+          *_tf_usage(run_config, example)]
+
+
+def _pytorch_usage(run_config, threshold, example):
+  """transformers 5 + PyTorch: one window, decoded by hand."""
+  max_answer_length = run_config.decode.max_answer_length
   return [
       TRANSFORMERS_USAGE_HEADING, "",
       "```python",
@@ -215,21 +227,38 @@ def usage_snippets(*, model_name: str, version: int,
       "  out = model(**inputs)",
       "start, end = out.start_logits[0], out.end_logits[0]",
       f"# The best span of the context, at most "
-      f"{run_config.decode.max_answer_length} tokens long.",
+      f"{max_answer_length} tokens long.",
       "scores = start[:, None] + end[None, :]",
       "allowed = in_context[:, None] & in_context[None, :]",
       "allowed &= torch.ones_like(allowed).triu() & "
-      f"~torch.ones_like(allowed).triu({run_config.decode.max_answer_length})",
+      f"~torch.ones_like(allowed).triu({max_answer_length})",
       "scores[~allowed] = float(\"-inf\")",
       "first, last = divmod(int(scores.argmax()), scores.shape[1])",
-      *no_answer,
+      *_no_answer_lines(run_config, threshold),
       "```", "",
       "transformers 5.3 and later have no `pipeline(\"question-answering\")` "
       "(upstream removed the extractive QA pipeline), so this decodes the "
       "logits itself: one window of the context, where tfqa's SavedModel "
       "slides windows over long contexts. With transformers 4.x or 5.0-5.2 "
       "and PyTorch, `pipeline(\"question-answering\", model=\"pretrained\")` "
-      "works too.", "",
+      "works too.", ""]
+
+
+def _no_answer_lines(run_config, threshold):
+  """The PyTorch snippet's last lines: print the span (or, v2.0, none)."""
+  if not run_config.decode.version_2_with_negative:
+    return ["print(context[offsets[first][0]:offsets[last][1]])"]
+  return [f"# SQuAD v2.0: no answer when the empty span beats the best "
+          f"by more than {threshold:g}.",
+          f"if start[0] + end[0] - scores[first, last] > {threshold!r}:",
+          "  print(\"(no answer)\")",
+          "else:",
+          "  print(context[offsets[first][0]:offsets[last][1]])"]
+
+
+def _saved_model_usage(model_name, version, example):
+  """The TF Serving SavedModel, raw text in, answer out."""
+  return [
       SAVED_MODEL_USAGE_HEADING, "",
       "```python",
       "import tensorflow as tf",
@@ -244,7 +273,18 @@ def usage_snippets(*, model_name: str, version: int,
       "```", "",
       "Signature `serving_default`: strings `question`, `context` -> "
       "`answer`, `score`, `start_char`, `end_char`; TF Serving serves "
-      f"`saved_model/{model_name}` as model `{model_name}`.", "",
+      f"`saved_model/{model_name}` as model `{model_name}`.", ""]
+
+
+def _tf_usage(run_config, example):
+  """transformers 4.57 + TensorFlow: the question-answering pipeline with
+  the run's window settings."""
+  features = run_config.features
+  # The pipeline's doc_stride is the overlap of windows, tfqa's the step.
+  overlap = max(0, features.max_seq_length - features.max_query_length - 3 -
+                features.doc_stride)
+  version_2 = run_config.decode.version_2_with_negative
+  return [
       TF_USAGE_HEADING, "",
       "```python",
       "import transformers",
@@ -257,7 +297,13 @@ def usage_snippets(*, model_name: str, version: int,
       "qa = transformers.pipeline(\"question-answering\", model=model,",
       "                           tokenizer=\"pretrained\", framework=\"tf\",",
       "                           dtype=None)",
-      *example, *ask_pipeline,
+      *example,
+      "print(qa(question=question, context=context,",
+      f"         max_seq_len={features.max_seq_length}, "
+      f"doc_stride={overlap}, "
+      f"max_question_len={features.max_query_length},",
+      f"         max_answer_len={run_config.decode.max_answer_length}"
+      + (", handle_impossible_answer=True))" if version_2 else "))"),
       "```", ""]
 
 
