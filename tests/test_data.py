@@ -13,9 +13,9 @@ import tensorflow_datasets as tfds
 
 from tfqa import config
 from tfqa import data
-from tfqa.data import LoadReport
 from tfqa.data import SquadExample
 from tfqa.data import SquadFormatError
+from tfqa.squad_report import LoadReport
 
 _SAMPLE_PATH = (pathlib.Path(__file__).resolve().parents[1].parent / "shared" /
                 "data" / "squad_v2_dev_sample.json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterable, Mapping, Sequence
 import dataclasses
 import json
@@ -12,12 +11,9 @@ from absl import logging
 
 from tfqa import config
 from tfqa import json_checks
+from tfqa import squad_report
 from tfqa.layout import fs
 
-# The TFDS names `load_tfds_squad` accepts.
-
-# How many question ids a report keeps per reason.
-_MAX_REPORTED_IDS = 5
 # Path used in error messages for the top-level JSON value.
 _ROOT_PATH = "<root>"
 
@@ -62,54 +58,13 @@ class SquadFormatError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class LoadReport:
-  """What loading did to the raw answers and questions."""
-
-  # File path, "<memory>", or "tfds:NAME[SPLIT]".
-  source: str
-  # Examples kept.
-  num_examples: int
-  # Answers kept, over all examples.
-  num_answers: int
-  # Answers moved to the nearest exact occurrence of their text.
-  num_realigned: int
-  # First question ids with a realigned answer.
-  realigned_ids: tuple[str, ...]
-  # Reason -> number of answers dropped for it.
-  dropped_answers: dict[str, int]
-  # Reason -> first question ids that lost an answer for it.
-  dropped_answer_ids: dict[str, tuple[str, ...]]
-  # Reason -> number of questions dropped for it.
-  dropped_examples: dict[str, int]
-  # Reason -> first question ids dropped for it.
-  dropped_example_ids: dict[str, tuple[str, ...]]
-
-  def summary(self) -> str:
-    """Returns a multi-line, human-readable account of the load."""
-    realigned = f"Realigned {json_checks.plural(self.num_realigned, 'answer')}"
-    if self.num_realigned:
-      realigned += (" to the nearest exact occurrence of their text "
-                    f"(ids: {', '.join(self.realigned_ids)})")
-    lines = [
-        f"Loaded {json_checks.plural(self.num_examples, 'example')} with "
-        f"{json_checks.plural(self.num_answers, 'answer')} from {self.source}.",
-        realigned + ".",
-        _dropped_line("answer", self.dropped_answers,
-                      self.dropped_answer_ids),
-        _dropped_line("example", self.dropped_examples,
-                      self.dropped_example_ids),
-    ]
-    return "\n".join(lines)
-
-
-@dataclasses.dataclass(frozen=True)
 class SquadData:
   """Validated examples together with the report of how they were loaded."""
 
   # Examples in file (or TFDS) order.
   examples: tuple[SquadExample, ...]
   # What validation kept, realigned and dropped.
-  report: LoadReport
+  report: squad_report.LoadReport
 
   @property
   def has_impossible(self) -> bool:
@@ -216,8 +171,9 @@ def answerable_only(data: SquadData) -> SquadData:
       num_examples=len(kept),
       dropped_examples={**report.dropped_examples,
                         "is_impossible": len(removed)},
-      dropped_example_ids={**report.dropped_example_ids,
-                           "is_impossible": tuple(removed[:_MAX_REPORTED_IDS])},
+      dropped_example_ids={
+          **report.dropped_example_ids,
+          "is_impossible": tuple(removed[:squad_report.MAX_REPORTED_IDS])},
   )
   return SquadData(examples=kept, report=report)
 
@@ -242,63 +198,12 @@ def examples_from_text(questions: Sequence[str],
           for i, (q, c) in enumerate(zip(questions, contexts))]
 
 
-class _ReportBuilder:
-  """Accumulates realignments and drops into a `LoadReport`."""
-
-  def __init__(self, source: str):
-    self._source = source
-    self._num_answers = 0
-    self._realigned_ids: list[str] = []
-    self._dropped_answers = _ReasonCounter()
-    self._dropped_examples = _ReasonCounter()
-
-  def kept_answer(self, qid: str, *, realigned: bool) -> None:
-    self._num_answers += 1
-    if realigned:
-      self._realigned_ids.append(qid)
-
-  def dropped_answer(self, reason: str, qid: str) -> None:
-    self._dropped_answers.add(reason, qid)
-
-  def dropped_example(self, reason: str, qid: str) -> None:
-    self._dropped_examples.add(reason, qid)
-
-  def build(self, num_examples: int) -> LoadReport:
-    return LoadReport(
-        source=self._source,
-        num_examples=num_examples,
-        num_answers=self._num_answers,
-        num_realigned=len(self._realigned_ids),
-        realigned_ids=_first_unique(self._realigned_ids),
-        dropped_answers=self._dropped_answers.counts(),
-        dropped_answer_ids=self._dropped_answers.ids(),
-        dropped_examples=self._dropped_examples.counts(),
-        dropped_example_ids=self._dropped_examples.ids(),
-    )
-
-
-class _ReasonCounter:
-  """Counts drops per reason and remembers the question ids involved."""
-
-  def __init__(self):
-    self._ids: dict[str, list[str]] = collections.defaultdict(list)
-
-  def add(self, reason: str, qid: str) -> None:
-    self._ids[reason].append(qid)
-
-  def counts(self) -> dict[str, int]:
-    return {reason: len(ids) for reason, ids in self._ids.items()}
-
-  def ids(self) -> dict[str, tuple[str, ...]]:
-    return {reason: _first_unique(ids) for reason, ids in self._ids.items()}
-
-
 class _Parser:
   """Walks SQuAD JSON (or TFDS records), validating and collecting examples."""
 
   def __init__(self, source: str):
     self._source = source
-    self._report = _ReportBuilder(source)
+    self._report = squad_report.ReportBuilder(source)
     self._id_paths: dict[str, str] = {}
     self._examples: list[SquadExample] = []
 
@@ -311,7 +216,7 @@ class _Parser:
 
   def finish(self) -> SquadData:
     report = self._report.build(len(self._examples))
-    if _changed_anything(report):
+    if squad_report.changed_anything(report):
       logging.info("SQuAD load report:\n%s", report.summary())
     return SquadData(examples=tuple(self._examples), report=report)
 
@@ -529,21 +434,3 @@ def _tfds_absent_error(name: str, split: str, data_dir: str | None,
       f"`tfds build {name} --data_dir={build_dir}` on a machine with "
       f"network, or pass --tfds_data_dir pointing at a prepared copy, or use "
       f"--train_file with a local SQuAD JSON. (TFDS said: {cause})")
-
-
-def _changed_anything(report: LoadReport) -> bool:
-  return bool(report.num_realigned or report.dropped_answers or
-              report.dropped_examples)
-
-
-def _first_unique(ids: Iterable[str]) -> tuple[str, ...]:
-  return tuple(dict.fromkeys(ids))[:_MAX_REPORTED_IDS]
-
-
-def _dropped_line(noun: str, counts: Mapping[str, int],
-                  ids: Mapping[str, tuple[str, ...]]) -> str:
-  if not counts:
-    return f"Dropped 0 {noun}s."
-  details = "; ".join(f"{reason}={count} (ids: {', '.join(ids[reason])})"
-                      for reason, count in counts.items())
-  return f"Dropped {json_checks.plural(sum(counts.values()), noun)}: {details}."
