@@ -317,24 +317,6 @@ def test_bad_callbacks_and_arguments_are_refused_before_any_work(tmp_path):
   assert not os.path.exists(tmp_path / "run")
 
 
-def test_v11_run_refuses_unanswerable_training_questions(tiny_files):
-  with pytest.raises(ValueError, match=r"has 3 unanswerable questions but "
-                                       r"the run is SQuAD v1.1-style"):
-    training.load_train_data(
-        config.DataConfig(train_file=tiny_files["train_v2"]),
-        version_2_with_negative=False)
-  squad = training.load_train_data(
-      config.DataConfig(train_file=tiny_files["train_v2"],
-                        answerable_only=True), version_2_with_negative=False)
-  assert len(squad.examples) == 8
-
-
-def test_no_training_data_is_a_clear_error():
-  with pytest.raises(ValueError, match="No training data: pass --train_file"):
-    training.load_train_data(config.DataConfig(),
-                             version_2_with_negative=False)
-
-
 def test_mirrored_bf16_xla_run_trains_and_checkpoints(tiny_files, tmp_path):
   model_dir = str(tmp_path / "runtime")
   _run("tfqa.cli.train",

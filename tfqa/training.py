@@ -13,24 +13,20 @@ from absl import logging
 import tensorflow as tf
 import tf_keras
 
-from tfqa import accumulation
 from tfqa import best_checkpoint
 from tfqa import checkpointing
 from tfqa import config as config_lib
-from tfqa import data as data_lib
 from tfqa import distribution
-from tfqa import features as features_lib
 from tfqa import input_pipeline
-from tfqa import io_utils
-from tfqa import modeling
-from tfqa import optimization
 from tfqa import progress
 from tfqa import preemption
 from tfqa import preflight
 from tfqa import rundir
 from tfqa import signals
 from tfqa import train_callbacks
+from tfqa import train_data
 from tfqa import train_evaluation
+from tfqa import train_state
 from tfqa.layout import fs
 # The step log's reader, public here where the runs are made.
 from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
@@ -102,44 +98,6 @@ def configure_runtime(train_config: config_lib.TrainConfig, *,
   tf_keras.mixed_precision.set_global_policy(mixed_precision)
 
 
-def load_train_data(data_config: config_lib.DataConfig, *,
-                    version_2_with_negative: bool) -> data_lib.SquadData:
-  """Training examples from the file or TFDS, checked against the version.
-
-  Raises:
-    ValueError: no training data configured, or unanswerable questions in a
-      v1.1 run.
-  """
-  if data_config.train_file:
-    squad = data_lib.load_squad_json(data_config.train_file)
-    source = data_config.train_file
-  elif data_config.tfds_dataset:
-    squad = data_lib.load_tfds_squad(data_config.tfds_dataset, split="train",
-                                     data_dir=data_config.tfds_data_dir)
-    source = data_config.tfds_dataset
-  else:
-    raise ValueError("No training data: pass --train_file (SQuAD JSON) or "
-                     "--tfds_dataset (squad/v1.1 or squad/v2.0).")
-  if data_config.answerable_only:
-    squad = data_lib.answerable_only(squad)
-  if squad.has_impossible and not version_2_with_negative:
-    impossible = sum(e.is_impossible for e in squad.examples)
-    raise ValueError(
-        f"{source} has {impossible} unanswerable questions but the run is "
-        f"SQuAD v1.1-style. Pass --version_2_with_negative to learn "
-        f"no-answer predictions, or --answerable_only to drop them.")
-  if not squad.examples:
-    raise ValueError(f"{source} holds no usable training examples.")
-  return squad
-
-
-def total_steps(num_windows: int, train_config: config_lib.TrainConfig) -> int:
-  """Steps of the whole run: all epochs, capped by max_steps."""
-  steps = input_pipeline.steps_per_epoch(
-      num_windows, train_config.train_batch_size) * train_config.num_train_epochs
-  return min(steps, train_config.max_steps) if train_config.max_steps else steps
-
-
 @signals.stops_on_signals
 def train_and_evaluate(
     run_config: config_lib.RunConfig, model_dir: str, *,
@@ -192,17 +150,8 @@ def train_and_evaluate(
   """
   callbacks = train_callbacks.check_callbacks(callbacks)
   hooks = hooks or TrainingHooks()
-  if not isinstance(hooks, TrainingHooks):
-    raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
-                     f"{hooks!r}. Expected a training.TrainingHooks.")
-  if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
-    raise ValueError(f"Invalid value for argument `verbose`. Received: "
-                     f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
-  if (not isinstance(progress_every_steps, int) or
-      isinstance(progress_every_steps, bool) or progress_every_steps <= 0):
-    raise ValueError(f"Invalid value for argument `progress_every_steps`. "
-                     f"Received: progress_every_steps={progress_every_steps!r}"
-                     f". Expected a positive integer.")
+  _check_arguments(hooks=hooks, verbose=verbose,
+                   progress_every_steps=progress_every_steps)
   source = preflight.check_train(run_config, model_dir)
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
@@ -219,100 +168,80 @@ def train_and_evaluate(
         progress_every_steps=progress_every_steps)
 
 
+def _check_arguments(*, hooks, verbose, progress_every_steps):
+  """Raises ValueError for hooks, verbose or progress_every_steps of the
+  wrong kind."""
+  if not isinstance(hooks, TrainingHooks):
+    raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
+                     f"{hooks!r}. Expected a training.TrainingHooks.")
+  if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+    raise ValueError(f"Invalid value for argument `verbose`. Received: "
+                     f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
+  if (not isinstance(progress_every_steps, int) or
+      isinstance(progress_every_steps, bool) or progress_every_steps <= 0):
+    raise ValueError(f"Invalid value for argument `progress_every_steps`. "
+                     f"Received: progress_every_steps={progress_every_steps!r}"
+                     f". Expected a positive integer.")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+  """A run set up to train: its settings, data, state and where it starts."""
+
+  run_config: config_lib.RunConfig  # reconciled with run_config.json
+  model_dir: str
+  strategy: tf.distribute.Strategy
+  chief: bool
+  data: train_data.TrainingData
+  state: checkpointing.TrainingState
+  per_epoch: int  # steps per epoch
+  steps: int  # steps of the whole run
+  resumed_from: str | None  # checkpoint restored, if any
+  initialized_from: str | None  # --init_checkpoint's, on a warm start
+
+  @property
+  def single_worker(self) -> bool:
+    return distribution.num_workers(self.strategy) == 1
+
+
 def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
                         callbacks, hooks, verbose, progress_every_steps):
   """train_and_evaluate once its arguments are checked (and, on the chief,
   the run directory is held)."""
-  run_config = rundir.reconcile(
-      model_dir, run_config, write=chief,
-      has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
-  train = run_config.train
-  policy = distribution.mixed_precision_policy(train.mixed_precision,
-                                               strategy)
-  configure_runtime(train, mixed_precision=policy)
-  _check_micro_batches(train, strategy.num_replicas_in_sync)
-  data = _prepare_data(run_config, source)
-  per_epoch = input_pipeline.steps_per_epoch(len(data.features),
-                                             train.train_batch_size)
-  steps = total_steps(len(data.features), train)
-  logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
-               "%s, global batch %d%s.", data.num_examples,
-               len(data.features), per_epoch, steps,
-               distribution.describe_devices(strategy), train.train_batch_size,
-               _micro_batch_note(train, strategy.num_replicas_in_sync))
-  state = _build_state(strategy, data.source, train, steps,
-                       loss_scaling=policy == "mixed_float16",
-                       after_micro_batch=hooks.after_micro_batch)
-  if chief:
-    _save_model_assets(model_dir, state.model, data.tokenizer)
-  resumed_from = checkpointing.latest_readable(model_dir)
-  initialized_from = None
-  if resumed_from:
-    checkpointing.restore(state, resumed_from)
-    _check_data_position(state, per_epoch, resumed_from)
-    if run_config.model.init_checkpoint:
-      logging.info("Resuming from %s; --init_checkpoint=%s served only the "
-                   "run's start.", resumed_from,
-                   run_config.model.init_checkpoint)
-  elif run_config.model.init_checkpoint:
-    initialized_from = warm_start(state, run_config.model.init_checkpoint,
-                                  source=data.source)
+  run = _set_up(run_config, model_dir, source=source, strategy=strategy,
+                chief=chief, hooks=hooks)
+  train, state = run.run_config.train, run.state
   first_step = int(state.step.numpy())
   logger = train_callbacks.StepLogger(
-      model_dir, state, per_epoch=per_epoch, enabled=chief,
+      model_dir, state, per_epoch=run.per_epoch, enabled=chief,
       replicas=strategy.num_replicas_in_sync)
-  write_checkpoint, cleanup = _checkpoint_writer(state, model_dir, train,
-                                                 chief)
+  write_checkpoint, cleanup = train_state.checkpoint_writer(
+      state, model_dir, train, chief)
   saver = train_callbacks.Saver(
-      write_checkpoint, state, per_epoch, before_save=logger.flush,
+      write_checkpoint, state, run.per_epoch, before_save=logger.flush,
       hooks=hooks)
   evaluator = train_evaluation.TrainingEvaluator(
-      state, data.tokenizer, run_config, model_dir, hooks=hooks)
-  single_worker = distribution.num_workers(strategy) == 1
-  if train.eval_every_steps and not single_worker:
+      state, run.data.tokenizer, run.run_config, model_dir, hooks=hooks)
+  if train.eval_every_steps and not run.single_worker:
     logging.warning("Multi-worker run: no evaluation during training "
                     "(--eval_every_steps=%d); evaluate checkpoints with "
                     "tfqa_eval.", train.eval_every_steps)
-
-  trained = []  # When training ended (the final evaluation is not in it).
-
-  def finish():
-    """The end of training: the hook, then the final evaluation's metrics."""
-    trained.append(time.perf_counter())
-    hooks.call("training_done", state.model)
-    if not single_worker:
-      # The chief alone would run collectives the other workers never join.
-      logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir="
-                   "%s`.", model_dir)
-    elif chief and evaluator.has_data:
-      return evaluator.evaluate(int(state.step.numpy()), final=True,
-                                checkpoint=checkpointing.latest_readable(
-                                    model_dir))
-    elif chief:
-      logging.info("No eval data configured; skipping evaluation.")
-    return None
-
+  finish = _Finish(run, evaluator, hooks)
   step_end = train_callbacks.StepEnd(
       saver, save_every=train.save_every_steps,
-      evaluate=evaluator if chief and single_worker else None,
-      eval_every=train.eval_every_steps, last_step=steps, hooks=hooks,
-      finish=finish, per_epoch=per_epoch)
-  own_callbacks = [logger, step_end]
-  if verbose == "auto":
-    verbose = 1 if progress.is_interactive() else 0
-    if not verbose and chief:
-      own_callbacks.append(progress.ProgressLines(
-          total_steps=steps, steps_per_epoch=per_epoch,
-          batch_size=train.train_batch_size,
-          every_steps=progress_every_steps,
-          loss_divisor=strategy.num_replicas_in_sync))
+      evaluate=evaluator if chief and run.single_worker else None,
+      eval_every=train.eval_every_steps, last_step=run.steps, hooks=hooks,
+      finish=finish, per_epoch=run.per_epoch)
+  verbose, progress_lines = _progress_display(
+      run, verbose, every_steps=progress_every_steps)
   started = time.perf_counter()
   try:
-    stopper = preemption.StopOnSignal(saver, total_steps=steps, cluster=(
-        None if single_worker else strategy.cluster_resolver))
-    step = _fit(state, data.features, run_config, strategy,
-                callbacks=own_callbacks + callbacks + [stopper],
-                per_epoch=per_epoch, steps=steps,
+    stopper = preemption.StopOnSignal(saver, total_steps=run.steps, cluster=(
+        None if run.single_worker else strategy.cluster_resolver))
+    step = _fit(state, run.data.features, run.run_config, strategy,
+                callbacks=[logger, step_end, *progress_lines, *callbacks,
+                           stopper],
+                per_epoch=run.per_epoch, steps=run.steps,
                 verbose=verbose)
   finally:
     cleanup()
@@ -320,149 +249,117 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
   # Inside fit the last epoch's end finishes the run; a run with no step
   # left, or stopped by a callback at an epoch end, finishes here.
   metrics = step_end.metrics if step_end.finished else finish()
-  train_seconds = (trained[0] if trained else time.perf_counter()) - started
+  train_seconds = (finish.trained_at or time.perf_counter()) - started
   evaluator.close()
-  latest = checkpointing.latest_readable(model_dir)
-  best = best_checkpoint.read_record(model_dir)
+  return _result(run, step=step, first_step=first_step, metrics=metrics,
+                 train_seconds=train_seconds)
+
+
+def _set_up(run_config, model_dir, *, source, strategy, chief, hooks) -> _Run:
+  """Reconciles the run directory, sets the runtime, then builds the data
+  and the state (resumed, warm-started or fresh)."""
+  run_config = rundir.reconcile(
+      model_dir, run_config, write=chief,
+      has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
+  train = run_config.train
+  policy = distribution.mixed_precision_policy(train.mixed_precision,
+                                               strategy)
+  configure_runtime(train, mixed_precision=policy)
+  train_data.check_micro_batches(train, strategy.num_replicas_in_sync)
+  data = train_data.prepare_data(run_config, source)
+  per_epoch = input_pipeline.steps_per_epoch(len(data.features),
+                                             train.train_batch_size)
+  steps = train_data.total_steps(len(data.features), train)
+  logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
+               "%s, global batch %d%s.", data.num_examples,
+               len(data.features), per_epoch, steps,
+               distribution.describe_devices(strategy), train.train_batch_size,
+               train_data.micro_batch_note(train,
+                                           strategy.num_replicas_in_sync))
+  state = train_state.build_state(strategy, data.source, train, steps,
+                                  loss_scaling=policy == "mixed_float16",
+                                  after_micro_batch=hooks.after_micro_batch)
+  if chief:
+    train_state.save_model_assets(model_dir, state.model, data.tokenizer)
+  resumed_from, initialized_from = _restore(
+      state, run_config, model_dir, per_epoch=per_epoch, source=data.source)
+  return _Run(run_config, model_dir, strategy, chief, data, state, per_epoch,
+              steps, resumed_from, initialized_from)
+
+
+def _restore(state, run_config, model_dir, *, per_epoch, source):
+  """(resumed_from, initialized_from): the run's newest readable checkpoint
+  restored, else --init_checkpoint's weights loaded, else (None, None)."""
+  resumed_from = checkpointing.latest_readable(model_dir)
+  init_checkpoint = run_config.model.init_checkpoint
+  if resumed_from:
+    checkpointing.restore(state, resumed_from)
+    train_state.check_data_position(state, per_epoch, resumed_from)
+    if init_checkpoint:
+      logging.info("Resuming from %s; --init_checkpoint=%s served only the "
+                   "run's start.", resumed_from, init_checkpoint)
+    return resumed_from, None
+  if init_checkpoint:
+    return None, train_state.warm_start(state, init_checkpoint,
+                                        source=source)
+  return None, None
+
+
+class _Finish:
+  """The end of training: the hook, then the final evaluation's metrics."""
+
+  def __init__(self, run: _Run, evaluator, hooks: TrainingHooks):
+    self._run = run
+    self._evaluator = evaluator
+    self._hooks = hooks
+    # When training ended (the final evaluation is not in it).
+    self.trained_at: float | None = None
+
+  def __call__(self) -> dict | None:
+    run = self._run
+    if self.trained_at is None:
+      self.trained_at = time.perf_counter()
+    self._hooks.call("training_done", run.state.model)
+    if not run.single_worker:
+      # The chief alone would run collectives the other workers never join.
+      logging.info("Multi-worker run: evaluate with `tfqa_eval --model_dir="
+                   "%s`.", run.model_dir)
+    elif run.chief and self._evaluator.has_data:
+      return self._evaluator.evaluate(
+          int(run.state.step.numpy()), final=True,
+          checkpoint=checkpointing.latest_readable(run.model_dir))
+    elif run.chief:
+      logging.info("No eval data configured; skipping evaluation.")
+    return None
+
+
+def _progress_display(run, verbose, *, every_steps):
+  """(Keras fit's verbose, tfqa's progress callbacks): "auto" is Keras' bar
+  on a terminal or notebook, else progress lines on the chief."""
+  if verbose != "auto":
+    return verbose, []
+  if progress.is_interactive():
+    return 1, []
+  if not run.chief:
+    return 0, []
+  return 0, [progress.ProgressLines(
+      total_steps=run.steps, steps_per_epoch=run.per_epoch,
+      batch_size=run.run_config.train.train_batch_size,
+      every_steps=every_steps,
+      loss_divisor=run.strategy.num_replicas_in_sync)]
+
+
+def _result(run, *, step, first_step, metrics, train_seconds) -> TrainResult:
+  train = run.run_config.train
+  latest = checkpointing.latest_readable(run.model_dir)
+  best = best_checkpoint.read_record(run.model_dir)
   return TrainResult(
-      step, steps, resumed_from, latest, metrics,
+      step, run.steps, run.resumed_from, latest, metrics,
       steps_run=step - first_step,
       windows_run=(step - first_step) * train.train_batch_size,
-      train_seconds=train_seconds, initialized_from=initialized_from,
-      best_checkpoint=(os.path.join(model_dir, best["checkpoint"])
+      train_seconds=train_seconds, initialized_from=run.initialized_from,
+      best_checkpoint=(os.path.join(run.model_dir, best["checkpoint"])
                        if best and train.keep_best != "none" else None))
-
-
-def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
-               source: modeling.ModelSource) -> str:
-  """Loads another run's model weights into a fresh state (--init_checkpoint).
-
-  Only the weights: the optimizer (slots and step) stays fresh, so the
-  step is 0 and the LR schedule starts over; the dropout generators keep
-  this run's seed. (A compiled Keras model tracks its optimizer, so the
-  weights are restored into a model of their own and copied over.)
-
-  Args:
-    state: the new run's state, before any step.
-    init_checkpoint: a tfqa_train run directory (its newest readable
-      checkpoint) or a checkpoint prefix.
-    source: what the run's model is built from (its architecture).
-
-  Returns:
-    The checkpoint prefix the weights came from.
-
-  Raises:
-    CheckpointError: no readable checkpoint there, or one written for
-      another architecture (the differing weights are listed).
-  """
-  prefix = init_checkpoint
-  if fs.isdir(init_checkpoint):
-    prefix = checkpointing.latest_readable(init_checkpoint)
-    if prefix is None:
-      raise checkpointing.CheckpointError(
-          f"--init_checkpoint={init_checkpoint} holds no checkpoint; expected "
-          f"a tfqa_train --model_dir that has trained, or a checkpoint "
-          f"prefix.")
-  try:
-    checkpointing.verify_readable(prefix)
-    loaded, _ = modeling.build_model(source, dropout=False)
-    checkpointing.restore_model(loaded, prefix)
-  except checkpointing.CheckpointError as e:
-    raise checkpointing.CheckpointError(
-        f"--init_checkpoint={init_checkpoint}: {e}".replace(
-            "Use the model config the run was started with (see "
-            "run_config.json).",
-            "Expected a checkpoint of the architecture this run builds: "
-            "pass the --model or --bert_config_file that run used.")
-    ) from None
-  for weight, value in zip(state.model.weights, loaded.weights):
-    weight.assign(value)
-  logging.info("Warm start: model weights from %s; the optimizer, step (0) "
-               "and LR schedule start fresh (this is a new run, not a "
-               "resume).", prefix)
-  return prefix
-
-
-def _check_micro_batches(train, replicas):
-  micro = train.train_batch_size // train.gradient_accumulation_steps
-  if train.gradient_accumulation_steps > 1 and micro % replicas:
-    raise ValueError(
-        f"Invalid value for argument `train_batch_size`. Received: "
-        f"train_batch_size={train.train_batch_size} with "
-        f"gradient_accumulation_steps={train.gradient_accumulation_steps} on "
-        f"{replicas} replicas. Expected a multiple of replicas x "
-        f"gradient_accumulation_steps = "
-        f"{replicas * train.gradient_accumulation_steps} (each replica "
-        f"takes an equal share of every micro-batch).")
-
-
-def _micro_batch_note(train, replicas):
-  k = train.gradient_accumulation_steps
-  if k == 1:
-    return ""
-  return (f" = {k} micro-batches x {train.train_batch_size // k // replicas} "
-          f"windows x {replicas} replica(s)")
-
-
-@dataclasses.dataclass(frozen=True)
-class _TrainingData:
-  num_examples: int
-  source: modeling.ModelSource
-  tokenizer: object
-  features: features_lib.Features
-
-
-def _prepare_data(run_config, source):
-  squad = load_train_data(run_config.data,
-                          version_2_with_negative=run_config.decode
-                          .version_2_with_negative)
-  tokenizer = features_lib.load_tokenizer(
-      source.tokenizer_path, do_lower_case=run_config.model.do_lower_case)
-  features = features_lib.build_features(squad.examples, tokenizer,
-                                         run_config.features)
-  return _TrainingData(len(squad.examples), source, tokenizer, features)
-
-
-def _build_state(strategy, source, train, steps, *, loss_scaling,
-                 after_micro_batch=None):
-  with strategy.scope():
-    model, report = modeling.build_model(source)
-    modeling.log_weights_report(report)
-    optimizer = optimization.create_optimizer(
-        learning_rate=train.learning_rate, total_steps=steps,
-        warmup_ratio=train.warmup_ratio, weight_decay=train.weight_decay,
-        clip_norm=train.clip_norm, epsilon=train.adam_epsilon,
-        mixed_float16=loss_scaling)
-    model.compile(optimizer=optimizer, jit_compile=train.jit_compile)
-    # Keras sums each replica's own mean loss into the logs (TPUs would log
-    # replica 0's alone); summing everywhere lets the logger divide by the
-    # replica count to get the global mean.
-    model.distribute_reduction_method = "sum"
-    if train.gradient_accumulation_steps > 1:
-      accumulation.install(model, steps=train.gradient_accumulation_steps,
-                           after_micro_batch=after_micro_batch)
-  return checkpointing.new_state(model, optimizer, seed=train.seed,
-                                 strategy=strategy)
-
-
-def _checkpoint_writer(state, model_dir, train, chief):
-  """(save fn, cleanup fn): saves go to model_dir on the chief, else to a
-  temporary directory whose files are deleted at once (every worker must take
-  part in a multi-worker save, with the same Checkpoint object each time:
-  a new one would create, and broadcast, a new save counter)."""
-  if chief:
-    manager = checkpointing.make_manager(state, model_dir,
-                                         keep=train.keep_checkpoints)
-    return lambda: checkpointing.save(manager, state), lambda: None
-  scratch = fs.make_local_temp_dir(prefix="tfqa-worker-ckpt-")
-  manager = checkpointing.make_manager(state, scratch, keep=1)
-
-  def save_and_discard():
-    checkpointing.save(manager, state)
-    for path in fs.glob(manager.directory, "*"):
-      fs.remove(path)
-
-  return save_and_discard, lambda: fs.rmtree(scratch)
 
 
 def _fit(state, train_features, run_config, strategy, *, callbacks,
@@ -508,26 +405,3 @@ def _fit(state, train_features, run_config, strategy, *, callbacks,
     logging.info("A callback stopped training at step %d of %d.", step,
                  steps)
   return step
-
-
-def _save_model_assets(model_dir, model, tokenizer):
-  """Tokenizer and BERT config beside the checkpoints, for eval and export."""
-  tokenizer_dir = os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)
-  if not fs.isdir(tokenizer_dir):
-    tmp = tokenizer_dir + ".tmp"
-    fs.rmtree(tmp)  # a copy a killed run left
-    with fs.local_dir_for(tmp) as local:  # HF writes local files only
-      tokenizer.save_pretrained(local)
-    fs.rename(tmp, tokenizer_dir)
-  io_utils.atomic_write_json(os.path.join(model_dir, rundir.BERT_CONFIG_FILE),
-                             modeling.bert_config_dict(model))
-
-
-def _check_data_position(state, per_epoch, prefix):
-  step, epoch = int(state.step.numpy()), int(state.epoch.numpy())
-  if epoch != step // per_epoch:
-    raise checkpointing.CheckpointError(
-        f"Checkpoint {prefix} is at step {step} of epoch {epoch}, but the "
-        f"training data now has {per_epoch} steps per epoch (step {step} "
-        f"would be epoch {step // per_epoch}). The training data or batch "
-        f"size changed since the run started; use a new --model_dir.")
