@@ -114,6 +114,55 @@ def export_model(*, model_dir: str, export_dir: str,
   hooks = hooks or ExportHooks()
   preflight.check_export(model_dir, export_dir=export_dir,
                          probe_file=probe_file, checkpoint=checkpoint)
+  target = _target(export_dir, config)
+  trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  trained, threshold = threshold_lib.with_null_threshold(
+      trained, config.null_score_diff_threshold)
+  probe_source, probe = verify_lib.probe_examples(
+      probe_file, trained.run_config,
+      max_questions=config.max_probe_questions)
+  staging = _staging(export_dir, target)
+  try:
+    verification, portable_report = _stage_models(
+        trained, staging, target, probe=probe, probe_source=probe_source,
+        config=config, portable=portable, hooks=hooks)
+    io_utils.atomic_write_text(
+        os.path.join(staging.pretrained, exportdir.MODEL_CARD_FILE),
+        card_lib.model_card(
+            trained, model_name=config.model_name, version=target.version,
+            verification=verification, threshold=threshold,
+            license_id=config.license))
+    manifest = manifest_lib.build_manifest(
+        trained, export_dir=export_dir, model_name=config.model_name,
+        version=target.version, staged_version=staging.version,
+        staged_pretrained=staging.pretrained, verification=verification,
+        probe_source=probe_source, staged_portable=staging.portable,
+        portable_report=portable_report,
+        max_windows_per_batch=config.max_windows_per_batch,
+        threshold=threshold)
+    manifest_path = _publish(staging, target, manifest, export_dir=export_dir,
+                             overwrite=config.overwrite, hooks=hooks)
+  finally:
+    staging.remove()
+  return ExportResult(saved_model_dir=target.version_dir,
+                      pretrained_dir=target.pretrained_dir,
+                      manifest_path=manifest_path, verification=verification,
+                      portable=portable_report)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+  """Where an export is published."""
+
+  models_dir: str  # export_dir/saved_model/<model_name>
+  version: int
+  version_dir: str  # models_dir/<version>
+  pretrained_dir: str  # export_dir/pretrained
+
+
+def _target(export_dir, config):
+  """The export's places, after recovering an interrupted one; refuses an
+  existing version without `overwrite`."""
   models_dir = os.path.join(export_dir, exportdir.SAVED_MODEL_SUBDIR,
                             config.model_name)
   publish.recover_interrupted(export_dir, models_dir)
@@ -124,16 +173,27 @@ def export_model(*, model_dir: str, export_dir: str,
   pretrained_dir = os.path.join(export_dir, exportdir.PRETRAINED_SUBDIR)
   if not config.overwrite:
     publish.refuse_existing(version_dir, models_dir)
+  return _Target(models_dir, version, version_dir, pretrained_dir)
 
-  trained = trained_model.load(model_dir, checkpoint=checkpoint)
-  trained, threshold = threshold_lib.with_null_threshold(
-      trained, config.null_score_diff_threshold)
-  probe_source, probe = verify_lib.probe_examples(
-      probe_file, trained.run_config,
-      max_questions=config.max_probe_questions)
-  fs.makedirs(models_dir)
+
+@dataclasses.dataclass(frozen=True)
+class _Staging:
+  """Where an export is written before it is published."""
+
+  version: str
+  pretrained: str
+  portable: str
+
+  def remove(self) -> None:
+    for staged in (self.version, self.pretrained, self.portable):
+      fs.rmtree(staged)
+
+
+def _staging(export_dir, target):
+  fs.makedirs(target.models_dir)
   # TF Serving only loads all-digit directory names: it never sees these.
-  staged_version = os.path.join(models_dir, f".tmp-{version}-{os.getpid()}")
+  staged_version = os.path.join(target.models_dir,
+                                f".tmp-{target.version}-{os.getpid()}")
   staged_pretrained = os.path.join(
       export_dir, f".tmp-{exportdir.PRETRAINED_SUBDIR}-{os.getpid()}")
   # tf2onnx, ONNX Runtime and TFLite use local files: a URL's is staged
@@ -142,78 +202,72 @@ def export_model(*, model_dir: str, export_dir: str,
       fs.make_local_temp_dir(prefix="tfqa-portable-")
       if fs.is_url(export_dir) else
       os.path.join(export_dir, f".tmp-portable-{os.getpid()}"))
-  try:
-    saved_model_lib.save_saved_model(
-        trained, staged_version,
-        max_windows_per_batch=config.max_windows_per_batch)
-    hooks.stage("saved_model", staged_version)
-    saved_model_lib.write_warmup_requests(
-        os.path.join(staged_version, exportdir.WARMUP_FILE), probe,
-        model_name=config.model_name,
-        num_requests=config.num_warmup_requests)
-    hooks.stage("warmup", staged_version)
-    pretrained_lib.save_pretrained(trained, staged_pretrained)
-    hooks.stage("pretrained", staged_pretrained)
-    if config.verify:
-      verification = hooks.check_parity(
-          trained, saved_model_dir=staged_version,
-          pretrained_dir=staged_pretrained, examples=probe,
-          probe_source=probe_source,
-          logits_tolerance=config.logits_tolerance,
-          min_answer_agreement=config.min_answer_agreement)
-      hooks.stage("verify", staged_version)
-    else:
-      verification = {"skipped": True}
-    portable_report = None
-    if portable is not None and portable.enabled:
-      portable_report = portable_lib.build_portable(
-          saved_model_dir=staged_version, staging_dir=staged_portable,
-          examples=probe, tokenizer=trained.tokenizer,
-          run_config=trained.run_config, probe_source=probe_source,
-          portable=portable, logits_tolerance=config.logits_tolerance,
-          quantize_fn=hooks.quantize_onnx)
-      hooks.stage("portable", staged_portable)
-    io_utils.atomic_write_text(
-        os.path.join(staged_pretrained, exportdir.MODEL_CARD_FILE),
-        card_lib.model_card(
-            trained, model_name=config.model_name, version=version,
-            verification=verification, threshold=threshold,
-            license_id=config.license))
-    manifest = manifest_lib.build_manifest(
-        trained, export_dir=export_dir, model_name=config.model_name,
-        version=version, staged_version=staged_version,
-        staged_pretrained=staged_pretrained, verification=verification,
-        probe_source=probe_source, staged_portable=staged_portable,
-        portable_report=portable_report,
-        max_windows_per_batch=config.max_windows_per_batch,
-        threshold=threshold)
-    publisher = hooks.publisher
-    # All of it or nothing: a SIGTERM/SIGINT waits for the renames.
-    with signals.deferred():
-      # Before anything is replaced: a rerun after a kill is let in.
-      exportdir.mark_as_export_dir(export_dir)
-      publisher.publish(staged_version, version_dir,
-                        overwrite=config.overwrite)
-      try:
-        hooks.stage("published_version", version_dir)
-        # pretrained/ mirrors the newest export: replaced whole, atomically.
-        publisher.publish(staged_pretrained, pretrained_dir, overwrite=True)
-        hooks.stage("published_pretrained", pretrained_dir)
-        publisher.publish_portable(staged_portable, export_dir)
-      except BaseException:
-        # Keep the export all-or-nothing: take the new version back out.
-        fs.rmtree(version_dir)
-        raise
-      manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
-      io_utils.atomic_write_json(manifest_path, manifest)
-      hooks.stage("manifest", manifest_path)
-  finally:
-    for staged in (staged_version, staged_pretrained, staged_portable):
-      fs.rmtree(staged)
-  return ExportResult(saved_model_dir=version_dir,
-                      pretrained_dir=pretrained_dir,
-                      manifest_path=manifest_path, verification=verification,
-                      portable=portable_report)
+  return _Staging(staged_version, staged_pretrained, staged_portable)
+
+
+def _stage_models(trained, staging, target, *, probe, probe_source, config,
+                  portable, hooks):
+  """Writes the SavedModel (with warm-up requests), the pretrained copy and,
+  when asked, the portable models; checks them. Returns (verification,
+  portable report)."""
+  saved_model_lib.save_saved_model(
+      trained, staging.version,
+      max_windows_per_batch=config.max_windows_per_batch)
+  hooks.stage("saved_model", staging.version)
+  saved_model_lib.write_warmup_requests(
+      os.path.join(staging.version, exportdir.WARMUP_FILE), probe,
+      model_name=config.model_name,
+      num_requests=config.num_warmup_requests)
+  hooks.stage("warmup", staging.version)
+  pretrained_lib.save_pretrained(trained, staging.pretrained)
+  hooks.stage("pretrained", staging.pretrained)
+  if config.verify:
+    verification = hooks.check_parity(
+        trained, saved_model_dir=staging.version,
+        pretrained_dir=staging.pretrained, examples=probe,
+        probe_source=probe_source,
+        logits_tolerance=config.logits_tolerance,
+        min_answer_agreement=config.min_answer_agreement)
+    hooks.stage("verify", staging.version)
+  else:
+    verification = {"skipped": True}
+  portable_report = None
+  if portable is not None and portable.enabled:
+    portable_report = portable_lib.build_portable(
+        saved_model_dir=staging.version, staging_dir=staging.portable,
+        examples=probe, tokenizer=trained.tokenizer,
+        run_config=trained.run_config, probe_source=probe_source,
+        portable=portable, logits_tolerance=config.logits_tolerance,
+        quantize_fn=hooks.quantize_onnx)
+    hooks.stage("portable", staging.portable)
+  return verification, portable_report
+
+
+def _publish(staging, target, manifest, *, export_dir, overwrite, hooks):
+  """Moves the staged export into place, all of it or nothing, then writes
+  the manifest; returns its path."""
+  publisher = hooks.publisher
+  # All of it or nothing: a SIGTERM/SIGINT waits for the renames.
+  with signals.deferred():
+    # Before anything is replaced: a rerun after a kill is let in.
+    exportdir.mark_as_export_dir(export_dir)
+    publisher.publish(staging.version, target.version_dir,
+                      overwrite=overwrite)
+    try:
+      hooks.stage("published_version", target.version_dir)
+      # pretrained/ mirrors the newest export: replaced whole, atomically.
+      publisher.publish(staging.pretrained, target.pretrained_dir,
+                        overwrite=True)
+      hooks.stage("published_pretrained", target.pretrained_dir)
+      publisher.publish_portable(staging.portable, export_dir)
+    except BaseException:
+      # Keep the export all-or-nothing: take the new version back out.
+      fs.rmtree(target.version_dir)
+      raise
+    manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
+    io_utils.atomic_write_json(manifest_path, manifest)
+    hooks.stage("manifest", manifest_path)
+  return manifest_path
 
 
 def _config(config, settings):
