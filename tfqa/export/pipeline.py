@@ -124,7 +124,7 @@ def export_model(*, model_dir: str, export_dir: str,
   staging = _staging(export_dir, target)
   try:
     verification, portable_report = _stage_models(
-        trained, staging, target, probe=probe, probe_source=probe_source,
+        trained, staging, probe=probe, probe_source=probe_source,
         config=config, portable=portable, hooks=hooks)
     io_utils.atomic_write_text(
         os.path.join(staging.pretrained, exportdir.MODEL_CARD_FILE),
@@ -205,8 +205,8 @@ def _staging(export_dir, target):
   return _Staging(staged_version, staged_pretrained, staged_portable)
 
 
-def _stage_models(trained, staging, target, *, probe, probe_source, config,
-                  portable, hooks):
+def _stage_models(trained, staging, *, probe, probe_source, config, portable,
+                  hooks):
   """Writes the SavedModel (with warm-up requests), the pretrained copy and,
   when asked, the portable models; checks them. Returns (verification,
   portable report)."""
