@@ -32,6 +32,7 @@ from tfqa import signals
 from tfqa import train_callbacks
 from tfqa import train_evaluation
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 # The step log's reader, public here where the runs are made.
 from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
 
@@ -146,7 +147,8 @@ def train_and_evaluate(
     verbose: str | int = "auto",
     callbacks: Sequence[tf_keras.callbacks.Callback] = (),
     progress_every_steps: int = config_lib.PROGRESS_EVERY_STEPS,
-    hooks: TrainingHooks | None = None) -> TrainResult:
+    hooks: TrainingHooks | None = None,
+    source: model_source.ModelSource | None = None) -> TrainResult:
   """Trains (resuming from the latest readable checkpoint) and evaluates.
 
   Under a multi-worker strategy every worker runs this with the same
@@ -175,6 +177,9 @@ def train_and_evaluate(
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
     hooks: functions called at named points of the run (TrainingHooks).
+    source: what preflight.check_train(run_config, model_dir) returned (the
+      run's inputs are checked and its model resolved: tfqa.train passes
+      it, so a hub name is looked up once); None: checked here.
 
   Returns:
     The TrainResult.
@@ -203,7 +208,8 @@ def train_and_evaluate(
     raise ValueError(f"Invalid value for argument `progress_every_steps`. "
                      f"Received: progress_every_steps={progress_every_steps!r}"
                      f". Expected a positive integer.")
-  source = preflight.check_train(run_config, model_dir)
+  if source is None:
+    source = preflight.check_train(run_config, model_dir)
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,
@@ -334,7 +340,7 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
 
 
 def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
-               source: modeling.ModelSource) -> str:
+               source: model_source.ModelSource) -> str:
   """Loads another run's model weights into a fresh state (--init_checkpoint).
 
   Only the weights: the optimizer (slots and step) stays fresh, so the
@@ -407,7 +413,7 @@ def _micro_batch_note(train, replicas):
 @dataclasses.dataclass(frozen=True)
 class _TrainingData:
   num_examples: int
-  source: modeling.ModelSource
+  source: model_source.ModelSource
   tokenizer: object
   features: features_lib.Features
 
