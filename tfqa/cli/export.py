@@ -96,18 +96,21 @@ def main(argv):
           f"--export_dir={_EXPORT_DIR.value} is unchanged. Run the same "
           f"command to export.", file=sys.stderr, flush=True)
     signals.exit_now(e.exit_code)
-  except (ValueError, ImportError) as e:
-    sys.exit(f"tfqa_export: error: {e}")
-  except OSError as e:
-    # A missing input, or an export directory that cannot be written: the
-    # export is staged and renamed into place, so nothing partial remains.
-    sys.exit(f"tfqa_export: error: {e}. Nothing was published; an earlier "
-             f"export in --export_dir={_EXPORT_DIR.value} is unchanged.")
   print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
 
 
+def describe(error: Exception) -> str | None:
+  """tfqa_export's wording of an OSError (None: the error's own message)."""
+  if isinstance(error, OSError):
+    # A missing input, or an export directory that cannot be written: the
+    # export is staged and renamed into place, so nothing partial remains.
+    return (f"{error}. Nothing was published; an earlier export in "
+            f"--export_dir={_EXPORT_DIR.value} is unchanged.")
+  return None
+
+
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe)
 
 
 if __name__ == "__main__":
