@@ -95,14 +95,14 @@ def model_config(kind: str, workdir: str, *, model: str | None = None):
       MiniLM-L6).
   """
   from tfqa import config  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   if kind == "pretrained":
     return config.ModelConfig(model=model or config.BUNDLED_MODEL_NAME)
   if kind not in MODEL_KINDS:
     raise ValueError(f"Invalid model kind {kind!r}; expected one of "
                      f"{MODEL_KINDS}.")
-  vocab_dir = modeling.bundled_model_dir()
+  vocab_dir = model_source.bundled_model_dir()
   shape = BERT_BASE_SHAPE if kind == "bert_base" else TINY_SHAPE
   bert_config = {"vocab_size": _vocab_size(vocab_dir), **shape,
                  "max_position_embeddings": 512, "type_vocab_size": 2,

@@ -133,13 +133,14 @@ def time_restore(run_config, model_dir):
   """(verify seconds, restore seconds, prefix, weights bytes, h5 bytes)."""
   from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
   from tfqa import optimization  # pylint: disable=import-outside-toplevel
   from tfqa import rundir  # pylint: disable=import-outside-toplevel
 
   train = run_config.train
   # The training runs of this process already set the runtime state a
   # restore needs (dropout layers draw from tf.random.Generators).
-  model, _ = modeling.build_model(modeling.ModelSource(
+  model, _ = modeling.build_model(model_source.ModelSource(
       "bert_config", os.path.join(model_dir, rundir.BERT_CONFIG_FILE),
       os.path.join(model_dir, rundir.TOKENIZER_SUBDIR)))
   optimizer = optimization.create_optimizer(

@@ -120,6 +120,7 @@ def main(argv):
   from tfqa import features as features_lib  # pylint: disable=import-outside-toplevel
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   bench_common.require_data(_DATA.value)
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-gpu-check-")
@@ -132,7 +133,7 @@ def main(argv):
           train_batch_size=_BATCH.value, learning_rate=3e-5,
           num_train_epochs=1_000_000, max_steps=_STEPS.value, seed=0,
           require_gpu=True))
-  source = modeling.resolve_source(run_config.model)
+  source = model_source.resolve(run_config.model)
   model, _ = modeling.build_model(source)
   flops_args = {"params": bench_common.nonembedding_params(model),
                 "layers": model.config.num_hidden_layers,

@@ -67,6 +67,7 @@ def main(argv):
   from tfqa import features  # pylint: disable=import-outside-toplevel
   from tfqa import input_pipeline  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
   from tfqa import optimization  # pylint: disable=import-outside-toplevel
 
   bench_common.require_data(_DATA.value)
@@ -75,7 +76,7 @@ def main(argv):
       _DATA.value, workdir, tiny=_TINY.value, heldout_article=0)
   model_config = bench_common.model_config(
       "tiny" if _TINY.value else "pretrained", workdir)
-  source = modeling.resolve_source(model_config)
+  source = model_source.resolve(model_config)
   tokenizer = features.load_tokenizer(source.tokenizer_path)
   windows = features.build_features(
       data_lib.load_squad_json(train_file).examples, tokenizer,

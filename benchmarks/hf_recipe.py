@@ -181,6 +181,7 @@ def train(run_config, train_file, *, steps: int | None = None,
   import tf_keras  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   if (steps is None) == (epochs is None):
     raise ValueError("Pass exactly one of steps and epochs.")
@@ -188,7 +189,7 @@ def train(run_config, train_file, *, steps: int | None = None,
   batch = train_config.train_batch_size
   tf_keras.utils.set_random_seed(train_config.seed)
   started = time.perf_counter()
-  source = modeling.resolve_source(run_config.model)
+  source = model_source.resolve(run_config.model)
   model, report = modeling.build_model(source)
   # As tfqa's training does: say what was loaded, warn about surprises.
   modeling.log_weights_report(report)

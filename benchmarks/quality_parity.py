@@ -150,7 +150,7 @@ def run_one(spec: dict) -> dict:
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import evaluation  # pylint: disable=import-outside-toplevel
   from tfqa import features  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
   from tfqa import training  # pylint: disable=import-outside-toplevel
   import hf_recipe  # pylint: disable=import-outside-toplevel
 
@@ -185,7 +185,7 @@ def run_one(spec: dict) -> dict:
                              padding=settings["recipe"]["padding"],
                              epsilon=settings["recipe"]["adam_epsilon"],
                              clip_norm=settings["recipe"]["max_grad_norm"])
-    source = modeling.resolve_source(run_config.model)
+    source = model_source.resolve(run_config.model)
     heldout = data_lib.load_squad_json(heldout_file).examples
     metrics = evaluation.evaluate(
         recipe.model, heldout, features.load_tokenizer(source.tokenizer_path),

@@ -141,7 +141,7 @@ def run_recipe(name, run_config, train_file, heldout_examples, *, padding,
   """The transformers TF example recipe (hf_recipe) with `padding`; returns its RunStats."""
   from tfqa import evaluation  # pylint: disable=import-outside-toplevel
   from tfqa import features  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   train = run_config.train
   steps, batch = train.max_steps, train.train_batch_size
@@ -149,7 +149,7 @@ def run_recipe(name, run_config, train_file, heldout_examples, *, padding,
   recipe = hf_recipe.train(run_config, train_file, steps=steps,
                            padding=padding, epsilon=train.adam_epsilon,
                            clip_norm=train.clip_norm)
-  source = modeling.resolve_source(run_config.model)
+  source = model_source.resolve(run_config.model)
   started = time.perf_counter()
   result = evaluation.evaluate(
       recipe.model, heldout_examples,
@@ -193,9 +193,9 @@ def tfqa_plan(run_config, examples):
   """
   from tfqa import features  # pylint: disable=import-outside-toplevel
   from tfqa import input_pipeline  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
-  source = modeling.resolve_source(run_config.model)
+  source = model_source.resolve(run_config.model)
   tokenizer = features.load_tokenizer(source.tokenizer_path)
   started = time.perf_counter()
   windows = features.build_features(examples, tokenizer, run_config.features)
@@ -259,6 +259,7 @@ def main(argv):
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   unknown = sorted(set(_VARIANTS.value) - set(_VARIANT_NAMES))
   if unknown:
@@ -294,7 +295,7 @@ def main(argv):
   # the end, and the best measurement is the denominator of MFU.
   peaks = [bench_common.matmul_flops_per_second(matmul_size)]
 
-  model, _ = modeling.build_model(modeling.resolve_source(run_config.model))
+  model, _ = modeling.build_model(model_source.resolve(run_config.model))
   flops_args = {"params": bench_common.nonembedding_params(model),
                 "layers": model.config.num_hidden_layers,
                 "hidden": model.config.hidden_size}

@@ -157,3 +157,43 @@ def test_train_evaluate_export_and_answer_through_the_api(tiny_files,
   assert out["both"] == [out["one"][:2], out["one"][:2]]
   # The export answers as the run's checkpoint does.
   assert out["run"] == out["one"][0]
+
+
+_HUB_NAME_LOOKED_UP_ONCE = """
+import json, os, sys
+import huggingface_hub
+import tfqa
+from tfqa.cli import common  # Keras 2 for transformers' TF model
+import transformers
+
+files, root = json.loads(sys.argv[1]), sys.argv[2]
+snapshot = os.path.join(root, "snapshot")
+config = transformers.BertConfig.from_json_file(files["bert_config"])
+model = transformers.TFBertForQuestionAnswering(config)
+model(model.dummy_inputs)
+model.save_pretrained(snapshot)
+lookups = []
+
+def snapshot_download(name, **kwargs):
+  # The cache's answer for a cached hub model (no request).
+  lookups.append([name, kwargs])
+  return snapshot
+
+huggingface_hub.snapshot_download = snapshot_download
+trained = tfqa.train(
+    model_dir=os.path.join(root, "run"), model="org/tiny-bert",
+    vocab_file=files["vocab"], do_lower_case=True,
+    train_file=files["train_v2"], max_seq_length=32, doc_stride=8,
+    max_query_length=12, train_batch_size=4, max_steps=1, verbose=0,
+    version_2_with_negative=True)
+print(json.dumps({"step": trained.global_step, "lookups": lookups}))
+"""
+
+
+@pytest.mark.slow
+def test_train_looks_a_hub_name_up_once(tiny_files, tmp_path):
+  # preflight resolves the model; training takes the checked source.
+  out = _python(_HUB_NAME_LOOKED_UP_ONCE, json.dumps(tiny_files),
+                str(tmp_path))
+  assert out == {"step": 1, "lookups": [["org/tiny-bert",
+                                         {"local_files_only": True}]]}

@@ -12,6 +12,7 @@ import tf_keras
 
 from tfqa import checkpointing
 from tfqa import modeling
+from tfqa.model import source as model_source
 from tfqa import optimization
 
 from conftest import tiny_bert_config
@@ -29,7 +30,7 @@ def _state(tmp_path, seed=0, **config):
   path.write_text(json.dumps(tiny_bert_config(**config)))
   tf_keras.utils.set_random_seed(seed)
   model, _ = modeling.build_model(
-      modeling.ModelSource("bert_config", str(path), ""))
+      model_source.ModelSource("bert_config", str(path), ""))
   optimizer = optimization.create_optimizer(
       learning_rate=1e-3, total_steps=10, warmup_ratio=0.0, weight_decay=0.0,
       clip_norm=0.0)
@@ -185,7 +186,7 @@ def test_dropout_generators_require_generator_mode(tmp_path):
   path = tmp_path / "bert.json"
   path.write_text(json.dumps(tiny_bert_config()))
   model, _ = modeling.build_model(
-      modeling.ModelSource("bert_config", str(path), ""))
+      model_source.ModelSource("bert_config", str(path), ""))
   with pytest.raises(ValueError, match="enable_tf_random_generator"):
     checkpointing.dropout_generators(model)
 

@@ -108,3 +108,60 @@ def test_help_groups_follow_the_config():
                                    "gradient_accumulation_steps",
                                    "eval_every_steps", "keep_best"]
   assert sorted(sum(groups.values(), [])) == sorted(fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tuned:
+  """A section with a bounded int, text-or-number and an API-only field."""
+
+  # Version number. None: the next.
+  version: int | None = None
+  # A number, or 'best'.
+  threshold: float | str | None = None
+  # Kept out of the flags.
+  tolerance: float = 1e-4
+
+
+def test_define_flags_takes_the_fields_bounds_and_choices_it_is_given():
+  values = flags.FlagValues()
+  fields = config_flags.define_flags(
+      {"export": _Tuned, "pipeline": _Section}, flag_values=values,
+      fields={"export": ("version", "threshold"), "pipeline": ("padding",)},
+      choices={"padding": ("dynamic", "bucketed")},
+      lower_bounds={"version": 1})
+  assert fields == {"version": "export.version",
+                    "threshold": "export.threshold",
+                    "padding": "pipeline.padding"}
+  values(["prog", "--threshold=best", "--padding=bucketed"])
+  assert values["threshold"].value == "best"  # text: the tool reads it
+  with pytest.raises(flags.IllegalFlagValueError,
+                     match=r"--version=0: 0 is not a positive integer"):
+    values(["prog", "--version=0"])
+  with pytest.raises(flags.IllegalFlagValueError, match="one of <dynamic|bucketed>"):
+    values(["prog", "--padding=width_buckets"])
+  groups = config_flags.help_groups(
+      fields, section_groups={"export": "Output", "pipeline": "Output"},
+      field_groups={"version": "Versions"})
+  assert groups == {"Output": ["threshold", "padding"],
+                    "Versions": ["version"]}
+
+
+def test_tfqa_export_flags_are_the_export_configs_fields():
+  from tfqa.cli import export as export_cli  # defines its flags in FLAGS
+  from tfqa.export import portable
+  assert export_cli.FLAG_FIELDS == {
+      **{name: f"export.{name}"
+         for name in config.EXPORT_FLAG_FIELDS["export"]},
+      **{name: f"portable.{name}"
+         for name in config.EXPORT_FLAG_FIELDS["portable"]}}
+  defaults = {name: flags.FLAGS[name].default
+              for name in export_cli.FLAG_FIELDS}
+  export_defaults = config.ExportConfig()
+  portable_defaults = portable.PortableConfig()
+  assert defaults == {
+      name: getattr(export_defaults if dotted.startswith("export.")
+                    else portable_defaults, name)
+      for name, dotted in export_cli.FLAG_FIELDS.items()}
+  assert defaults["max_windows_per_batch"] == 8
+  assert flags.FLAGS["version"].parser.lower_bound == 1
+  assert flags.FLAGS["quantize"].parser.enum_values == ["int8"]

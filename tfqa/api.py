@@ -65,11 +65,11 @@ def train(run_config: config_lib.RunConfig | None = None, *, model_dir: str,
   """Trains and evaluates a run in `model_dir`; called again, resumes it."""
   run_config = run_config_for(model_dir, run_config, **settings)
   # Before TensorFlow is imported: wrong inputs fail at once.
-  preflight.check_train(run_config, model_dir)
+  source = preflight.check_train(run_config, model_dir)
   from tfqa import training  # pylint: disable=import-outside-toplevel
   return training.train_and_evaluate(
       run_config, model_dir, callbacks=callbacks, verbose=verbose,
-      progress_every_steps=progress_every_steps, hooks=hooks)
+      progress_every_steps=progress_every_steps, hooks=hooks, source=source)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,10 +11,10 @@ import os
 
 from tfqa import config as config_lib
 from tfqa import exportdir
-from tfqa import modeling
 from tfqa import paths
 from tfqa import rundir
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 
 _SQUAD = "a SQuAD JSON file"
 # Characters of a path that TensorFlow's checkpoint reader matches as a
@@ -23,7 +23,7 @@ _PATTERN_CHARS = "[\\"
 
 
 def check_train(run_config: config_lib.RunConfig,
-                model_dir: str) -> modeling.ModelSource:
+                model_dir: str) -> model_source.ModelSource:
   """Checks what a training run reads and where it writes.
 
   The run directory, the data files, the model (a hub name is looked up:
@@ -31,7 +31,8 @@ def check_train(run_config: config_lib.RunConfig,
   position embeddings.
 
   Returns:
-    The resolved model source.
+    The resolved model source, checked: pass it on (training.
+    train_and_evaluate's `source`) rather than resolving it again.
 
   Raises:
     ValueError: naming the flag, the value and what was expected.
@@ -60,8 +61,8 @@ def check_train(run_config: config_lib.RunConfig,
   init = run_config.model.init_checkpoint
   if init and not rundir.checkpoints_on_disk(model_dir):
     check_init_checkpoint(init)
-  source = modeling.resolve_source(run_config.model)
-  modeling.check_feature_config(source, run_config.features)
+  source = model_source.resolve(run_config.model)
+  model_source.check_feature_config(source, run_config.features)
   return source
 
 

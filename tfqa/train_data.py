@@ -8,7 +8,7 @@ from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import features as features_lib
 from tfqa import input_pipeline
-from tfqa import modeling
+from tfqa.model import source as model_source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +16,7 @@ class TrainingData:
   """The windows a run trains on, and what made them."""
 
   num_examples: int
-  source: modeling.ModelSource
+  source: model_source.ModelSource
   tokenizer: object
   features: features_lib.Features
 
@@ -53,7 +53,7 @@ def load_train_data(data_config: config_lib.DataConfig, *,
 
 
 def prepare_data(run_config: config_lib.RunConfig,
-                 source: modeling.ModelSource) -> TrainingData:
+                 source: model_source.ModelSource) -> TrainingData:
   """The run's training examples, tokenized into windows."""
   squad = load_train_data(run_config.data,
                           version_2_with_negative=run_config.decode

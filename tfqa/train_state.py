@@ -15,9 +15,10 @@ from tfqa import modeling
 from tfqa import optimization
 from tfqa import rundir
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 
 
-def build_state(strategy, source: modeling.ModelSource,
+def build_state(strategy, source: model_source.ModelSource,
                 train: config_lib.TrainConfig, steps: int, *,
                 loss_scaling: bool,
                 after_micro_batch=None) -> checkpointing.TrainingState:
@@ -43,7 +44,7 @@ def build_state(strategy, source: modeling.ModelSource,
 
 
 def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
-               source: modeling.ModelSource) -> str:
+               source: model_source.ModelSource) -> str:
   """Loads another run's model weights into a fresh state (--init_checkpoint).
 
   Only the weights: the optimizer (slots and step) stays fresh, so the

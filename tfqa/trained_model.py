@@ -14,6 +14,7 @@ from tfqa import modeling
 from tfqa import preflight
 from tfqa import rundir
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,7 @@ def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
     preflight.check_checkpoint(checkpoint, model_dir)
     checkpointing.verify_readable(checkpoint)
   model, _ = modeling.build_model(
-      modeling.ModelSource("bert_config", bert_config, tokenizer_dir),
+      model_source.ModelSource("bert_config", bert_config, tokenizer_dir),
       dropout=False)
   checkpointing.restore_model(model, checkpoint)
   tokenizer = features_lib.load_tokenizer(tokenizer_dir)

@@ -28,6 +28,7 @@ from tfqa import train_data
 from tfqa import train_evaluation
 from tfqa import train_state
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 # The step log's reader, public here where the runs are made.
 from tfqa.train_callbacks import read_train_log  # pylint: disable=unused-import
 
@@ -104,7 +105,8 @@ def train_and_evaluate(
     verbose: str | int = "auto",
     callbacks: Sequence[tf_keras.callbacks.Callback] = (),
     progress_every_steps: int = config_lib.PROGRESS_EVERY_STEPS,
-    hooks: TrainingHooks | None = None) -> TrainResult:
+    hooks: TrainingHooks | None = None,
+    source: model_source.ModelSource | None = None) -> TrainResult:
   """Trains (resuming from the latest readable checkpoint) and evaluates.
 
   Under a multi-worker strategy every worker runs this with the same
@@ -133,6 +135,9 @@ def train_and_evaluate(
     progress_every_steps: steps between progress lines (verbose="auto"
       without a terminal).
     hooks: functions called at named points of the run (TrainingHooks).
+    source: what preflight.check_train(run_config, model_dir) returned (the
+      run's inputs are checked and its model resolved: tfqa.train passes
+      it, so a hub name is looked up once); None: checked here.
 
   Returns:
     The TrainResult.
@@ -152,7 +157,8 @@ def train_and_evaluate(
   hooks = hooks or TrainingHooks()
   _check_arguments(hooks=hooks, verbose=verbose,
                    progress_every_steps=progress_every_steps)
-  source = preflight.check_train(run_config, model_dir)
+  if source is None:
+    source = preflight.check_train(run_config, model_dir)
   train = run_config.train
   # Multi-worker collectives must be configured before other TF work.
   strategy = distribution.make_strategy(train.distribution_strategy,

@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import textwrap
+from typing import Callable
 
 from absl import app
 from absl import flags
@@ -63,12 +64,29 @@ def parser_with_grouped_help(doc: str, groups: dict[str, list[str]]):
   return parse
 
 
-def run_tool(main, doc: str, groups: dict[str, list[str]]) -> None:
-  """Runs a tool's main under absl with grouped --help.
+# What a tool reports in one line (exit status 1) instead of a traceback:
+# a wrong input (ValueError; paths.PathError is one), a missing optional
+# extra (ImportError), a file that cannot be read or written (OSError).
+REPORTED_ERRORS = (ValueError, ImportError, OSError)
+
+
+def run_tool(main, doc: str, groups: dict[str, list[str]], *,
+             describe: Callable[[Exception], str | None] | None = None
+             ) -> None:
+  """Runs a tool's main under absl with grouped --help: every tool's one
+  catch-and-exit policy.
 
   A usage mistake (app.UsageError: a missing or contradictory flag, stray
   or missing arguments) ends the program with one line on stderr naming
-  the tool, and exit status 1, instead of absl's full usage text.
+  the tool, and exit status 1, instead of absl's full usage text; so does
+  one of REPORTED_ERRORS, in the words of the tool's flags.
+
+  Args:
+    main: the tool's main(argv).
+    doc: its usage text ("tool_name: what it does ...").
+    groups: --help groups (title -> flag names).
+    describe: the tool's own wording of an error (what is safe, what to
+      do), or None for the error's message.
   """
   prog = doc.split(":", 1)[0].strip()
 
@@ -77,6 +95,9 @@ def run_tool(main, doc: str, groups: dict[str, list[str]]) -> None:
       return main(argv)
     except app.UsageError as e:
       sys.exit(f"{prog}: error: {e} (`{prog} --help` lists the flags)")
+    except REPORTED_ERRORS as e:
+      message = (describe(e) if describe else None) or str(e)
+      sys.exit(flag_wording(f"{prog}: error: {message}"))
     except SystemExit as e:
       if isinstance(e.code, str):  # an error message: say it in flags
         raise SystemExit(flag_wording(e.code)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import re
 
@@ -20,38 +21,52 @@ def summary(help_text: str) -> str:
 
 
 def define_flags(sections: Mapping[str, type], *,
-                 flag_values: flags.FlagValues = flags.FLAGS
+                 flag_values: flags.FlagValues = flags.FLAGS,
+                 fields: Mapping[str, Sequence[str]] | None = None,
+                 choices: Mapping[str, Sequence[str]] | None = None,
+                 lower_bounds: Mapping[str, int] | None = None
                  ) -> dict[str, str]:
   """Defines one flag per field of each section's dataclass.
 
   Args:
     sections: section name (as in RunConfig) -> its dataclass.
     flag_values: where to define them.
+    fields: section -> the fields that are flags (default: every field).
+    choices: field -> the values its enum flag takes (default:
+      config.FIELD_CHOICES).
+    lower_bounds: field -> the smallest value of its integer flag.
 
   Returns:
     flag name -> dotted field name ("train.seed"), in definition order.
   """
+  choices = config_lib.FIELD_CHOICES if choices is None else choices
   flag_fields = {}
   for section, cls in sections.items():
     comments = config_lib.field_comments(cls)
     for field in dataclasses.fields(cls):
+      if fields is not None and field.name not in fields[section]:
+        continue
       # The first line is what grouped --help shows.
       first = summary(comments[field.name])
       rest = comments[field.name].strip()[len(first):].strip()
-      _define(field, f"{first}\n{rest}" if rest else first, flag_values)
+      _define(field, f"{first}\n{rest}" if rest else first, flag_values,
+              choices=choices.get(field.name),
+              lower_bound=(lower_bounds or {}).get(field.name))
       flag_fields[field.name] = f"{section}.{field.name}"
   return flag_fields
 
 
 def _define(field: dataclasses.Field, help_text: str,
-            flag_values: flags.FlagValues) -> None:
+            flag_values: flags.FlagValues, *, choices, lower_bound) -> None:
   kinds = {part.strip() for part in str(field.type).split("|")} - {"None"}
+  if "str" in kinds:
+    # Text, or a number spelled as text ("best" or 1.5): the tool reads it.
+    kinds = {"str"}
   if len(kinds) != 1:
     raise TypeError(f"Field {field.name}: cannot make a flag of type "
                     f"{field.type!r}.")
   kind, = kinds
   default = field.default
-  choices = config_lib.FIELD_CHOICES.get(field.name)
   if choices is not None:
     flags.DEFINE_enum(field.name, default, list(choices), help_text,
                       flag_values=flag_values)
@@ -59,7 +74,7 @@ def _define(field: dataclasses.Field, help_text: str,
     flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
   elif kind == "int":
     flags.DEFINE_integer(field.name, default, help_text,
-                         flag_values=flag_values)
+                         lower_bound=lower_bound, flag_values=flag_values)
   elif kind == "float":
     flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
   elif kind == "str":
@@ -70,15 +85,22 @@ def _define(field: dataclasses.Field, help_text: str,
                     f"{field.type!r}.")
 
 
-def help_groups(flag_fields: Mapping[str, str]) -> dict[str, list[str]]:
-  """--help groups of generated flags (config.SECTION_HELP_GROUPS, FIELD_HELP_GROUPS)."""
-  titles = [*config_lib.SECTION_HELP_GROUPS.values(),
-            *config_lib.FIELD_HELP_GROUPS.values()]
+def help_groups(flag_fields: Mapping[str, str], *,
+                section_groups: Mapping[str, str] | None = None,
+                field_groups: Mapping[str, str] | None = None
+                ) -> dict[str, list[str]]:
+  """--help groups of generated flags: each section's under its title
+  (default: config.SECTION_HELP_GROUPS), unless `field_groups` names
+  another (default: config.FIELD_HELP_GROUPS)."""
+  if section_groups is None:
+    section_groups = config_lib.SECTION_HELP_GROUPS
+    field_groups = config_lib.FIELD_HELP_GROUPS
+  field_groups = field_groups or {}
+  titles = [*section_groups.values(), *field_groups.values()]
   groups: dict[str, list[str]] = {title: [] for title in titles}
   for name, dotted in flag_fields.items():
     section = dotted.partition(".")[0]
-    title = config_lib.FIELD_HELP_GROUPS.get(
-        name, config_lib.SECTION_HELP_GROUPS[section])
+    title = field_groups.get(name, section_groups[section])
     groups[title].append(name)
   return {title: names for title, names in groups.items() if names}
 

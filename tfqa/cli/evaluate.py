@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from tfqa.cli import common
 
@@ -32,12 +31,9 @@ def main(argv):
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
   from tfqa import api  # pylint: disable=import-outside-toplevel
-  try:
-    result = api.evaluate(_MODEL_DIR.value, eval_file=_EVAL_FILE.value,
-                          checkpoint=_CHECKPOINT.value,
-                          output_dir=_OUTPUT_DIR.value)
-  except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"tfqa_eval: error: {e}")
+  result = api.evaluate(_MODEL_DIR.value, eval_file=_EVAL_FILE.value,
+                        checkpoint=_CHECKPOINT.value,
+                        output_dir=_OUTPUT_DIR.value)
   print(json.dumps({"output_dir": result.output_dir,
                     "metrics": result.metrics}, indent=2))
 

@@ -31,74 +31,51 @@ from absl import flags
 from tfqa import api
 from tfqa import config
 from tfqa import signals
+from tfqa.cli import config_flags
 from tfqa.export import portable as portable_lib
-
-_DEFAULTS = config.ExportConfig()
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Where saved_model/, pretrained/ and manifest.json go.")
-_MODEL_NAME = flags.DEFINE_string(
-    "model_name", _DEFAULTS.model_name,
-    "TF Serving model name (directory under saved_model/).")
-_VERSION = flags.DEFINE_integer(
-    "version", None, "Version number (default: 1 + the largest existing).",
-    lower_bound=1)
-_OVERWRITE = flags.DEFINE_bool(
-    "overwrite", _DEFAULTS.overwrite, "Replace an existing version directory.")
-_VERIFY = flags.DEFINE_bool(
-    "verify", _DEFAULTS.verify, "Check logits and answers against the checkpoint before "
-    "publishing (--noverify to skip).")
 _PROBE_FILE = flags.DEFINE_string(
     "probe_file", None, "SQuAD JSON for verification and warm-up requests "
     "(default: the run's eval_file, else the bundled sample).")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint prefix, or 'best': the run's --keep_best "
     "checkpoint (default: newest readable).")
-_MAX_WINDOWS_PER_BATCH = flags.DEFINE_integer(
-    "max_windows_per_batch", _DEFAULTS.max_windows_per_batch,
-    "Windows per model call in serving_default, length-sorted (0: all "
-    "windows of a request at once; larger values suit GPUs).", lower_bound=0)
-_ONNX = flags.DEFINE_bool(
-    "onnx", portable_lib.PortableConfig.onnx,
-    "Also write onnx/model.onnx (tf2onnx, predict_logits), checked against "
-    "the SavedModel.")
-_QUANTIZE = flags.DEFINE_enum(
-    "quantize", portable_lib.PortableConfig.quantize,
-    list(portable_lib.QUANTIZE_MODES),
-    "int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored "
-    "on the probe set (implies --onnx).")
-_ALLOW_QUALITY_DROP = flags.DEFINE_bool(
-    "allow_quality_drop", portable_lib.PortableConfig.allow_quality_drop,
-    f"Publish quantized models that lose more than "
-    f"{portable_lib.DEFAULT_MAX_F1_DROP:g} F1 point on the probe set.")
+# Flag name -> dotted field ("export.version", "portable.onnx"): the
+# settings of config.EXPORT_FLAG_FIELDS, from their dataclasses.
+FLAG_FIELDS = config_flags.define_flags(
+    {"export": config.ExportConfig, "portable": portable_lib.PortableConfig},
+    fields=config.EXPORT_FLAG_FIELDS,
+    choices={"quantize": portable_lib.QUANTIZE_MODES},
+    lower_bounds=config.EXPORT_FLAG_LOWER_BOUNDS)
 
-_NULL_SCORE_DIFF_THRESHOLD = flags.DEFINE_string(
-    "null_score_diff_threshold", None,
-    "SQuAD v2.0 runs: answer nothing when the null score beats the best "
-    "span's by more than this number; 'best': the best_f1_thresh of the "
-    "exported checkpoint's evaluation (MODEL_DIR/eval). Default: the run's.")
-_LICENSE = flags.DEFINE_string(
-    "license", _DEFAULTS.license,
-    "The model card's license (a Hugging Face Hub license id, e.g. mit, "
-    "cc-by-sa-4.0, other).")
-
+_GENERATED_GROUPS = config_flags.help_groups(
+    FLAG_FIELDS, section_groups=config.EXPORT_SECTION_HELP_GROUPS,
+    field_groups=config.EXPORT_FIELD_HELP_GROUPS)
 HELP_GROUPS = {
     "Input": ["model_dir", "checkpoint"],
-    "Output": ["export_dir", "model_name", "version", "overwrite",
-               "max_windows_per_batch", "null_score_diff_threshold", "onnx",
-               "quantize", "license"],
-    "Verification": ["verify", "probe_file", "allow_quality_drop"],
+    "Output": ["export_dir", *_GENERATED_GROUPS["Output"]],
+    "Verification": [*_GENERATED_GROUPS["Verification"], "probe_file"],
 }
 
 
-def _null_score_diff_threshold():
+def _null_score_diff_threshold(text):
   """The flag's value: None, "best", a float, or text the export refuses."""
-  value = _NULL_SCORE_DIFF_THRESHOLD.value
   try:
-    return float(value)
+    return float(text)
   except (TypeError, ValueError):
-    return value
+    return text
+
+
+def _settings() -> dict:
+  """api.export's keyword arguments from the generated flags."""
+  sections = config_flags.section_values(FLAG_FIELDS)
+  settings = {**sections["export"], **sections["portable"]}
+  settings["null_score_diff_threshold"] = _null_score_diff_threshold(
+      settings["null_score_diff_threshold"])
+  return settings
 
 
 def main(argv):
@@ -112,32 +89,28 @@ def main(argv):
     with signals.SignalCapture() as capture, capture.mode(interruptible=True):
       result = api.export(
           _MODEL_DIR.value, _EXPORT_DIR.value, checkpoint=_CHECKPOINT.value,
-          probe_file=_PROBE_FILE.value, onnx=_ONNX.value,
-          quantize=_QUANTIZE.value,
-          allow_quality_drop=_ALLOW_QUALITY_DROP.value,
-          model_name=_MODEL_NAME.value, version=_VERSION.value,
-          overwrite=_OVERWRITE.value, verify=_VERIFY.value,
-          max_windows_per_batch=_MAX_WINDOWS_PER_BATCH.value,
-          null_score_diff_threshold=_null_score_diff_threshold(),
-          license=_LICENSE.value)
+          probe_file=_PROBE_FILE.value, **_settings())
   except signals.SignalReceived as e:
     print(f"tfqa_export: {e} before publishing: nothing was published and "
           f"the staging files are removed; an earlier export in "
           f"--export_dir={_EXPORT_DIR.value} is unchanged. Run the same "
           f"command to export.", file=sys.stderr, flush=True)
     signals.exit_now(e.exit_code)
-  except (ValueError, ImportError) as e:
-    sys.exit(f"tfqa_export: error: {e}")
-  except OSError as e:
-    # A missing input, or an export directory that cannot be written: the
-    # export is staged and renamed into place, so nothing partial remains.
-    sys.exit(f"tfqa_export: error: {e}. Nothing was published; an earlier "
-             f"export in --export_dir={_EXPORT_DIR.value} is unchanged.")
   print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
 
 
+def describe(error: Exception) -> str | None:
+  """tfqa_export's wording of an OSError (None: the error's own message)."""
+  if isinstance(error, OSError):
+    # A missing input, or an export directory that cannot be written: the
+    # export is staged and renamed into place, so nothing partial remains.
+    return (f"{error}. Nothing was published; an earlier export in "
+            f"--export_dir={_EXPORT_DIR.value} is unchanged.")
+  return None
+
+
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe)
 
 
 if __name__ == "__main__":

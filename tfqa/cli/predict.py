@@ -17,7 +17,6 @@ export's tokenizer and windows in Python, ONNX Runtime, tfqa span decoding.
 from __future__ import annotations
 
 import json
-import sys
 
 from tfqa.cli import common  # Sets the Keras 2 environment first.
 
@@ -74,31 +73,27 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _check_flags()
   from tfqa import preflight  # pylint: disable=import-outside-toplevel
-  try:
-    # Before TensorFlow is imported and the model loaded: wrong inputs fail
-    # at once.
-    preflight.check_predict(model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
-                            checkpoint=_CHECKPOINT.value,
-                            input_file=_INPUT_FILE.value,
-                            output_file=_OUTPUT_FILE.value)
-    from tfqa import api  # pylint: disable=import-outside-toplevel
-    from tfqa import predict  # pylint: disable=import-outside-toplevel
-    predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
-                                   onnx=bool(_ONNX_MODEL.value),
-                                   verify_manifest=_VERIFY_MANIFEST.value,
-                                   checkpoint=_CHECKPOINT.value)
-    if _INPUT_FILE.value is not None:
-      predictions = predict.predict_file(predictor, _INPUT_FILE.value)
-      predict.write_predictions(_OUTPUT_FILE.value, predictions)
-      print(json.dumps({"questions": len(predictions),
-                        "answered": sum(bool(a.text)
-                                        for a in predictions.values()),
-                        "output_file": _OUTPUT_FILE.value}, indent=2))
-      return
-    answer = predictor(_QUESTION.value, _CONTEXT.value)
-  except (ValueError, ImportError, OSError) as e:
-    # OSError: a missing input, or an --output_file that cannot be written.
-    sys.exit(f"tfqa_predict: error: {e}")
+  # Before TensorFlow is imported and the model loaded: wrong inputs fail
+  # at once.
+  preflight.check_predict(model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
+                          checkpoint=_CHECKPOINT.value,
+                          input_file=_INPUT_FILE.value,
+                          output_file=_OUTPUT_FILE.value)
+  from tfqa import api  # pylint: disable=import-outside-toplevel
+  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
+                                 onnx=bool(_ONNX_MODEL.value),
+                                 verify_manifest=_VERIFY_MANIFEST.value,
+                                 checkpoint=_CHECKPOINT.value)
+  if _INPUT_FILE.value is not None:
+    predictions = predict.predict_file(predictor, _INPUT_FILE.value)
+    predict.write_predictions(_OUTPUT_FILE.value, predictions)
+    print(json.dumps({"questions": len(predictions),
+                      "answered": sum(bool(a.text)
+                                      for a in predictions.values()),
+                      "output_file": _OUTPUT_FILE.value}, indent=2))
+    return
+  answer = predictor(_QUESTION.value, _CONTEXT.value)
   print(f"answer: {answer.text if answer.text else '(no answer)'}")
   print(f"score: {answer.score:.4f}")
   print("context: " + predict.mark_answer(_CONTEXT.value, answer.start_char,

@@ -32,14 +32,11 @@ def main(argv):
         "Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
         f"{argv[1:]}.")
   from tfqa import preflight  # pylint: disable=import-outside-toplevel
-  try:
-    preflight.check_score(argv[1], argv[2], na_prob_file=_NA_PROB_FILE.value)
-    from tfqa import scoring  # pylint: disable=import-outside-toplevel
-    result = scoring.score_files(argv[1], argv[2],
-                                 na_prob_file=_NA_PROB_FILE.value,
-                                 na_prob_thresh=_NA_PROB_THRESH.value)
-  except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"tfqa_score: error: {e}")
+  preflight.check_score(argv[1], argv[2], na_prob_file=_NA_PROB_FILE.value)
+  from tfqa import scoring  # pylint: disable=import-outside-toplevel
+  result = scoring.score_files(argv[1], argv[2],
+                               na_prob_file=_NA_PROB_FILE.value,
+                               na_prob_thresh=_NA_PROB_THRESH.value)
   if result["missing"]:
     print(f"tfqa_score: {result['missing']} question(s) of {argv[1]} have no "
           f"prediction in {argv[2]}; they are scored as wrong.",

@@ -84,18 +84,6 @@ def main(argv, *, hooks=None):
     result = api.train(model_dir=_MODEL_DIR.value,
                        progress_every_steps=_PROGRESS_EVERY_STEPS.value,
                        hooks=hooks, **given_settings(_MODEL_DIR.value))
-  except OSError as e:
-    if e.errno in _WRITE_ERRNOS:
-      # Not a checkpoint (that error says it all): run_config.json, the
-      # tokenizer, the step log or the eval outputs.
-      sys.exit(f"tfqa_train: error: cannot write in --model_dir="
-               f"{_MODEL_DIR.value}: {e}. Files written before are untouched; "
-               f"free disk space or make the directory writable, then re-run "
-               f"the same command to resume.")
-    sys.exit(f"tfqa_train: error: {e}")
-  except ValueError as e:
-    # A clear one-paragraph error, not a traceback, for bad input.
-    sys.exit(f"tfqa_train: error: {e}")
   except signals.TrainingInterrupted as e:
     # SIGTERM (preemption) or SIGINT: the step was saved; say so, exit as
     # the signal would (143, 130) so schedulers see a preemption.
@@ -110,9 +98,22 @@ def main(argv, *, hooks=None):
                     "metrics": result.metrics}, indent=2))
 
 
+def describe(error: Exception) -> str | None:
+  """tfqa_train's wording of a --model_dir it cannot write (full disk,
+  permissions); None: the error's own message says it all."""
+  if isinstance(error, OSError) and error.errno in _WRITE_ERRNOS:
+    # Not a checkpoint (that error says it all): run_config.json, the
+    # tokenizer, the step log or the eval outputs.
+    return (f"cannot write in --model_dir={_MODEL_DIR.value}: {error}. Files "
+            f"written before are untouched; free disk space or make the "
+            f"directory writable, then re-run the same command to resume.")
+  return None
+
+
 def run(hooks=None):
   """The tfqa_train entry point; tools pass `hooks` (training.TrainingHooks)."""
-  common.run_tool(functools.partial(main, hooks=hooks), __doc__, HELP_GROUPS)
+  common.run_tool(functools.partial(main, hooks=hooks), __doc__, HELP_GROUPS,
+                  describe=describe)
 
 
 if __name__ == "__main__":

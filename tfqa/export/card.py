@@ -11,10 +11,10 @@ from tfqa import best_checkpoint
 from tfqa import config as config_lib
 from tfqa import evaluation
 from tfqa import io_utils
-from tfqa import modeling
 from tfqa import rundir
 from tfqa import trained_model
 from tfqa.layout import fs
+from tfqa.model import source as model_source
 
 # The Hugging Face dataset ids of SQuAD, by version (v2.0: True).
 _SQUAD_HUB_IDS = {False: "rajpurkar/squad", True: "rajpurkar/squad_v2"}
@@ -313,7 +313,7 @@ def _base_model(model: config_lib.ModelConfig) -> str | None:
     return None
   if model.model == config_lib.BUNDLED_MODEL_NAME:
     return _BUNDLED_BASE_MODEL
-  if fs.exists(model.model) or not modeling.is_hub_name(model.model):
+  if fs.exists(model.model) or not model_source.is_hub_name(model.model):
     return None
   return model.model
 

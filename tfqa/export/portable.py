@@ -64,13 +64,14 @@ TfliteFn = Callable[[str, str], None]
 class PortableConfig:
   """Which portable artifacts an export writes, and its quality gate."""
 
-  # Write onnx/model.onnx (float32) from the predict_logits signature.
+  # Also write onnx/model.onnx (tf2onnx, predict_logits), checked against
+  # the SavedModel. (float32, from the predict_logits signature.)
   onnx: bool = False
-  # "int8": also onnx/model.int8.onnx and tflite/model.int8.tflite (implies
-  # onnx); None: no quantized artifacts.
+  # int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored
+  # on the probe set (implies --onnx). None: no quantized artifacts.
   quantize: str | None = None
-  # Publish a quantized artifact even when it loses more than max_f1_drop
-  # F1 points on the probe set (the manifest still records the loss).
+  # Publish quantized models that lose more than 1 F1 point on the probe
+  # set. (More than max_f1_drop points; the manifest still records the loss.)
   allow_quality_drop: bool = False
   # F1 points (0-100 scale) a quantized artifact may lose on the probe set.
   max_f1_drop: float = DEFAULT_MAX_F1_DROP

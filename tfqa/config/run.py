@@ -1,11 +1,10 @@
-"""Run settings as frozen dataclasses: the one place that holds tfqa's defaults."""
+"""A training run's settings (RunConfig and its sections) as frozen dataclasses, and their JSON form (run_config.json)."""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
-import re
+
+from tfqa.config import checks
 
 
 # Tokens of every window besides question and context: [CLS] and two [SEP].
@@ -24,7 +23,7 @@ class FeatureConfig:
   max_query_length: int = 64
 
   def __post_init__(self):
-    _require_positive(self, "max_seq_length", "doc_stride", "max_query_length")
+    checks.require_positive(self, "max_seq_length", "doc_stride", "max_query_length")
     n = SPECIAL_TOKENS_PER_WINDOW
     room = self.max_context_tokens(self.max_query_length)
     if room <= 0:
@@ -76,7 +75,7 @@ class PipelineConfig:
       raise ValueError(
           f"Invalid value for argument `padding`. Received: "
           f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
-    _require_positive(self, "pad_to_multiple_of")
+    checks.require_positive(self, "pad_to_multiple_of")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +104,7 @@ class DecodeConfig:
   span_scoring: str = "logits"
 
   def __post_init__(self):
-    _require_positive(self, "n_best_size", "max_answer_length")
+    checks.require_positive(self, "n_best_size", "max_answer_length")
     if self.span_scoring not in SPAN_SCORINGS:
       raise ValueError(
           f"Invalid value for argument `span_scoring`. Received: "
@@ -114,15 +113,6 @@ class DecodeConfig:
 
 
 SPAN_SCORINGS = ("logits", "pipeline")
-
-
-def _require_positive(config, *names):
-  for name in names:
-    value = getattr(config, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-      raise ValueError(
-          f"Invalid value for argument `{name}`. Received: {name}={value!r}. "
-          f"Expected a positive integer.")
 
 
 # Datasets tfds_dataset names (TFDS builder/config).
@@ -262,11 +252,11 @@ class TrainConfig:
   require_gpu: bool = False
 
   def __post_init__(self):
-    _require_positive(self, "train_batch_size", "eval_batch_size",
+    checks.require_positive(self, "train_batch_size", "eval_batch_size",
                       "num_train_epochs", "save_every_steps",
                       "keep_checkpoints", "gradient_accumulation_steps")
-    _require_in(self, "distribution_strategy", DISTRIBUTION_STRATEGIES)
-    _require_in(self, "keep_best", KEEP_BEST_METRICS)
+    checks.require_in(self, "distribution_strategy", DISTRIBUTION_STRATEGIES)
+    checks.require_in(self, "keep_best", KEEP_BEST_METRICS)
     if self.train_batch_size % self.gradient_accumulation_steps:
       divisors = [k for k in range(1, self.train_batch_size + 1)
                   if self.train_batch_size % k == 0]
@@ -284,7 +274,7 @@ class TrainConfig:
                        f"Received: eval_every_steps={self.eval_every_steps!r}"
                        f". Expected an integer >= 0 (0: evaluate only at the "
                        f"end).")
-    _require_in(self, "mixed_precision", MIXED_PRECISION_POLICIES)
+    checks.require_in(self, "mixed_precision", MIXED_PRECISION_POLICIES)
     if self.max_steps < 0:
       raise ValueError(f"Invalid value for argument `max_steps`. Received: "
                        f"max_steps={self.max_steps}. Expected >= 0 (0: no "
@@ -305,13 +295,6 @@ class TrainConfig:
 
 # Metrics --keep_best can rank checkpoints by ("none": keep no best).
 KEEP_BEST_METRICS = ("none", "f1", "exact")
-
-
-def _require_in(config, name, allowed):
-  value = getattr(config, name)
-  if value not in allowed:
-    raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                     f"{name}={value!r}. Expected one of {allowed}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,130 +418,3 @@ def _check_json_type(annotation, value, where):
         isinstance(value, bool) and part != "bool"):
       return
   raise ValueError(f"{where}: expected {annotation}, got {value!r:.80}.")
-
-
-# ExportConfig: a self-contained section (tfqa_export's settings).
-_EXPORT_MODEL_NAME_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  """How a run is exported (tfqa_export): names, version, checks, serving batches."""
-
-  # The TF Serving model name (a directory name under saved_model/).
-  model_name: str = "tfqa"
-  # The version number; None: 1 + the largest existing one.
-  version: int | None = None
-  # Replace an existing version directory. (pretrained/ and manifest.json
-  # always describe the newest export and are replaced.)
-  overwrite: bool = False
-  # Check the export against the checkpoint before publishing it.
-  verify: bool = True
-  # Windows per model call in serving_default (length-sorted chunks); None
-  # runs all windows of a request at once. On CPUs small chunks answer a
-  # batch of questions faster than one batch padded to its longest window
-  # (BENCHMARKS.md); accelerators prefer larger ones.
-  max_windows_per_batch: int | None = 8
-  # SQuAD v2.0: the no-answer threshold the export applies; None keeps the
-  # run's, "best" takes the best_f1_thresh of the checkpoint's evaluation.
-  null_score_diff_threshold: float | str | None = None
-  # Questions of the probe file that verification and the ONNX checks use.
-  max_probe_questions: int = 200
-  # Largest |logit difference| tolerated between the checkpoint, the
-  # SavedModel, the reloaded pretrained copy (TF and PyTorch) and ONNX.
-  logits_tolerance: float = 1e-4
-  # Share of probe questions on which serving_default must give the Python
-  # path's answer.
-  min_answer_agreement: float = 0.99
-  # Requests written to assets.extra/tf_serving_warmup_requests.
-  num_warmup_requests: int = 4
-  # The model card's license (a Hugging Face Hub license id). Apache-2.0 is
-  # that of tfqa, BERT and the bundled MiniLM; check your base model's and
-  # your data's terms (SQuAD is CC BY-SA 4.0) before you publish.
-  license: str = "apache-2.0"
-
-  def __post_init__(self):
-    name = self.model_name
-    if not isinstance(name, str) or not re.fullmatch(
-        _EXPORT_MODEL_NAME_REGEX, name) or name.isdigit():
-      raise ValueError(
-          f"Invalid value for argument `model_name`. Received: "
-          f"model_name={name!r}. Expected a TF Serving model name: "
-          f"letters, digits, '_', '.' or '-', not starting with a symbol and "
-          f"not all digits. Pass e.g. model_name='tfqa'.")
-    if self.version is not None and (not _is_int(self.version) or
-                                     self.version < 1):
-      raise ValueError(
-          f"Invalid value for argument `version`. Received: "
-          f"version={self.version!r}. Expected a positive integer (TF Serving "
-          f"version directory), or None for the next free version.")
-    for field in ("overwrite", "verify"):
-      value = getattr(self, field)
-      if not isinstance(value, bool):
-        raise ValueError(f"Invalid value for argument `{field}`. Received: "
-                         f"{field}={value!r}. Expected a bool.")
-    if self.max_windows_per_batch is not None:
-      _require_positive(self, "max_windows_per_batch")
-    _require_positive(self, "max_probe_questions", "num_warmup_requests")
-    threshold = self.null_score_diff_threshold
-    if not (threshold is None or threshold == "best" or (
-        _is_number(threshold) and math.isfinite(threshold))):
-      raise ValueError(
-          f"Invalid value for argument `null_score_diff_threshold`. Received: "
-          f"null_score_diff_threshold={threshold!r}. Expected a finite number "
-          f"or 'best' (the best_f1_thresh of the checkpoint's evaluation).")
-    if not (_is_number(self.logits_tolerance) and
-            0 <= self.logits_tolerance < math.inf):
-      raise ValueError(
-          f"Invalid value for argument `logits_tolerance`. Received: "
-          f"logits_tolerance={self.logits_tolerance!r}. Expected a finite "
-          f"number >= 0, e.g. 1e-4.")
-    if not (_is_number(self.min_answer_agreement) and
-            0 <= self.min_answer_agreement <= 1):
-      raise ValueError(
-          f"Invalid value for argument `min_answer_agreement`. Received: "
-          f"min_answer_agreement={self.min_answer_agreement!r}. Expected a "
-          f"share in [0, 1], e.g. 0.99.")
-    if not isinstance(self.license, str) or not re.fullmatch(
-        r"[a-z0-9][a-z0-9.+-]*", self.license):
-      raise ValueError(
-          f"Invalid value for argument `license`. Received: "
-          f"license={self.license!r}. Expected a Hugging Face Hub license id "
-          f"(lower case, e.g. 'apache-2.0', 'mit', 'cc-by-sa-4.0', 'other').")
-
-
-def _is_int(value) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# A dataclass field line: `name: type` or `name: type = default`.
-_FIELD_LINE = re.compile(r"^\s+(\w+)\s*:\s*[^=]+(=.*)?$")
-
-
-def field_comments(cls: type) -> dict[str, str]:
-  """Each field's comment (the `#` lines right above it), joined into one line.
-
-  Raises:
-    ValueError: when a field has no comment (its flag would have no help).
-  """
-  comments, pending = {}, []
-  names = {f.name for f in dataclasses.fields(cls)}
-  for line in inspect.getsource(cls).splitlines()[1:]:
-    stripped = line.strip()
-    if stripped.startswith("#"):
-      pending.append(stripped.lstrip("#").strip())
-      continue
-    match = _FIELD_LINE.match(line)
-    if match and match.group(1) in names:
-      comments[match.group(1)] = " ".join(pending)
-    pending = []
-  missing = sorted(names - {n for n, text in comments.items() if text})
-  if missing:
-    raise ValueError(f"{cls.__name__}: fields without a comment above them: "
-                     f"{missing}. Every field needs one (it is the flag's "
-                     f"help).")
-  return comments

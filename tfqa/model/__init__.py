@@ -1,0 +1,1 @@
+"""The model: where it comes from (source, TF-free) and how it is built."""
