@@ -1,8 +1,10 @@
 """Shared tiny fixtures: a hand-written WordPiece vocab and paths to real data."""
 
+import importlib.util
 import os
 import pathlib
 import re
+import shutil
 import string
 
 import pytest
@@ -186,3 +188,66 @@ def tiny_train_flags(files, **overrides):
     elif value is not None:
       args.append(f"--{name}={value}")
   return args
+
+
+# The onnx extra's packages; tests of the ONNX paths skip without them.
+needs_onnx = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None
+        for name in ("tf2onnx", "onnx", "onnxruntime")),
+    reason="needs the `onnx` extra (tf2onnx, onnx, onnxruntime); `make test` "
+           "installs it")
+
+
+def _built_once(tmp_path_factory, name, build):
+  """(model_dir, export_dir) under the session's base temp dir, built once.
+
+  The directory is marked done when complete, so every test module of the
+  session (and a rerun after a failed build) finds a whole one.
+  """
+  root = tmp_path_factory.getbasetemp() / name
+  model_dir, export_dir = root / "run", root / "export"
+  if not (root / "done").exists():
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    build(str(model_dir), str(export_dir))
+    (root / "done").write_text("")
+  return str(model_dir), str(export_dir)
+
+
+def tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a one-epoch tiny run and its first export."""
+  def build(model_dir, export_dir):
+    from tfqa import export
+    run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                *tiny_train_flags(files, num_train_epochs=1)])
+    export.export_model(model_dir=model_dir, export_dir=export_dir)
+  return _built_once(tmp_path_factory, "tiny_export", build)
+
+
+def onnx_tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a tiny SQuAD v1.1 run exported with --quantize=int8.
+
+  Twelve epochs on the tiny v1.1 file, which is also its eval file and so
+  the probe set (8 questions; F1 87.5). The export allows a quality drop,
+  since a 1-layer 32-wide model's answers flip at the smallest change of
+  its logits.
+  """
+  def build(model_dir, export_dir):
+    from tfqa import export
+    from tfqa.export import portable
+    run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                *tiny_train_flags(files, train_file=files["train_v1"],
+                                  eval_file=files["train_v1"],
+                                  version_2_with_negative=False,
+                                  num_train_epochs=12)])
+    export.export_model(
+        model_dir=model_dir, export_dir=export_dir,
+        portable=portable.PortableConfig(quantize="int8",
+                                         allow_quality_drop=True))
+  return _built_once(tmp_path_factory, "onnx_tiny_export", build)
+
+
+def code_block(card_text, heading):
+  """The first ```python block after `heading` in a model card."""
+  after = card_text.split(heading + "\n", 1)[1]
+  return re.search(r"```python\n(.*?)```", after, re.S).group(1)

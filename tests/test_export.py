@@ -19,28 +19,10 @@ from tfqa import predict
 from tfqa import serving
 from tfqa import trained_model
 
-from conftest import run_python, tiny_train_flags, torch_pythons
+from conftest import code_block, run_python, tiny_export, tiny_train_flags, torch_pythons
 
 
 _run = run_python
-
-
-def tiny_export(tmp_path_factory, files):
-  """(model_dir, export_dir): a one-epoch tiny run and its first export.
-
-  Built once per session (test_predict reuses it): the directories live
-  under the session's base temp dir, marked done when complete.
-  """
-  root = tmp_path_factory.getbasetemp() / "tiny_export"
-  model_dir, export_dir = root / "run", root / "export"
-  if not (root / "done").exists():
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    _run(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
-          *tiny_train_flags(files, num_train_epochs=1)])
-    export.export_model(model_dir=str(model_dir), export_dir=str(export_dir))
-    (root / "done").write_text("")
-  return str(model_dir), str(export_dir)
 
 
 @pytest.fixture(scope="module")
@@ -484,7 +466,6 @@ def test_pretrained_dir_works_with_an_offline_pipeline(exported, tmp_path):
                                      "SAVED_MODEL_USAGE_HEADING"])
 def test_model_card_tensorflow_snippets_run_as_written(exported, heading):
   # The transformers 5 snippet runs in test_export_transformers5.py.
-  from test_export_transformers5 import code_block  # pylint: disable=import-outside-toplevel
   from tfqa.export import card  # pylint: disable=import-outside-toplevel
   export_dir = exported[1]
   with open(os.path.join(export_dir, "pretrained", "README.md"),

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import run_python
+from conftest import run_python, tiny_export
 
 _SCRIPT = """
 import json, os, signal, sys
@@ -124,7 +124,6 @@ def _listing(root):
 def test_export_interrupted_publishes_nothing_and_says_so(tmp_path_factory,
                                                          tiny_files,
                                                          tmp_path):
-  from test_export import tiny_export  # pylint: disable=import-outside-toplevel
   model_dir, exported = tiny_export(tmp_path_factory, tiny_files)
   export_dir = tmp_path / "export"
   shutil.copytree(exported, export_dir)
