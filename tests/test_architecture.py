@@ -372,8 +372,6 @@ UNTESTED_ALLOWED = {
     # Getting their own files in this issue (#22 step 5):
     "tfqa.accumulation": "test_training.py, test_distributed.py",
     "tfqa.export.pipeline": "test_export.py",
-    "tfqa.export.publish": "test_export.py, test_export_interrupted.py",
-    "tfqa.export.threshold": "test_export.py",
     "tfqa.serving.decoding": "test_serving_graph.py",
     "tfqa.serving.introspection": "test_serving_graph.py",
     "tfqa.serving.module": "test_serving_graph.py, test_export.py",

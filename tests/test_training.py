@@ -67,9 +67,10 @@ def uninterrupted(tiny_files, tmp_path_factory):
   return model_dir
 
 
+# A kill right after a checkpoint: the next test (killed at step 6, saving
+# every 3 steps).
 @pytest.mark.parametrize("kill", [
     "--kill_at_step=7",  # between checkpoints (last one: step 5)
-    "--kill_at_step=5",  # right after a checkpoint
     "--kill_in_save_at_step=8",  # checkpoint files written, state not updated
 ])
 def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
@@ -102,8 +103,9 @@ def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
 
 def test_resume_inside_an_epoch_with_max_steps_inside_the_next(tiny_files,
                                                               tmp_path):
-  # 4 steps per epoch, max_steps=10: resumed at step 6, the 4 steps left
-  # span epochs 1 and 2 (one fit, two Keras epochs of 2 steps each).
+  # 4 steps per epoch, max_steps=10: killed right after the save of step 6,
+  # resumed there, the 4 steps left span epochs 1 and 2 (one fit, two Keras
+  # epochs of 2 steps each).
   flags = tiny_train_flags(tiny_files, save_every_steps=3, max_steps=10)
   full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
   _run("tfqa.cli.train", [f"--model_dir={full}", *flags])

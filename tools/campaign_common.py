@@ -109,6 +109,47 @@ def differing_tensors(expected: dict, actual: dict) -> list[str]:
           not np.array_equal(expected[name], actual[name])]
 
 
+def compare_final_checkpoint(campaign, reference: str, model_dir: str,
+                             step: int, label: str) -> None:
+  """Counts (or fails) ckpt-`step` of `model_dir` against the reference's, bit for bit.
+
+  `campaign` has `counts` (a Counter) and `fail(message)`.
+  """
+  final = f"checkpoints/ckpt-{step}"
+  differing = differing_tensors(
+      checkpoint_tensors(os.path.join(reference, final)),
+      checkpoint_tensors(os.path.join(model_dir, final)))
+  campaign.counts["final checkpoints compared"] += 1
+  if differing:
+    campaign.fail(f"{label}: {len(differing)} tensors differ from the "
+                  f"uninterrupted run, e.g. {differing[:3]}")
+  else:
+    campaign.counts["bit-identical final checkpoints"] += 1
+
+
+def differing_outputs(reference: str, model_dir: str,
+                      evals: list[int]) -> list[str]:
+  """The step log and evaluation outputs (end and `evals` steps) whose text differs.
+
+  A file missing from `model_dir` differs.
+  """
+  names = ["train_log.jsonl"] + [
+      f"eval/{prefix}{name}"
+      for prefix in ("", *(f"step-{s}/" for s in evals))
+      for name in ("predictions.json", "null_odds.json",
+                   "nbest_predictions.json")]
+  return [name for name in names
+          if _text(os.path.join(reference, name)) !=
+          _text(os.path.join(model_dir, name))]
+
+
+def _text(path: str) -> str | None:
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
 def print_table(title: str, rows: list[tuple]) -> None:
   print(f"\n{title}")
   for row in rows:

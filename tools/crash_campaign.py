@@ -181,22 +181,10 @@ def _round(campaign, files, reference, workdir, index, kills, rng,
 
 
 def _compare(campaign, reference, model_dir, label):
-  final = f"checkpoints/ckpt-{TOTAL_STEPS}"
-  differing = common.differing_tensors(
-      common.checkpoint_tensors(os.path.join(reference, final)),
-      common.checkpoint_tensors(os.path.join(model_dir, final)))
-  campaign.counts["final checkpoints compared"] += 1
-  if differing:
-    campaign.fail(f"{label}: {len(differing)} tensors differ from the "
-                  f"uninterrupted run, e.g. {differing[:3]}")
-  else:
-    campaign.counts["bit-identical final checkpoints"] += 1
-  for prefix in ("", *(f"step-{s}/" for s in _EVALS)):
-    for name in ("predictions.json", "null_odds.json",
-                 "nbest_predictions.json"):
-      _compare_file(campaign, reference, model_dir, f"eval/{prefix}{name}",
-                    label)
-  _compare_file(campaign, reference, model_dir, "train_log.jsonl", label)
+  common.compare_final_checkpoint(campaign, reference, model_dir,
+                                  TOTAL_STEPS, label)
+  for name in common.differing_outputs(reference, model_dir, _EVALS):
+    campaign.fail(f"{label}: {name} differs from the uninterrupted run")
   best = _best_record(reference)
   if _best_record(model_dir) != best:
     campaign.fail(f"{label}: best_checkpoint.json differs: "
@@ -217,15 +205,6 @@ def _compare(campaign, reference, model_dir, label):
       os.path.join(model_dir, "train_log.jsonl"), encoding="utf-8")]
   if steps != list(range(1, TOTAL_STEPS + 1)):
     campaign.fail(f"{label}: train_log steps {steps}")
-
-
-def _compare_file(campaign, reference, model_dir, name, label):
-  with open(os.path.join(reference, name), encoding="utf-8") as f:
-    expected = f.read()
-  with open(os.path.join(model_dir, name), encoding="utf-8") as f:
-    actual = f.read()
-  if expected != actual:
-    campaign.fail(f"{label}: {name} differs from the uninterrupted run")
 
 
 def _best_record(model_dir):
