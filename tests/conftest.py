@@ -251,3 +251,18 @@ def code_block(card_text, heading):
   """The first ```python block after `heading` in a model card."""
   after = card_text.split(heading + "\n", 1)[1]
   return re.search(r"```python\n(.*?)```", after, re.S).group(1)
+
+
+@pytest.fixture(scope="session")
+def bert_vocab_file(bert_tokenizer, tmp_path_factory):
+  """The real uncased BERT vocab as a file."""
+  directory = tmp_path_factory.mktemp("bert_vocab")
+  return bert_tokenizer.save_vocabulary(str(directory))[0]
+
+
+@pytest.fixture(scope="session")
+def serving_saved_model(vocab_file, tmp_path_factory):
+  """(module, SavedModel dir): a chunked tiny-vocab serving module, saved."""
+  from helpers import serving_graph
+  return serving_graph.save_chunked_module(
+      vocab_file, str(tmp_path_factory.mktemp("serving_saved_model")))

@@ -363,20 +363,15 @@ UNTESTED_ALLOWED = {
     "tfqa.export.portable": "test_onnx_export.py (changes under issue #22 "
                             "step 1: inference/)",
     "tfqa.export.pretrained": "test_export.py (the save_pretrained files)",
-    "tfqa.export.saved_model": "test_export.py, test_serving_graph.py",
+    "tfqa.export.saved_model": "test_export.py, test_serving_module.py",
     "tfqa.export.verify": "test_export.py (changes under issue #22 step 1)",
     "tfqa.json_checks": "test_data.py, test_data_fuzz.py",
     "tfqa.sample": "test_demo.py (the bundled sample)",
-    "tfqa.serving.ops": "test_serving_graph.py (the TF ops of the graph)",
+    "tfqa.serving.ops": "test_serving_module.py (the TF ops of the graph)",
     "tfqa.train_evaluation": "test_training.py (evaluation during training)",
     # Getting their own files in this issue (#22 step 5):
     "tfqa.accumulation": "test_training.py, test_distributed.py",
     "tfqa.export.pipeline": "test_export.py",
-    "tfqa.serving.decoding": "test_serving_graph.py",
-    "tfqa.serving.introspection": "test_serving_graph.py",
-    "tfqa.serving.module": "test_serving_graph.py, test_export.py",
-    "tfqa.serving.tokenizer": "test_serving_graph.py",
-    "tfqa.serving.windows": "test_serving_graph.py",
     "tfqa.trained_model": "test_export.py",
 }
 
