@@ -23,22 +23,32 @@ def torch_pythons():
   return re.search(r"^TORCH_PYTHONS := (.*)$", makefile, re.M).group(1).split()
 
 
-def run_python(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):
+def run_python(args, *, expect_fail=False, exit_status=0, env=None,
+               unset=(), cwd=REPO_ROOT, timeout=600, python=None,
+               preexec_fn=None):
   """Runs `python ARGS` with this checkout's tfqa importable; the process.
 
-  Asserts the exit status: non-zero with expect_fail, else zero (showing
-  the end of stderr when it is not).
+  The one way tests start a Python process (tools/ and the campaigns
+  aside). Asserts the exit status: non-zero with expect_fail, else
+  `exit_status` (None: any), showing the end of the output when it
+  differs. `env` adds variables, `unset` removes some of this process's;
+  `python` runs another interpreter (a second venv); `preexec_fn` runs
+  in the child before Python starts (resource limits).
   """
   import subprocess
   import sys
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-  proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=600)
+  environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+                 "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+  for name in unset:
+    environment.pop(name, None)
+  proc = subprocess.run([python or sys.executable, *map(str, args)], cwd=cwd,
+                        env=environment, capture_output=True, text=True,
+                        timeout=timeout, preexec_fn=preexec_fn)
   if expect_fail:
     assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
+  elif exit_status is not None:
+    assert proc.returncode == exit_status, (
+        f"exit {proc.returncode}: {proc.stdout[-1000:]}{proc.stderr[-3000:]}")
   return proc
 
 
