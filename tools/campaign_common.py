@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -74,6 +75,30 @@ def run(args: list[str], *, plan: dict | None = None,
                         timeout=timeout, check=False)
   return Run(proc.returncode, proc.stdout, proc.stderr,
              time.monotonic() - started)
+
+
+def run_reference(workdir: str, train_args: list[str]) -> float:
+  """Trains the uninterrupted reference run (WORKDIR/reference); its training seconds.
+
+  `train_args`: tools/chaos.py train's arguments after "train" (their
+  --model_dir the reference directory). The seconds are from the first
+  fit_begin to the last step of the chaos log (WORKDIR/reference.log):
+  what a timer plan spreads its signals over.
+  """
+  shutil.rmtree(os.path.join(workdir, "reference"), ignore_errors=True)
+  log = os.path.join(workdir, "reference.log")
+  if os.path.exists(log):
+    os.remove(log)
+  result = run([CHAOS, "train", *train_args], chaos_log=log)
+  if result.returncode != 0:
+    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
+  with open(log, encoding="utf-8") as f:
+    times = [(line.split()[0], float(line.split()[-1])) for line in f]
+  fit_seconds = (max(t for name, t in times if name == "step") -
+                 min(t for name, t in times if name == "fit_begin"))
+  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
+        f"s", flush=True)
+  return fit_seconds
 
 
 def read_events(path: str) -> list[tuple[str, ...]]:

@@ -87,14 +87,6 @@ def _where(events):
   return state
 
 
-def _fit_seconds(log_path):
-  with open(log_path, encoding="utf-8") as f:
-    times = [(line.split()[0], float(line.split()[-1])) for line in f]
-  begin = min(t for name, t in times if name == "fit_begin")
-  end = max(t for name, t in times if name == "step")
-  return end - begin
-
-
 class Campaign:
   """Counts and failures of a campaign."""
 
@@ -219,17 +211,7 @@ def run_campaign(*, workdir: str, kills: int, kills_per_round: int,
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))
   reference = os.path.join(workdir, "reference")
-  shutil.rmtree(reference, ignore_errors=True)
-  reference_log = os.path.join(workdir, "reference.log")
-  if os.path.exists(reference_log):
-    os.remove(reference_log)
-  result = common.run([common.CHAOS, "train", *_flags(files, reference)],
-                      chaos_log=reference_log)
-  if result.returncode != 0:
-    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
-  fit_seconds = _fit_seconds(reference_log)
-  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
-        f"s", flush=True)
+  fit_seconds = common.run_reference(workdir, _flags(files, reference))
   campaign = Campaign()
   index = 0
   while campaign.counts["kills"] < kills and not campaign.failures:

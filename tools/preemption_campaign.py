@@ -244,19 +244,7 @@ def run_campaign(*, workdir: str, signals: int, per_round: int,
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))
   reference = os.path.join(workdir, "reference")
-  shutil.rmtree(reference, ignore_errors=True)
-  reference_log = os.path.join(workdir, "reference.log")
-  if os.path.exists(reference_log):
-    os.remove(reference_log)
-  result = common.run([common.CHAOS, "train", *_flags(files, reference)],
-                      chaos_log=reference_log)
-  if result.returncode != 0:
-    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
-  events = [line.split() for line in open(reference_log, encoding="utf-8")]
-  fit_seconds = (max(float(e[-1]) for e in events if e[0] == "step") -
-                 min(float(e[-1]) for e in events if e[0] == "fit_begin"))
-  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
-        f"s", flush=True)
+  fit_seconds = common.run_reference(workdir, _flags(files, reference))
   campaign = Campaign()
   index = 0
   while campaign.counts["signals"] < signals and not campaign.failures:
