@@ -613,8 +613,8 @@ def no_dropout(tiny_files, tmp_path_factory):
 
 def test_accumulated_micro_batches_equal_one_large_batch(no_dropout,
                                                          tmp_path):
-  # Through tfqa_train, K=2; test_accumulation.py compares K=2 and K=4
-  # updates in one process.
+  # Through tfqa_train, K=2; test_accumulation.py compares K=4 in one
+  # process.
   runs = {}
   for k in (1, 2):
     model_dir = str(tmp_path / f"k{k}")
