@@ -370,8 +370,6 @@ UNTESTED_ALLOWED = {
     "tfqa.serving.ops": "test_serving_module.py (the TF ops of the graph)",
     "tfqa.train_evaluation": "test_training.py (evaluation during training)",
     # Getting their own files in this issue (#22 step 5):
-    "tfqa.export.pipeline": "test_export.py",
-    "tfqa.trained_model": "test_export.py",
 }
 
 
