@@ -1,8 +1,10 @@
 """Shared tiny fixtures: a hand-written WordPiece vocab and paths to real data."""
 
+import importlib.util
 import os
 import pathlib
 import re
+import shutil
 import string
 
 import pytest
@@ -21,22 +23,32 @@ def torch_pythons():
   return re.search(r"^TORCH_PYTHONS := (.*)$", makefile, re.M).group(1).split()
 
 
-def run_python(args, *, expect_fail=False, env=None, cwd=REPO_ROOT):
+def run_python(args, *, expect_fail=False, exit_status=0, env=None,
+               unset=(), cwd=REPO_ROOT, timeout=600, python=None,
+               preexec_fn=None):
   """Runs `python ARGS` with this checkout's tfqa importable; the process.
 
-  Asserts the exit status: non-zero with expect_fail, else zero (showing
-  the end of stderr when it is not).
+  The one way tests start a Python process (tools/ and the campaigns
+  aside). Asserts the exit status: non-zero with expect_fail, else
+  `exit_status` (None: any), showing the end of the output when it
+  differs. `env` adds variables, `unset` removes some of this process's;
+  `python` runs another interpreter (a second venv); `preexec_fn` runs
+  in the child before Python starts (resource limits).
   """
   import subprocess
   import sys
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-  proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=600)
+  environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
+                 "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+  for name in unset:
+    environment.pop(name, None)
+  proc = subprocess.run([python or sys.executable, *map(str, args)], cwd=cwd,
+                        env=environment, capture_output=True, text=True,
+                        timeout=timeout, preexec_fn=preexec_fn)
   if expect_fail:
     assert proc.returncode != 0, proc.stdout[-2000:]
-  else:
-    assert proc.returncode == 0, proc.stderr[-3000:]
+  elif exit_status is not None:
+    assert proc.returncode == exit_status, (
+        f"exit {proc.returncode}: {proc.stdout[-1000:]}{proc.stderr[-3000:]}")
   return proc
 
 
@@ -186,3 +198,81 @@ def tiny_train_flags(files, **overrides):
     elif value is not None:
       args.append(f"--{name}={value}")
   return args
+
+
+# The onnx extra's packages; tests of the ONNX paths skip without them.
+needs_onnx = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None
+        for name in ("tf2onnx", "onnx", "onnxruntime")),
+    reason="needs the `onnx` extra (tf2onnx, onnx, onnxruntime); `make test` "
+           "installs it")
+
+
+def _built_once(tmp_path_factory, name, build):
+  """(model_dir, export_dir) under the session's base temp dir, built once.
+
+  The directory is marked done when complete, so every test module of the
+  session (and a rerun after a failed build) finds a whole one.
+  """
+  root = tmp_path_factory.getbasetemp() / name
+  model_dir, export_dir = root / "run", root / "export"
+  if not (root / "done").exists():
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    build(str(model_dir), str(export_dir))
+    (root / "done").write_text("")
+  return str(model_dir), str(export_dir)
+
+
+def tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a one-epoch tiny run and its first export."""
+  def build(model_dir, export_dir):
+    from tfqa import export
+    run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                *tiny_train_flags(files, num_train_epochs=1)])
+    export.export_model(model_dir=model_dir, export_dir=export_dir)
+  return _built_once(tmp_path_factory, "tiny_export", build)
+
+
+def onnx_tiny_export(tmp_path_factory, files):
+  """(model_dir, export_dir): a tiny SQuAD v1.1 run exported with --quantize=int8.
+
+  Twelve epochs on the tiny v1.1 file, which is also its eval file and so
+  the probe set (8 questions; F1 87.5). The export allows a quality drop,
+  since a 1-layer 32-wide model's answers flip at the smallest change of
+  its logits.
+  """
+  def build(model_dir, export_dir):
+    from tfqa import export
+    from tfqa.export import portable
+    run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
+                *tiny_train_flags(files, train_file=files["train_v1"],
+                                  eval_file=files["train_v1"],
+                                  version_2_with_negative=False,
+                                  num_train_epochs=12)])
+    export.export_model(
+        model_dir=model_dir, export_dir=export_dir,
+        portable=portable.PortableConfig(quantize="int8",
+                                         allow_quality_drop=True))
+  return _built_once(tmp_path_factory, "onnx_tiny_export", build)
+
+
+def code_block(card_text, heading):
+  """The first ```python block after `heading` in a model card."""
+  after = card_text.split(heading + "\n", 1)[1]
+  return re.search(r"```python\n(.*?)```", after, re.S).group(1)
+
+
+@pytest.fixture(scope="session")
+def bert_vocab_file(bert_tokenizer, tmp_path_factory):
+  """The real uncased BERT vocab as a file."""
+  directory = tmp_path_factory.mktemp("bert_vocab")
+  return bert_tokenizer.save_vocabulary(str(directory))[0]
+
+
+@pytest.fixture(scope="session")
+def serving_saved_model(vocab_file, tmp_path_factory):
+  """(module, SavedModel dir): a chunked tiny-vocab serving module, saved."""
+  from helpers import serving_graph
+  return serving_graph.save_chunked_module(
+      vocab_file, str(tmp_path_factory.mktemp("serving_saved_model")))

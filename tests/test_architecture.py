@@ -425,3 +425,106 @@ def test_file_calls_are_found_however_they_are_written(tmp_path):
   assert file_calls(str(path)) == [
       "1: shutil", "2: os.path.exists", "3: os.path.exists", "6: open",
       "7: os.path.isdir", "8: os.replace", "9: tf.io.gfile.listdir"]
+
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+# Public modules of tfqa/ that have no test file of their own yet. Each
+# gets one when the lead moves modules into packages by stage (issue #22):
+# until then their tests live in the file named here.
+UNTESTED_ALLOWED = {
+    "tfqa.cli.common": "test_cli_errors.py (run_tool, flag wording)",
+    "tfqa.cli.evaluate": "test_training.py (tfqa_evaluate on a checkpoint)",
+    "tfqa.cli.score": "test_scoring.py (tfqa_score)",
+    "tfqa.cli.train": "test_training.py, test_cli_errors.py",
+    "tfqa.export.manifest": "test_export.py, test_integrity.py",
+    "tfqa.export.portable": "test_onnx_export.py (changes under issue #22 "
+                            "step 1: inference/)",
+    "tfqa.export.pretrained": "test_export.py (the save_pretrained files)",
+    "tfqa.export.saved_model": "test_export.py, test_serving_module.py",
+    "tfqa.export.verify": "test_export.py (changes under issue #22 step 1)",
+    "tfqa.json_checks": "test_data.py, test_data_fuzz.py",
+    "tfqa.sample": "test_demo.py (the bundled sample)",
+    "tfqa.serving.ops": "test_serving_module.py (the TF ops of the graph)",
+    "tfqa.train_evaluation": "test_training.py (evaluation during training)",
+    # Getting their own files in this issue (#22 step 5):
+}
+
+
+def own_test_files(module: str) -> tuple[str, ...]:
+  """The test file names that count as `module`'s own.
+
+  tfqa.x -> test_x.py; tfqa.pkg.x -> test_pkg_x.py (or test_x.py while the
+  name is unique).
+  """
+  parts = module.split(".")[1:]
+  names = [f"test_{parts[-1]}.py"]
+  if len(parts) > 1:
+    names.insert(0, f"test_{'_'.join(parts)}.py")
+  return tuple(names)
+
+
+def _public_modules() -> list[str]:
+  return sorted(name for name, path in module_files(TFQA_DIR, "tfqa").items()
+                if not path.endswith("__init__.py"))
+
+
+def test_every_public_module_has_a_test_file_or_a_stated_reason():
+  present = set(os.listdir(TESTS_DIR))
+  missing = [module for module in _public_modules()
+             if not present.intersection(own_test_files(module)) and
+             module not in UNTESTED_ALLOWED]
+  assert missing == [], (
+      f"Modules without a test file (tests/{{name}}): "
+      f"{[(m, own_test_files(m)[0]) for m in missing]}")
+
+
+def test_every_allowed_untested_module_still_lacks_a_test_file():
+  present = set(os.listdir(TESTS_DIR))
+  modules = set(_public_modules())
+  stale = sorted(module for module in UNTESTED_ALLOWED
+                 if module not in modules or
+                 present.intersection(own_test_files(module)))
+  assert stale == [], f"Remove from UNTESTED_ALLOWED: {stale}"
+
+
+def imported_test_modules(path: str, test_modules: set[str]) -> list[str]:
+  """Test modules (test_*.py of tests/) that the file at `path` imports."""
+  with open(path, encoding="utf-8") as f:
+    tree = ast.parse(f.read())
+  imported = []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+      names = [node.module]
+    else:
+      continue
+    for name in names:
+      if name.removeprefix("tests.").split(".")[0] in test_modules:
+        imported.append(f"{node.lineno}: {name}")
+  return imported
+
+
+def test_no_test_module_imports_another():
+  files = {name[:-len(".py")]: os.path.join(TESTS_DIR, name)
+           for name in os.listdir(TESTS_DIR)
+           if name.startswith("test_") and name.endswith(".py")}
+  imports = {name: found for name, path in sorted(files.items())
+             if (found := imported_test_modules(path, set(files)))}
+  assert imports == {}, (
+      "Test modules import other test modules (move what they share to "
+      f"tests/conftest.py or tests/helpers/): {imports}")
+
+
+def test_test_module_imports_are_found_however_they_are_written(tmp_path):
+  path = tmp_path / "test_m.py"
+  path.write_text("import test_a\n"
+                  "from tests.test_b import x\n"
+                  "from test_c import y  # pylint: disable=x\n"
+                  "def f():\n"
+                  "  import tests.test_d\n"
+                  "from conftest import REPO_ROOT\n"
+                  "from tests.helpers import killable_train\n")
+  assert imported_test_modules(
+      str(path), {"test_a", "test_b", "test_c", "test_d", "test_m"}) == [
+          "1: test_a", "2: tests.test_b", "3: test_c", "5: tests.test_d"]

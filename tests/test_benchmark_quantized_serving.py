@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_SAMPLE, pretrained_model_dir
-from test_onnx_export import needs_onnx
+from conftest import REPO_ROOT, SHARED_SAMPLE, needs_onnx, pretrained_model_dir
 
 _LAST_LINE = re.compile(r"^int8_onnx_speedup=(\d+\.\d{4})$")
 

@@ -19,28 +19,10 @@ from tfqa import predict
 from tfqa import serving
 from tfqa import trained_model
 
-from conftest import run_python, tiny_train_flags, torch_pythons
+from conftest import code_block, run_python, tiny_export, tiny_train_flags, torch_pythons
 
 
 _run = run_python
-
-
-def tiny_export(tmp_path_factory, files):
-  """(model_dir, export_dir): a one-epoch tiny run and its first export.
-
-  Built once per session (test_predict reuses it): the directories live
-  under the session's base temp dir, marked done when complete.
-  """
-  root = tmp_path_factory.getbasetemp() / "tiny_export"
-  model_dir, export_dir = root / "run", root / "export"
-  if not (root / "done").exists():
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    _run(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
-          *tiny_train_flags(files, num_train_epochs=1)])
-    export.export_model(model_dir=str(model_dir), export_dir=str(export_dir))
-    (root / "done").write_text("")
-  return str(model_dir), str(export_dir)
 
 
 @pytest.fixture(scope="module")
@@ -484,7 +466,6 @@ def test_pretrained_dir_works_with_an_offline_pipeline(exported, tmp_path):
                                      "SAVED_MODEL_USAGE_HEADING"])
 def test_model_card_tensorflow_snippets_run_as_written(exported, heading):
   # The transformers 5 snippet runs in test_export_transformers5.py.
-  from test_export_transformers5 import code_block  # pylint: disable=import-outside-toplevel
   from tfqa.export import card  # pylint: disable=import-outside-toplevel
   export_dir = exported[1]
   with open(os.path.join(export_dir, "pretrained", "README.md"),
@@ -739,96 +720,6 @@ def test_probe_examples_default_to_the_bundled_sample():
   assert len(examples) == config.ExportConfig().max_probe_questions
   with pytest.raises(FileNotFoundError, match="SQuAD file not found"):
     export.probe_examples("/no/such/probe.json", run_config)
-
-
-def _fake_trained(tmp_path, *, version_2=True, checkpoint="ckpt-8"):
-  """A TrainedModel with only what the threshold choice reads."""
-  run_config = config.RunConfig(
-      model=config.ModelConfig(model="m"), data=config.DataConfig(),
-      decode=config.DecodeConfig(version_2_with_negative=version_2,
-                                 null_score_diff_threshold=0.5))
-  return trained_model.TrainedModel(
-      model=None, tokenizer=None, run_config=run_config,
-      checkpoint=str(tmp_path / "checkpoints" / checkpoint),
-      model_dir=str(tmp_path))
-
-
-def _write_eval(directory, *, checkpoint, best, odds):
-  directory.mkdir(parents=True, exist_ok=True)
-  (directory / "eval_results.json").write_text(json.dumps(
-      {"f1": 1.0, "best_f1_thresh": best, "checkpoint": checkpoint}))
-  (directory / "null_odds.json").write_text(json.dumps(
-      {f"q{i}": x for i, x in enumerate(odds)}))
-
-
-def test_threshold_default_number_and_best(tmp_path):
-  trained = _fake_trained(tmp_path)
-  same, record = export.with_null_threshold(trained, None)
-  assert same is trained
-  assert record == {"value": 0.5, "source": "run_config", "run_value": 0.5}
-  changed, record = export.with_null_threshold(trained, -2)
-  assert changed.run_config.decode.null_score_diff_threshold == -2.0
-  assert changed.run_config.train == trained.run_config.train
-  assert record == {"value": -2.0, "source": "export argument",
-                    "run_value": 0.5}
-  # "best": the end-of-training evaluation of the same checkpoint (its path
-  # as recorded may be relative), moved midway to the next null odds.
-  _write_eval(tmp_path / "eval", checkpoint="runs/a/checkpoints/ckpt-8",
-              best=-1.0, odds=[-3.0, -1.0, 0.5, -0.5, 2.0])
-  best, record = export.with_null_threshold(trained, "best")
-  assert best.run_config.decode.null_score_diff_threshold == -0.75
-  assert record["source"] == (f"best_f1_thresh -1 of {tmp_path}/eval/"
-                              f"eval_results.json, moved midway to the next "
-                              f"null odds")
-  # tfqa_eval's output for that checkpoint comes first; with no larger odds,
-  # best_f1_thresh + 1.
-  _write_eval(tmp_path / "eval" / "ckpt-8", checkpoint="ckpt-8", best=2.0,
-              odds=[2.0, 1.0])
-  assert export.best_null_threshold(str(tmp_path), trained.checkpoint)[0] == 3.0
-  # Answering nothing scored best: the search's 0.0 is no question's odds.
-  _write_eval(tmp_path / "eval" / "ckpt-8", checkpoint="ckpt-8", best=0.0,
-              odds=[2.0, -1.5])
-  value, source = export.best_null_threshold(str(tmp_path), trained.checkpoint)
-  assert value == -2.5 and "answering no question" in source
-
-
-@pytest.mark.parametrize("value,match", [
-    ("abc", r"Received: null_score_diff_threshold='abc'. Expected a finite "
-            r"number or 'best'"),
-    (float("nan"), r"Received: null_score_diff_threshold=nan"),
-    (True, r"Received: null_score_diff_threshold=True"),
-])
-def test_threshold_invalid_values_are_refused(tmp_path, value, match):
-  with pytest.raises(ValueError, match=match):
-    export.with_null_threshold(_fake_trained(tmp_path), value)
-  with pytest.raises(ValueError, match=match):  # before anything is loaded
-    export.export_model(model_dir=str(tmp_path / "none"),
-                        export_dir=str(tmp_path / "export"),
-                        null_score_diff_threshold=value)
-
-
-def test_threshold_for_a_v11_run_is_refused(tmp_path):
-  trained = _fake_trained(tmp_path, version_2=False)
-  assert export.with_null_threshold(trained, None) == (trained, None)
-  with pytest.raises(ValueError, match=r"null_score_diff_threshold=-1.0 "
-                                       r"applies to SQuAD v2.0 models.*"
-                                       r"v1.1-style"):
-    export.with_null_threshold(trained, -1.0)
-
-
-def test_best_threshold_needs_an_evaluation_of_the_checkpoint(tmp_path):
-  trained = _fake_trained(tmp_path)
-  with pytest.raises(ValueError, match=r"'best' needs an evaluation of "
-                                       r"checkpoint ckpt-8 .*found none.*"
-                                       r"Run `tfqa_eval --model_dir="):
-    export.with_null_threshold(trained, "best")
-  _write_eval(tmp_path / "eval", checkpoint="ckpt-4", best=-1.0, odds=[0.0])
-  with pytest.raises(ValueError, match=r"eval_results.json evaluated ckpt-4"):
-    export.with_null_threshold(trained, "best")
-  _write_eval(tmp_path / "eval", checkpoint="ckpt-8", best=None, odds=[0.0])
-  with pytest.raises(ValueError, match=r"no usable best_f1_thresh \(found "
-                                       r"None\)"):
-    export.with_null_threshold(trained, "best")
 
 
 _QUESTIONS = ["what is the capital of france ?", "who built the town ?",

@@ -32,8 +32,7 @@ from tfqa.export import card
 from tfqa.export import saved_model
 from tfqa.export import verify
 
-from conftest import REPO_ROOT, torch_pythons
-from test_export import tiny_export
+from conftest import REPO_ROOT, code_block, tiny_export, torch_pythons
 
 # What the environment holds besides torch (pinned: constraints.txt).
 TRANSFORMERS5 = "transformers>=5,<6"
@@ -252,12 +251,6 @@ def test_transformers5_question_answering_pipeline(transformers5_python,
   assert set(answer) == {"answer", "score", "start", "end"}
   assert answer["answer"] == example.context[answer["start"]:answer["end"]]
   assert 0.0 <= answer["score"] <= 1.0
-
-
-def code_block(card_text, heading):
-  """The first ```python block after `heading` in a model card."""
-  after = card_text.split(heading + "\n", 1)[1]
-  return re.search(r"```python\n(.*?)```", after, re.S).group(1)
 
 
 @pytest.mark.slow

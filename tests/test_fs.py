@@ -8,7 +8,7 @@ import pytest
 
 from tfqa.layout import fs
 
-from conftest import REPO_ROOT, run_python, tiny_train_flags
+from conftest import REPO_ROOT, run_python, tiny_train_flags, tiny_train_settings
 
 
 @pytest.fixture(params=["local", "ram"])
@@ -149,29 +149,21 @@ _RAM_RUN_SCRIPT = """
 import json, os, sys
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow as tf
-from tfqa import config, evaluation, predict, training
+from tfqa import api, evaluation, predict, training
 from tfqa.export import pipeline
 
-files, root = json.loads(sys.argv[1]), "ram://run-on-ram"
-remote = {}
+settings, root = json.loads(sys.argv[1]), "ram://run-on-ram"
 tf.io.gfile.makedirs(root + "/in")
-for key in ("vocab", "bert_config", "train_v2"):
-  remote[key] = root + "/in/" + os.path.basename(files[key])
-  tf.io.gfile.copy(files[key], remote[key])
+for key in ("vocab_file", "bert_config_file", "train_file", "eval_file"):
+  remote = root + "/in/" + os.path.basename(settings[key])
+  if not tf.io.gfile.exists(remote):
+    tf.io.gfile.copy(settings[key], remote)
+  settings[key] = remote
 model_dir, export_dir = root + "/runs/a", root + "/export"
 
 
 def run_config(epochs):
-  return config.RunConfig(
-      model=config.ModelConfig(bert_config_file=remote["bert_config"],
-                               vocab_file=remote["vocab"], do_lower_case=True),
-      data=config.DataConfig(train_file=remote["train_v2"],
-                             eval_file=remote["train_v2"]),
-      features=config.FeatureConfig(max_seq_length=32, doc_stride=8,
-                                    max_query_length=12),
-      decode=config.DecodeConfig(version_2_with_negative=True),
-      train=config.TrainConfig(train_batch_size=4, num_train_epochs=epochs,
-                               seed=7, deterministic=True))
+  return api.run_config_for(model_dir, **settings, num_train_epochs=epochs)
 
 
 first = training.train_and_evaluate(run_config(1), model_dir, verbose=0)
@@ -198,8 +190,9 @@ print(json.dumps({
 def test_a_whole_run_on_ram_writes_nothing_locally(tiny_files, tmp_path):
   cwd = tmp_path / "cwd"
   cwd.mkdir()
-  proc = run_python(["-c", _RAM_RUN_SCRIPT, json.dumps(tiny_files)],
-                    cwd=cwd)
+  settings = tiny_train_settings(tiny_files, save_every_steps=500)
+  del settings["num_train_epochs"]  # the script's two calls set it
+  proc = run_python(["-c", _RAM_RUN_SCRIPT, json.dumps(settings)], cwd=cwd)
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   root = "ram://run-on-ram"
   assert out == {

@@ -1,10 +1,8 @@
 """Tests for tfqa.export.portable and tfqa_export --onnx/--quantize: conversion, parity, quantized reports, the quality gate."""
 
-import importlib.util
 import json
 import os
 import re
-import shutil
 import sys
 import warnings
 
@@ -15,42 +13,9 @@ from tfqa import data
 from tfqa import export
 from tfqa.export import portable as portable_lib
 
-from conftest import run_python, tiny_train_flags
-
-needs_onnx = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None
-        for name in ("tf2onnx", "onnx", "onnxruntime")),
-    reason="needs the `onnx` extra (tf2onnx, onnx, onnxruntime); `make test` "
-           "installs it")
-
+from conftest import needs_onnx, onnx_tiny_export, run_python, tiny_train_flags
 
 _run = run_python
-
-
-def onnx_tiny_export(tmp_path_factory, files):
-  """(model_dir, export_dir): a tiny SQuAD v1.1 run exported with --quantize=int8.
-
-  Twelve epochs on the tiny v1.1 file, which is also its eval file and so
-  the probe set (8 questions; F1 87.5). Built once per session (test_onnx_predict reuses
-  it); the export allows a quality drop, since a 1-layer 32-wide model's
-  answers flip at the smallest change of its logits.
-  """
-  root = tmp_path_factory.getbasetemp() / "onnx_tiny_export"
-  model_dir, export_dir = root / "run", root / "export"
-  if not (root / "done").exists():
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    _run(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
-          *tiny_train_flags(files, train_file=files["train_v1"],
-                            eval_file=files["train_v1"],
-                            version_2_with_negative=False,
-                            num_train_epochs=12)])
-    export.export_model(
-        model_dir=str(model_dir), export_dir=str(export_dir),
-        portable=portable_lib.PortableConfig(quantize="int8",
-                                            allow_quality_drop=True))
-    (root / "done").write_text("")
-  return str(model_dir), str(export_dir)
 
 
 @pytest.fixture(scope="module")

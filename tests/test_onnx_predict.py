@@ -15,8 +15,7 @@ from tfqa import modeling
 from tfqa import onnx_predict
 from tfqa import predict
 
-from conftest import run_python
-from test_onnx_export import needs_onnx, onnx_tiny_export
+from conftest import needs_onnx, onnx_tiny_export, run_python
 
 LONG_CONTEXT = " ".join(
     ["the river town is where the keeper was in 1901 ."] * 6 +

@@ -8,8 +8,7 @@ import pytest
 
 from tfqa import predict
 
-from conftest import run_python, tiny_squad
-from test_export import tiny_export
+from conftest import run_python, tiny_export, tiny_squad
 
 QUESTION = "what is the capital of france ?"
 CONTEXT = "paris is the capital city of france ."

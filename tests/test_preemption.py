@@ -5,32 +5,25 @@ import shutil
 
 import pytest
 
-from conftest import run_python
+from conftest import run_python, tiny_export, tiny_train_flags, tiny_train_settings
 
+# Both cases in one process (one TensorFlow start): each trains until its
+# signal, then resumes in the same call.
 _SCRIPT = """
 import json, os, signal, sys
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow as tf
-from tfqa import config, signals, training
+from tfqa import api, training
 
-files, root = json.loads(sys.argv[1]), sys.argv[2]
-run_config = config.RunConfig(
-    model=config.ModelConfig(bert_config_file=files["bert_config"],
-                             vocab_file=files["vocab"], do_lower_case=True),
-    data=config.DataConfig(train_file=files["train_v2"],
-                           eval_file=files["train_v2"]),
-    features=config.FeatureConfig(max_seq_length=32, doc_stride=8,
-                                  max_query_length=12),
-    decode=config.DecodeConfig(version_2_with_negative=True),
-    train=config.TrainConfig(train_batch_size=4, num_train_epochs=2, seed=7,
-                             deterministic=True, save_every_steps=1000,
-                             eval_every_steps=5))
-out = {}
+settings, root = json.loads(sys.argv[1]), sys.argv[2]
 
 
 class Later(tf.keras.callbacks.Callback):
   # A user callback: sees every step end, the interrupted one included.
-  steps = []
+
+  def __init__(self):
+    super().__init__()
+    self.steps = []
 
   def on_train_batch_end(self, batch, logs=None):
     self.steps.append(int(self.model.optimizer.iterations.numpy()))
@@ -43,14 +36,16 @@ def send(signum, at_step, point):
   return training.TrainingHooks(**{point: hook})
 
 
-name = sys.argv[3]
-signum, step, point = {"int": (signal.SIGINT, 3, "after_step"),
-                       "term": (signal.SIGTERM, 5, "before_eval")}[name]
-if True:
+out = {}
+for name, (signum, step, point) in {
+    "int": (signal.SIGINT, 3, "after_step"),
+    "term": (signal.SIGTERM, 5, "before_eval")}.items():
   model_dir = os.path.join(root, name)
+  run_config = api.run_config_for(model_dir, **settings)
+  later = Later()
   try:
     training.train_and_evaluate(run_config, model_dir, verbose=0,
-                                callbacks=[Later()],
+                                callbacks=[later],
                                 hooks=send(signum, step, point))
   except KeyboardInterrupt as e:
     out[name] = [type(e).__name__, str(e), e.step, e.exit_code,
@@ -59,8 +54,8 @@ if True:
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
   resumed = training.train_and_evaluate(run_config, model_dir, verbose=0)
   out[name] += [resumed.resumed_from, resumed.global_step,
-                os.path.exists(model_dir + "/eval/step-5/eval_results.json")]
-out["user_callback_steps"] = Later.steps
+                os.path.exists(model_dir + "/eval/step-5/eval_results.json"),
+                later.steps]
 print(json.dumps(out))
 """
 
@@ -77,34 +72,39 @@ _EXPECTED = {
 }
 
 
+@pytest.fixture(scope="module")
+def stopped_and_resumed(tiny_files, tmp_path_factory):
+  """The process that ran both cases: its stdout's result and stderr."""
+  root = tmp_path_factory.mktemp("preemption")
+  settings = tiny_train_settings(tiny_files, num_train_epochs=2,
+                                 save_every_steps=1000, eval_every_steps=5)
+  proc = run_python(["-c", _SCRIPT, json.dumps(settings), str(root)])
+  return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr, root
+
+
 @pytest.mark.parametrize("case", sorted(_EXPECTED))
-def test_training_from_python_stops_on_a_signal_and_resumes(case, tiny_files,
-                                                            tmp_path):
+def test_training_from_python_stops_on_a_signal_and_resumes(
+    case, stopped_and_resumed):
+  out, stderr, root = stopped_and_resumed
   name, step, code, user_steps = _EXPECTED[case]
-  proc = run_python(["-c", _SCRIPT, json.dumps(tiny_files), str(tmp_path),
-                     case])
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
-  checkpoint = str(tmp_path / case / "checkpoints" / f"ckpt-{step}")
+  checkpoint = str(root / case / "checkpoints" / f"ckpt-{step}")
   assert out[case] == [
       "TrainingInterrupted",
       f"Interrupted by {name} at step {step} of 8; saved ckpt-{step}; run "
       f"the same command to resume.", step, code, checkpoint, False,
-      checkpoint, 8, True]
-  # User callbacks see the step ends of the interrupted call.
-  assert out["user_callback_steps"] == user_steps
-  assert f"Received {name}: stopping after the current step" in proc.stderr
+      checkpoint, 8, True,
+      # User callbacks see the step ends of the interrupted call.
+      user_steps]
+  assert f"Received {name}: stopping after the current step" in stderr
 
 
 def test_cli_exits_143_with_one_line_on_sigterm(tiny_files, tmp_path):
   model_dir = tmp_path / "run"
   proc = run_python(
       ["tools/chaos.py", "train", f"--model_dir={model_dir}",
-       "--bert_config_file=" + tiny_files["bert_config"],
-       "--vocab_file=" + tiny_files["vocab"], "--do_lower_case",
-       "--train_file=" + tiny_files["train_v2"], "--version_2_with_negative",
-       "--max_seq_length=32", "--doc_stride=8", "--max_query_length=12",
-       "--train_batch_size=4", "--num_train_epochs=2",
-       "--save_every_steps=1000", "--gradient_accumulation_steps=2"],
+       *tiny_train_flags(tiny_files, num_train_epochs=2,
+                         save_every_steps=1000,
+                         gradient_accumulation_steps=2)],
       expect_fail=True,
       env={"TFQA_CHAOS": json.dumps({"kill": "micro", "n": 2, "index": 0,
                                      "signal": "SIGTERM"})})
@@ -124,7 +124,6 @@ def _listing(root):
 def test_export_interrupted_publishes_nothing_and_says_so(tmp_path_factory,
                                                          tiny_files,
                                                          tmp_path):
-  from test_export import tiny_export  # pylint: disable=import-outside-toplevel
   model_dir, exported = tiny_export(tmp_path_factory, tiny_files)
   export_dir = tmp_path / "export"
   shutil.copytree(exported, export_dir)

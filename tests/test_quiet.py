@@ -2,15 +2,13 @@
 
 import os
 import re
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from tfqa.cli import quiet
 
-from conftest import REPO_ROOT, tiny_train_flags
+from conftest import REPO_ROOT, run_python, tiny_train_flags
 
 # What the tools printed before (TensorFlow's C++ startup lines, its CUDA
 # probe on a machine without a GPU, transformers' deprecation banner).
@@ -42,16 +40,12 @@ def test_verbosity_from_argv(argv, expected):
   assert quiet.verbosity_from_argv(["tool", *argv]) == expected
 
 
-def _environment(**extra):
-  """This process's environment without the variables quiet.py sets."""
-  env = {k: v for k, v in os.environ.items()
-         if k not in ("TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY")}
-  return {**env, "PYTHONPATH": str(REPO_ROOT), **extra}
+# What quiet.py sets: the tests see what it does without them.
+_QUIET_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY")
 
 
 def _run(args, cwd):
-  return subprocess.run([sys.executable, *args], cwd=cwd, env=_environment(),
-                        capture_output=True, text=True, timeout=600)
+  return run_python(args, cwd=cwd, exit_status=None, unset=_QUIET_VARIABLES)
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +108,8 @@ common.run_tool(main, "tool: logs one line.", {})
 @pytest.mark.parametrize("argv,prefixed", [([], False), (["--verbosity=0"], True),
                                            (["--showprefixforinfo"], True)])
 def test_info_lines_are_plain_unless_asked(tmp_path, argv, prefixed):
-  proc = subprocess.run(
-      [sys.executable, "-c", _LOG_ONE_INFO_LINE, *argv], cwd=tmp_path,
-      env=_environment(), capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 0, proc.stderr
+  proc = run_python(["-c", _LOG_ONE_INFO_LINE, *argv], cwd=tmp_path,
+                    unset=_QUIET_VARIABLES, timeout=120)
   line = "Built model from model_dir: 0 missing, 0 unexpected weights."
   ours = [l for l in proc.stderr.splitlines() if l.endswith(line)]
   assert len(ours) == 1, proc.stderr
@@ -151,10 +143,10 @@ print("imported by", type(fake_native.__loader__).__name__, file=sys.stderr)
 @pytest.mark.parametrize("fail", [False, True])
 def test_stderr_of_an_import_is_shown_only_when_it_fails(tmp_path, fail):
   (tmp_path / "fake_native.py").write_text(_FAKE_NATIVE_MODULE)
-  env = _environment(PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{tmp_path}",
-                     FAIL="1" if fail else "")
-  proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_IMPORT_IT)],
-                        env=env, capture_output=True, text=True, timeout=60)
+  proc = run_python(["-c", textwrap.dedent(_IMPORT_IT)], exit_status=None,
+                    env={"PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{tmp_path}",
+                         "FAIL": "1" if fail else ""},
+                    unset=_QUIET_VARIABLES, timeout=60)
   if fail:
     assert (proc.returncode, proc.stderr) == (
         3, "native startup chatter\nimport failed: the library did not "

@@ -14,12 +14,11 @@ import pathlib
 import re
 import shlex
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO_ROOT, tiny_bert_config, tiny_squad, tiny_vocab
+from conftest import (REPO_ROOT, run_python, tiny_bert_config, tiny_squad,
+                      tiny_vocab)
 
 pytestmark = pytest.mark.slow
 
@@ -77,11 +76,9 @@ def workdir(tmp_path):
 
 
 def _run(argv, cwd, *, module=None, extra=()):
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
   module = module or _MODULES[argv[0]]
-  return subprocess.run([sys.executable, "-m", module, *extra, *argv[1:]],
-                        cwd=cwd, env=env, capture_output=True, text=True,
-                        timeout=900)
+  return run_python(["-m", module, *extra, *argv[1:]], cwd=cwd,
+                    exit_status=None, timeout=900)
 
 
 def _alarms(proc):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from test_export import tiny_export
+from conftest import tiny_export
 
 pytestmark = pytest.mark.slow
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +77,30 @@ def run(args: list[str], *, plan: dict | None = None,
              time.monotonic() - started)
 
 
+def run_reference(workdir: str, train_args: list[str]) -> float:
+  """Trains the uninterrupted reference run (WORKDIR/reference); its training seconds.
+
+  `train_args`: tools/chaos.py train's arguments after "train" (their
+  --model_dir the reference directory). The seconds are from the first
+  fit_begin to the last step of the chaos log (WORKDIR/reference.log):
+  what a timer plan spreads its signals over.
+  """
+  shutil.rmtree(os.path.join(workdir, "reference"), ignore_errors=True)
+  log = os.path.join(workdir, "reference.log")
+  if os.path.exists(log):
+    os.remove(log)
+  result = run([CHAOS, "train", *train_args], chaos_log=log)
+  if result.returncode != 0:
+    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
+  with open(log, encoding="utf-8") as f:
+    times = [(line.split()[0], float(line.split()[-1])) for line in f]
+  fit_seconds = (max(t for name, t in times if name == "step") -
+                 min(t for name, t in times if name == "fit_begin"))
+  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
+        f"s", flush=True)
+  return fit_seconds
+
+
 def read_events(path: str) -> list[tuple[str, ...]]:
   """The chaos log as (event, args...) tuples, timestamps dropped."""
   if not os.path.exists(path):
@@ -107,6 +132,47 @@ def differing_tensors(expected: dict, actual: dict) -> list[str]:
   return [name for name in names
           if name not in expected or name not in actual or
           not np.array_equal(expected[name], actual[name])]
+
+
+def compare_final_checkpoint(campaign, reference: str, model_dir: str,
+                             step: int, label: str) -> None:
+  """Counts (or fails) ckpt-`step` of `model_dir` against the reference's, bit for bit.
+
+  `campaign` has `counts` (a Counter) and `fail(message)`.
+  """
+  final = f"checkpoints/ckpt-{step}"
+  differing = differing_tensors(
+      checkpoint_tensors(os.path.join(reference, final)),
+      checkpoint_tensors(os.path.join(model_dir, final)))
+  campaign.counts["final checkpoints compared"] += 1
+  if differing:
+    campaign.fail(f"{label}: {len(differing)} tensors differ from the "
+                  f"uninterrupted run, e.g. {differing[:3]}")
+  else:
+    campaign.counts["bit-identical final checkpoints"] += 1
+
+
+def differing_outputs(reference: str, model_dir: str,
+                      evals: list[int]) -> list[str]:
+  """The step log and evaluation outputs (end and `evals` steps) whose text differs.
+
+  A file missing from `model_dir` differs.
+  """
+  names = ["train_log.jsonl"] + [
+      f"eval/{prefix}{name}"
+      for prefix in ("", *(f"step-{s}/" for s in evals))
+      for name in ("predictions.json", "null_odds.json",
+                   "nbest_predictions.json")]
+  return [name for name in names
+          if _text(os.path.join(reference, name)) !=
+          _text(os.path.join(model_dir, name))]
+
+
+def _text(path: str) -> str | None:
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return f.read()
 
 
 def print_table(title: str, rows: list[tuple]) -> None:

@@ -87,14 +87,6 @@ def _where(events):
   return state
 
 
-def _fit_seconds(log_path):
-  with open(log_path, encoding="utf-8") as f:
-    times = [(line.split()[0], float(line.split()[-1])) for line in f]
-  begin = min(t for name, t in times if name == "fit_begin")
-  end = max(t for name, t in times if name == "step")
-  return end - begin
-
-
 class Campaign:
   """Counts and failures of a campaign."""
 
@@ -181,22 +173,10 @@ def _round(campaign, files, reference, workdir, index, kills, rng,
 
 
 def _compare(campaign, reference, model_dir, label):
-  final = f"checkpoints/ckpt-{TOTAL_STEPS}"
-  differing = common.differing_tensors(
-      common.checkpoint_tensors(os.path.join(reference, final)),
-      common.checkpoint_tensors(os.path.join(model_dir, final)))
-  campaign.counts["final checkpoints compared"] += 1
-  if differing:
-    campaign.fail(f"{label}: {len(differing)} tensors differ from the "
-                  f"uninterrupted run, e.g. {differing[:3]}")
-  else:
-    campaign.counts["bit-identical final checkpoints"] += 1
-  for prefix in ("", *(f"step-{s}/" for s in _EVALS)):
-    for name in ("predictions.json", "null_odds.json",
-                 "nbest_predictions.json"):
-      _compare_file(campaign, reference, model_dir, f"eval/{prefix}{name}",
-                    label)
-  _compare_file(campaign, reference, model_dir, "train_log.jsonl", label)
+  common.compare_final_checkpoint(campaign, reference, model_dir,
+                                  TOTAL_STEPS, label)
+  for name in common.differing_outputs(reference, model_dir, _EVALS):
+    campaign.fail(f"{label}: {name} differs from the uninterrupted run")
   best = _best_record(reference)
   if _best_record(model_dir) != best:
     campaign.fail(f"{label}: best_checkpoint.json differs: "
@@ -219,15 +199,6 @@ def _compare(campaign, reference, model_dir, label):
     campaign.fail(f"{label}: train_log steps {steps}")
 
 
-def _compare_file(campaign, reference, model_dir, name, label):
-  with open(os.path.join(reference, name), encoding="utf-8") as f:
-    expected = f.read()
-  with open(os.path.join(model_dir, name), encoding="utf-8") as f:
-    actual = f.read()
-  if expected != actual:
-    campaign.fail(f"{label}: {name} differs from the uninterrupted run")
-
-
 def _best_record(model_dir):
   with open(os.path.join(model_dir, "best_checkpoint.json"),
             encoding="utf-8") as f:
@@ -240,17 +211,7 @@ def run_campaign(*, workdir: str, kills: int, kills_per_round: int,
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))
   reference = os.path.join(workdir, "reference")
-  shutil.rmtree(reference, ignore_errors=True)
-  reference_log = os.path.join(workdir, "reference.log")
-  if os.path.exists(reference_log):
-    os.remove(reference_log)
-  result = common.run([common.CHAOS, "train", *_flags(files, reference)],
-                      chaos_log=reference_log)
-  if result.returncode != 0:
-    raise RuntimeError(f"reference run failed: {result.stderr[-3000:]}")
-  fit_seconds = _fit_seconds(reference_log)
-  print(f"reference run: {result.seconds:.1f} s, training {fit_seconds:.2f} "
-        f"s", flush=True)
+  fit_seconds = common.run_reference(workdir, _flags(files, reference))
   campaign = Campaign()
   index = 0
   while campaign.counts["kills"] < kills and not campaign.failures:

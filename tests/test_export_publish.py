@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tfqa import export
+from tfqa.export import publish
 
 
 def _dead_pid():
@@ -92,3 +93,38 @@ def test_publisher_never_replaces_without_overwrite(tmp_path):
     export.Publisher().publish(str(tmp_path / ".tmp-1-5"),
                                str(tmp_path / "1"), overwrite=False)
   assert (tmp_path / "1" / "file.txt").read_text() == "published meanwhile"
+
+
+def test_publisher_publishes_into_an_empty_place_and_replaces_whole(tmp_path):
+  _make(str(tmp_path / ".tmp-1-5"), "first")
+  publish.Publisher().publish(str(tmp_path / ".tmp-1-5"), str(tmp_path / "1"),
+                              overwrite=False)
+  _make(str(tmp_path / ".tmp-1-6"), "second")
+  publish.Publisher().publish(str(tmp_path / ".tmp-1-6"), str(tmp_path / "1"),
+                              overwrite=True)
+  assert os.listdir(tmp_path) == ["1"]
+  assert (tmp_path / "1" / "file.txt").read_text() == "second"
+
+
+def test_portable_directories_follow_the_newest_export(tmp_path):
+  export_dir, staged = tmp_path / "export", tmp_path / "staged"
+  _make(str(export_dir / "onnx"), "older onnx")
+  _make(str(export_dir / "tflite"), "older tflite")
+  _make(str(staged / "onnx"), "newer onnx")
+  # The newest export has onnx/ only: tflite/ no longer describes it.
+  publish.Publisher().publish_portable(str(staged), str(export_dir))
+  assert os.listdir(export_dir) == ["onnx"]
+  assert (export_dir / "onnx" / "file.txt").read_text() == "newer onnx"
+  assert os.listdir(staged) == []
+
+
+def test_an_existing_version_is_refused_naming_the_next_one(tmp_path):
+  models_dir = tmp_path / "saved_model" / "tfqa"
+  publish.refuse_existing(str(models_dir / "3"), str(models_dir))
+  for version in ("1", "3"):
+    _make(str(models_dir / version))
+  with pytest.raises(ValueError, match=(
+      rf"^{models_dir}/3 already exists and is never overwritten by "
+      r"default\. Pass overwrite=True \(--overwrite\) to replace it, or "
+      r"leave the version unset to write version 4\.$")):
+    publish.refuse_existing(str(models_dir / "3"), str(models_dir))
