@@ -96,6 +96,7 @@ class CheckpointPredictor:
 
   def __init__(self, model_dir: str, *, checkpoint: str | None = None):
     """Loads the run's model and checkpoint (see `trained_model.load`)."""
+    # Imported here: only a run needs tf_keras and the checkpoint reader.
     from tfqa import trained_model  # pylint: disable=import-outside-toplevel
 
     self.trained = trained_model.load(model_dir, checkpoint=checkpoint)
