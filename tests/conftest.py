@@ -4,6 +4,7 @@ import os
 import pathlib
 import re
 import string
+import types
 
 import pytest
 
@@ -186,3 +187,20 @@ def tiny_train_flags(files, **overrides):
     elif value is not None:
       args.append(f"--{name}={value}")
   return args
+
+
+class FakeQAModel:
+  """A Keras-like QA model whose logits are functions of its inputs.
+
+  Counts its Python calls: under tf.function, one per trace.
+  """
+
+  def __init__(self, start_fn, end_fn):
+    self.start_fn, self.end_fn = start_fn, end_fn
+    self.traces = 0
+
+  def __call__(self, inputs, training=False):
+    del training
+    self.traces += 1
+    return types.SimpleNamespace(start_logits=self.start_fn(inputs),
+                                 end_logits=self.end_fn(inputs))

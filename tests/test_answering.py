@@ -10,7 +10,7 @@ from tfqa import features as features_lib
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
 
-from conftest import tiny_squad
+from conftest import FakeQAModel, tiny_squad
 
 FEATURES = config.FeatureConfig(max_seq_length=32, doc_stride=8,
                                 max_query_length=12)
@@ -23,23 +23,16 @@ def _run_config(**sections):
       features=FEATURES, **sections)
 
 
-class _PositionModel(tf.Module):
+def _end_is_minus_position(inputs):
+  ids = inputs["input_ids"]
+  positions = tf.cast(tf.range(tf.shape(ids)[1]), tf.float32)
+  return -tf.broadcast_to(positions, tf.shape(ids))
+
+
+def _position_model():
   """Start logit = token id, end logit = -position; counts traces."""
-
-  def __init__(self):
-    super().__init__()
-    self.traces = 0
-
-  def __call__(self, inputs, training=False):
-    del training
-    self.traces += 1
-    ids = tf.cast(inputs["input_ids"], tf.float32)
-    positions = tf.cast(tf.range(tf.shape(ids)[1]), tf.float32)
-
-    class Out:
-      start_logits = ids
-      end_logits = -tf.broadcast_to(positions, tf.shape(ids))
-    return Out
+  return FakeQAModel(lambda inputs: tf.cast(inputs["input_ids"], tf.float32),
+                     _end_is_minus_position)
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ def test_logits_of_are_unpadded_and_in_window_order(squad, tokenizer):
   run_config = _run_config(
       pipeline=config.PipelineConfig(pad_to_multiple_of=8),
       train=config.TrainConfig(eval_batch_size=3))
-  model = _PositionModel()  # model_logits_fn holds it weakly
+  model = _position_model()
   starts, ends = answering.logits_of(
       logits_lib.model_logits_fn(model), windows, run_config)
   assert len(starts) == len(windows) == len(ends)
@@ -63,7 +56,7 @@ def test_logits_of_are_unpadded_and_in_window_order(squad, tokenizer):
 
 
 def test_a_keras_model_is_traced_once_across_calls(squad, tokenizer):
-  model = _PositionModel()
+  model = _position_model()
   for max_seq_length in (32, 48):  # other windows, other padded widths
     features = config.FeatureConfig(max_seq_length=max_seq_length,
                                     doc_stride=8, max_query_length=12)

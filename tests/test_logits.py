@@ -8,36 +8,35 @@ import tensorflow as tf
 
 from tfqa.inference import logits as logits_lib
 
+from conftest import FakeQAModel
 
-class _CountingModel(tf.Module):
-  """Start logit = token id, end logit = mask; counts Python calls (traces)."""
 
-  def __init__(self):
-    super().__init__()
-    self.traces = 0
-
-  def __call__(self, inputs, training=False):
-    del training
-    self.traces += 1
-
-    class Out:
-      start_logits = tf.cast(inputs["input_ids"], tf.float16)
-      end_logits = tf.cast(inputs["attention_mask"], tf.float32)
-    return Out
+def _counting_model():
+  """Start logit = token id (float16), end logit = mask; counts traces."""
+  return FakeQAModel(lambda inputs: tf.cast(inputs["input_ids"], tf.float16),
+                     lambda inputs: tf.cast(inputs["attention_mask"],
+                                            tf.float32))
 
 
 def test_model_logits_fn_is_traced_once_per_model():
-  model = _CountingModel()
-  fn = logits_lib.model_logits_fn(model)
-  assert logits_lib.model_logits_fn(model) is fn
+  model = _counting_model()
   for batch, width in ((1, 3), (4, 9), (2, 17)):
+    fn = logits_lib.model_logits_fn(model)
     ids = np.arange(batch * width, dtype=np.int32).reshape(batch, width)
     start, end = fn(ids, np.ones_like(ids), np.zeros_like(ids))
     assert start.dtype == end.dtype == tf.float32
     np.testing.assert_array_equal(start.numpy(), ids.astype(np.float32))
   assert model.traces == 1
-  other = _CountingModel()
-  assert logits_lib.model_logits_fn(other) is not fn
+  other = _counting_model()
+  logits_lib.model_logits_fn(other)(ids, np.ones_like(ids), np.zeros_like(ids))
+  assert (model.traces, other.traces) == (1, 1)
+
+
+def test_model_logits_fn_keeps_its_model_alive():
+  logits_fn = logits_lib.model_logits_fn(_counting_model())
+  start, _ = logits_fn(np.array([[4, 5]], np.int32), np.ones((1, 2), np.int32),
+                       np.zeros((1, 2), np.int32))
+  assert start.numpy().tolist() == [[4.0, 5.0]]
 
 
 def test_window_logits_scatter_batches_back_unpadded():

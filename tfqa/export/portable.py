@@ -421,17 +421,22 @@ def _add_quantized(report, *, examples, run_config, float_path, reference,
       float_bytes=fs.getsize(float_path),
       version_2=run_config.decode.version_2_with_negative,
       max_f1_drop=portable.max_f1_drop)
-  int8_path = os.path.join(os.path.dirname(float_path),
-                           exportdir.ONNX_INT8_FILE)
-  quantize_fn(float_path, int8_path)
-  int8 = _answer_with(int8_path, examples, reference, run_config)
-  report["paths"]["onnx_int8"] = (f"{exportdir.ONNX_SUBDIR}/"
-                                  f"{exportdir.ONNX_INT8_FILE}")
-  report["quantized"]["onnx_int8"] = {
-      "method": "onnxruntime.quantization.quantize_dynamic (int8 weights, "
-                "per-channel MatMul scales; int8 activations per call)",
-      **quality(quantized_texts=int8.predictions.texts(),
-                quantized_bytes=fs.getsize(int8_path))}
+
+  def record(name, relative_path, method):
+    """Answers with the artifact at staging_dir/relative_path; reports it."""
+    path = os.path.join(staging_dir, *relative_path.split("/"))
+    texts = _answer_with(path, examples, reference,
+                         run_config).predictions.texts()
+    report["paths"][name] = relative_path
+    report["quantized"][name] = {
+        "method": method, **quality(quantized_texts=texts,
+                                    quantized_bytes=fs.getsize(path))}
+
+  quantize_fn(float_path, os.path.join(os.path.dirname(float_path),
+                                       exportdir.ONNX_INT8_FILE))
+  record("onnx_int8", f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_INT8_FILE}",
+         "onnxruntime.quantization.quantize_dynamic (int8 weights, "
+         "per-channel MatMul scales; int8 activations per call)")
   tflite_path = os.path.join(staging_dir, exportdir.TFLITE_SUBDIR,
                              exportdir.TFLITE_INT8_FILE)
   try:
@@ -442,11 +447,7 @@ def _add_quantized(report, *, examples, run_config, float_path, reference,
         "skipped": f"TFLite conversion failed: {type(e).__name__}: "
                    f"{str(e)[:2000]}"}
     return
-  tflite = _answer_with(tflite_path, examples, reference, run_config)
-  report["paths"]["tflite_int8"] = (f"{exportdir.TFLITE_SUBDIR}/"
-                                    f"{exportdir.TFLITE_INT8_FILE}")
-  report["quantized"]["tflite_int8"] = {
-      "method": "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic "
-                "range: int8 weights), TFLite builtin ops",
-      **quality(quantized_texts=tflite.predictions.texts(),
-                quantized_bytes=fs.getsize(tflite_path))}
+  record("tflite_int8",
+         f"{exportdir.TFLITE_SUBDIR}/{exportdir.TFLITE_INT8_FILE}",
+         "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic range: int8 "
+         "weights), TFLite builtin ops")

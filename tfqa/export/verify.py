@@ -157,9 +157,9 @@ def _logits_of_copies(trained, checkpoint, loaded, pretrained_dir):
                 logits_lib.signature_logits_fn(loaded), windows, run_config)}
   # transformers reads local files only: a copy of a URL's.
   with fs.local_copy(pretrained_dir) as local_pretrained:
+    reloaded = _reload_pretrained(local_pretrained)
     logits["pretrained"] = answering.logits_of(
-        logits_lib.model_logits_fn(_reload_pretrained(local_pretrained)),
-        windows, run_config)
+        logits_lib.model_logits_fn(reloaded), windows, run_config)
     safetensors = compare_safetensors(
         trained.model, os.path.join(local_pretrained,
                                     exportdir.SAFETENSORS_FILE))

@@ -33,7 +33,8 @@ def model_logits_fn(model) -> LogitsFn:
 
   Its input signature has dynamic batch and sequence axes, so it is traced
   once for the model and reused by every later call (a predictor answering
-  question after question does not retrace).
+  question after question does not retrace). The returned function keeps
+  the model alive; the cache of traced functions does not.
   """
   fn = _LOGITS_FNS.get(model)
   if fn is None:
@@ -49,7 +50,12 @@ def model_logits_fn(model) -> LogitsFn:
                                            "token_type_ids": token_type_ids})
 
     _LOGITS_FNS[model] = fn
-  return fn
+
+  def logits_fn(input_ids, attention_mask, token_type_ids, _model=model):
+    del _model  # held only to keep the model alive while logits_fn is
+    return fn(input_ids, attention_mask, token_type_ids)
+
+  return logits_fn
 
 
 def signature_logits_fn(loaded) -> LogitsFn:

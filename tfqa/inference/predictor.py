@@ -103,16 +103,12 @@ class CheckpointPredictor:
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    check_same_length(questions, contexts)
-    if not questions:
-      return []
-    examples = data_lib.examples_from_text(questions, contexts)
     # The model's logits function is traced once, at the first question.
-    predictions = answering.answer_examples(
-        examples, logits_lib.model_logits_fn(self.trained.model),
-        self.trained.run_config, tokenizer=self.trained.tokenizer).predictions
+    _, predictions = _python_path(
+        questions, contexts, logits_lib.model_logits_fn(self.trained.model),
+        self.trained.run_config, tokenizer=self.trained.tokenizer)
     return [Answer(p.text, float(p.score), p.start_char, p.end_char)
-            for p in (predictions.by_id[e.id] for e in examples)]
+            for p in predictions]
 
 
 class OnnxPredictor:
@@ -161,16 +157,11 @@ class OnnxPredictor:
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
     """One Answer per question."""
-    check_same_length(questions, contexts)
-    if not questions:
-      return []
-    examples = data_lib.examples_from_text(questions, contexts)
-    predictions = answering.answer_examples(
-        examples, self._logits_fn, self.run_config, tokenizer=self.tokenizer,
-        batch_size=ONNX_BATCH_SIZE).predictions
+    examples, predictions = _python_path(
+        questions, contexts, self._logits_fn, self.run_config,
+        tokenizer=self.tokenizer, batch_size=ONNX_BATCH_SIZE)
     results = []
-    for e in examples:
-      p = predictions.by_id[e.id]
+    for e, p in zip(examples, predictions):
       if self._is_empty(e.question) or self._is_empty(e.context):
         # As serving_default: no question or no context, no answer; its
         # score is the null score (v2.0) or 0.
@@ -186,6 +177,20 @@ class OnnxPredictor:
   def _is_empty(self, text: str) -> bool:
     """Whether `text` has no word piece (the graph's empty row)."""
     return not self.tokenizer.tokenize(text)
+
+
+def _python_path(questions, contexts, logits_fn, run_config, *, tokenizer,
+                 batch_size=None):
+  """(examples, their ExamplePredictions in order): tfqa's Python windows,
+  `logits_fn`'s logits and decoding, with the run's settings."""
+  check_same_length(questions, contexts)
+  examples = data_lib.examples_from_text(questions, contexts)
+  if not examples:
+    return [], []
+  predictions = answering.answer_examples(
+      examples, logits_fn, run_config, tokenizer=tokenizer,
+      batch_size=batch_size).predictions
+  return examples, [predictions.by_id[e.id] for e in examples]
 
 
 def check_same_length(questions: Sequence[str],
