@@ -31,14 +31,15 @@ from tfqa.layout import fs
 
 # Questions per SavedModel call: bounds memory on long input files.
 BATCH_SIZE = 32
-# Windows per ONNX Runtime call, grouped by length. Small chunks, each
-# padded to its own longest window, beat one call padded to the longest
-# window on CPUs (the serving graph's default max_windows_per_batch, 8, for
-# the same reason; BENCHMARKS.md).
+# Windows per ONNX Runtime call, grouped by length and padded as the run
+# pads (inference/batching.py). Small chunks beat one call padded to the
+# longest window on CPUs (the serving graph's default max_windows_per_batch,
+# 8, for the same reason; BENCHMARKS.md).
 ONNX_BATCH_SIZE = 8
 # Characters of context `mark_answer` shows around the answer.
 CONTEXT_WIDTH = 200
 _ELLIPSIS = "…"
+
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
