@@ -9,9 +9,9 @@ allow_quality_drop=True)) and the held-out article 5 as probe set (so the
 manifest's EM/F1 and agreement are on held-out questions; the export's own
 ONNX-vs-SavedModel parity check still runs), then answers the same held-out
 questions with
-  saved_model   predict.SavedModelPredictor: serving_default (tokenizer,
+  saved_model   predictor.SavedModelPredictor: serving_default (tokenizer,
                 windows, model and decoding in the graph)
-  onnx_float    onnx_predict.OnnxPredictor(onnx/model.onnx): tfqa's Python
+  onnx_float    predictor.OnnxPredictor(onnx/model.onnx): tfqa's Python
                 tokenizer and windows, ONNX Runtime, tfqa span decoding
   onnx_int8     the same over onnx/model.int8.onnx
   tflite_int8   the same Python path over tflite/model.int8.tflite
@@ -86,15 +86,17 @@ def take_turns(paths, calls):
 def python_path_predictor(logits_fn, tokenizer, run_config):
   """fn(questions, contexts) -> answer texts over tfqa's Python windows."""
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import answering  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   def answer(questions, contexts):
     examples = [data_lib.SquadExample(id=str(i), title="", question=q,
                                       context=c, answer_texts=(),
                                       answer_starts=())
                 for i, (q, c) in enumerate(zip(questions, contexts))]
-    predictions = onnx_predict.decode(examples, tokenizer, logits_fn,
-                                      run_config)
+    predictions = answering.answer_examples(
+        examples, logits_fn, run_config, tokenizer=tokenizer,
+        batch_size=predictor.ONNX_BATCH_SIZE).predictions
     return [predictions.by_id[e.id].text for e in examples]
 
   return answer
@@ -106,8 +108,8 @@ def main(argv):
   from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
   from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import logits as logits_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
 
   tiny = _TINY.value
   bench_common.require_data(_DATA.value)
@@ -134,11 +136,11 @@ def main(argv):
     questions = questions[:8]
   latency_set = questions[:4 if tiny else _LATENCY_QUESTIONS.value]
 
-  onnx_float = onnx_predict.OnnxPredictor(export_dir)
+  onnx_float = predictor_lib.OnnxPredictor(export_dir)
   tokenizer, run_config = onnx_float.tokenizer, onnx_float.run_config
-  onnx_int8 = onnx_predict.OnnxPredictor(
+  onnx_int8 = predictor_lib.OnnxPredictor(
       os.path.join(export_dir, *portable["paths"]["onnx_int8"].split("/")))
-  saved_model = predict.SavedModelPredictor(exported.saved_model_dir)
+  saved_model = predictor_lib.SavedModelPredictor(exported.saved_model_dir)
 
   def texts_of(predictor):
     return lambda qs, cs: [a.text for a in predictor.answer(qs, cs)]
@@ -148,7 +150,7 @@ def main(argv):
            "onnx_int8": texts_of(onnx_int8)}
   if "tflite_int8" in portable["paths"]:
     paths["tflite_int8"] = python_path_predictor(
-        portable_lib.tflite_logits_fn(os.path.join(
+        logits_lib.tflite_logits_fn(os.path.join(
             export_dir, *portable["paths"]["tflite_int8"].split("/"))),
         tokenizer, run_config)
 

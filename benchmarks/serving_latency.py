@@ -7,7 +7,7 @@ sample (the weights need not be good, only identical on both sides), exports
 it with export.export_model(verify=False) and its defaults (windows run in
 length-sorted chunks of ExportConfig.max_windows_per_batch), then answers
 the same questions with
-  tfqa       predict.SavedModelPredictor over the SavedModel's
+  tfqa       predictor.SavedModelPredictor over the SavedModel's
              serving_default signature (tokenization, windows, model and span
              decoding all in the graph), decoding with
              span_scoring="pipeline" (the pipeline's scoring rules);
@@ -196,7 +196,7 @@ def agreement_counts(questions, tfqa_answers, other_answers, long_ids):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
   from tfqa import sample  # pylint: disable=import-outside-toplevel
 
   tiny = _TINY.value
@@ -216,7 +216,7 @@ def main(argv):
   latency_set = interleave(short, long, 8 if tiny else _LATENCY_QUESTIONS.value)
 
   started = time.perf_counter()
-  tfqa_predictor = predict.SavedModelPredictor(exported.saved_model_dir)
+  tfqa_predictor = predictor.SavedModelPredictor(exported.saved_model_dir)
   tfqa_load_seconds = time.perf_counter() - started
   started = time.perf_counter()
   import transformers  # pylint: disable=import-outside-toplevel

@@ -6,6 +6,7 @@ import pathlib
 import re
 import shutil
 import string
+import types
 
 import pytest
 
@@ -276,3 +277,20 @@ def serving_saved_model(vocab_file, tmp_path_factory):
   from helpers import serving_graph
   return serving_graph.save_chunked_module(
       vocab_file, str(tmp_path_factory.mktemp("serving_saved_model")))
+
+
+class FakeQAModel:
+  """A Keras-like QA model whose logits are functions of its inputs.
+
+  Counts its Python calls: under tf.function, one per trace.
+  """
+
+  def __init__(self, start_fn, end_fn):
+    self.start_fn, self.end_fn = start_fn, end_fn
+    self.traces = 0
+
+  def __call__(self, inputs, training=False):
+    del training
+    self.traces += 1
+    return types.SimpleNamespace(start_logits=self.start_fn(inputs),
+                                 end_logits=self.end_fn(inputs))

@@ -25,8 +25,8 @@ TOO_LONG_FOR_NOW = {
 }
 # Modules that read what an export wrote; they may import the export's layout
 # (tfqa.exportdir) but never the package that writes exports.
-READERS = ("tfqa.predict", "tfqa.onnx_predict", "tfqa.integrity",
-           "tfqa.checkpointing", "tfqa.exportdir")
+READERS = ("tfqa.inference.predictor", "tfqa.inference.logits",
+           "tfqa.integrity", "tfqa.checkpointing", "tfqa.exportdir")
 WRITER = "tfqa.export"
 # The one module that reads, writes, lists, renames and deletes files.
 FS_MODULE = "tfqa.layout.fs"

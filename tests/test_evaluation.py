@@ -1,81 +1,21 @@
-"""Tests for tfqa.evaluation: window logits in window order, scoring, official output files."""
+"""Tests for tfqa.evaluation: scoring, official output files."""
 
 import json
 import os
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfqa import answers
 from tfqa import config
 from tfqa import data
 from tfqa import evaluation
-from tfqa import features as features_lib
 
 from conftest import tiny_squad
-
-
-class _PositionModel(tf.Module):
-  """Start logit = token id, end logit = -position: fully predictable."""
-
-  def __call__(self, inputs, training=False):
-    del training
-    ids = tf.cast(inputs["input_ids"], tf.float32)
-    positions = tf.cast(tf.range(tf.shape(ids)[1]), tf.float32)
-    end = -tf.broadcast_to(positions, tf.shape(ids))
-
-    class Out:
-      start_logits = ids
-      end_logits = end
-    return Out
 
 
 @pytest.fixture
 def squad():
   return data.parse_squad(tiny_squad(True))
-
-
-def test_model_logits_are_unpadded_and_in_window_order(squad, tokenizer):
-  feats = features_lib.build_features(
-      squad.examples, tokenizer,
-      config.FeatureConfig(max_seq_length=32, doc_stride=8,
-                           max_query_length=12))
-  starts, ends = evaluation.model_logits(
-      _PositionModel(), feats, batch_size=3, max_seq_length=32,
-      pipeline_config=config.PipelineConfig(pad_to_multiple_of=8))
-  assert len(starts) == len(feats) == len(ends)
-  for window in range(len(feats)):
-    assert starts[window].tolist() == feats.input_ids[window].tolist()
-    assert ends[window].tolist() == [-float(i) for i in
-                                     range(len(feats.input_ids[window]))]
-
-
-class _CountingPositionModel(_PositionModel):
-  """_PositionModel that counts its Python calls (one per trace)."""
-
-  def __init__(self):
-    super().__init__()
-    self.traces = 0
-
-  def __call__(self, inputs, training=False):
-    self.traces += 1
-    return super().__call__(inputs, training=training)
-
-
-def test_model_logits_trace_the_model_once_across_calls(squad, tokenizer):
-  model = _CountingPositionModel()
-  for max_seq_length in (32, 48):  # other windows, other padded widths
-    feats = features_lib.build_features(
-        squad.examples, tokenizer,
-        config.FeatureConfig(max_seq_length=max_seq_length, doc_stride=8,
-                             max_query_length=12))
-    starts, _ = evaluation.model_logits(
-        model, feats, batch_size=3, max_seq_length=max_seq_length,
-        pipeline_config=config.PipelineConfig(pad_to_multiple_of=8))
-    assert [s.tolist() for s in starts] == [
-        ids.tolist() for ids in feats.input_ids]
-  assert model.traces == 1
 
 
 def test_score_uses_v2_metrics_with_null_odds(squad):

@@ -15,7 +15,7 @@ from tfqa import config
 from tfqa import data
 from tfqa import export
 from tfqa import features
-from tfqa import predict
+from tfqa.inference import predictor as predictor_lib
 from tfqa import serving
 from tfqa import trained_model
 
@@ -47,7 +47,7 @@ def manifest(exported):
 
 @pytest.fixture(scope="module")
 def python_path(exported):
-  return predict.CheckpointPredictor(exported[0])
+  return predictor_lib.CheckpointPredictor(exported[0])
 
 
 @pytest.fixture
@@ -774,8 +774,8 @@ def test_cli_best_threshold_serves_the_eval_best_f1(exported, tiny_files,
       f"best_f1_thresh {results['best_f1_thresh']:.6g} of {model_dir}/eval/")
   assert record["value"] > results["best_f1_thresh"]
   # The served answers to the eval questions score the eval's best F1.
-  predictor = predict.load_predictor(str(export_dir))
-  predictions = {qid: a.text for qid, a in predict.predict_file(
+  predictor = predictor_lib.load_predictor(str(export_dir))
+  predictions = {qid: a.text for qid, a in predictor_lib.predict_file(
       predictor, tiny_files["train_v2"]).items()}
   (tmp_path / "p.json").write_text(json.dumps(predictions))
   from tfqa import scoring

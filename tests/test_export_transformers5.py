@@ -25,12 +25,11 @@ import tensorflow as tf
 
 from tfqa import config
 from tfqa import features
-from tfqa import input_pipeline
-from tfqa import modeling
 from tfqa import trained_model
 from tfqa.export import card
-from tfqa.export import saved_model
 from tfqa.export import verify
+from tfqa.inference import answering
+from tfqa.inference import logits as logits_lib
 
 from conftest import REPO_ROOT, code_block, tiny_export, torch_pythons
 
@@ -156,12 +155,9 @@ def probe(exported):
                                     run_config.features)
   loaded = tf.saved_model.load(
       os.path.join(export_dir, "saved_model", "tfqa", "1"))
-  starts, ends = modeling.window_logits(
-      saved_model.predict_logits_fn(loaded), windows,
-      input_pipeline.eval_dataset(
-          windows, batch_size=8,
-          max_seq_length=run_config.features.max_seq_length,
-          pipeline_config=run_config.pipeline))
+  starts, ends = answering.logits_of(
+      logits_lib.signature_logits_fn(loaded), windows, run_config,
+      batch_size=8)
   questions = [e.question for e in examples]
   return {"examples": examples, "windows": windows, "starts": starts,
           "ends": ends,

@@ -186,19 +186,6 @@ def test_train_dataset_rejects_bad_step_range():
                                  start_step=5, stop_step=3)
 
 
-def test_eval_dataset_yields_every_window_once_with_its_index():
-  features = _fake_features(LENGTHS)
-  seen = []
-  for batch in input_pipeline.eval_dataset(features, batch_size=3,
-                                           max_seq_length=32):
-    for row, w in enumerate(batch["window_index"].numpy()):
-      n = LENGTHS[w]
-      assert batch["input_ids"].numpy()[row, :n].tolist() == (
-          features.input_ids[w].tolist())
-      seen.append(int(w))
-  assert sorted(seen) == list(range(len(LENGTHS)))
-
-
 def test_pipeline_config_validation():
   with pytest.raises(ValueError, match="padding='random'"):
     config.PipelineConfig(padding="random")

@@ -7,7 +7,6 @@ import pytest
 
 from tfqa import exportdir
 from tfqa import integrity
-from tfqa import predict
 
 
 @pytest.mark.parametrize("path, expected", [
@@ -78,7 +77,7 @@ def test_verify_digests_names_every_damaged_file(tmp_path):
   (tmp_path / "pretrained" / "tf_model.h5").write_bytes(b"weightz")
   os.remove(tmp_path / "saved_model" / "tfqa" / "1" / "saved_model.pb")
   (tmp_path / "pretrained" / "extra.bin").write_bytes(b"")
-  with pytest.raises(predict.ManifestMismatchError) as error:
+  with pytest.raises(integrity.ManifestMismatchError) as error:
     integrity.verify_digests(str(tmp_path))
   assert str(error.value) == (
       f"{tmp_path} does not match {tmp_path}/manifest.json: "
@@ -95,7 +94,7 @@ def test_verify_digests_refuses_a_manifest_path_outside(tmp_path):
   manifest = _fake_export(tmp_path)
   manifest["paths"]["pretrained"] = "../elsewhere"
   (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-  with pytest.raises(predict.ManifestMismatchError,
+  with pytest.raises(integrity.ManifestMismatchError,
                      match=r"manifest.json is not a valid tfqa export "
                            r"manifest: PathEscapeError: .*'../elsewhere', "
                            r"which is outside"):
@@ -106,7 +105,7 @@ def test_verify_digests_refuses_a_manifest_without_hashes(tmp_path):
   manifest = _fake_export(tmp_path)
   del manifest["sha256"]
   (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-  with pytest.raises(predict.ManifestMismatchError,
+  with pytest.raises(integrity.ManifestMismatchError,
                      match=r"not a valid tfqa export manifest: KeyError: "
                            r"'sha256'"):
     integrity.verify_digests(str(tmp_path))

@@ -12,6 +12,7 @@ import pytest
 from tfqa import data
 from tfqa import export
 from tfqa.export import portable as portable_lib
+from tfqa.inference import logits as logits_lib
 
 from conftest import needs_onnx, onnx_tiny_export, run_python, tiny_train_flags
 
@@ -178,7 +179,6 @@ def test_quantized_reports(exported, manifest, name, path):
 @pytest.mark.slow
 def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
   import onnx  # pylint: disable=import-outside-toplevel
-  from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
 
   _, export_dir = exported
   path = os.path.join(export_dir, "onnx", "model.onnx")
@@ -197,9 +197,9 @@ def test_onnx_graph_has_dynamic_axes_and_matches_predict_logits(exported):
   assert describe(model.graph.output) == {
       name: (float32, ["batch", "sequence"])
       for name in ("start_logits", "end_logits")}
-  saved_model = portable_lib.saved_model_logits_fn(
+  saved_model = logits_lib.saved_model_logits_fn(
       os.path.join(export_dir, "saved_model", "tfqa", "1"))
-  ort = onnx_predict.session_logits_fn(onnx_predict.onnx_session(path))
+  ort = logits_lib.onnx_logits_fn(logits_lib.onnx_session(path))
   rng = np.random.default_rng(3)
   for batch, length in ((1, 5), (3, 32), (6, 17)):
     ids = rng.integers(5, 90, (batch, length)).astype(np.int32)
@@ -295,7 +295,7 @@ def test_the_tflite_model_loads_without_tfs_interpreter_warning(exported):
   _, export_dir = exported
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    logits_fn = portable_lib.tflite_logits_fn(
+    logits_fn = logits_lib.tflite_logits_fn(
         os.path.join(export_dir, "tflite", "model.int8.tflite"))
   assert [str(w.message) for w in caught] == []
   start, end = logits_fn([[2, 5, 3]], [[1, 1, 1]], [[0, 0, 1]])

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tfqa import predict
 from tfqa import rundir
+from tfqa.inference import predictor
 
 from conftest import REPO_ROOT
 
@@ -74,12 +74,12 @@ def test_manifest_model_name_cannot_steer_the_load_outside(tmp_path,
                      match=rf"manifest.json: model_name {re.escape(repr(model_name))} "
                            rf"is not a directory name inside "
                            rf"{re.escape(str(tmp_path))}/saved_model; refused"):
-    predict.resolve_saved_model(str(tmp_path))
+    predictor.resolve_saved_model(str(tmp_path))
 
 
 def test_manifest_model_name_inside_resolves(tmp_path):
   _export_with_manifest(tmp_path, "tfqa")
-  assert predict.resolve_saved_model(str(tmp_path)) == str(
+  assert predictor.resolve_saved_model(str(tmp_path)) == str(
       tmp_path / "saved_model" / "tfqa" / "1")
 
 

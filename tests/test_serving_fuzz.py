@@ -24,10 +24,10 @@ FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
 def serve(tmp_path_factory, tiny_files):
   """serving_default of the tiny export: (questions, contexts) -> numpy dict."""
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   _, export_dir = tiny_export(tmp_path_factory, tiny_files)
-  loaded = tf.saved_model.load(predict.resolve_saved_model(export_dir))
+  loaded = tf.saved_model.load(predictor.resolve_saved_model(export_dir))
   signature = loaded.signatures["serving_default"]
 
   def call(questions, contexts):

@@ -203,17 +203,9 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   Raises:
     ValueError: `path` is none of these, or an option does not apply to it.
   """
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
-  if onnx or (onnx is None and str(path).endswith(".onnx")):
-    if checkpoint is not None:
-      raise ValueError(f"Invalid argument `checkpoint`={checkpoint!r}: it "
-                       f"applies to training runs, not to the ONNX model "
-                       f"{path}. Drop it.")
-    preflight.check_predict(onnx_model=path)
-    from tfqa import onnx_predict  # pylint: disable=import-outside-toplevel
-    return Predictor(onnx_predict.OnnxPredictor(path, verify=verify_manifest))
-  return Predictor(predict.load_predictor(path, verify=verify_manifest,
-                                          checkpoint=checkpoint))
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
+  return Predictor(predictor.load_predictor(
+      path, onnx=onnx, verify=verify_manifest, checkpoint=checkpoint))
 
 
 def _train_signature_and_doc():

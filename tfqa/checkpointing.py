@@ -17,9 +17,6 @@ from tfqa import integrity
 from tfqa import rundir
 from tfqa.layout import fs
 
-CHECKPOINT_SUBDIR = rundir.CHECKPOINT_SUBDIR
-_CHECKPOINT_NAME = rundir.CHECKPOINT_NAME
-
 
 class CheckpointError(ValueError):
   """No usable checkpoint, or one that does not fit the model."""
@@ -130,7 +127,7 @@ def new_state(model, optimizer, *, seed: int,
 
 
 def checkpoint_dir(model_dir: str) -> str:
-  return os.path.join(model_dir, CHECKPOINT_SUBDIR)
+  return os.path.join(model_dir, rundir.CHECKPOINT_SUBDIR)
 
 
 def make_manager(state: TrainingState, model_dir: str, *,
@@ -139,7 +136,7 @@ def make_manager(state: TrainingState, model_dir: str, *,
   _repair_state_file(checkpoint_dir(model_dir))
   return tf.train.CheckpointManager(
       state.checkpoint(), checkpoint_dir(model_dir), max_to_keep=keep,
-      checkpoint_name=_CHECKPOINT_NAME)
+      checkpoint_name=rundir.CHECKPOINT_NAME)
 
 
 def _repair_state_file(directory):
@@ -174,7 +171,7 @@ def _repair_state_file(directory):
 
 def _on_disk(directory):
   return [p[:-len(".index")] for p in
-          fs.glob(directory, _CHECKPOINT_NAME + "-*.index")]
+          fs.glob(directory, rundir.CHECKPOINT_NAME + "-*.index")]
 
 
 def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
@@ -191,9 +188,9 @@ def save(manager: tf.train.CheckpointManager, state: TrainingState) -> str:
     # What TensorFlow staged for this checkpoint is useless; remove it if
     # the file system lets us.
     fs.rmtree(os.path.join(manager.directory,
-                           f"{_CHECKPOINT_NAME}-{step}_temp"))
+                           f"{rundir.CHECKPOINT_NAME}-{step}_temp"))
     raise CheckpointWriteError(
-        f"Could not write checkpoint {_CHECKPOINT_NAME}-{step} to "
+        f"Could not write checkpoint {rundir.CHECKPOINT_NAME}-{step} to "
         f"{manager.directory}: {type(e).__name__}: "
         f"{_FUNCTION_NODE.sub('', _first_line(e))}. The "
         f"checkpoints written before it are untouched (newest: "

@@ -1,4 +1,4 @@
-"""Evaluation: model logits over eval windows, decoded answers, official metrics, output files."""
+"""Evaluation of a Keras model: answers to eval questions (inference.answering), official metrics, output files."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from typing import Sequence
 from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
-from tfqa import features as features_lib
-from tfqa import input_pipeline
 from tfqa import io_utils
 from tfqa import metrics as metrics_lib
-from tfqa import modeling
+from tfqa.inference import answering
+from tfqa.inference import logits as logits_lib
 from tfqa.layout import fs
 
 PREDICTIONS_FILE = "predictions.json"
@@ -27,22 +26,6 @@ RESULTS_FILE = "eval_results.json"
 class EvalResult:
   predictions: answers.Predictions
   metrics: dict
-
-
-def model_logits(model, features: features_lib.Features, *, batch_size: int,
-                 max_seq_length: int,
-                 pipeline_config: config_lib.PipelineConfig
-                 ) -> modeling.WindowLogits:
-  """Unpadded start and end logits of every window from a Keras model.
-
-  Batches come from input_pipeline.eval_dataset (the run's padding); the
-  model's logits function is traced once per model (modeling.model_logits_fn).
-  """
-  return modeling.window_logits(
-      modeling.model_logits_fn(model), features,
-      input_pipeline.eval_dataset(features, batch_size=batch_size,
-                                  max_seq_length=max_seq_length,
-                                  pipeline_config=pipeline_config))
 
 
 def score(examples: Sequence[data_lib.SquadExample],
@@ -59,15 +42,14 @@ def score(examples: Sequence[data_lib.SquadExample],
 def predict_examples(model, examples: Sequence[data_lib.SquadExample],
                      tokenizer, *, run_config: config_lib.RunConfig
                      ) -> answers.Predictions:
-  """Windows, model logits and decoded answers, with the run's settings."""
-  features = features_lib.build_features(examples, tokenizer,
-                                         run_config.features)
-  starts, ends = model_logits(
-      model, features, batch_size=run_config.train.eval_batch_size,
-      max_seq_length=run_config.features.max_seq_length,
-      pipeline_config=run_config.pipeline)
-  return answers.decode_predictions(examples, features, starts, ends,
-                                    run_config.decode)
+  """Windows, model logits and decoded answers, with the run's settings.
+
+  The model's logits function is traced once per model
+  (logits.model_logits_fn).
+  """
+  return answering.answer_examples(
+      examples, logits_lib.model_logits_fn(model), run_config,
+      tokenizer=tokenizer).predictions
 
 
 def evaluate(model, examples: Sequence[data_lib.SquadExample], tokenizer, *,

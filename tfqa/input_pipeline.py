@@ -1,13 +1,12 @@
-"""tf.data pipelines over windows: training batches as a pure function of the step, ordered eval batches.
+"""tf.data pipeline over windows: training batches as a pure function of the step.
 
 Element spec of the training dataset (the contract with the model and the docs):
   ({"input_ids": int32 [batch, seq], "attention_mask": int32 [batch, seq],
     "token_type_ids": int32 [batch, seq]},
    {"start_positions": int32 [batch], "end_positions": int32 [batch]})
-The eval dataset yields the same feature dict plus "window_index": int32
-[batch], the row of each window in `Features`. `seq` is the longest window of
-the batch rounded up to `pad_to_multiple_of` (or `max_seq_length` with
-padding="max_length").
+`seq` is the longest window of the batch rounded up to `pad_to_multiple_of`
+(or `max_seq_length` with padding="max_length"); inference batches are
+padded the same way (inference/batching.py).
 
 Training batches are planned up front in NumPy from (seed, epoch), so the
 batch at global step k is the same in every process; resuming at step k needs
@@ -150,35 +149,6 @@ def train_dataset(features: features_lib.Features, *, batch_size: int,
     inputs = _padded_inputs(columns, indices, pad)
     labels = {name: tf.gather(columns[name], indices) for name in LABEL_NAMES}
     return inputs, labels
-
-  return (_ragged_index_dataset(plan)
-          .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
-               deterministic=True)
-          .prefetch(tf.data.AUTOTUNE))
-
-
-def eval_dataset(features: features_lib.Features, *, batch_size: int,
-                 max_seq_length: int,
-                 pipeline_config: config_lib.PipelineConfig = (
-                     config_lib.PipelineConfig())
-                 ) -> tf.data.Dataset:
-  """Every window exactly once, in batches of similar length, with its index.
-
-  Windows are sorted by length (unless padding="max_length") so little
-  compute goes to padding; "window_index" maps results back to `Features`.
-  """
-  lengths = features.lengths
-  order = np.arange(len(lengths), dtype=np.int32)
-  if pipeline_config.padding != "max_length":
-    order = np.argsort(lengths, kind="stable").astype(np.int32)
-  plan = _split(order, batch_size)
-  columns = _window_columns(features)
-  pad = _padder(pipeline_config, max_seq_length)
-
-  def make_batch(indices):
-    inputs = _padded_inputs(columns, indices, pad)
-    inputs["window_index"] = indices
-    return inputs
 
   return (_ragged_index_dataset(plan)
           .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,

@@ -1,4 +1,4 @@
-"""Building TFBertForQuestionAnswering from a model source (pretrained weights, PyTorch safetensors or a BERT config); its logits over windows."""
+"""Building TFBertForQuestionAnswering from a model source (pretrained weights, PyTorch safetensors or a BERT config); its float32 logits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import dataclasses
 import json
 import os
 import re
-from typing import Callable, Iterable, Iterator, Mapping
-import weakref
 
 from absl import logging
 import numpy as np
@@ -173,118 +171,3 @@ def logits(model, inputs, *, training: bool = False):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   return (tf.cast(outputs.start_logits, tf.float32),
           tf.cast(outputs.end_logits, tf.float32))
-
-
-# (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
-# (start_logits, end_logits) float32 [n, seq]: a model, a SavedModel
-# signature, an ONNX Runtime session or a TFLite interpreter.
-LogitsFn = Callable[..., tuple]
-# Per window, unpadded: (start logits, end logits), each a list of NumPy
-# arrays over windows.
-WindowLogits = tuple[list, list]
-
-# One traced logits function per model (see model_logits_fn).
-_LOGITS_FNS = weakref.WeakKeyDictionary()
-
-
-def model_logits_fn(model) -> LogitsFn:
-  """The model's float32 logits as one tf.function, made once per model.
-
-  Its input signature has dynamic batch and sequence axes, so it is traced
-  once for the model and reused by every later call (a predictor answering
-  question after question does not retrace).
-  """
-  fn = _LOGITS_FNS.get(model)
-  if fn is None:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    # A weak reference: the cache must not keep the model alive.
-    model_ref = weakref.ref(model)
-    spec = [tf.TensorSpec([None, None], tf.int32, name=name)
-            for name in ("input_ids", "attention_mask", "token_type_ids")]
-
-    @tf.function(input_signature=spec)
-    def fn(input_ids, attention_mask, token_type_ids):
-      return logits(model_ref(), {"input_ids": input_ids,
-                                  "attention_mask": attention_mask,
-                                  "token_type_ids": token_type_ids})
-
-    _LOGITS_FNS[model] = fn
-  return fn
-
-
-def window_logits(logits_fn: LogitsFn, windows,
-                  batches: Iterable[Mapping[str, object]]) -> WindowLogits:
-  """Unpadded start and end logits of every window, in window order.
-
-  The one loop from batches of windows to per-window logits, whatever runs
-  the model.
-
-  Args:
-    logits_fn: see LogitsFn.
-    windows: the features.Features the batches were made from.
-    batches: dicts of "input_ids", "attention_mask", "token_type_ids"
-      [n, seq] and "window_index" [n] that cover every window once
-      (input_pipeline.eval_dataset or length_sorted_batches).
-  """
-  import numpy as np  # pylint: disable=import-outside-toplevel
-
-  lengths = windows.lengths
-  starts, ends = [None] * len(windows), [None] * len(windows)
-  for batch in batches:
-    start, end = logits_fn(batch["input_ids"], batch["attention_mask"],
-                           batch["token_type_ids"])
-    start, end = np.asarray(start), np.asarray(end)
-    for row, window in enumerate(np.asarray(batch["window_index"])):
-      starts[window] = start[row, :lengths[window]]
-      ends[window] = end[row, :lengths[window]]
-  return starts, ends
-
-
-def length_sorted_batches(windows, *, batch_size: int
-                          ) -> Iterator[dict]:
-  """NumPy batches of at most `batch_size` windows of similar length.
-
-  Each batch is padded to its own longest window with id 0, mask 0 and
-  type 0 (no TensorFlow needed: for ONNX Runtime and TFLite).
-
-  Raises:
-    ValueError: batch_size is not a positive int.
-  """
-  if isinstance(batch_size, bool) or not isinstance(
-      batch_size, int) or batch_size < 1:
-    raise ValueError(f"Invalid value for argument `batch_size`. Received: "
-                     f"batch_size={batch_size!r}. Expected a positive int.")
-  return _length_sorted_batches(windows, batch_size)
-
-
-def _length_sorted_batches(windows, batch_size):
-  import numpy as np  # pylint: disable=import-outside-toplevel
-
-  lengths = windows.lengths
-  order = np.argsort(lengths, kind="stable")
-  for lo in range(0, len(order), batch_size):
-    rows = order[lo:lo + batch_size]
-    ids = np.zeros((len(rows), int(lengths[rows].max())), np.int32)
-    mask = np.zeros_like(ids)
-    types = np.zeros_like(ids)
-    for r, w in enumerate(rows):
-      n = lengths[w]
-      ids[r, :n] = windows.input_ids[w]
-      mask[r, :n] = 1
-      types[r, :n] = windows.token_type_ids[w]
-    yield {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-           "window_index": rows}
-
-
-def max_abs_diff(a: WindowLogits, b: WindowLogits) -> float:
-  """Largest |difference| over every unpadded start and end logit."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-
-  worst = 0.0
-  for side_a, side_b in zip(a, b):
-    for x, y in zip(side_a, side_b):
-      worst = max(worst, float(np.max(np.abs(np.asarray(x, np.float64) -
-                                              np.asarray(y, np.float64)),
-                                       initial=0.0)))
-  return worst

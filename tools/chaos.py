@@ -90,7 +90,7 @@ def _training_hooks(plan):
   Two finer points have no tfqa hook and are wrapped here instead: TF's
   update of the `checkpoint` state file (between a save's files and its
   state file) and, for "after_logits"/"mid_write", the public
-  evaluation.model_logits and io_utils.atomic_write_json.
+  inference.answering.logits_of and io_utils.atomic_write_json.
   """
   from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
 
@@ -153,13 +153,13 @@ class _EvalKills:
   """
 
   def __init__(self, plan, counts):
-    from tfqa import evaluation  # pylint: disable=import-outside-toplevel
     from tfqa import io_utils  # pylint: disable=import-outside-toplevel
+    from tfqa.inference import answering  # pylint: disable=import-outside-toplevel
 
     self._plan, self._counts = plan, counts
     self._armed = False
     self._writes = 0
-    window_logits = evaluation.model_logits
+    window_logits = answering.logits_of
     write_json = io_utils.atomic_write_json
 
     def chaos_window_logits(*args, **kwargs):
@@ -175,7 +175,7 @@ class _EvalKills:
         if self._plan["point"] == "mid_write" and self._writes == 1:
           _die(self._reason("mid_write"))
 
-    evaluation.model_logits = chaos_window_logits
+    answering.logits_of = chaos_window_logits
     io_utils.atomic_write_json = chaos_write_json
 
   def _reason(self, point):

@@ -208,7 +208,7 @@ def _real_resume(campaign, scratch, run_dir, target, damage):
 
 def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
   from tfqa import integrity  # pylint: disable=import-outside-toplevel
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   version = os.path.join("saved_model", "tfqa", "1")
   targets = []
@@ -228,13 +228,13 @@ def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
       outcomes = []
       checks = [("verify_digests", lambda: integrity.verify_digests(scratch))]
       if target.startswith("saved_model"):
-        checks.append(("--verify_manifest", lambda: predict.load_predictor(
+        checks.append(("--verify_manifest", lambda: predictor.load_predictor(
             scratch, verify=True)))
       for check, call in checks:
         try:
           call()
           outcomes.append(f"{check}: SILENT")
-        except predict.ManifestMismatchError as e:
+        except integrity.ManifestMismatchError as e:
           outcomes.append(f"{check}: detected" if name in str(e) else
                           f"{check}: FAILED (does not name {name})")
         except ValueError as e:

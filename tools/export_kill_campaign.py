@@ -128,7 +128,7 @@ def _hidden(export_dir):
 
 def run_campaign(*, workdir, kills, seed, verify=True):
   from tfqa import integrity  # pylint: disable=import-outside-toplevel
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))
@@ -193,7 +193,7 @@ def run_campaign(*, workdir, kills, seed, verify=True):
   _check_on_disk(campaign, export_dir, expected, "after the final rerun")
   try:
     integrity.verify_digests(export_dir)
-    predict.verify_manifest(predict.resolve_saved_model(export_dir))
+    predictor.verify_manifest(predictor.resolve_saved_model(export_dir))
     campaign.counts["final export verified against its manifest"] += 1
   except ValueError as e:
     campaign.fail(f"final export does not verify: {e}")

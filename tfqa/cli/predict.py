@@ -80,14 +80,14 @@ def main(argv):
                           input_file=_INPUT_FILE.value,
                           output_file=_OUTPUT_FILE.value)
   from tfqa import api  # pylint: disable=import-outside-toplevel
-  from tfqa import predict  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
   predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
                                  onnx=bool(_ONNX_MODEL.value),
                                  verify_manifest=_VERIFY_MANIFEST.value,
                                  checkpoint=_CHECKPOINT.value)
   if _INPUT_FILE.value is not None:
-    predictions = predict.predict_file(predictor, _INPUT_FILE.value)
-    predict.write_predictions(_OUTPUT_FILE.value, predictions)
+    predictions = predictor_lib.predict_file(predictor, _INPUT_FILE.value)
+    predictor_lib.write_predictions(_OUTPUT_FILE.value, predictions)
     print(json.dumps({"questions": len(predictions),
                       "answered": sum(bool(a.text)
                                       for a in predictions.values()),
@@ -96,8 +96,8 @@ def main(argv):
   answer = predictor(_QUESTION.value, _CONTEXT.value)
   print(f"answer: {answer.text if answer.text else '(no answer)'}")
   print(f"score: {answer.score:.4f}")
-  print("context: " + predict.mark_answer(_CONTEXT.value, answer.start_char,
-                                          answer.end_char))
+  print("context: " + predictor_lib.mark_answer(
+      _CONTEXT.value, answer.start_char, answer.end_char))
 
 
 def run():

@@ -19,28 +19,22 @@ by a plain export.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Callable, Sequence
-import warnings
 
 import numpy as np
 import tensorflow as tf
 
-from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import exportdir
-from tfqa import features as features_lib
 from tfqa import metrics as metrics_lib
-from tfqa import modeling
-from tfqa import onnx_predict
 from tfqa import pins
-from tfqa.export import saved_model as saved_model_lib
+from tfqa.inference import answering
+from tfqa.inference import logits as logits_lib
 from tfqa.layout import fs
 
-ONNX_SUBDIR = exportdir.ONNX_SUBDIR
-TFLITE_SUBDIR = exportdir.TFLITE_SUBDIR
-TFLITE_INT8_FILE = exportdir.TFLITE_INT8_FILE
 QUANTIZE_MODES = ("int8",)
 # ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
 # opsets, so it is not raised past what the checks need.
@@ -50,8 +44,6 @@ MIN_OPSET = 17
 DEFAULT_MAX_F1_DROP = 1.0
 # Names of the dynamic axes in the ONNX graph's inputs and outputs.
 DYNAMIC_AXES = ("batch", "sequence")
-# The start of TF's warning that tf.lite.Interpreter moves to ai_edge_litert.
-_INTERPRETER_MOVED = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
 
 # quantize_fn(float_onnx_path, int8_onnx_path) and
 # tflite_fn(saved_model_dir, tflite_path): what build_portable calls to make
@@ -240,34 +232,6 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
     f.write(flatbuffer)
 
 
-def tflite_logits_fn(path: str) -> modeling.LogitsFn:
-  """The LogitsFn of a TFLite model with predict_logits' names."""
-  # TF 2.21 warns on every Interpreter that it moves to ai_edge_litert, a
-  # package outside tfqa's pinned dependencies; the one TF ships still works,
-  # and a user of tfqa_export cannot act on the warning.
-  with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=_INTERPRETER_MOVED,
-                            category=UserWarning)
-    interpreter = tf.lite.Interpreter(model_path=path)
-  runner = interpreter.get_signature_runner()
-
-  def logits_fn(input_ids, attention_mask, token_type_ids):
-    out = runner(input_ids=np.asarray(input_ids, np.int32),
-                 attention_mask=np.asarray(attention_mask, np.int32),
-                 token_type_ids=np.asarray(token_type_ids, np.int32))
-    return out["start_logits"], out["end_logits"]
-
-  return logits_fn
-
-
-def saved_model_logits_fn(saved_model_dir: str) -> modeling.LogitsFn:
-  """The LogitsFn of a SavedModel's predict_logits signature."""
-  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
-
-  return saved_model_lib.predict_logits_fn(
-      tf.saved_model.load(saved_model_dir))
-
-
 def probe_scores(examples: Sequence[data_lib.SquadExample],
                  texts: dict[str, str], *, version_2: bool) -> dict:
   """{"exact", "f1", "questions"} (0-100) of answer texts on the probe set.
@@ -369,49 +333,25 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
     ImportError: the `onnx` extra is not installed.
   """
   _require_onnx_extra()
-  quantize_fn = quantize_fn or quantize_onnx_int8
-  tflite_fn = tflite_fn or convert_tflite_int8
-  onnx_dir = os.path.join(staging_dir, exportdir.ONNX_SUBDIR)
-  float_path = os.path.join(onnx_dir, exportdir.ONNX_FILE)
+  float_path = os.path.join(staging_dir, exportdir.ONNX_SUBDIR,
+                            exportdir.ONNX_FILE)
   convert_saved_model(saved_model_dir, float_path, opset=portable.opset)
 
-  windows = features_lib.build_features(examples, tokenizer,
-                                        run_config.features)
-  batch_size = run_config.train.eval_batch_size
-
-  def logits_of(logits_fn):
-    return modeling.window_logits(
-        logits_fn, windows,
-        modeling.length_sorted_batches(windows, batch_size=batch_size))
-
-  reference = logits_of(saved_model_logits_fn(saved_model_dir))
-  float_logits = logits_of(
-      onnx_predict.session_logits_fn(onnx_predict.onnx_session(float_path)))
-  diff = modeling.max_abs_diff(reference, float_logits)
-  version_2 = run_config.decode.version_2_with_negative
-
-  def texts(logits):
-    return answers.decode_predictions(examples, windows, *logits,
-                                      run_config.decode).texts()
-
-  float_texts = texts(float_logits)
-  report = {
-      "paths": {"onnx": f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE}"},
-      "opset": portable.opset,
-      "dynamic_axes": list(DYNAMIC_AXES),
-      "source": "the SavedModel's predict_logits signature, converted with "
-                "tf2onnx.convert.from_function (Erfc as 1 - Erf)",
-      "versions": {name: pins.installed_version(name)
-                   for name in ("tf2onnx", "onnx", "onnxruntime")},
-      "parity": {"probe_source": probe_source,
-                 "probe_questions": len(examples),
-                 "probe_windows": len(windows),
-                 "logits_max_abs_diff_vs_saved_model": diff,
-                 "logits_tolerance": logits_tolerance,
-                 "passed": diff <= logits_tolerance},
-      "probe_float": probe_scores(examples, float_texts, version_2=version_2),
-      "quantized": {},
-  }
+  reference = answering.answer_examples(
+      examples, logits_lib.saved_model_logits_fn(saved_model_dir),
+      run_config, tokenizer=tokenizer)
+  float_answers = _answer_with(float_path, examples, reference, run_config)
+  diff = logits_lib.max_abs_diff(reference.logits, float_answers.logits)
+  float_texts = float_answers.predictions.texts()
+  report = _float_report(portable, parity={
+      "probe_source": probe_source, "probe_questions": len(examples),
+      "probe_windows": len(reference.windows),
+      "logits_max_abs_diff_vs_saved_model": diff,
+      "logits_tolerance": logits_tolerance,
+      "passed": diff <= logits_tolerance},
+      probe_float=probe_scores(
+          examples, float_texts,
+          version_2=run_config.decode.version_2_with_negative))
   if not diff <= logits_tolerance:
     raise PortableExportError(
         f"ONNX export check failed on {len(examples)} probe questions from "
@@ -419,42 +359,37 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
         f"predict_logits by up to {diff:.3g} > {logits_tolerance:g}. Nothing "
         f"was published.", report)
   if portable.quantize == "int8":
-    float_bytes = fs.getsize(float_path)
-    int8_path = os.path.join(onnx_dir, exportdir.ONNX_INT8_FILE)
-    quantize_fn(float_path, int8_path)
-    int8_texts = texts(logits_of(
-        onnx_predict.session_logits_fn(onnx_predict.onnx_session(int8_path))))
-    report["paths"]["onnx_int8"] = (f"{exportdir.ONNX_SUBDIR}/"
-                                    f"{exportdir.ONNX_INT8_FILE}")
-    report["quantized"]["onnx_int8"] = {
-        "method": "onnxruntime.quantization.quantize_dynamic (int8 weights, "
-                  "per-channel MatMul scales; int8 activations per call)",
-        **quality_report(examples, float_texts=float_texts,
-                         quantized_texts=int8_texts, float_bytes=float_bytes,
-                         quantized_bytes=fs.getsize(int8_path),
-                         version_2=version_2,
-                         max_f1_drop=portable.max_f1_drop)}
-    tflite_path = os.path.join(staging_dir, TFLITE_SUBDIR, TFLITE_INT8_FILE)
-    try:
-      tflite_fn(saved_model_dir, tflite_path)
-    except Exception as e:  # pylint: disable=broad-except
-      # "if TFLite converts it": record why there is no TFLite model.
-      report["quantized"]["tflite_int8"] = {
-          "skipped": f"TFLite conversion failed: {type(e).__name__}: "
-                     f"{str(e)[:2000]}"}
-    else:
-      tflite_texts = texts(logits_of(tflite_logits_fn(tflite_path)))
-      report["paths"]["tflite_int8"] = f"{TFLITE_SUBDIR}/{TFLITE_INT8_FILE}"
-      report["quantized"]["tflite_int8"] = {
-          "method": "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic "
-                    "range: int8 weights), TFLite builtin ops",
-          **quality_report(examples, float_texts=float_texts,
-                           quantized_texts=tflite_texts,
-                           float_bytes=float_bytes,
-                           quantized_bytes=fs.getsize(tflite_path),
-                           version_2=version_2,
-                           max_f1_drop=portable.max_f1_drop)}
+    _add_quantized(report, examples=examples, run_config=run_config,
+                   float_path=float_path, reference=reference,
+                   float_texts=float_texts, saved_model_dir=saved_model_dir,
+                   staging_dir=staging_dir, portable=portable,
+                   quantize_fn=quantize_fn or quantize_onnx_int8,
+                   tflite_fn=tflite_fn or convert_tflite_int8)
   report["allow_quality_drop"] = portable.allow_quality_drop
+  _gate_quality(report, portable)
+  return report
+
+
+
+
+def _float_report(portable, *, parity, probe_float):
+  """The manifest's "portable" section for the float ONNX model."""
+  return {
+      "paths": {"onnx": f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE}"},
+      "opset": portable.opset,
+      "dynamic_axes": list(DYNAMIC_AXES),
+      "source": "the SavedModel's predict_logits signature, converted with "
+                "tf2onnx.convert.from_function (Erfc as 1 - Erf)",
+      "versions": {name: pins.installed_version(name)
+                   for name in ("tf2onnx", "onnx", "onnxruntime")},
+      "parity": parity,
+      "probe_float": probe_float,
+      "quantized": {},
+  }
+
+
+def _gate_quality(report, portable):
+  """Raises PortableExportError when a quantized artifact loses too much F1."""
   failures = check_quality(report["quantized"],
                            max_f1_drop=portable.max_f1_drop,
                            allow_quality_drop=portable.allow_quality_drop)
@@ -465,4 +400,55 @@ def build_portable(*, saved_model_dir: str, staging_dir: str,
         f"{exportdir.ONNX_FILE}). Nothing was published. Pass "
         f"--allow_quality_drop (allow_quality_drop=True) to publish them "
         f"anyway; the manifest records the loss.", report)
-  return report
+
+
+def _answer_with(path, examples, reference, run_config):
+  """answering.Answered of the ONNX or TFLite (.tflite) model at `path`, on
+  the windows of `reference` (the SavedModel's answers)."""
+  logits_fn = (logits_lib.tflite_logits_fn(path)
+               if path.endswith(".tflite") else
+               logits_lib.onnx_logits_fn(logits_lib.onnx_session(path)))
+  return answering.answer_examples(examples, logits_fn, run_config,
+                                   windows=reference.windows)
+
+
+def _add_quantized(report, *, examples, run_config, float_path, reference,
+                   float_texts, saved_model_dir, staging_dir, portable,
+                   quantize_fn, tflite_fn):
+  """Writes the int8 ONNX and TFLite models; adds their paths and quality
+  reports (or why TFLite has none) to `report`."""
+  quality = functools.partial(
+      quality_report, examples, float_texts=float_texts,
+      float_bytes=fs.getsize(float_path),
+      version_2=run_config.decode.version_2_with_negative,
+      max_f1_drop=portable.max_f1_drop)
+
+  def record(name, relative_path, method):
+    """Answers with the artifact at staging_dir/relative_path; reports it."""
+    path = os.path.join(staging_dir, *relative_path.split("/"))
+    texts = _answer_with(path, examples, reference,
+                         run_config).predictions.texts()
+    report["paths"][name] = relative_path
+    report["quantized"][name] = {
+        "method": method, **quality(quantized_texts=texts,
+                                    quantized_bytes=fs.getsize(path))}
+
+  quantize_fn(float_path, os.path.join(os.path.dirname(float_path),
+                                       exportdir.ONNX_INT8_FILE))
+  record("onnx_int8", f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_INT8_FILE}",
+         "onnxruntime.quantization.quantize_dynamic (int8 weights, "
+         "per-channel MatMul scales; int8 activations per call)")
+  tflite_path = os.path.join(staging_dir, exportdir.TFLITE_SUBDIR,
+                             exportdir.TFLITE_INT8_FILE)
+  try:
+    tflite_fn(saved_model_dir, tflite_path)
+  except Exception as e:  # pylint: disable=broad-except
+    # "if TFLite converts it": record why there is no TFLite model.
+    report["quantized"]["tflite_int8"] = {
+        "skipped": f"TFLite conversion failed: {type(e).__name__}: "
+                   f"{str(e)[:2000]}"}
+    return
+  record("tflite_int8",
+         f"{exportdir.TFLITE_SUBDIR}/{exportdir.TFLITE_INT8_FILE}",
+         "tf.lite.TFLiteConverter, Optimize.DEFAULT (dynamic range: int8 "
+         "weights), TFLite builtin ops")

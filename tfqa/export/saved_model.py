@@ -10,7 +10,6 @@ import tensorflow as tf
 from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import exportdir
-from tfqa import modeling
 from tfqa import rundir
 from tfqa import serving
 from tfqa import trained_model
@@ -134,17 +133,3 @@ def serving_requirements(custom_ops: Sequence[str]) -> dict:
           f"against a running model server here."),
       "verified_with_model_server": False,
   }
-
-
-def predict_logits_fn(loaded) -> modeling.LogitsFn:
-  """The LogitsFn (NumPy out) of a loaded SavedModel's predict_logits signature."""
-
-  def logits_fn(input_ids, attention_mask, token_type_ids):
-    # `loaded` owns the variables: the closure keeps it alive.
-    out = loaded.signatures[exportdir.LOGITS_SIGNATURE](
-        input_ids=tf.cast(input_ids, tf.int32),
-        attention_mask=tf.cast(attention_mask, tf.int32),
-        token_type_ids=tf.cast(token_type_ids, tf.int32))
-    return out["start_logits"].numpy(), out["end_logits"].numpy()
-
-  return logits_fn

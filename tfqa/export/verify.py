@@ -8,17 +8,14 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from tfqa import answers
 from tfqa import config as config_lib
 from tfqa import data as data_lib
-from tfqa import evaluation
 from tfqa import exportdir
-from tfqa import features as features_lib
-from tfqa import input_pipeline
 from tfqa import modeling
 from tfqa import sample
 from tfqa import trained_model
-from tfqa.export import saved_model as saved_model_lib
+from tfqa.inference import answering
+from tfqa.inference import logits as logits_lib
 from tfqa.layout import fs
 
 # Questions per serving_default call while verifying (bounds memory).
@@ -104,39 +101,16 @@ def check_parity(trained: trained_model.TrainedModel, *,
   Raises:
     ExportVerificationError: a check failed; the message has the numbers.
   """
-  import transformers  # pylint: disable=import-outside-toplevel
-
   graph_answers_fn = graph_answers_fn or graph_answers
-  run_config = trained.run_config
-  windows = features_lib.build_features(examples, trained.tokenizer,
-                                        run_config.features)
-  batching = dict(batch_size=run_config.train.eval_batch_size,
-                  max_seq_length=run_config.features.max_seq_length,
-                  pipeline_config=run_config.pipeline)
-  logits = {"checkpoint": evaluation.model_logits(trained.model, windows,
-                                                  **batching)}
+  checkpoint = answering.answer_examples(
+      examples, logits_lib.model_logits_fn(trained.model),
+      trained.run_config, tokenizer=trained.tokenizer)
   loaded = tf.saved_model.load(saved_model_dir)
-  logits["saved_model"] = modeling.window_logits(
-      saved_model_lib.predict_logits_fn(loaded), windows,
-      input_pipeline.eval_dataset(windows, **batching))
-  # transformers reads local files only: a copy of a URL's.
-  with fs.local_copy(pretrained_dir) as local_pretrained:
-    reloaded = transformers.TFBertForQuestionAnswering.from_pretrained(
-        local_pretrained, local_files_only=True, hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
-    logits["pretrained"] = evaluation.model_logits(reloaded, windows,
-                                                   **batching)
-    safetensors = compare_safetensors(
-        trained.model, os.path.join(local_pretrained,
-                                    exportdir.SAFETENSORS_FILE))
-    torch_logits = _torch_logits(local_pretrained, windows, batching)
-  if torch_logits is not None:
-    logits["pytorch"] = torch_logits
-  diffs = {f"{a}_vs_{b}": modeling.max_abs_diff(logits[a], logits[b])
+  logits, safetensors = _logits_of_copies(trained, checkpoint, loaded,
+                                          pretrained_dir)
+  diffs = {f"{a}_vs_{b}": logits_lib.max_abs_diff(logits[a], logits[b])
            for a, b in itertools.combinations(logits, 2)}
-
-  python_answers = answers.decode_predictions(
-      examples, windows, *logits["checkpoint"], run_config.decode).texts()
+  python_answers = checkpoint.predictions.texts()
   graph_texts = graph_answers_fn(
       loaded.signatures[exportdir.SERVING_SIGNATURE], examples)
   disagreements = [
@@ -147,17 +121,62 @@ def check_parity(trained: trained_model.TrainedModel, *,
   verification = {
       "probe_source": probe_source,
       "probe_questions": len(examples),
-      "probe_windows": len(windows),
+      "probe_windows": len(checkpoint.windows),
       "logits_max_abs_diff": diffs,
       "logits_tolerance": logits_tolerance,
       "safetensors": safetensors,
-      "torch": ("not installed" if torch_logits is None else
+      "torch": ("not installed" if "pytorch" not in logits else
                 "checked: BertForQuestionAnswering.from_pretrained "
                 "(model.safetensors)"),
       "answer_agreement": agreement,
       "min_answer_agreement": min_answer_agreement,
       "disagreements": disagreements,
   }
+  failures = _failures(verification, diffs)
+  verification["passed"] = not failures
+  if failures:
+    raise ExportVerificationError(
+        f"Export verification failed on {len(examples)} probe questions "
+        f"from {probe_source}: " + " | ".join(failures) + ". Nothing was "
+        "published. The exported model would answer differently from the "
+        "checkpoint; rerun with --noverify only to inspect such an export.",
+        verification)
+  return verification
+
+
+def _logits_of_copies(trained, checkpoint, loaded, pretrained_dir):
+  """({copy: its logits of the checkpoint's windows}, compare_safetensors).
+
+  Copies: the checkpoint (`checkpoint`, answering.Answered), the SavedModel's
+  predict_logits (`loaded`), the TF reload of the pretrained directory and,
+  with torch installed, PyTorch's reload of its model.safetensors.
+  """
+  windows, run_config = checkpoint.windows, trained.run_config
+  logits = {"checkpoint": checkpoint.logits,
+            "saved_model": answering.logits_of(
+                logits_lib.signature_logits_fn(loaded), windows, run_config)}
+  # transformers reads local files only: a copy of a URL's.
+  with fs.local_copy(pretrained_dir) as local_pretrained:
+    reloaded = _reload_pretrained(local_pretrained)
+    logits["pretrained"] = answering.logits_of(
+        logits_lib.model_logits_fn(reloaded), windows, run_config)
+    safetensors = compare_safetensors(
+        trained.model, os.path.join(local_pretrained,
+                                    exportdir.SAFETENSORS_FILE))
+    torch_fn = logits_lib.pytorch_logits_fn(local_pretrained)
+    if torch_fn is not None:
+      logits["pytorch"] = answering.logits_of(torch_fn, windows, run_config)
+  return logits, safetensors
+
+
+def _failures(verification, diffs):
+  """One line per failed check of `verification` ([] when all passed)."""
+  logits_tolerance = verification["logits_tolerance"]
+  min_answer_agreement = verification["min_answer_agreement"]
+  agreement = verification["answer_agreement"]
+  disagreements = verification["disagreements"]
+  safetensors = verification["safetensors"]
+  questions = verification["probe_questions"]
   failures = [f"logits {pair}: max |diff| {diff:.3g} > {logits_tolerance:g}"
               for pair, diff in diffs.items() if not diff <= logits_tolerance]
   if safetensors["problems"]:
@@ -170,18 +189,10 @@ def check_parity(trained: trained_model.TrainedModel, *,
     more = len(disagreements) - _MAX_QUOTED_DISAGREEMENTS
     failures.append(
         f"serving_default agrees with the Python answers on "
-        f"{agreement:.1%} of {len(examples)} questions (expected >= "
+        f"{agreement:.1%} of {questions} questions (expected >= "
         f"{min_answer_agreement:.0%}); disagreements: {quoted}"
         + (f" and {more} more" if more > 0 else ""))
-  verification["passed"] = not failures
-  if failures:
-    raise ExportVerificationError(
-        f"Export verification failed on {len(examples)} probe questions "
-        f"from {probe_source}: " + " | ".join(failures) + ". Nothing was "
-        "published. The exported model would answer differently from the "
-        "checkpoint; rerun with --noverify only to inspect such an export.",
-        verification)
-  return verification
+  return failures
 
 
 def compare_safetensors(model, path: str) -> dict:
@@ -225,33 +236,13 @@ def compare_safetensors(model, path: str) -> dict:
           "problems": problems}
 
 
-def _torch_logits(pretrained_dir, windows, batching):
-  """PyTorch's reload of the pretrained directory, or None without torch."""
-  try:
-    import torch  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    return None
-  import transformers  # pylint: disable=import-outside-toplevel
+def _reload_pretrained(local_pretrained):
+  """transformers' TF reload of a local save_pretrained directory, no dropout."""
+  import transformers  # pylint: disable=import-outside-toplevel  (heavy: only when verifying)
 
-  # What a PyTorch user runs; it reads model.safetensors.
-  model = transformers.BertForQuestionAnswering.from_pretrained(
-      pretrained_dir, local_files_only=True)
-  model.eval()
-
-  def logits_fn(input_ids, attention_mask, token_type_ids):
-    with torch.no_grad():
-      out = model(input_ids=torch.as_tensor(input_ids.numpy(),
-                                            dtype=torch.long),
-                  attention_mask=torch.as_tensor(attention_mask.numpy(),
-                                                 dtype=torch.long),
-                  token_type_ids=torch.as_tensor(token_type_ids.numpy(),
-                                                 dtype=torch.long))
-    return (out.start_logits.float().numpy(),
-            out.end_logits.float().numpy())
-
-  return modeling.window_logits(
-      logits_fn, windows, input_pipeline.eval_dataset(windows, **batching))
-
+  return transformers.TFBertForQuestionAnswering.from_pretrained(
+      local_pretrained, local_files_only=True, hidden_dropout_prob=0.0,
+      attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
 
 def graph_answers(signature: Callable,
                   examples: Sequence[data_lib.SquadExample]) -> list[str]:

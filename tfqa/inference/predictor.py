@@ -1,4 +1,13 @@
-"""Answers questions with an exported SavedModel (no transformers) or a training run's checkpoint."""
+"""Answers questions with what training and export wrote: a SavedModel (no transformers), a run's checkpoint, or an ONNX export (float or int8).
+
+One loader, `load_predictor`, for every kind. An ONNX export needs the
+`onnx` extra (onnxruntime); its export directory supplies the rest:
+
+  export_dir/
+    onnx/model.onnx, onnx/model.int8.onnx   what `OnnxPredictor` runs
+    pretrained/                             the tokenizer (vocab, casing)
+    manifest.json                           the run config (windows, decoding)
+"""
 
 from __future__ import annotations
 
@@ -8,16 +17,25 @@ from typing import Protocol, Sequence
 
 import tensorflow as tf
 
+from tfqa import config as config_lib
 from tfqa import data as data_lib
 from tfqa import exportdir
+from tfqa import features as features_lib
 from tfqa import integrity
 from tfqa import io_utils
 from tfqa import paths
 from tfqa import preflight
+from tfqa.inference import answering
+from tfqa.inference import logits as logits_lib
 from tfqa.layout import fs
 
-# Questions per model call: bounds memory on long input files.
+# Questions per SavedModel call: bounds memory on long input files.
 BATCH_SIZE = 32
+# Windows per ONNX Runtime call, grouped by length and padded as the run
+# pads (inference/batching.py). Small chunks beat one call padded to the
+# longest window on CPUs (the serving graph's default max_windows_per_batch,
+# 8, for the same reason; BENCHMARKS.md).
+ONNX_BATCH_SIZE = 8
 # Characters of context `mark_answer` shows around the answer.
 CONTEXT_WIDTH = 200
 _ELLIPSIS = "…"
@@ -39,10 +57,6 @@ class Predictor(Protocol):
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
     ...
-
-
-# A SavedModel's files differ from what its export manifest recorded.
-ManifestMismatchError = integrity.ManifestMismatchError
 
 
 class SavedModelPredictor:
@@ -83,25 +97,101 @@ class CheckpointPredictor:
 
   def __init__(self, model_dir: str, *, checkpoint: str | None = None):
     """Loads the run's model and checkpoint (see `trained_model.load`)."""
+    # Imported here: only a run needs tf_keras and the checkpoint reader.
     from tfqa import trained_model  # pylint: disable=import-outside-toplevel
 
     self.trained = trained_model.load(model_dir, checkpoint=checkpoint)
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
-    # Imported here: it pulls in transformers.
-    from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-
-    check_same_length(questions, contexts)
-    if not questions:
-      return []
-    examples = data_lib.examples_from_text(questions, contexts)
     # The model's logits function is traced once, at the first question.
-    predictions = evaluation.predict_examples(
-        self.trained.model, examples, self.trained.tokenizer,
-        run_config=self.trained.run_config)
+    _, predictions = _python_path(
+        questions, contexts, logits_lib.model_logits_fn(self.trained.model),
+        self.trained.run_config, tokenizer=self.trained.tokenizer)
     return [Answer(p.text, float(p.score), p.start_char, p.end_char)
-            for p in (predictions.by_id[e.id] for e in examples)]
+            for p in predictions]
+
+
+class OnnxPredictor:
+  """Answers raw questions with an exported ONNX model (float or int8).
+
+  Tokenization and windows come from tfqa.features with the export's
+  tokenizer (pretrained/) and run config (manifest.json); the logits from
+  ONNX Runtime; the answers from inference.answering, so answers match the
+  SavedModel's up to the model's logits.
+  """
+
+  def __init__(self, path: str, *, verify: bool = False,
+               threads: int | None = None):
+    """Loads the model, its export's tokenizer and run config.
+
+    Args:
+      path: an .onnx file under EXPORT_DIR/onnx/, or EXPORT_DIR.
+      verify: check the file's SHA-256 against manifest.json first.
+      threads: ONNX Runtime intra-op threads (default: ONNX Runtime's).
+
+    Raises:
+      ValueError: not an ONNX export, or a failed `verify`.
+      ImportError: onnxruntime is not installed.
+    """
+    self.model_path, self.export_dir = resolve_onnx_model(path)
+    manifest_path = os.path.join(self.export_dir, exportdir.MANIFEST_FILE)
+    pretrained = os.path.join(self.export_dir, exportdir.PRETRAINED_SUBDIR)
+    if not fs.isfile(manifest_path) or not fs.isdir(pretrained):
+      raise ValueError(
+          f"{self.model_path} needs its export directory {self.export_dir} "
+          f"with manifest.json (run config) and pretrained/ (tokenizer); "
+          f"keep onnx/ inside the directory tfqa_export wrote.")
+    if verify:
+      integrity.verify_digests(
+          self.export_dir,
+          parts=(f"{exportdir.ONNX_SUBDIR}/"
+                 f"{os.path.basename(self.model_path)}",),
+          subject=self.model_path)
+    manifest = exportdir.read_manifest(self.export_dir)
+    self.run_config = config_lib.RunConfig.from_dict(
+        manifest["run_config"], source=f"{manifest_path}: run_config")
+    self.tokenizer = features_lib.load_tokenizer(pretrained)
+    self._logits_fn = logits_lib.onnx_logits_fn(
+        logits_lib.onnx_session(self.model_path, threads=threads))
+
+  def answer(self, questions: Sequence[str],
+             contexts: Sequence[str]) -> list[Answer]:
+    """One Answer per question."""
+    examples, predictions = _python_path(
+        questions, contexts, self._logits_fn, self.run_config,
+        tokenizer=self.tokenizer, batch_size=ONNX_BATCH_SIZE)
+    results = []
+    for e, p in zip(examples, predictions):
+      if self._is_empty(e.question) or self._is_empty(e.context):
+        # As serving_default: no question or no context, no answer; its
+        # score is the null score (v2.0) or 0.
+        null_score = p.score + p.null_odds if p.text else p.score
+        results.append(Answer(
+            "", float(null_score) if self.run_config.decode
+            .version_2_with_negative else 0.0, -1, -1))
+      else:
+        results.append(Answer(p.text, float(p.score), p.start_char,
+                              p.end_char))
+    return results
+
+  def _is_empty(self, text: str) -> bool:
+    """Whether `text` has no word piece (the graph's empty row)."""
+    return not self.tokenizer.tokenize(text)
+
+
+def _python_path(questions, contexts, logits_fn, run_config, *, tokenizer,
+                 batch_size=None):
+  """(examples, their ExamplePredictions in order): tfqa's Python windows,
+  `logits_fn`'s logits and decoding, with the run's settings."""
+  check_same_length(questions, contexts)
+  examples = data_lib.examples_from_text(questions, contexts)
+  if not examples:
+    return [], []
+  predictions = answering.answer_examples(
+      examples, logits_fn, run_config, tokenizer=tokenizer,
+      batch_size=batch_size).predictions
+  return examples, [predictions.by_id[e.id] for e in examples]
 
 
 def check_same_length(questions: Sequence[str],
@@ -178,15 +268,15 @@ def verify_manifest(saved_model_dir: str) -> dict:
     The manifest.
 
   Raises:
-    ManifestMismatchError: no manifest, a manifest of another version, or a
-      file that is missing, changed (SHA-256) or not in the manifest; the
-      message names every such file.
+    integrity.ManifestMismatchError: no manifest, a manifest of another
+      version, or a file that is missing, changed (SHA-256) or not in the
+      manifest; the message names every such file.
   """
   version_dir = fs.abspath(saved_model_dir)
   export_dir = os.path.dirname(os.path.dirname(os.path.dirname(version_dir)))
   manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
   if not fs.isfile(manifest_path):
-    raise ManifestMismatchError(
+    raise integrity.ManifestMismatchError(
         f"Cannot verify {saved_model_dir}: no {manifest_path}. Expected the "
         f"SavedModel inside an export directory written by tfqa_export "
         f"(EXPORT_DIR/saved_model/NAME/VERSION); drop --verify_manifest to "
@@ -195,7 +285,7 @@ def verify_manifest(saved_model_dir: str) -> dict:
   described = os.path.join(export_dir, *manifest["paths"]["saved_model"]
                            .split("/"))
   if fs.realpath(described) != fs.realpath(version_dir):
-    raise ManifestMismatchError(
+    raise integrity.ManifestMismatchError(
         f"{manifest_path} describes {manifest['paths']['saved_model']}, not "
         f"{saved_model_dir}; only the latest export has a manifest. Verify "
         f"{described} instead, or re-export this version.")
@@ -203,21 +293,60 @@ def verify_manifest(saved_model_dir: str) -> dict:
                                   subject=saved_model_dir)
 
 
-def load_predictor(path: str, *, verify: bool = False,
+def resolve_onnx_model(path: str) -> tuple[str, str]:
+  """(model file, export directory) for an .onnx file or an export directory.
+
+  Args:
+    path: EXPORT_DIR/onnx/<name>.onnx, or EXPORT_DIR (its float model).
+
+  Raises:
+    ValueError: neither, naming what was looked for.
+  """
+  if fs.isdir(path):
+    model = os.path.join(path, exportdir.ONNX_SUBDIR, exportdir.ONNX_FILE)
+    if not fs.isfile(model):
+      raise ValueError(f"{path} has no {exportdir.ONNX_SUBDIR}/"
+                       f"{exportdir.ONNX_FILE}. Export "
+                       f"with tfqa_export --onnx, or pass the .onnx file.")
+    return model, path
+  if not fs.isfile(path) or not path.endswith(".onnx"):
+    raise ValueError(f"--onnx_model={path} is not an .onnx file or an export "
+                     f"directory. Expected EXPORT_DIR/"
+                     f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE} (or "
+                     f"{exportdir.ONNX_INT8_FILE}) written by tfqa_export "
+                     f"--onnx.")
+  return path, os.path.dirname(os.path.dirname(fs.abspath(path)))
+
+
+def load_predictor(path: str, *, onnx: bool | None = None,
+                   verify: bool = False,
                    checkpoint: str | None = None) -> Predictor:
-  """A predictor for a SavedModel / export directory, or a training run.
+  """A predictor for a SavedModel or ONNX export, or a training run.
 
   Args:
     path: a SavedModel version, model or export directory (see
-      `resolve_saved_model`), or a tfqa_train --model_dir.
-    verify: check the SavedModel's files against the export manifest first
-      (SavedModels only).
+      `resolve_saved_model`), an .onnx file or export directory with
+      onnx/model.onnx (see `resolve_onnx_model`), or a tfqa_train
+      --model_dir.
+    onnx: True: answer with the ONNX model (ONNX Runtime, the `onnx`
+      extra); default: when `path` ends with .onnx.
+    verify: check the export's files against its manifest first (exports
+      only).
     checkpoint: checkpoint prefix (training runs only; default newest).
 
   Raises:
-    ValueError: `path` is neither, or an option does not apply to it.
-    ManifestMismatchError: `verify` found a missing or changed file.
+    ValueError: `path` is none of these, or an option does not apply to it.
+    integrity.ManifestMismatchError: `verify` found a missing or changed
+      file.
+    ImportError: an ONNX model without onnxruntime.
   """
+  if onnx or (onnx is None and str(path).endswith(".onnx")):
+    if checkpoint is not None:
+      raise ValueError(f"Invalid argument `checkpoint`={checkpoint!r}: it "
+                       f"applies to training runs, not to the ONNX model "
+                       f"{path}. Drop it.")
+    preflight.check_predict(onnx_model=path)
+    return OnnxPredictor(path, verify=verify)
   preflight.check_predict(model=path, checkpoint=checkpoint)
   saved_model_dir = resolve_saved_model(path)
   if saved_model_dir is not None:

@@ -1,0 +1,1 @@
+"""Inference: logits functions of every model kind, batches of windows, answers, predictors."""
