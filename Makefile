@@ -52,7 +52,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 demo: $(STAMP)
-	$(BIN)/python -m tfqa.demo --workdir=$(DEMO_DIR)
+	$(BIN)/python -m tfqa.cli.demo --workdir=$(DEMO_DIR)
 
 wheel: $(STAMP)
 	$(PIP) wheel --no-deps -w dist .

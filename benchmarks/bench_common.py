@@ -131,7 +131,7 @@ def train_briefly(workdir: str, train_file: str, *, tiny: bool, steps: int,
     decode: the run's tfqa.config.DecodeConfig (default: tfqa's defaults).
   """
   from tfqa import config  # pylint: disable=import-outside-toplevel
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   run_config = config.RunConfig(
       model=model_config("tiny" if tiny else "pretrained", workdir),
@@ -141,7 +141,7 @@ def train_briefly(workdir: str, train_file: str, *, tiny: bool, steps: int,
                                learning_rate=3e-4, num_train_epochs=1_000_000,
                                max_steps=steps, seed=1))
   model_dir = os.path.join(workdir, "run")
-  training.train_and_evaluate(run_config, model_dir, verbose=0)
+  trainer.train_and_evaluate(run_config, model_dir, verbose=0)
   return model_dir
 
 
@@ -210,7 +210,7 @@ def step_end_times(model_dir: str) -> dict[int, float]:
   """
   import glob  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   times = {}
   pattern = os.path.join(model_dir, rundir.LOGS_SUBDIR, "train",

@@ -6,7 +6,7 @@ Fine-tunes the bundled MiniLM-L6 on articles 1-4 of the shared real sample
 twice, each time for --steps steps from scratch (batch 16):
   default  TrainConfig's save_every_steps (500): one save, at the last step;
   small    save_every_steps=--small_interval: a save every few steps.
-Every call of tfqa.checkpointing.save is timed (a timing wrapper around the
+Every call of tfqa.layout.checkpointing.save is timed (a timing wrapper around the
 module function; nothing else changes). Step time: the mean step duration
 of the default run after its first step (which traces the train function),
 from the per-step wall times of the run's TensorBoard log; the mean
@@ -56,13 +56,13 @@ _TINY = flags.DEFINE_bool("tiny", False,
 
 
 class SaveTimer:
-  """Times every call of tfqa.checkpointing.save while installed."""
+  """Times every call of tfqa.layout.checkpointing.save while installed."""
 
   def __init__(self):
     self.seconds = []
 
   def __enter__(self):
-    from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
+    from tfqa.layout import checkpointing  # pylint: disable=import-outside-toplevel
 
     self._module, self._save = checkpointing, checkpointing.save
 
@@ -82,10 +82,10 @@ class SaveTimer:
 
 def train_run(run_config, model_dir):
   """Trains in a fresh directory; returns (TrainResult, save seconds)."""
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   with SaveTimer() as timer:
-    result = training.train_and_evaluate(run_config, model_dir, verbose=0)
+    result = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
   return result, timer.seconds
 
 
@@ -131,11 +131,11 @@ def checkpoint_bytes(prefix):
 
 def time_restore(run_config, model_dir):
   """(verify seconds, restore seconds, prefix, weights bytes, h5 bytes)."""
-  from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import checkpointing  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
-  from tfqa import optimization  # pylint: disable=import-outside-toplevel
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.training import optimization  # pylint: disable=import-outside-toplevel
 
   train = run_config.train
   # The training runs of this process already set the runtime state a

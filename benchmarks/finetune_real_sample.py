@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 from tfqa import config
-from tfqa import training
+from tfqa.training import trainer
 
 import bench_common
 
@@ -44,7 +44,7 @@ def main(argv):
           train_batch_size=_BATCH.value, learning_rate=_LR.value,
           num_train_epochs=_EPOCHS.value, max_steps=2 if _TINY.value else 0,
           seed=1))
-  result = training.train_and_evaluate(run_config,
+  result = trainer.train_and_evaluate(run_config,
                                        os.path.join(workdir, "run"),
                                        verbose=2)
   questions = sum(len(p["qas"]) for a in json.load(open(train_file))["data"]

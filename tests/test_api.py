@@ -13,7 +13,7 @@ import pytest
 import tfqa
 from tfqa import api
 from tfqa import config
-from tfqa import rundir
+from tfqa.layout import rundir
 
 from conftest import REPO_ROOT
 

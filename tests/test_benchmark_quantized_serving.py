@@ -22,7 +22,7 @@ def test_tiny_run_times_every_path_and_ends_with_the_speedup(tmp_path):
   if SHARED_SAMPLE.exists():
     data_file = str(SHARED_SAMPLE)
   else:
-    from tfqa import sample  # pylint: disable=import-outside-toplevel
+    from tfqa.data import sample  # pylint: disable=import-outside-toplevel
     data_file = sample.sample_path()
   env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
          "TF_CPP_MIN_LOG_LEVEL": "3"}

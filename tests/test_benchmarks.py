@@ -19,7 +19,7 @@ def _data_file():
   articles), so the smoke tests also run in a plain clone."""
   if SHARED_SAMPLE.exists():
     return str(SHARED_SAMPLE)
-  from tfqa import sample
+  from tfqa.data import sample
   return sample.sample_path()
 
 

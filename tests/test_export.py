@@ -12,12 +12,12 @@ import pytest
 import tensorflow as tf
 
 from tfqa import config
-from tfqa import data
 from tfqa import export
-from tfqa import features
-from tfqa.inference import predictor as predictor_lib
 from tfqa import serving
-from tfqa import trained_model
+from tfqa.data import squad
+from tfqa.data import windows as features
+from tfqa.inference import predictor as predictor_lib
+from tfqa.inference import trained_model
 
 from conftest import code_block, run_python, tiny_export, tiny_train_flags, torch_pythons
 
@@ -312,7 +312,7 @@ def test_long_context_and_empty_rows(loaded, python_path, exported):
               long_context]
   trained = python_path.trained
   windows = features.build_features(
-      [data.SquadExample("x", "", questions[0], long_context, (),
+      [squad.SquadExample("x", "", questions[0], long_context, (),
                                       ())],
       trained.tokenizer, trained.run_config.features)
   assert len(windows) >= 5
@@ -714,7 +714,7 @@ def test_next_version_counts_only_numbered_directories(tmp_path):
 def test_probe_examples_default_to_the_bundled_sample():
   from tfqa import config
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
-                                data=config.DataConfig(train_file="t.json"))
+                                squad=config.DataConfig(train_file="t.json"))
   source, examples = export.probe_examples(None, run_config)
   assert source.endswith("sample_squad.json")
   assert len(examples) == config.ExportConfig().max_probe_questions
@@ -778,7 +778,7 @@ def test_cli_best_threshold_serves_the_eval_best_f1(exported, tiny_files,
   predictions = {qid: a.text for qid, a in predictor_lib.predict_file(
       predictor, tiny_files["train_v2"]).items()}
   (tmp_path / "p.json").write_text(json.dumps(predictions))
-  from tfqa import scoring
+  from tfqa.evaluation import scoring
   scores = scoring.score_files(tiny_files["train_v2"],
                                str(tmp_path / "p.json"))
   assert scores["f1"] == pytest.approx(results["best_f1"])

@@ -6,8 +6,8 @@ import pytest
 
 from tfqa import config
 from tfqa import export
-from tfqa import trained_model
 from tfqa.export import threshold
+from tfqa.inference import trained_model
 
 
 def _fake_trained(tmp_path, *, version_2=True, checkpoint="ckpt-8"):

@@ -24,12 +24,12 @@ import pytest
 import tensorflow as tf
 
 from tfqa import config
-from tfqa import features
-from tfqa import trained_model
+from tfqa.data import windows as features
 from tfqa.export import card
 from tfqa.export import verify
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
+from tfqa.inference import trained_model
 
 from conftest import REPO_ROOT, code_block, tiny_export, torch_pythons
 

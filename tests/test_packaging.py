@@ -216,8 +216,8 @@ def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   subprocess.run([str(python), "-m", "pip", "install", "-q", "-c",
                   str(REPO_ROOT / "constraints.txt"), str(wheels[0])],
                  check=True, timeout=1200, env=env)
-  check = ("import os, tfqa, tfqa.sample, tfqa.features, tfqa.training; "
-           "assert os.path.exists(tfqa.sample.sample_path()); "
+  check = ("import os, tfqa, tfqa.data.sample, tfqa.data.windows, tfqa.training.trainer; "
+           "assert os.path.exists(tfqa.data.sample.sample_path()); "
            "print(tfqa.__version__, tfqa.__file__)")
   proc = subprocess.run([str(python), "-c", check], capture_output=True,
                         text=True, cwd=tmp_path, timeout=300,

@@ -139,7 +139,7 @@ def test_export_dir_holding_what_an_export_would_replace_is_refused(
 def trained_elsewhere(workdir, tiny_files):
   """runs/t, trained from workdir with relative data paths, seen from
   another directory."""
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
   run_config = _run_config(tiny_files)
   run_config = rundir.with_overrides(run_config,
                                      {"data.eval_file": "train.json"})

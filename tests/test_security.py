@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tfqa import rundir
 from tfqa.inference import predictor
+from tfqa.layout import rundir
 
 from conftest import REPO_ROOT
 
@@ -33,7 +33,7 @@ def _sources():
 
 def test_sources_exist():
   names = {p.name for p in _sources()}
-  assert {"data.py", "checkpointing.py", "predict.py", "export.py",
+  assert {"squad.py", "checkpointing.py", "predictor.py", "export.py",
           "chaos.py"} <= names
 
 

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfqa import features
 from tfqa import serving
+from tfqa.data import windows
 
 
 # Strings on which HF and the graph tokenizer agree: accents, CJK, emoji,
@@ -72,7 +72,7 @@ def test_tokenizer_matches_hf_on_random_mixed_text(graph_tokenizer,
 
 
 def test_cased_tokenizer_matches_hf(vocab_file):
-  hf_cased = features.load_tokenizer(vocab_file, do_lower_case=False)
+  hf_cased = windows.load_tokenizer(vocab_file, do_lower_case=False)
   cased = serving.GraphBertTokenizer(vocab_file, do_lower_case=False)
   _assert_same_tokens(cased, hf_cased,
                       list(TOKENIZER_TEXTS) + _random_texts(1, 100))

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfqa import features
 from tfqa import serving
+from tfqa.data import windows as features
 from tfqa.serving import windows as serving_windows
 
 from helpers.serving_graph import FEATURES, pair_examples

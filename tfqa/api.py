@@ -6,10 +6,10 @@ import dataclasses
 import inspect
 from typing import Sequence
 
-from tfqa import best_checkpoint
 from tfqa import config as config_lib
 from tfqa import preflight
-from tfqa import rundir
+from tfqa.layout import best_checkpoint
+from tfqa.layout import rundir
 
 # Setting name (a field of one RunConfig section, as the tfqa_train flag of
 # the same name) -> its section.
@@ -66,8 +66,8 @@ def train(run_config: config_lib.RunConfig | None = None, *, model_dir: str,
   run_config = run_config_for(model_dir, run_config, **settings)
   # Before TensorFlow is imported: wrong inputs fail at once.
   source = preflight.check_train(run_config, model_dir)
-  from tfqa import training  # pylint: disable=import-outside-toplevel
-  return training.train_and_evaluate(
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
+  return trainer.train_and_evaluate(
       run_config, model_dir, callbacks=callbacks, verbose=verbose,
       progress_every_steps=progress_every_steps, hooks=hooks, source=source)
 
@@ -100,8 +100,8 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
   """
   preflight.check_eval(model_dir, eval_file=eval_file, checkpoint=checkpoint,
                        output_dir=output_dir)
-  from tfqa import evaluation  # pylint: disable=import-outside-toplevel
-  metrics, written = evaluation.evaluate_run(
+  from tfqa.inference import run_evaluation  # pylint: disable=import-outside-toplevel
+  metrics, written = run_evaluation.evaluate_run(
       model_dir, eval_file=eval_file, checkpoint=checkpoint,
       output_dir=output_dir)
   return EvalResult(metrics, written)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from tfqa import config as config_lib
-from tfqa import exportdir
-from tfqa import paths
-from tfqa import rundir
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import paths
+from tfqa.layout import rundir
 from tfqa.model import source as model_source
 
 _SQUAD = "a SQuAD JSON file"

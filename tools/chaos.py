@@ -94,7 +94,7 @@ def _training_hooks(plan):
   """
   from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=import-outside-toplevel
 
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   kill = plan["kill"]
   counts = {"step": 0, "save": 0, "fit": 0, "eval": 0}
@@ -136,7 +136,7 @@ def _training_hooks(plan):
   checkpoint_management.update_checkpoint_state_internal = (
       update_checkpoint_state_internal)
   eval_point = _EvalKills(plan, counts)
-  return training.TrainingHooks(
+  return trainer.TrainingHooks(
       fit_begin=fit_begin, after_step=after_step, before_save=before_save,
       after_save=after_save, after_micro_batch=after_micro_batch,
       before_eval=eval_point.begin,
@@ -153,14 +153,14 @@ class _EvalKills:
   """
 
   def __init__(self, plan, counts):
-    from tfqa import io_utils  # pylint: disable=import-outside-toplevel
     from tfqa.inference import answering  # pylint: disable=import-outside-toplevel
+    from tfqa.layout import json_files  # pylint: disable=import-outside-toplevel
 
     self._plan, self._counts = plan, counts
     self._armed = False
     self._writes = 0
     window_logits = answering.logits_of
-    write_json = io_utils.atomic_write_json
+    write_json = json_files.atomic_write_json
 
     def chaos_window_logits(*args, **kwargs):
       result = window_logits(*args, **kwargs)
@@ -176,7 +176,7 @@ class _EvalKills:
           _die(self._reason("mid_write"))
 
     answering.logits_of = chaos_window_logits
-    io_utils.atomic_write_json = chaos_write_json
+    json_files.atomic_write_json = chaos_write_json
 
   def _reason(self, point):
     return f"{'mid_' if self._plan['kill'] == 'mid_eval' else ''}eval_{point}"

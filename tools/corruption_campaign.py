@@ -108,8 +108,8 @@ def resume_outcome(model_dir: str, pristine: dict, pristine_config,
   checkpoints, restore the newest readable one (compared bit for bit with
   the undamaged copy of the same checkpoint).
   """
-  from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import checkpointing  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   try:
     run_config = rundir.read_run_config(model_dir)
@@ -147,7 +147,7 @@ def _run_files(model_dir):
 
 def run_campaign(*, workdir, bitflips, seed, resume_runs, small):
   from tfqa import export  # pylint: disable=import-outside-toplevel
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))
@@ -207,8 +207,8 @@ def _real_resume(campaign, scratch, run_dir, target, damage):
 
 
 def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
-  from tfqa import integrity  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import integrity  # pylint: disable=import-outside-toplevel
 
   version = os.path.join("saved_model", "tfqa", "1")
   targets = []
@@ -247,7 +247,7 @@ def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
 
 def config_bit_sweep(run_dir: str) -> collections.Counter:
   """Flips every bit of run_dir/run_config.json in turn; counts what reading does."""
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   pristine = rundir.read_run_config(run_dir)
   with open(rundir.run_config_path(run_dir), "rb") as f:

@@ -105,8 +105,8 @@ class Campaign:
 
 
 def _expect_clean_failure(campaign, mode, model_dir, before, proc, expected):
-  from tfqa import checkpointing  # pylint: disable=import-outside-toplevel
-  from tfqa import training  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import checkpointing  # pylint: disable=import-outside-toplevel
+  from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
   last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
   campaign.check(mode, "tfqa_train exits 1", proc.returncode == 1,
@@ -124,7 +124,7 @@ def _expect_clean_failure(campaign, mode, model_dir, before, proc, expected):
                    not n.startswith(".tfqa-train."))
   campaign.check(mode, "files written before are unchanged", not changed,
                  f"changed or lost: {changed}")
-  steps = [e["step"] for e in training.read_train_log(model_dir)]
+  steps = [e["step"] for e in trainer.read_train_log(model_dir)]
   campaign.check(mode, "step log keeps steps 1-4",
                  steps[:4] == [1, 2, 3, 4], str(steps))
   newest = checkpointing.latest_readable(model_dir)

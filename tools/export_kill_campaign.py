@@ -82,7 +82,7 @@ class Watcher(threading.Thread):
 
 
 def _check_on_disk(campaign, export_dir, expected, label):
-  from tfqa import exportdir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import exportdir  # pylint: disable=import-outside-toplevel
 
   models_dir = os.path.join(export_dir, "saved_model", "tfqa")
   for version in exportdir.existing_versions(models_dir):
@@ -116,7 +116,7 @@ class Campaign:
 
 def _hidden(export_dir):
   """Leftovers of an export (hidden names), the export's marker aside."""
-  from tfqa import exportdir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import exportdir  # pylint: disable=import-outside-toplevel
 
   models_dir = os.path.join(export_dir, "saved_model", "tfqa")
   return sorted(
@@ -127,8 +127,8 @@ def _hidden(export_dir):
 
 
 def run_campaign(*, workdir, kills, seed, verify=True):
-  from tfqa import integrity  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import integrity  # pylint: disable=import-outside-toplevel
 
   rng = random.Random(seed)
   files = common.write_tiny_files(os.path.join(workdir, "files"))

@@ -277,7 +277,7 @@ def main(argv=None):
                       help="CI mode: 2 signals in one round, SIGINT inside an "
                       "evaluation during training and SIGTERM between "
                       "micro-batches (both stop at a step's end, as a signal "
-                      "after a step does; tests/test_preemption.py sends "
+                      "after a step does; tests/test_training_preemption.py sends "
                       "one there). Signals inside the end evaluation: the "
                       "full mode.")
   args = parser.parse_args(argv)

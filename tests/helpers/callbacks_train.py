@@ -1,4 +1,4 @@
-"""A tiny tfqa.train run with stock tf_keras callbacks, killable at a step (for tests/test_train_callbacks.py).
+"""A tiny tfqa.train run with stock tf_keras callbacks, killable at a step (for tests/test_training_callbacks.py).
 
   python -m tests.helpers.callbacks_train '{"model_dir": ...,
       "callbacks": ["csv", ...], "settings": {tfqa.train settings},
@@ -20,7 +20,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"  # The project's Keras setup.
 import tf_keras  # pylint: disable=g-import-not-at-top
 
 import tfqa  # pylint: disable=g-import-not-at-top
-from tfqa import training  # pylint: disable=g-import-not-at-top
+from tfqa.training import trainer  # pylint: disable=g-import-not-at-top
 
 
 def stock_callback(name, model_dir):
@@ -61,7 +61,7 @@ def main(spec):
   result = tfqa.train(
       model_dir=model_dir, callbacks=callbacks,
       verbose=spec.get("verbose", 0),
-      hooks=training.TrainingHooks(after_step=after_step),
+      hooks=trainer.TrainingHooks(after_step=after_step),
       **spec["settings"])
   print(json.dumps({
       "global_step": result.global_step, "total_steps": result.total_steps,

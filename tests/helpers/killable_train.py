@@ -22,9 +22,9 @@ import signal
 from absl import flags
 from tensorflow.python.checkpoint import checkpoint_management
 
-from tfqa import io_utils
-from tfqa import training
 from tfqa.cli import train
+from tfqa.layout import json_files
+from tfqa.training import trainer
 
 _KILL_AT = flags.DEFINE_integer("kill_at_step", 0, "Step to die after.")
 _KILL_IN_SAVE = flags.DEFINE_integer("kill_in_save_at_step", 0,
@@ -54,7 +54,7 @@ def _hooks():
     if _KILL_AT_MICRO.value == f"{step}:{index}":
       _die()
 
-  write_json = io_utils.atomic_write_json
+  write_json = json_files.atomic_write_json
 
   def write_then_maybe_die(path, obj):
     write_json(path, obj)
@@ -62,7 +62,7 @@ def _hooks():
       _die()
 
   # The evaluation's first output file, then death: a half-written eval.
-  io_utils.atomic_write_json = write_then_maybe_die
+  json_files.atomic_write_json = write_then_maybe_die
   update_state = checkpoint_management.update_checkpoint_state_internal
 
   def update_checkpoint_state_internal(save_dir, model_checkpoint_path, *args,
@@ -73,7 +73,7 @@ def _hooks():
 
   checkpoint_management.update_checkpoint_state_internal = (
       update_checkpoint_state_internal)
-  return training.TrainingHooks(
+  return trainer.TrainingHooks(
       after_step=after_step, before_eval=before_eval,
       after_eval=lambda step: in_eval.update(step=None),
       after_micro_batch=after_micro_batch)

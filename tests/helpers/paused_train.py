@@ -13,8 +13,8 @@ import time
 
 from absl import flags
 
-from tfqa import training
 from tfqa.cli import train
+from tfqa.training import trainer
 
 _PAUSE_AFTER = flags.DEFINE_integer("pause_after_step", 0,
                                     "Step after which to wait.")
@@ -32,4 +32,4 @@ def _after_step(step):
 
 
 if __name__ == "__main__":
-  train.run(hooks=training.TrainingHooks(after_step=_after_step))
+  train.run(hooks=trainer.TrainingHooks(after_step=_after_step))

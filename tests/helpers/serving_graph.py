@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from tfqa import answers
 from tfqa import config
-from tfqa import data
-from tfqa import features
 from tfqa import serving
+from tfqa.data import squad
+from tfqa.data import windows
+from tfqa.evaluation import decoding
 
 # Small windows so that a paragraph spans many of them.
 FEATURES = config.FeatureConfig(max_seq_length=32, doc_stride=8,
@@ -107,7 +107,7 @@ def answer_pairs(module, pairs):
 
 
 def pair_examples(pairs):
-  return [data.SquadExample(id=str(i), title="", question=q, context=c,
+  return [squad.SquadExample(id=str(i), title="", question=q, context=c,
                             answer_texts=(), answer_starts=())
           for i, (q, c) in enumerate(pairs)]
 
@@ -115,7 +115,7 @@ def pair_examples(pairs):
 def reference(pairs, tokenizer, logits_fn, decode_config=DECODE):
   """features.build_features + logits_fn per window + decode_predictions."""
   examples = pair_examples(pairs)
-  built = features.build_features(examples, tokenizer, FEATURES)
+  built = windows.build_features(examples, tokenizer, FEATURES)
   starts, ends = [], []
   for ids, types in zip(built.input_ids, built.token_type_ids):
     start, end = logits_fn(tf.constant(ids[None]),
@@ -123,7 +123,7 @@ def reference(pairs, tokenizer, logits_fn, decode_config=DECODE):
                            tf.constant(types[None]))
     starts.append(start.numpy()[0])
     ends.append(end.numpy()[0])
-  predictions = answers.decode_predictions(examples, built, starts, ends,
+  predictions = decoding.decode_predictions(examples, built, starts, ends,
                                            decode_config)
   return [predictions.by_id[e.id] for e in examples], built
 

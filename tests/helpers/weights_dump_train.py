@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from tfqa import training
 from tfqa.cli import train
+from tfqa.training import trainer
 
 
 def _dump(model):
@@ -20,4 +20,4 @@ def _dump(model):
 
 
 if __name__ == "__main__":
-  train.run(hooks=training.TrainingHooks(training_done=_dump))
+  train.run(hooks=trainer.TrainingHooks(training_done=_dump))

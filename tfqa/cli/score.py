@@ -33,7 +33,7 @@ def main(argv):
         f"{argv[1:]}.")
   from tfqa import preflight  # pylint: disable=import-outside-toplevel
   preflight.check_score(argv[1], argv[2], na_prob_file=_NA_PROB_FILE.value)
-  from tfqa import scoring  # pylint: disable=import-outside-toplevel
+  from tfqa.evaluation import scoring  # pylint: disable=import-outside-toplevel
   result = scoring.score_files(argv[1], argv[2],
                                na_prob_file=_NA_PROB_FILE.value,
                                na_prob_thresh=_NA_PROB_THRESH.value)

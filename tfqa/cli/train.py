@@ -46,7 +46,7 @@ def given_settings(model_dir: str) -> dict:
     app.UsageError: a new run directory and neither --model nor
       --bert_config_file.
   """
-  from tfqa import rundir  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
   given = config_flags.section_values(FLAG_FIELDS, only_present=True)
   settings = {name: value for values in given.values()
@@ -76,7 +76,7 @@ def main(argv, *, hooks=None):
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
   from tfqa import api  # pylint: disable=import-outside-toplevel
-  from tfqa import paths  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import paths  # pylint: disable=import-outside-toplevel
   try:
     paths.check_path(_MODEL_DIR.value, paths.OUTPUT_DIRECTORY,
                      flag="--model_dir",

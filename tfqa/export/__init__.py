@@ -14,7 +14,7 @@ One module per job; `export_model` (pipeline) runs them in order:
   publish      atomic renames into place, recovery after a killed export
   threshold    the no-answer threshold an export applies
 
-The directory layout, manifest reading and digests are tfqa.exportdir's (a
+The directory layout, manifest reading and digests are tfqa.layout.exportdir's (a
 leaf that readers import without this package). Everything is built in
 hidden temp directories, checked there, and renamed into place only when
 every check passed, so a server or reader never sees a half-written version.
@@ -24,24 +24,11 @@ import importlib
 import sys
 import types
 
-from tfqa.exportdir import existing_versions
-from tfqa.exportdir import file_digests
-from tfqa.exportdir import LOGITS_SIGNATURE
-from tfqa.exportdir import MANIFEST_FILE
-from tfqa.exportdir import MODEL_CARD_FILE
-from tfqa.exportdir import next_version
-from tfqa.exportdir import PRETRAINED_SUBDIR
-from tfqa.exportdir import read_manifest
-from tfqa.exportdir import SAFETENSORS_FILE
-from tfqa.exportdir import SAVED_MODEL_SUBDIR
-from tfqa.exportdir import SERVING_SIGNATURE
-from tfqa.exportdir import signature_specs
-from tfqa.exportdir import WARMUP_FILE
 from tfqa.export.card import model_card
-from tfqa.export.pipeline import export_model
 from tfqa.export.pipeline import ExportHooks
 from tfqa.export.pipeline import ExportResult
 from tfqa.export.pipeline import STAGES
+from tfqa.export.pipeline import export_model
 from tfqa.export.portable import PortableConfig
 from tfqa.export.portable import PortableExportError
 from tfqa.export.pretrained import save_pretrained
@@ -54,10 +41,23 @@ from tfqa.export.saved_model import warmup_records
 from tfqa.export.saved_model import write_warmup_requests
 from tfqa.export.threshold import best_null_threshold
 from tfqa.export.threshold import with_null_threshold
+from tfqa.export.verify import ExportVerificationError
 from tfqa.export.verify import check_parity
 from tfqa.export.verify import compare_safetensors
-from tfqa.export.verify import ExportVerificationError
 from tfqa.export.verify import probe_examples
+from tfqa.layout.exportdir import LOGITS_SIGNATURE
+from tfqa.layout.exportdir import MANIFEST_FILE
+from tfqa.layout.exportdir import MODEL_CARD_FILE
+from tfqa.layout.exportdir import PRETRAINED_SUBDIR
+from tfqa.layout.exportdir import SAFETENSORS_FILE
+from tfqa.layout.exportdir import SAVED_MODEL_SUBDIR
+from tfqa.layout.exportdir import SERVING_SIGNATURE
+from tfqa.layout.exportdir import WARMUP_FILE
+from tfqa.layout.exportdir import existing_versions
+from tfqa.layout.exportdir import file_digests
+from tfqa.layout.exportdir import next_version
+from tfqa.layout.exportdir import read_manifest
+from tfqa.layout.exportdir import signature_specs
 
 
 class _CallablePackage(types.ModuleType):

@@ -7,13 +7,13 @@ import json
 import os
 
 import tfqa
-from tfqa import best_checkpoint
 from tfqa import config as config_lib
-from tfqa import evaluation
-from tfqa import io_utils
-from tfqa import rundir
-from tfqa import trained_model
+from tfqa.inference import run_evaluation
+from tfqa.inference import trained_model
+from tfqa.layout import best_checkpoint
 from tfqa.layout import fs
+from tfqa.layout import json_files
+from tfqa.layout import rundir
 from tfqa.model import source as model_source
 
 # The Hugging Face dataset ids of SQuAD, by version (v2.0: True).
@@ -395,10 +395,10 @@ def evaluation_of(model_dir: str,
       ("by tfqa_eval", os.path.join(eval_dir, os.path.basename(checkpoint))),
   ]
   for when, directory in places:
-    path = os.path.join(directory, evaluation.RESULTS_FILE)
+    path = os.path.join(directory, run_evaluation.RESULTS_FILE)
     if not fs.isfile(path):
       continue
-    results = io_utils.read_json(path, what="the evaluation results")
+    results = json_files.read_json(path, what="the evaluation results")
     if _step_of_results(results) == step:
       return path, when, results
   return None

@@ -9,11 +9,11 @@ import platform
 import tensorflow as tf
 
 import tfqa
-from tfqa import exportdir
 from tfqa import pins
 from tfqa import serving
-from tfqa import trained_model
 from tfqa.export import saved_model
+from tfqa.inference import trained_model
+from tfqa.layout import exportdir
 from tfqa.layout import fs
 
 

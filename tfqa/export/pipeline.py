@@ -7,20 +7,20 @@ import os
 from typing import Callable
 
 from tfqa import config as config_lib
-from tfqa import exportdir
-from tfqa import io_utils
 from tfqa import preflight
 from tfqa import signals
-from tfqa import trained_model
-from tfqa.export import manifest as manifest_lib
 from tfqa.export import card as card_lib
+from tfqa.export import manifest as manifest_lib
 from tfqa.export import portable as portable_lib
 from tfqa.export import pretrained as pretrained_lib
 from tfqa.export import publish
 from tfqa.export import saved_model as saved_model_lib
 from tfqa.export import threshold as threshold_lib
 from tfqa.export import verify as verify_lib
+from tfqa.inference import trained_model
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import json_files
 
 # What ExportHooks.after_stage is called with, in this order ("verify" and
 # "portable" only when they run).
@@ -126,7 +126,7 @@ def export_model(*, model_dir: str, export_dir: str,
     verification, portable_report = _stage_models(
         trained, staging, probe=probe, probe_source=probe_source,
         config=config, portable=portable, hooks=hooks)
-    io_utils.atomic_write_text(
+    json_files.atomic_write_text(
         os.path.join(staging.pretrained, exportdir.MODEL_CARD_FILE),
         card_lib.model_card(
             trained, model_name=config.model_name, version=target.version,
@@ -265,7 +265,7 @@ def _publish(staging, target, manifest, *, export_dir, overwrite, hooks):
       fs.rmtree(target.version_dir)
       raise
     manifest_path = os.path.join(export_dir, exportdir.MANIFEST_FILE)
-    io_utils.atomic_write_json(manifest_path, manifest)
+    json_files.atomic_write_json(manifest_path, manifest)
     hooks.stage("manifest", manifest_path)
   return manifest_path
 

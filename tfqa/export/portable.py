@@ -27,12 +27,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfqa import config as config_lib
-from tfqa import data as data_lib
-from tfqa import exportdir
-from tfqa import metrics as metrics_lib
 from tfqa import pins
+from tfqa.data import squad as squad_lib
+from tfqa.evaluation import metrics as metrics_lib
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
+from tfqa.layout import exportdir
 from tfqa.layout import fs
 
 QUANTIZE_MODES = ("int8",)
@@ -232,7 +232,7 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
     f.write(flatbuffer)
 
 
-def probe_scores(examples: Sequence[data_lib.SquadExample],
+def probe_scores(examples: Sequence[squad_lib.SquadExample],
                  texts: dict[str, str], *, version_2: bool) -> dict:
   """{"exact", "f1", "questions"} (0-100) of answer texts on the probe set.
 
@@ -244,14 +244,14 @@ def probe_scores(examples: Sequence[data_lib.SquadExample],
     raise ValueError("The probe set has no answerable question, so a "
                      "SQuAD v1.1 model cannot be scored on it. Pass "
                      "--probe_file with answerable questions.")
-  result = metrics_lib.squad_metrics(data_lib.gold_answers(scored), texts,
+  result = metrics_lib.squad_metrics(squad_lib.gold_answers(scored), texts,
                                      version_2=version_2)
   exact = result["exact" if version_2 else "exact_match"]
   return {"exact": round(float(exact), 4), "f1": round(float(result["f1"]), 4),
           "questions": len(scored)}
 
 
-def quality_report(examples: Sequence[data_lib.SquadExample], *,
+def quality_report(examples: Sequence[squad_lib.SquadExample], *,
                    float_texts: dict[str, str], quantized_texts: dict[str, str],
                    float_bytes: int, quantized_bytes: int, version_2: bool,
                    max_f1_drop: float) -> dict:
@@ -296,7 +296,7 @@ def check_quality(quantized: dict, *, max_f1_drop: float,
 
 
 def build_portable(*, saved_model_dir: str, staging_dir: str,
-                   examples: Sequence[data_lib.SquadExample], tokenizer,
+                   examples: Sequence[squad_lib.SquadExample], tokenizer,
                    run_config: config_lib.RunConfig, probe_source: str,
                    portable: PortableConfig,
                    logits_tolerance: float = (

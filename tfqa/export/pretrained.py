@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from tfqa import exportdir
-from tfqa import io_utils
-from tfqa import modeling
-from tfqa import rundir
-from tfqa import trained_model
+from tfqa.inference import trained_model
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import json_files
+from tfqa.layout import rundir
+from tfqa.model import modeling
 
 # safetensors metadata that transformers reads as "PyTorch weights".
 _SAFETENSORS_METADATA = {"format": "pt"}
@@ -21,7 +21,7 @@ def save_pretrained(trained: trained_model.TrainedModel,
   # The serving model was built without dropout; the config written here is
   # the run's architecture, so fine-tuning from this directory gets the
   # dropout the run trained with (inference ignores it either way).
-  architecture = io_utils.read_json(
+  architecture = json_files.read_json(
       os.path.join(trained.model_dir, rundir.BERT_CONFIG_FILE),
       what="the run's BERT config")
   for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):

@@ -9,9 +9,9 @@ from typing import Callable
 
 from absl import logging
 
-from tfqa import exportdir
-from tfqa import rundir
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import rundir
 
 # Staging (".tmp-NAME-PID") and replaced (".old-NAME-PID") directories.
 _LEFTOVER_REGEX = re.compile(r"\.(tmp|old)-(.+)-(\d+)")

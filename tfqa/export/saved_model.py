@@ -8,12 +8,12 @@ from typing import Sequence
 import tensorflow as tf
 
 from tfqa import config as config_lib
-from tfqa import data as data_lib
-from tfqa import exportdir
-from tfqa import rundir
 from tfqa import serving
-from tfqa import trained_model
+from tfqa.data import squad as squad_lib
+from tfqa.inference import trained_model
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import rundir
 
 # tensorflow/serving RELEASE.md: 2.0.0 linked only some TF Text ops (no
 # RegexSplitWithOffsets, tensorflow/text#200); 2.2.0 "Update TF Text to
@@ -73,7 +73,7 @@ def save_saved_model(trained: trained_model.TrainedModel, directory: str, *,
     })
 
 
-def warmup_records(examples: Sequence[data_lib.SquadExample], *,
+def warmup_records(examples: Sequence[squad_lib.SquadExample], *,
                    model_name: str,
                    num_requests: int = config_lib.ExportConfig.num_warmup_requests
                    ) -> list[bytes]:
@@ -102,7 +102,7 @@ def warmup_records(examples: Sequence[data_lib.SquadExample], *,
 
 
 def write_warmup_requests(path: str,
-                          examples: Sequence[data_lib.SquadExample], *,
+                          examples: Sequence[squad_lib.SquadExample], *,
                           model_name: str,
                           num_requests: int = (
                               config_lib.ExportConfig.num_warmup_requests)

@@ -7,11 +7,11 @@ import math
 import os
 
 from tfqa import config as config_lib
-from tfqa import evaluation
-from tfqa import io_utils
-from tfqa import rundir
-from tfqa import trained_model
+from tfqa.inference import run_evaluation
+from tfqa.inference import trained_model
 from tfqa.layout import fs
+from tfqa.layout import json_files
+from tfqa.layout import rundir
 
 
 def with_null_threshold(trained: trained_model.TrainedModel,
@@ -85,21 +85,21 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
   eval_dir = os.path.join(model_dir, rundir.EVAL_SUBDIR)
   seen = []
   for out_dir in (os.path.join(eval_dir, name), eval_dir):
-    path = os.path.join(out_dir, evaluation.RESULTS_FILE)
+    path = os.path.join(out_dir, run_evaluation.RESULTS_FILE)
     if not fs.isfile(path):
       continue
-    results = io_utils.read_json(path, what="the evaluation results")
+    results = json_files.read_json(path, what="the evaluation results")
     evaluated = os.path.basename(str(results.get("checkpoint", "")))
     if evaluated != name:
       seen.append(f"{path} evaluated {evaluated or 'an unnamed checkpoint'}")
       continue
     best = results.get("best_f1_thresh")
-    odds_path = os.path.join(out_dir, evaluation.NULL_ODDS_FILE)
+    odds_path = os.path.join(out_dir, run_evaluation.NULL_ODDS_FILE)
     if not _is_finite_number(best) or not fs.isfile(odds_path):
       raise ValueError(f"{path} has no usable best_f1_thresh (found "
                        f"{best!r}) or no {evaluation.NULL_ODDS_FILE} beside "
                        f"it; re-run tfqa_eval, or pass a number.")
-    odds = [x for x in io_utils.read_json(
+    odds = [x for x in json_files.read_json(
         odds_path, what="the null odds").values() if _is_finite_number(x)]
     if odds and best not in odds:
       # The search's starting point: answering nothing scored best.

@@ -9,14 +9,14 @@ from typing import Callable, Sequence
 import tensorflow as tf
 
 from tfqa import config as config_lib
-from tfqa import data as data_lib
-from tfqa import exportdir
-from tfqa import modeling
-from tfqa import sample
-from tfqa import trained_model
+from tfqa.data import sample
+from tfqa.data import squad as squad_lib
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
+from tfqa.inference import trained_model
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.model import modeling
 
 # Questions per serving_default call while verifying (bounds memory).
 _PROBE_BATCH_SIZE = 16
@@ -25,7 +25,7 @@ _PROBE_BATCH_SIZE = 16
 _MAX_QUOTED_DISAGREEMENTS = 20
 
 # (serving_default signature, examples) -> answer texts, in example order.
-GraphAnswersFn = Callable[[Callable, Sequence[data_lib.SquadExample]],
+GraphAnswersFn = Callable[[Callable, Sequence[squad_lib.SquadExample]],
                           list[str]]
 
 
@@ -45,7 +45,7 @@ class ExportVerificationError(ValueError):
 def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig,
                    *, max_questions: int = (
                        config_lib.ExportConfig.max_probe_questions)
-                   ) -> tuple[str, tuple[data_lib.SquadExample, ...]]:
+                   ) -> tuple[str, tuple[squad_lib.SquadExample, ...]]:
   """(source, at most `max_questions` examples) to check an export with.
 
   The source is `probe_file`, else the run's eval_file, else the bundled
@@ -56,7 +56,7 @@ def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig,
     FileNotFoundError: the file does not exist.
   """
   source = probe_file or run_config.data.eval_file or sample.sample_path()
-  examples = data_lib.load_squad_json(source).examples[:max_questions]
+  examples = squad_lib.load_squad_json(source).examples[:max_questions]
   if not examples:
     raise ValueError(f"Probe file {source} holds no usable questions. Pass "
                      f"--probe_file with a SQuAD JSON file that has some.")
@@ -65,7 +65,7 @@ def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig,
 
 def check_parity(trained: trained_model.TrainedModel, *,
                  saved_model_dir: str, pretrained_dir: str,
-                 examples: Sequence[data_lib.SquadExample],
+                 examples: Sequence[squad_lib.SquadExample],
                  probe_source: str,
                  logits_tolerance: float = (
                      config_lib.ExportConfig.logits_tolerance),
@@ -245,7 +245,7 @@ def _reload_pretrained(local_pretrained):
       attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)
 
 def graph_answers(signature: Callable,
-                  examples: Sequence[data_lib.SquadExample]) -> list[str]:
+                  examples: Sequence[squad_lib.SquadExample]) -> list[str]:
   """serving_default's answer texts for `examples`, in their order."""
   texts = []
   for lo in range(0, len(examples), _PROBE_BATCH_SIZE):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from tfqa import answers
 from tfqa import config as config_lib
-from tfqa import data as data_lib
-from tfqa import features as features_lib
+from tfqa.data import squad as squad_lib
+from tfqa.data import windows as windows_lib
+from tfqa.evaluation import decoding
 from tfqa.inference import batching
 from tfqa.inference import logits as logits_lib
 
@@ -17,13 +17,13 @@ from tfqa.inference import logits as logits_lib
 class Answered:
   """What answering examples made: windows, their logits, the answers."""
 
-  windows: features_lib.Features
+  windows: windows_lib.Features
   logits: logits_lib.WindowLogits
-  predictions: answers.Predictions
+  predictions: decoding.Predictions
 
 
 def logits_of(logits_fn: logits_lib.LogitsFn,
-              windows: features_lib.Features, config: config_lib.RunConfig,
+              windows: windows_lib.Features, config: config_lib.RunConfig,
               *, batch_size: int | None = None) -> logits_lib.WindowLogits:
   """Unpadded logits of every window, batched as the run pads.
 
@@ -40,10 +40,10 @@ def logits_of(logits_fn: logits_lib.LogitsFn,
           pipeline_config=config.pipeline))
 
 
-def answer_examples(examples: Sequence[data_lib.SquadExample],
+def answer_examples(examples: Sequence[squad_lib.SquadExample],
                     logits_fn: logits_lib.LogitsFn,
                     config: config_lib.RunConfig, *, tokenizer=None,
-                    windows: features_lib.Features | None = None,
+                    windows: windows_lib.Features | None = None,
                     batch_size: int | None = None) -> Answered:
   """Windows, logits from `logits_fn` and answers, with the run's settings.
 
@@ -63,9 +63,9 @@ def answer_examples(examples: Sequence[data_lib.SquadExample],
     if tokenizer is None:
       raise ValueError("answer_examples needs `tokenizer` (to build the "
                        "windows) or `windows`; received neither.")
-    windows = features_lib.build_features(examples, tokenizer,
+    windows = windows_lib.build_features(examples, tokenizer,
                                           config.features)
   logits = logits_of(logits_fn, windows, config, batch_size=batch_size)
-  predictions = answers.decode_predictions(examples, windows, *logits,
+  predictions = decoding.decode_predictions(examples, windows, *logits,
                                            config.decode)
   return Answered(windows, logits, predictions)

@@ -9,9 +9,9 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfqa import exportdir
-from tfqa import modeling
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.model import modeling
 
 # (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
 # (start_logits, end_logits) float32 [n, seq]: a model, a SavedModel

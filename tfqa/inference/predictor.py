@@ -18,16 +18,16 @@ from typing import Protocol, Sequence
 import tensorflow as tf
 
 from tfqa import config as config_lib
-from tfqa import data as data_lib
-from tfqa import exportdir
-from tfqa import features as features_lib
-from tfqa import integrity
-from tfqa import io_utils
-from tfqa import paths
 from tfqa import preflight
+from tfqa.data import squad as squad_lib
+from tfqa.data import windows as windows_lib
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
+from tfqa.layout import exportdir
 from tfqa.layout import fs
+from tfqa.layout import integrity
+from tfqa.layout import json_files
+from tfqa.layout import paths
 
 # Questions per SavedModel call: bounds memory on long input files.
 BATCH_SIZE = 32
@@ -98,7 +98,7 @@ class CheckpointPredictor:
   def __init__(self, model_dir: str, *, checkpoint: str | None = None):
     """Loads the run's model and checkpoint (see `trained_model.load`)."""
     # Imported here: only a run needs tf_keras and the checkpoint reader.
-    from tfqa import trained_model  # pylint: disable=import-outside-toplevel
+    from tfqa.inference import trained_model  # pylint: disable=import-outside-toplevel
 
     self.trained = trained_model.load(model_dir, checkpoint=checkpoint)
 
@@ -115,7 +115,7 @@ class CheckpointPredictor:
 class OnnxPredictor:
   """Answers raw questions with an exported ONNX model (float or int8).
 
-  Tokenization and windows come from tfqa.features with the export's
+  Tokenization and windows come from tfqa.data.windows with the export's
   tokenizer (pretrained/) and run config (manifest.json); the logits from
   ONNX Runtime; the answers from inference.answering, so answers match the
   SavedModel's up to the model's logits.
@@ -151,7 +151,7 @@ class OnnxPredictor:
     manifest = exportdir.read_manifest(self.export_dir)
     self.run_config = config_lib.RunConfig.from_dict(
         manifest["run_config"], source=f"{manifest_path}: run_config")
-    self.tokenizer = features_lib.load_tokenizer(pretrained)
+    self.tokenizer = windows_lib.load_tokenizer(pretrained)
     self._logits_fn = logits_lib.onnx_logits_fn(
         logits_lib.onnx_session(self.model_path, threads=threads))
 
@@ -185,7 +185,7 @@ def _python_path(questions, contexts, logits_fn, run_config, *, tokenizer,
   """(examples, their ExamplePredictions in order): tfqa's Python windows,
   `logits_fn`'s logits and decoding, with the run's settings."""
   check_same_length(questions, contexts)
-  examples = data_lib.examples_from_text(questions, contexts)
+  examples = squad_lib.examples_from_text(questions, contexts)
   if not examples:
     return [], []
   predictions = answering.answer_examples(
@@ -376,7 +376,7 @@ def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
   """
   paths.check_path(input_file, paths.JSON_FILE, flag="--input_file",
                    what="a SQuAD JSON file")
-  examples = data_lib.load_squad_json(input_file).examples
+  examples = squad_lib.load_squad_json(input_file).examples
   results = predictor.answer([e.question for e in examples],
                              [e.context for e in examples])
   return {e.id: answer for e, answer in zip(examples, results)}
@@ -384,7 +384,7 @@ def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
 
 def write_predictions(path: str, predictions: dict[str, Answer]) -> None:
   """Writes `predictions.json` (id -> answer text), atomically."""
-  io_utils.atomic_write_json(path, {qid: answer.text
+  json_files.atomic_write_json(path, {qid: answer.text
                                     for qid, answer in predictions.items()})
 
 

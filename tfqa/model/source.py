@@ -6,9 +6,9 @@ import dataclasses
 import os
 
 from tfqa import config as config_lib
-from tfqa import io_utils
-from tfqa import paths
 from tfqa.layout import fs
+from tfqa.layout import json_files
+from tfqa.layout import paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +116,7 @@ def check_model_type(config_path: str, *, flag: str,
     ValueError: naming the flag, the model_type found and the one supported.
   """
   try:
-    model_type = io_utils.read_json(config_path,
+    model_type = json_files.read_json(config_path,
                                     what="the model config").get("model_type")
   except (ValueError, AttributeError):
     return  # Not a JSON object: max_position_embeddings says so, in full.
@@ -227,7 +227,7 @@ def max_position_embeddings(source: ModelSource) -> int:
   """
   path = (source.path if source.kind == "bert_config" else
           os.path.join(source.path, "config.json"))
-  config = io_utils.read_json(path, what="the model config")
+  config = json_files.read_json(path, what="the model config")
   value = (config.get("max_position_embeddings", _DEFAULT_MAX_POSITIONS)
            if isinstance(config, dict) else None)
   if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

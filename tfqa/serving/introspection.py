@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfqa import exportdir
+from tfqa.layout import exportdir
 
 
 def custom_ops_used(saved_model_dir: str) -> list[str]:

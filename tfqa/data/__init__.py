@@ -1,0 +1,1 @@
+"""SQuAD JSON -> checked examples -> windows -> tf.data batches."""

@@ -1,0 +1,1 @@
+"""Per-window logits -> answers (decoding) -> official SQuAD metrics; scoring a predictions file."""
