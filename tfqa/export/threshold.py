@@ -97,7 +97,7 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
     odds_path = os.path.join(out_dir, run_evaluation.NULL_ODDS_FILE)
     if not _is_finite_number(best) or not fs.isfile(odds_path):
       raise ValueError(f"{path} has no usable best_f1_thresh (found "
-                       f"{best!r}) or no {evaluation.NULL_ODDS_FILE} beside "
+                       f"{best!r}) or no {run_evaluation.NULL_ODDS_FILE} beside "
                        f"it; re-run tfqa_eval, or pass a number.")
     odds = [x for x in json_files.read_json(
         odds_path, what="the null odds").values() if _is_finite_number(x)]
