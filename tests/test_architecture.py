@@ -662,3 +662,44 @@ def test_function_level_imports_are_the_listed_ones():
                     for target in targets if target not in found.get(module, []))
   assert unneeded == []
   assert sum(map(len, found.values())) == LAZY_IMPORT_COUNT
+
+
+ARCHITECTURE_MD = os.path.join(os.path.dirname(TESTS_DIR), "docs", "ARCHITECTURE.md")
+
+
+def architecture_rows() -> list[str]:
+  """The table rows of docs/ARCHITECTURE.md, highest row first."""
+  with open(ARCHITECTURE_MD, encoding="utf-8") as f:
+    return [line for line in f if line.startswith("| ") and
+            not line.startswith("| row")]
+
+
+def _documented_row(name: str, rows: list[str]) -> int | None:
+  """Index of the row naming `name` (a package as `name/`, a module as `name`)."""
+  for marker in (f"`{name}/`", f"`{name}`"):
+    index = next((i for i, row in enumerate(rows) if marker in row), None)
+    if index is not None:
+      return index
+  return None
+
+
+def test_architecture_md_names_every_module_in_its_package_row():
+  rows = architecture_rows()
+  missing = []
+  for module in module_files(TFQA_DIR, "tfqa"):
+    parts = module.split(".")[1:]
+    index = _documented_row(parts[0], rows) if parts else 0
+    if index is None or (len(parts) == 2 and f"`{parts[1]}`" not in rows[index]):
+      missing.append(module)
+  assert missing == [], f"docs/ARCHITECTURE.md's table does not name: {missing}"
+
+
+def test_architecture_md_rows_follow_the_layers():
+  rows = architecture_rows()
+  documented = [[_documented_row(name, rows) for name in row] for row in LAYERS]
+  assert all(index is not None for row in documented for index in row)
+  # The document lists the highest layer first; one document row per layer.
+  firsts = [set(row) for row in documented]
+  assert all(len(row) == 1 for row in firsts), documented
+  order = [row.pop() for row in firsts]
+  assert order == sorted(order, reverse=True) and len(set(order)) == len(order), documented

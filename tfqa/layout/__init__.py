@@ -1,1 +1,1 @@
-"""Where tfqa keeps things on disk: the file system (fs); later the run and export directory layouts."""
+"""What is on disk: the file system (fs, the one module that touches files), run and export directories, checkpoints, digests."""
