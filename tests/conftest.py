@@ -258,6 +258,18 @@ def onnx_tiny_export(tmp_path_factory, files):
   return _built_once(tmp_path_factory, "onnx_tiny_export", build)
 
 
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, tiny_files):
+  """(model_dir, export_dir) of tiny_export; test_export_portable overrides it with its ONNX export."""
+  return tiny_export(tmp_path_factory, tiny_files)
+
+
+@pytest.fixture(scope="session")
+def version_dir(exported):
+  """The SavedModel version directory of `exported`."""
+  return os.path.join(exported[1], "saved_model", "tfqa", "1")
+
+
 def code_block(card_text, heading):
   """The first ```python block after `heading` in a model card."""
   after = card_text.split(heading + "\n", 1)[1]

@@ -19,20 +19,10 @@ from tfqa.data import windows as features
 from tfqa.inference import predictor as predictor_lib
 from tfqa.inference import trained_model
 
-from conftest import code_block, run_python, tiny_export, tiny_train_flags, torch_pythons
+from conftest import code_block, run_python, tiny_train_flags, torch_pythons
 
 
 _run = run_python
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_files):
-  return tiny_export(tmp_path_factory, tiny_files)
-
-
-@pytest.fixture(scope="module")
-def version_dir(exported):
-  return os.path.join(exported[1], "saved_model", "tfqa", "1")
 
 
 @pytest.fixture(scope="module")

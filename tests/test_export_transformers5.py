@@ -31,7 +31,7 @@ from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
 from tfqa.inference import trained_model
 
-from conftest import REPO_ROOT, code_block, tiny_export, torch_pythons
+from conftest import REPO_ROOT, code_block, torch_pythons
 
 # What the environment holds besides torch (pinned: constraints.txt).
 TRANSFORMERS5 = "transformers>=5,<6"
@@ -137,11 +137,6 @@ def _run(python, code, *args, cwd):
                         env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc.stdout
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_files):
-  return tiny_export(tmp_path_factory, tiny_files)
 
 
 @pytest.fixture(scope="module")

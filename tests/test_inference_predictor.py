@@ -11,22 +11,12 @@ import pytest
 from tfqa.inference import predictor as predictor_lib
 from tfqa.layout import integrity
 
-from conftest import needs_onnx, onnx_tiny_export, run_python, tiny_export, tiny_squad
+from conftest import needs_onnx, onnx_tiny_export, run_python, tiny_squad
 
 _run = run_python
 
 QUESTION = "what is the capital of france ?"
 CONTEXT = "paris is the capital city of france ."
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_files):
-  return tiny_export(tmp_path_factory, tiny_files)
-
-
-@pytest.fixture(scope="module")
-def version_dir(exported):
-  return os.path.join(exported[1], "saved_model", "tfqa", "1")
 
 
 @pytest.fixture(scope="module")
