@@ -533,7 +533,7 @@ def test_test_module_imports_are_found_however_they_are_written(tmp_path):
 # import modules of its own row or of lower rows, never of a higher one. A
 # module's row is that of its first name under tfqa (tfqa.data.squad: data).
 LAYERS = (
-    ("config", "signals", "pins", "resources"),
+    ("config", "errors", "signals", "pins", "resources"),
     ("layout",),
     ("data", "serving"),
     ("model",),

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import re
 
+from tfqa import errors
 from tfqa.config import checks
 
 
@@ -57,50 +58,43 @@ class ExportConfig:
     name = self.model_name
     if not isinstance(name, str) or not re.fullmatch(
         _EXPORT_MODEL_NAME_REGEX, name) or name.isdigit():
-      raise ValueError(
-          f"Invalid value for argument `model_name`. Received: "
-          f"model_name={name!r}. Expected a TF Serving model name: "
-          f"letters, digits, '_', '.' or '-', not starting with a symbol and "
+      raise errors.ArgumentError(
+          "model_name", name,
+          f"Expected a TF Serving model name: letters, digits, '_', '.' or '-', not starting with a symbol and "
           f"not all digits. Pass e.g. model_name='tfqa'.")
     if self.version is not None and (not checks.is_int(self.version) or
                                      self.version < 1):
-      raise ValueError(
-          f"Invalid value for argument `version`. Received: "
-          f"version={self.version!r}. Expected a positive integer (TF Serving "
-          f"version directory), or None for the next free version.")
-    for field in ("overwrite", "verify"):
-      value = getattr(self, field)
-      if not isinstance(value, bool):
-        raise ValueError(f"Invalid value for argument `{field}`. Received: "
-                         f"{field}={value!r}. Expected a bool.")
+      raise errors.ArgumentError(
+          "version", self.version,
+          "Expected a positive integer (TF Serving version directory), or "
+          "None for the next free version.")
+    checks.require_bool(self, "overwrite", "verify")
     if self.max_windows_per_batch is not None:
       checks.require_positive(self, "max_windows_per_batch")
     checks.require_positive(self, "max_probe_questions", "num_warmup_requests")
     threshold = self.null_score_diff_threshold
     if not (threshold is None or threshold == "best" or (
         checks.is_number(threshold) and math.isfinite(threshold))):
-      raise ValueError(
-          f"Invalid value for argument `null_score_diff_threshold`. Received: "
-          f"null_score_diff_threshold={threshold!r}. Expected a finite number "
-          f"or 'best' (the best_f1_thresh of the checkpoint's evaluation).")
+      raise errors.ArgumentError(
+          "null_score_diff_threshold", threshold,
+          "Expected a finite number or 'best' (the best_f1_thresh of the "
+          "checkpoint's evaluation).")
     if not (checks.is_number(self.logits_tolerance) and
             0 <= self.logits_tolerance < math.inf):
-      raise ValueError(
-          f"Invalid value for argument `logits_tolerance`. Received: "
-          f"logits_tolerance={self.logits_tolerance!r}. Expected a finite "
-          f"number >= 0, e.g. 1e-4.")
+      raise errors.ArgumentError(
+          "logits_tolerance", self.logits_tolerance,
+          "Expected a finite number >= 0, e.g. 1e-4.")
     if not (checks.is_number(self.min_answer_agreement) and
             0 <= self.min_answer_agreement <= 1):
-      raise ValueError(
-          f"Invalid value for argument `min_answer_agreement`. Received: "
-          f"min_answer_agreement={self.min_answer_agreement!r}. Expected a "
-          f"share in [0, 1], e.g. 0.99.")
+      raise errors.ArgumentError(
+          "min_answer_agreement", self.min_answer_agreement,
+          "Expected a share in [0, 1], e.g. 0.99.")
     if not isinstance(self.license, str) or not re.fullmatch(
         r"[a-z0-9][a-z0-9.+-]*", self.license):
-      raise ValueError(
-          f"Invalid value for argument `license`. Received: "
-          f"license={self.license!r}. Expected a Hugging Face Hub license id "
-          f"(lower case, e.g. 'apache-2.0', 'mit', 'cc-by-sa-4.0', 'other').")
+      raise errors.ArgumentError(
+          "license", self.license,
+          "Expected a Hugging Face Hub license id (lower case, e.g. "
+          "'apache-2.0', 'mit', 'cc-by-sa-4.0', 'other').")
 
 
 # tfqa_export's flags, generated from these fields (tfqa.cli.config_flags):

@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfqa import config as config_lib
+from tfqa import errors
+from tfqa.config import checks
 from tfqa import pins
 from tfqa.data import squad as squad_lib
 from tfqa.evaluation import metrics as metrics_lib
@@ -71,28 +73,21 @@ class PortableConfig:
   opset: int = DEFAULT_OPSET
 
   def __post_init__(self):
-    for name in ("onnx", "allow_quality_drop"):
-      value = getattr(self, name)
-      if not isinstance(value, bool):
-        raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                         f"{name}={value!r}. Expected a bool.")
+    checks.require_bool(self, "onnx", "allow_quality_drop")
     if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
-      raise ValueError(
-          f"Invalid value for argument `quantize`. Received: "
-          f"quantize={self.quantize!r}. Expected one of {QUANTIZE_MODES} or "
-          f"None (--quantize=int8).")
+      raise errors.ArgumentError(
+          "quantize", self.quantize,
+          f"Expected one of {QUANTIZE_MODES} or None (--quantize=int8).")
     if (isinstance(self.max_f1_drop, bool) or
         not isinstance(self.max_f1_drop, (int, float)) or
         not 0 <= self.max_f1_drop <= 100):
-      raise ValueError(
-          f"Invalid value for argument `max_f1_drop`. Received: "
-          f"max_f1_drop={self.max_f1_drop!r}. Expected F1 points in "
-          f"[0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
+      raise errors.ArgumentError(
+          "max_f1_drop", self.max_f1_drop,
+          f"Expected F1 points in [0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
     if (isinstance(self.opset, bool) or not isinstance(self.opset, int) or
         self.opset < MIN_OPSET):
-      raise ValueError(
-          f"Invalid value for argument `opset`. Received: "
-          f"opset={self.opset!r}. Expected an int >= {MIN_OPSET}.")
+      raise errors.ArgumentError("opset", self.opset,
+                                 f"Expected an int >= {MIN_OPSET}.")
 
   @property
   def enabled(self) -> bool:

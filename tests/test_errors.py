@@ -1,0 +1,64 @@
+"""Tests for tfqa.errors: one error, worded for the Python API or for a tool's flags."""
+
+import pytest
+
+from tfqa import errors
+
+_FLAGS = {"doc_stride": "--doc_stride", "max_seq_length": "--max_seq_length",
+          "model": "--model", "bert_config_file": "--bert_config_file",
+          "vocab_file": "--vocab_file"}
+
+
+def test_an_argument_error_names_the_argument_for_the_api():
+  error = errors.ArgumentError("doc_stride", 100, "Expected <= 17.",
+                               others=[("max_seq_length", 32)])
+  assert isinstance(error, ValueError)
+  assert str(error) == ("Invalid value for argument `doc_stride`. Received: "
+                        "doc_stride=100 with max_seq_length=32. Expected "
+                        "<= 17.")
+  with pytest.raises(ValueError, match=r"^Invalid value for argument "
+                                       r"`doc_stride`\. Received: "
+                                       r"doc_stride=100 "):
+    raise error
+
+
+def test_an_argument_error_names_the_flag_for_a_tool():
+  error = errors.ArgumentError("doc_stride", 100, "Expected <= 17.",
+                               others=[("max_seq_length", 32)])
+  assert error.worded(_FLAGS) == (
+      "Invalid value for flag --doc_stride. Received: --doc_stride=100 with "
+      "--max_seq_length=32. Expected <= 17.")
+
+
+def test_an_argument_not_in_the_table_keeps_the_api_words():
+  error = errors.ArgumentError("padding", "x", "Expected one of ('a',).",
+                               note=" on 2 replicas")
+  assert error.worded(_FLAGS) == str(error) == (
+      "Invalid value for argument `padding`. Received: padding='x' on 2 "
+      "replicas. Expected one of ('a',).")
+
+
+def test_a_table_may_name_a_positional_argument():
+  error = errors.ArgumentError("data_file", "a.json", "Expected SQuAD.")
+  assert error.worded({"data_file": "DATA_FILE"}) == (
+      "Invalid value for flag DATA_FILE. Received: DATA_FILE='a.json'. "
+      "Expected SQuAD.")
+
+
+def test_exclusive_arguments_are_named_for_the_api_and_for_a_tool():
+  error = errors.ExclusiveArgumentsError(
+      {"model": "m", "bert_config_file": "b.json"}, "Pass one.")
+  assert str(error) == ("Expected exactly one of `model` and "
+                        "`bert_config_file`. Received: model='m', "
+                        "bert_config_file='b.json'. Pass one.")
+  assert error.worded(_FLAGS) == (
+      "Expected exactly one of --model and --bert_config_file. Received: "
+      "--model='m', --bert_config_file='b.json'. Pass one.")
+
+
+def test_a_missing_argument_is_named_for_the_api_and_for_a_tool():
+  error = errors.MissingArgumentError("bert_config_file", "b.json",
+                                      "vocab_file", "Pass it.")
+  assert str(error) == "`bert_config_file`='b.json' needs `vocab_file`. Pass it."
+  assert error.worded(_FLAGS) == (
+      "--bert_config_file='b.json' needs --vocab_file. Pass it.")
