@@ -148,7 +148,6 @@ def test_define_flags_takes_the_fields_bounds_and_choices_it_is_given():
 
 def test_tfqa_export_flags_are_the_export_configs_fields():
   from tfqa.cli import export as export_cli  # defines its flags in FLAGS
-  from tfqa.export import portable
   assert export_cli.FLAG_FIELDS == {
       **{name: f"export.{name}"
          for name in config.EXPORT_FLAG_FIELDS["export"]},
@@ -157,7 +156,7 @@ def test_tfqa_export_flags_are_the_export_configs_fields():
   defaults = {name: flags.FLAGS[name].default
               for name in export_cli.FLAG_FIELDS}
   export_defaults = config.ExportConfig()
-  portable_defaults = portable.PortableConfig()
+  portable_defaults = config.PortableConfig()
   assert defaults == {
       name: getattr(export_defaults if dotted.startswith("export.")
                     else portable_defaults, name)

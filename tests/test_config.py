@@ -418,3 +418,25 @@ def test_changed_fields_names_each_difference_in_order():
 def test_changed_fields_ignores_int_float_spelling():
   assert _run_config(train=config.TrainConfig(clip_norm=1)).changed_fields(
       _run_config(train=config.TrainConfig(clip_norm=1.0))) == []
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"quantize": "int4"},
+     r"Received: quantize='int4'\. Expected one of \('int8',\)"),
+    ({"onnx": "yes"}, r"Received: onnx='yes'\. Expected a bool"),
+    ({"allow_quality_drop": 1},
+     r"Received: allow_quality_drop=1\. Expected a bool"),
+    ({"max_f1_drop": -0.5},
+     r"Received: max_f1_drop=-0\.5\. Expected F1 points in \[0, 100\]"),
+    ({"max_f1_drop": True}, r"Received: max_f1_drop=True"),
+    ({"opset": 13}, r"Received: opset=13\. Expected an int >= 17"),
+])
+def test_portable_config_refuses_invalid_values(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    config.PortableConfig(**kwargs)
+
+
+def test_portable_config_enabled():
+  assert not config.PortableConfig().enabled
+  assert config.PortableConfig(onnx=True).enabled
+  assert config.PortableConfig(quantize="int8").enabled

@@ -146,10 +146,9 @@ def export(model_dir: str, export_dir: str, *,
   preflight.check_export(model_dir, export_dir=export_dir,
                          probe_file=probe_file, checkpoint=checkpoint)
   from tfqa import export as export_lib  # pylint: disable=import-outside-toplevel
-  from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
   if settings.get("max_windows_per_batch") == 0:
     settings["max_windows_per_batch"] = None
-  portable = portable_lib.PortableConfig(
+  portable = config_lib.PortableConfig(
       onnx=onnx, quantize=quantize, allow_quality_drop=allow_quality_drop)
   return export_lib.export_model(
       model_dir=model_dir, export_dir=export_dir,

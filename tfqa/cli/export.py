@@ -32,7 +32,6 @@ from tfqa import api
 from tfqa import config
 from tfqa import signals
 from tfqa.cli import config_flags
-from tfqa.export import portable as portable_lib
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
@@ -46,9 +45,9 @@ _CHECKPOINT = flags.DEFINE_string(
 # Flag name -> dotted field ("export.version", "portable.onnx"): the
 # settings of config.EXPORT_FLAG_FIELDS, from their dataclasses.
 FLAG_FIELDS = config_flags.define_flags(
-    {"export": config.ExportConfig, "portable": portable_lib.PortableConfig},
+    {"export": config.ExportConfig, "portable": config.PortableConfig},
     fields=config.EXPORT_FLAG_FIELDS,
-    choices={"quantize": portable_lib.QUANTIZE_MODES},
+    choices={"quantize": config.QUANTIZE_MODES},
     lower_bounds=config.EXPORT_FLAG_LOWER_BOUNDS)
 
 _GENERATED_GROUPS = config_flags.help_groups(

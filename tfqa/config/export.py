@@ -97,8 +97,71 @@ class ExportConfig:
           "'apache-2.0', 'mit', 'cc-by-sa-4.0', 'other').")
 
 
+QUANTIZE_MODES = ("int8",)
+# ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
+# opsets, so it is not raised past what the checks need.
+DEFAULT_OPSET = 17
+MIN_OPSET = 17
+# A quantized model may lose at most this many F1 points on the probe set.
+DEFAULT_MAX_F1_DROP = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PortableConfig:
+  """Which portable artifacts an export writes, and its quality gate."""
+
+  # Also write onnx/model.onnx (tf2onnx, predict_logits), checked against
+  # the SavedModel. (float32, from the predict_logits signature.)
+  onnx: bool = False
+  # int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored
+  # on the probe set (implies --onnx). None: no quantized artifacts.
+  quantize: str | None = None
+  # Publish quantized models that lose more than 1 F1 point on the probe
+  # set. (More than max_f1_drop points; the manifest still records the loss.)
+  allow_quality_drop: bool = False
+  # F1 points (0-100 scale) a quantized artifact may lose on the probe set.
+  max_f1_drop: float = DEFAULT_MAX_F1_DROP
+  # ONNX opset of the conversion.
+  opset: int = DEFAULT_OPSET
+
+  def __post_init__(self):
+    checks.require_bool(self, "onnx", "allow_quality_drop")
+    if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
+      raise errors.ArgumentError(
+          "quantize", self.quantize,
+          f"Expected one of {QUANTIZE_MODES} or None (--quantize=int8).")
+    if (isinstance(self.max_f1_drop, bool) or
+        not isinstance(self.max_f1_drop, (int, float)) or
+        not 0 <= self.max_f1_drop <= 100):
+      raise errors.ArgumentError(
+          "max_f1_drop", self.max_f1_drop,
+          f"Expected F1 points in [0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
+    if (isinstance(self.opset, bool) or not isinstance(self.opset, int) or
+        self.opset < MIN_OPSET):
+      raise errors.ArgumentError("opset", self.opset,
+                                 f"Expected an int >= {MIN_OPSET}.")
+
+  @property
+  def enabled(self) -> bool:
+    """Whether any portable artifact is written."""
+    return self.onnx or self.quantize is not None
+
+
+# Questions per SavedModel call of tfqa_predict (bounds memory on long input
+# files).
+PREDICT_BATCH_SIZE = 32
+# Windows per ONNX Runtime call, grouped by length and padded as the run
+# pads (inference/batching.py). Small chunks beat one call padded to the
+# longest window on CPUs (the serving graph's default max_windows_per_batch,
+# 8, for the same reason; BENCHMARKS.md).
+ONNX_BATCH_SIZE = 8
+# Questions per serving_default call while verifying an export (bounds
+# memory).
+VERIFY_BATCH_SIZE = 16
+
+
 # tfqa_export's flags, generated from these fields (tfqa.cli.config_flags):
-# section -> fields. "portable" is tfqa.export.portable.PortableConfig. The
+# section -> fields. "portable" is PortableConfig. The
 # other fields are the Python API's (tfqa.export(...)) tuning of the checks.
 EXPORT_FLAG_FIELDS = {
     "export": ("model_name", "version", "overwrite", "verify",

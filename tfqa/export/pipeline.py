@@ -76,7 +76,7 @@ def export_model(*, model_dir: str, export_dir: str,
                  config: config_lib.ExportConfig | None = None,
                  probe_file: str | None = None,
                  checkpoint: str | None = None,
-                 portable: portable_lib.PortableConfig | None = None,
+                 portable: config_lib.PortableConfig | None = None,
                  hooks: ExportHooks | None = None,
                  **settings) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.

@@ -27,8 +27,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfqa import config as config_lib
-from tfqa import errors
-from tfqa.config import checks
 from tfqa import pins
 from tfqa.data import squad as squad_lib
 from tfqa.evaluation import metrics as metrics_lib
@@ -37,13 +35,6 @@ from tfqa.inference import logits as logits_lib
 from tfqa.layout import exportdir
 from tfqa.layout import fs
 
-QUANTIZE_MODES = ("int8",)
-# ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
-# opsets, so it is not raised past what the checks need.
-DEFAULT_OPSET = 17
-MIN_OPSET = 17
-# A quantized model may lose at most this many F1 points on the probe set.
-DEFAULT_MAX_F1_DROP = 1.0
 # Names of the dynamic axes in the ONNX graph's inputs and outputs.
 DYNAMIC_AXES = ("batch", "sequence")
 
@@ -52,47 +43,6 @@ DYNAMIC_AXES = ("batch", "sequence")
 # the quantized artifacts (tests pass other settings).
 QuantizeFn = Callable[[str, str], None]
 TfliteFn = Callable[[str, str], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class PortableConfig:
-  """Which portable artifacts an export writes, and its quality gate."""
-
-  # Also write onnx/model.onnx (tf2onnx, predict_logits), checked against
-  # the SavedModel. (float32, from the predict_logits signature.)
-  onnx: bool = False
-  # int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored
-  # on the probe set (implies --onnx). None: no quantized artifacts.
-  quantize: str | None = None
-  # Publish quantized models that lose more than 1 F1 point on the probe
-  # set. (More than max_f1_drop points; the manifest still records the loss.)
-  allow_quality_drop: bool = False
-  # F1 points (0-100 scale) a quantized artifact may lose on the probe set.
-  max_f1_drop: float = DEFAULT_MAX_F1_DROP
-  # ONNX opset of the conversion.
-  opset: int = DEFAULT_OPSET
-
-  def __post_init__(self):
-    checks.require_bool(self, "onnx", "allow_quality_drop")
-    if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
-      raise errors.ArgumentError(
-          "quantize", self.quantize,
-          f"Expected one of {QUANTIZE_MODES} or None (--quantize=int8).")
-    if (isinstance(self.max_f1_drop, bool) or
-        not isinstance(self.max_f1_drop, (int, float)) or
-        not 0 <= self.max_f1_drop <= 100):
-      raise errors.ArgumentError(
-          "max_f1_drop", self.max_f1_drop,
-          f"Expected F1 points in [0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
-    if (isinstance(self.opset, bool) or not isinstance(self.opset, int) or
-        self.opset < MIN_OPSET):
-      raise errors.ArgumentError("opset", self.opset,
-                                 f"Expected an int >= {MIN_OPSET}.")
-
-  @property
-  def enabled(self) -> bool:
-    """Whether any portable artifact is written."""
-    return self.onnx or self.quantize is not None
 
 
 class PortableExportError(ValueError):
@@ -142,7 +92,7 @@ OP_HANDLERS = {"Erfc": (_erfc_as_one_minus_erf, [])}
 
 
 def convert_saved_model(saved_model_dir: str, output_path: str, *,
-                        opset: int = DEFAULT_OPSET,
+                        opset: int = config_lib.DEFAULT_OPSET,
                         op_handlers: dict | None = None) -> None:
   """Converts a SavedModel's predict_logits signature to ONNX with tf2onnx.
 
@@ -293,7 +243,7 @@ def check_quality(quantized: dict, *, max_f1_drop: float,
 def build_portable(*, saved_model_dir: str, staging_dir: str,
                    examples: Sequence[squad_lib.SquadExample], tokenizer,
                    run_config: config_lib.RunConfig, probe_source: str,
-                   portable: PortableConfig,
+                   portable: config_lib.PortableConfig,
                    logits_tolerance: float = (
                        config_lib.ExportConfig.logits_tolerance),
                    quantize_fn: QuantizeFn | None = None,

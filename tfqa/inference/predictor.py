@@ -29,13 +29,6 @@ from tfqa.layout import integrity
 from tfqa.layout import json_files
 from tfqa.layout import paths
 
-# Questions per SavedModel call: bounds memory on long input files.
-BATCH_SIZE = 32
-# Windows per ONNX Runtime call, grouped by length and padded as the run
-# pads (inference/batching.py). Small chunks beat one call padded to the
-# longest window on CPUs (the serving graph's default max_windows_per_batch,
-# 8, for the same reason; BENCHMARKS.md).
-ONNX_BATCH_SIZE = 8
 # Characters of context `mark_answer` shows around the answer.
 CONTEXT_WIDTH = 200
 _ELLIPSIS = "…"
@@ -79,11 +72,11 @@ class SavedModelPredictor:
              contexts: Sequence[str]) -> list[Answer]:
     check_same_length(questions, contexts)
     results = []
-    for lo in range(0, len(questions), BATCH_SIZE):
+    for lo in range(0, len(questions), config_lib.PREDICT_BATCH_SIZE):
       out = self._answer(
-          question=tf.constant(list(questions[lo:lo + BATCH_SIZE]),
+          question=tf.constant(list(questions[lo:lo + config_lib.PREDICT_BATCH_SIZE]),
                                tf.string),
-          context=tf.constant(list(contexts[lo:lo + BATCH_SIZE]), tf.string))
+          context=tf.constant(list(contexts[lo:lo + config_lib.PREDICT_BATCH_SIZE]), tf.string))
       results.extend(
           Answer(text.decode("utf-8"), float(score), int(start), int(end))
           for text, score, start, end in zip(
@@ -160,7 +153,7 @@ class OnnxPredictor:
     """One Answer per question."""
     examples, predictions = _python_path(
         questions, contexts, self._logits_fn, self.run_config,
-        tokenizer=self.tokenizer, batch_size=ONNX_BATCH_SIZE)
+        tokenizer=self.tokenizer, batch_size=config_lib.ONNX_BATCH_SIZE)
     results = []
     for e, p in zip(examples, predictions):
       if self._is_empty(e.question) or self._is_empty(e.context):
