@@ -46,7 +46,7 @@ def test_a_table_may_name_a_positional_argument():
 
 
 def test_exclusive_arguments_are_named_for_the_api_and_for_a_tool():
-  error = errors.ExclusiveArgumentsError(
+  error = errors.exclusive(
       {"model": "m", "bert_config_file": "b.json"}, "Pass one.")
   assert str(error) == ("Expected exactly one of `model` and "
                         "`bert_config_file`. Received: model='m', "
@@ -57,8 +57,31 @@ def test_exclusive_arguments_are_named_for_the_api_and_for_a_tool():
 
 
 def test_a_missing_argument_is_named_for_the_api_and_for_a_tool():
-  error = errors.MissingArgumentError("bert_config_file", "b.json",
-                                      "vocab_file", "Pass it.")
+  error = errors.needs("bert_config_file", "b.json", "vocab_file", "Pass it.")
   assert str(error) == "`bert_config_file`='b.json' needs `vocab_file`. Pass it."
   assert error.worded(_FLAGS) == (
       "--bert_config_file='b.json' needs --vocab_file. Pass it.")
+
+
+def test_advice_may_name_arguments():
+  error = errors.ArgumentError(
+      "doc_stride", 100, "Expected less. Pass e.g. {doc_stride}=64, or a "
+      "larger {max_seq_length:q}.", refers_to=["max_seq_length"])
+  assert str(error).endswith("Pass e.g. doc_stride=64, or a larger "
+                             "`max_seq_length`.")
+  assert error.worded(_FLAGS).endswith("Pass e.g. --doc_stride=64, or a "
+                                       "larger --max_seq_length.")
+
+
+def test_braces_in_values_and_plain_advice_are_kept():
+  error = errors.ArgumentError("doc_stride", {"a": 1}, "Expected {not a name}.",
+                               note=" of {x}")
+  assert str(error) == ("Invalid value for argument `doc_stride`. Received: "
+                        "doc_stride={'a': 1} of {x}. Expected {not a name}.")
+
+
+def test_a_template_names_arguments_by_their_fields():
+  error = errors.ArgumentNamingError("Pass {doc_stride}=1 ({doc_stride:q}).",
+                                     ["doc_stride"])
+  assert str(error) == "Pass doc_stride=1 (`doc_stride`)."
+  assert error.worded(_FLAGS) == "Pass --doc_stride=1 (--doc_stride)."

@@ -114,10 +114,10 @@ def flag_labels(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def flag_wording(error: Exception, labels: Mapping[str, str]) -> str:
   """A library error in the words of this tool's command line: an error
-  naming its arguments (errors.WORDED_ERRORS) names them by `labels`
+  naming its arguments (errors.ArgumentNamingError) names them by `labels`
   ("Invalid value for flag --doc_stride. Received: --doc_stride=100.");
   any other says what it says."""
-  if isinstance(error, errors.WORDED_ERRORS):
+  if isinstance(error, errors.ArgumentNamingError):
     return error.worded(labels)
   return str(error)
 

@@ -60,7 +60,7 @@ HELP_GROUPS = {
 }
 
 
-def _null_score_diff_threshold(text):
+def _no_answer_threshold(text):
   """The flag's value: None, "best", a float, or text the export refuses."""
   try:
     return float(text)
@@ -72,8 +72,8 @@ def _settings() -> dict:
   """api.export's keyword arguments from the generated flags."""
   sections = config_flags.section_values(FLAG_FIELDS)
   settings = {**sections["export"], **sections["portable"]}
-  settings["null_score_diff_threshold"] = _null_score_diff_threshold(
-      settings["null_score_diff_threshold"])
+  settings["no_answer_threshold"] = _no_answer_threshold(
+      settings["no_answer_threshold"])
   return settings
 
 
@@ -109,7 +109,8 @@ def describe(error: Exception) -> str | None:
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe)
+  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe,
+                  labels=config_flags.argument_labels(FLAG_FIELDS))
 
 
 if __name__ == "__main__":

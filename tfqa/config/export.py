@@ -36,8 +36,10 @@ class ExportConfig:
   # SQuAD v2.0 runs: answer nothing when the null score beats the best
   # span's by more than this number; 'best': the best_f1_thresh of the
   # exported checkpoint's evaluation (MODEL_DIR/eval); default: the run's.
-  # (The threshold the export applies; None keeps the run's.)
-  null_score_diff_threshold: float | str | None = None
+  # (The threshold the export applies, as the run's decode
+  # null_score_diff_threshold, whose name tfqa_export's flag keeps; None
+  # keeps the run's.)
+  no_answer_threshold: float | str | None = None
   # Questions of the probe file that verification and the ONNX checks use.
   max_probe_questions: int = 200
   # Largest |logit difference| tolerated between the checkpoint, the
@@ -61,7 +63,8 @@ class ExportConfig:
       raise errors.ArgumentError(
           "model_name", name,
           f"Expected a TF Serving model name: letters, digits, '_', '.' or '-', not starting with a symbol and "
-          f"not all digits. Pass e.g. model_name='tfqa'.")
+          f"not all digits. Pass e.g. {{model_name}}='tfqa'.",
+          refers_to=["model_name"])
     if self.version is not None and (not checks.is_int(self.version) or
                                      self.version < 1):
       raise errors.ArgumentError(
@@ -72,11 +75,11 @@ class ExportConfig:
     if self.max_windows_per_batch is not None:
       checks.require_positive(self, "max_windows_per_batch")
     checks.require_positive(self, "max_probe_questions", "num_warmup_requests")
-    threshold = self.null_score_diff_threshold
+    threshold = self.no_answer_threshold
     if not (threshold is None or threshold == "best" or (
         checks.is_number(threshold) and math.isfinite(threshold))):
       raise errors.ArgumentError(
-          "null_score_diff_threshold", threshold,
+          "no_answer_threshold", threshold,
           "Expected a finite number or 'best' (the best_f1_thresh of the "
           "checkpoint's evaluation).")
     if not (checks.is_number(self.logits_tolerance) and
@@ -165,7 +168,7 @@ VERIFY_BATCH_SIZE = 16
 # other fields are the Python API's (tfqa.export(...)) tuning of the checks.
 EXPORT_FLAG_FIELDS = {
     "export": ("model_name", "version", "overwrite", "verify",
-               "max_windows_per_batch", "null_score_diff_threshold",
+               "max_windows_per_batch", "no_answer_threshold",
                "license"),
     "portable": ("onnx", "quantize", "allow_quality_drop"),
 }

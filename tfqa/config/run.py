@@ -149,12 +149,12 @@ class ModelConfig:
 
   def __post_init__(self):
     if (self.model is None) == (self.bert_config_file is None):
-      raise errors.ExclusiveArgumentsError(
+      raise errors.exclusive(
           {"model": self.model, "bert_config_file": self.bert_config_file},
           "Pass --model for pretrained weights, or --bert_config_file with "
           "--vocab_file for a randomly initialised encoder.")
     if self.bert_config_file is not None and self.vocab_file is None:
-      raise errors.MissingArgumentError(
+      raise errors.needs(
           "bert_config_file", self.bert_config_file, "vocab_file",
           "Pass --vocab_file (a vocab.txt or tokenizer directory).")
 

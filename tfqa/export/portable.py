@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfqa import errors
 from tfqa import config as config_lib
 from tfqa import pins
 from tfqa.data import squad as squad_lib
@@ -45,7 +46,7 @@ QuantizeFn = Callable[[str, str], None]
 TfliteFn = Callable[[str, str], None]
 
 
-class PortableExportError(ValueError):
+class PortableExportError(errors.ArgumentNamingError):
   """A portable artifact failed its check; nothing was published.
 
   Attributes:
@@ -53,8 +54,8 @@ class PortableExportError(ValueError):
       sizes, EM/F1, agreement), so the failure can be inspected.
   """
 
-  def __init__(self, message: str, report: dict):
-    super().__init__(message)
+  def __init__(self, template: str, report: dict, names=()):
+    super().__init__(template, names)
     self.report = report
 
 
@@ -340,11 +341,13 @@ def _gate_quality(report, portable):
                            allow_quality_drop=portable.allow_quality_drop)
   if failures:
     raise PortableExportError(
-        "Quantized model(s) lose too much quality: " + "; ".join(failures) +
+        "Quantized model(s) lose too much quality: " +
+        errors.literal("; ".join(failures)) +
         f" (float reference: {exportdir.ONNX_SUBDIR}/"
         f"{exportdir.ONNX_FILE}). Nothing was published. Pass "
-        f"--allow_quality_drop (allow_quality_drop=True) to publish them "
-        f"anyway; the manifest records the loss.", report)
+        f"--allow_quality_drop ({{allow_quality_drop}}=True) to publish them "
+        f"anyway; the manifest records the loss.", report,
+        ["allow_quality_drop"])
 
 
 def _answer_with(path, examples, reference, run_config):

@@ -18,6 +18,7 @@ from typing import Protocol, Sequence
 import tensorflow as tf
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import preflight
 from tfqa.data import squad as squad_lib
 from tfqa.data import windows as windows_lib
@@ -335,9 +336,10 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   """
   if onnx or (onnx is None and str(path).endswith(".onnx")):
     if checkpoint is not None:
-      raise ValueError(f"Invalid argument `checkpoint`={checkpoint!r}: it "
-                       f"applies to training runs, not to the ONNX model "
-                       f"{path}. Drop it.")
+      raise errors.ArgumentNamingError(
+          f"Invalid argument {{checkpoint:q}}={errors.literal(repr(checkpoint))}"
+          f": it applies to training runs, not to the ONNX model "
+          f"{errors.literal(str(path))}. Drop it.", ["checkpoint"])
     preflight.check_predict(onnx_model=path)
     return OnnxPredictor(path, verify=verify)
   preflight.check_predict(model=path, checkpoint=checkpoint)
