@@ -246,9 +246,9 @@ def test_run_config_evaluating_during_training_needs_eval_data(train, shown,
   name = shown.split("=")[0]
   with pytest.raises(ValueError, match=(
       rf"Invalid value for argument `{name}`\. Received: {shown} with no "
-      rf"eval data\. Expected --eval_file \(or --tfds_dataset, whose "
+      rf"eval data\. Expected eval_file \(or tfds_dataset, whose "
       rf"validation split is evaluated\) to evaluate on; pass "
-      rf"--eval_file=dev\.json, or --{name}={unused}\.")):
+      rf"eval_file=dev\.json, or {name}={unused}\.$")):
     _run_config(train=train)
   for data in (config.DataConfig(train_file="t.json", eval_file="d.json"),
                config.DataConfig(tfds_dataset="squad/v2.0")):

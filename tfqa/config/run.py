@@ -301,11 +301,11 @@ class RunConfig:
         ("keep_best", self.train.keep_best, "none")):
       if value != unused and not has_eval_data:
         raise errors.ArgumentError(
-            name, value, note=" with no eval data", expected=
-            f"Expected --eval_file (or "
-            f"--tfds_dataset, whose validation split is evaluated) to "
-            f"evaluate on; pass --eval_file=dev.json, or --{name}="
-            f"{unused}.")
+            name, value, note=" with no eval data", expected=(
+                f"Expected {{eval_file}} (or {{tfds_dataset}}, whose "
+                f"validation split is evaluated) to evaluate on; pass "
+                f"{{eval_file}}=dev.json, or {{{name}}}={unused}."),
+            refers_to=["eval_file", "tfds_dataset"])
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

@@ -254,6 +254,7 @@ def check_feature_config(source: ModelSource,
         "max_seq_length", feature_config.max_seq_length,
         note=(f", but the model embeds at most max_position_embeddings="
               f"{limit} positions ({source.path})"), expected=
-        f"Expected --max_seq_length <= {limit}: pass "
-        f"--max_seq_length={limit} or less (with --doc_stride and "
-        f"--max_query_length to fit).")
+        f"Expected {{max_seq_length}} <= {limit}: pass "
+        f"{{max_seq_length}}={limit} or less (with {{doc_stride}} and "
+        f"{{max_query_length}} to fit).",
+        refers_to=["doc_stride", "max_query_length"])
