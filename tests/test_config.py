@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tfqa import config
+from tfqa import errors
 
 MODEL = config.ModelConfig(model="minilm-l6")
 DATA = config.DataConfig(train_file="train.json")
@@ -394,6 +395,12 @@ def test_from_dict_reports_invalid_model_section():
       r"^run config: model: Expected exactly one of `model` and "
       r"`bert_config_file`\. Received: model=None, bert_config_file=None\.")):
     config.RunConfig.from_dict({"model": {}, "data": {}})
+  # Still naming its arguments: a tool words them as its flags.
+  with pytest.raises(errors.ArgumentNamingError) as raised:
+    config.RunConfig.from_dict({"model": {}, "data": {}})
+  assert raised.value.worded({"model": "--model"}).startswith(
+      "run config: model: Expected exactly one of --model and "
+      "`bert_config_file`.")
 
 
 # changed_fields

@@ -389,6 +389,10 @@ def _section_from_dict(section_cls, obj, where):
     _check_json_type(fields[name].type, value, f"{where}.{name}")
   try:
     return section_cls(**obj)
+  except errors.ArgumentNamingError as e:
+    # Still naming its arguments, so that a tool words them as flags.
+    raise errors.ArgumentNamingError(
+        errors.literal(f"{where}: ") + e.template, e.names) from None
   except (TypeError, ValueError) as e:
     raise ValueError(f"{where}: {e}") from None
 
