@@ -704,7 +704,7 @@ def test_next_version_counts_only_numbered_directories(tmp_path):
 def test_probe_examples_default_to_the_bundled_sample():
   from tfqa import config
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
-                                squad=config.DataConfig(train_file="t.json"))
+                                data=config.DataConfig(train_file="t.json"))
   source, examples = export.probe_examples(None, run_config)
   assert source.endswith("sample_squad.json")
   assert len(examples) == config.ExportConfig().max_probe_questions

@@ -151,7 +151,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow as tf
 from tfqa import api
 from tfqa.export import pipeline
-from tfqa.inference import predict
+from tfqa.inference import predictor
 from tfqa.inference import run_evaluation
 from tfqa.training import trainer
 
@@ -169,11 +169,11 @@ def run_config(epochs):
   return api.run_config_for(model_dir, **settings, num_train_epochs=epochs)
 
 
-first = training.train_and_evaluate(run_config(1), model_dir, verbose=0)
-extended = training.train_and_evaluate(run_config(2), model_dir, verbose=0)
-metrics, eval_dir = evaluation.evaluate_run(model_dir)
+first = trainer.train_and_evaluate(run_config(1), model_dir, verbose=0)
+extended = trainer.train_and_evaluate(run_config(2), model_dir, verbose=0)
+metrics, eval_dir = run_evaluation.evaluate_run(model_dir)
 result = pipeline.export_model(model_dir=model_dir, export_dir=export_dir)
-answer = predict.load_predictor(export_dir, verify=True).answer(
+answer = predictor.load_predictor(export_dir, verify=True).answer(
     ["what is the capital of france ?"],
     ["paris is the capital city of france ."])[0]
 print(json.dumps({

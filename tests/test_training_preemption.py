@@ -34,7 +34,7 @@ def send(signum, at_step, point):
   def hook(step):
     if step == at_step:
       os.kill(os.getpid(), signum)
-  return training.TrainingHooks(**{point: hook})
+  return trainer.TrainingHooks(**{point: hook})
 
 
 out = {}
@@ -45,7 +45,7 @@ for name, (signum, step, point) in {
   run_config = api.run_config_for(model_dir, **settings)
   later = Later()
   try:
-    training.train_and_evaluate(run_config, model_dir, verbose=0,
+    trainer.train_and_evaluate(run_config, model_dir, verbose=0,
                                 callbacks=[later],
                                 hooks=send(signum, step, point))
   except KeyboardInterrupt as e:
@@ -53,7 +53,7 @@ for name, (signum, step, point) in {
                  tf.train.latest_checkpoint(model_dir + "/checkpoints"),
                  os.path.exists(model_dir + "/eval/step-5/eval_results.json")]
   assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-  resumed = training.train_and_evaluate(run_config, model_dir, verbose=0)
+  resumed = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
   out[name] += [resumed.resumed_from, resumed.global_step,
                 os.path.exists(model_dir + "/eval/step-5/eval_results.json"),
                 later.steps]

@@ -240,11 +240,11 @@ class StopAt(tf.keras.callbacks.Callback):
 
 
 record = Record()
-full = training.train_and_evaluate(run_config, root + "/full", verbose=0,
+full = trainer.train_and_evaluate(run_config, root + "/full", verbose=0,
                                    callbacks=[record])
-stopped = training.train_and_evaluate(run_config, root + "/stop", verbose=0,
+stopped = trainer.train_and_evaluate(run_config, root + "/stop", verbose=0,
                                       callbacks=[StopAt()])
-resumed = training.train_and_evaluate(run_config, root + "/stop", verbose=0)
+resumed = trainer.train_and_evaluate(run_config, root + "/stop", verbose=0)
 print(json.dumps({
     "events": record.events, "full": full.global_step,
     "stopped": [stopped.global_step, os.path.basename(stopped.checkpoint),
@@ -274,7 +274,7 @@ def test_bad_callbacks_and_arguments_are_refused_before_any_work(tmp_path):
   import keras  # Keras 3: what tf.keras is without TF_USE_LEGACY_KERAS=1.
   import tf_keras
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
-                                squad=config.DataConfig(train_file="t.json"))
+                                data=config.DataConfig(train_file="t.json"))
   for bad in (object(), keras.callbacks.Callback()):
     with pytest.raises(ValueError, match=(
         r"Invalid value for argument `callbacks`. Received: callbacks\[1\]="
