@@ -7,6 +7,7 @@ import pytest
 import tf_keras
 
 from tfqa.model import modeling
+from tfqa.model import source as model_source
 from tfqa.training import accumulation
 from tfqa.training import optimization
 
@@ -37,7 +38,7 @@ def _fit(bert_config, steps, after_micro_batch=None):
   """
   tf_keras.utils.set_random_seed(0)
   model, _ = modeling.build_model(
-      modeling.ModelSource("bert_config", bert_config, ""), dropout=False)
+      model_source.ModelSource("bert_config", bert_config, ""), dropout=False)
   optimizer = optimization.create_optimizer(
       learning_rate=1e-2, total_steps=2, warmup_ratio=0.0, weight_decay=0.0,
       clip_norm=0.0)
