@@ -32,6 +32,7 @@ from tfqa import api
 from tfqa import config
 from tfqa import signals
 from tfqa.cli import config_flags
+from tfqa.export import portable as portable_lib
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
@@ -45,9 +46,9 @@ _CHECKPOINT = flags.DEFINE_string(
 # Flag name -> dotted field ("export.version", "portable.onnx"): the
 # settings of config.EXPORT_FLAG_FIELDS, from their dataclasses.
 FLAG_FIELDS = config_flags.define_flags(
-    {"export": config.ExportConfig, "portable": config.PortableConfig},
+    {"export": config.ExportConfig, "portable": portable_lib.PortableConfig},
     fields=config.EXPORT_FLAG_FIELDS,
-    choices={"quantize": config.QUANTIZE_MODES},
+    choices={"quantize": portable_lib.QUANTIZE_MODES},
     lower_bounds=config.EXPORT_FLAG_LOWER_BOUNDS)
 
 _GENERATED_GROUPS = config_flags.help_groups(
@@ -60,7 +61,7 @@ HELP_GROUPS = {
 }
 
 
-def _no_answer_threshold(text):
+def _null_score_diff_threshold(text):
   """The flag's value: None, "best", a float, or text the export refuses."""
   try:
     return float(text)
@@ -72,8 +73,8 @@ def _settings() -> dict:
   """api.export's keyword arguments from the generated flags."""
   sections = config_flags.section_values(FLAG_FIELDS)
   settings = {**sections["export"], **sections["portable"]}
-  settings["no_answer_threshold"] = _no_answer_threshold(
-      settings["no_answer_threshold"])
+  settings["null_score_diff_threshold"] = _null_score_diff_threshold(
+      settings["null_score_diff_threshold"])
   return settings
 
 
@@ -109,8 +110,7 @@ def describe(error: Exception) -> str | None:
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe,
-                  labels=config_flags.argument_labels(FLAG_FIELDS))
+  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,6 @@ _NA_PROB_THRESH = flags.DEFINE_float(
     "Predict no answer when the no-answer probability exceeds this.")
 
 HELP_GROUPS = {"Options": ["na_prob_file", "na_prob_thresh"]}
-# Library arguments named by this tool's positional arguments.
-ARGUMENT_LABELS = {"data_file": "DATA_FILE",
-                   "predictions_file": "PREDICTIONS_FILE"}
 
 
 def main(argv):
@@ -51,7 +48,7 @@ def main(argv):
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS, labels=ARGUMENT_LABELS)
+  common.run_tool(main, __doc__, HELP_GROUPS)
 
 
 if __name__ == "__main__":
