@@ -590,6 +590,8 @@ def test_layers_are_checked_on_a_package_that_breaks_them(tmp_path):
 _OPTIONAL = "optional extra"
 _HEAVY = "heavy library kept off a TF-free path"
 _AFTER_CHECKS = "library loaded after the inputs are checked"
+_TF_FREE_READER = ("TensorFlow-backed module loaded only on the path that needs it "
+                   "(the ONNX predictor and the input checks stay TF-free)")
 LAZY_IMPORTS = {
     "tfqa.api": {"tfqa.training": _AFTER_CHECKS, "tfqa.inference": _AFTER_CHECKS,
                  "tfqa.export": _AFTER_CHECKS, "tfqa": _AFTER_CHECKS},
@@ -613,9 +615,10 @@ LAZY_IMPORTS = {
     "tfqa.inference.logits": {"tensorflow_text": _HEAVY, "onnxruntime": _OPTIONAL,
                               "torch": _OPTIONAL, "transformers": _HEAVY},
     "tfqa.inference.predictor": {"tensorflow_text": _HEAVY,
-                                 "tfqa.inference": _HEAVY},
-    "tfqa.inference.run_evaluation": {"tfqa": _HEAVY, "tfqa.inference": _HEAVY,
-                                      "tfqa.layout": _HEAVY},
+                                 "tfqa.inference": _TF_FREE_READER},
+    "tfqa.inference.run_evaluation": {"tfqa": _TF_FREE_READER,
+                                      "tfqa.inference": _TF_FREE_READER,
+                                      "tfqa.layout": _TF_FREE_READER},
     "tfqa.layout.exportdir": {"tensorflow": _HEAVY},
     "tfqa.layout.fs": {"tensorflow": _HEAVY},
     "tfqa.layout.rundir": {"tensorflow": _HEAVY, "transformers": _HEAVY,
