@@ -87,6 +87,7 @@ def python_path_predictor(logits_fn, tokenizer, run_config):
   """fn(questions, contexts) -> answer texts over tfqa's Python windows."""
   from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import answering  # pylint: disable=import-outside-toplevel
+  from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
   def answer(questions, contexts):
@@ -96,7 +97,7 @@ def python_path_predictor(logits_fn, tokenizer, run_config):
                 for i, (q, c) in enumerate(zip(questions, contexts))]
     predictions = answering.answer_examples(
         examples, logits_fn, run_config, tokenizer=tokenizer,
-        batch_size=predictor.ONNX_BATCH_SIZE).predictions
+        batch_size=config.ONNX_BATCH_SIZE).predictions
     return [predictions.by_id[e.id].text for e in examples]
 
   return answer
@@ -105,9 +106,9 @@ def python_path_predictor(logits_fn, tokenizer, run_config):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
   from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
-  from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import logits as logits_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
 
@@ -124,8 +125,8 @@ def main(argv):
   exported = export.export_model(
       model_dir=model_dir, export_dir=os.path.join(workdir, "export"),
       verify=False, probe_file=heldout_file,
-      portable=portable_lib.PortableConfig(quantize="int8",
-                                           allow_quality_drop=True))
+      portable=config.PortableConfig(quantize="int8",
+                                     allow_quality_drop=True))
   export_seconds = time.perf_counter() - started
   portable = exported.portable
   export_dir = os.path.dirname(exported.manifest_path)

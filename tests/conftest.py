@@ -244,8 +244,8 @@ def onnx_tiny_export(tmp_path_factory, files):
   its logits.
   """
   def build(model_dir, export_dir):
+    from tfqa import config
     from tfqa import export
-    from tfqa.export import portable
     run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
                 *tiny_train_flags(files, train_file=files["train_v1"],
                                   eval_file=files["train_v1"],
@@ -253,8 +253,8 @@ def onnx_tiny_export(tmp_path_factory, files):
                                   num_train_epochs=12)])
     export.export_model(
         model_dir=model_dir, export_dir=export_dir,
-        portable=portable.PortableConfig(quantize="int8",
-                                         allow_quality_drop=True))
+        portable=config.PortableConfig(quantize="int8",
+                                       allow_quality_drop=True))
   return _built_once(tmp_path_factory, "onnx_tiny_export", build)
 
 

@@ -8,9 +8,15 @@ from conftest import run_python
 _TOOL = """
 import errno, sys
 from absl import app
+from absl import flags
+from tfqa import errors
 from tfqa.cli import common
 
+flags.DEFINE_integer("doc_stride", 128, "A flag named as a library argument.")
 ERRORS = {
+    "argument": errors.ArgumentError("doc_stride", 100, "Expected < 64."),
+    "positional": errors.ArgumentError("data_file", "a.json", "Expected a "
+                                       "SQuAD file."),
     "value": ValueError("Invalid value for argument `doc_stride`. Received: "
                         "doc_stride=100. Expected < 64."),
     "import": ImportError("--onnx needs the `onnx` extra."),
@@ -26,13 +32,19 @@ def describe(error):
     return f"cannot write: {error}. Nothing was lost."
   return None
 
-common.run_tool(main, "tool: fails on purpose.", {}, describe=describe)
+common.run_tool(main, "tool: fails on purpose.", {}, describe=describe,
+                labels={"data_file": "DATA_FILE"})
 """
 
 
 @pytest.mark.parametrize("kind, line", [
-    # The library's argument named as the tool's flag, where it is one
-    # (doc_stride is not a flag of this tool: the message is unchanged).
+    # The library's argument named as the tool's flag, by the table of its
+    # flags and `labels`.
+    ("argument", "tool: error: Invalid value for flag --doc_stride. "
+                 "Received: --doc_stride=100. Expected < 64."),
+    ("positional", "tool: error: Invalid value for flag DATA_FILE. "
+                   "Received: DATA_FILE='a.json'. Expected a SQuAD file."),
+    # A message is not read for names: a plain ValueError says what it says.
     ("value", "tool: error: Invalid value for argument `doc_stride`. "
               "Received: doc_stride=100. Expected < 64."),
     ("import", "tool: error: --onnx needs the `onnx` extra."),

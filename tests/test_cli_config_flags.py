@@ -148,20 +148,31 @@ def test_define_flags_takes_the_fields_bounds_and_choices_it_is_given():
 
 def test_tfqa_export_flags_are_the_export_configs_fields():
   from tfqa.cli import export as export_cli  # defines its flags in FLAGS
-  from tfqa.export import portable
+  flag_name = lambda field: config_flags.FLAG_NAMES.get(field, field)
   assert export_cli.FLAG_FIELDS == {
-      **{name: f"export.{name}"
+      **{flag_name(name): f"export.{name}"
          for name in config.EXPORT_FLAG_FIELDS["export"]},
-      **{name: f"portable.{name}"
+      **{flag_name(name): f"portable.{name}"
          for name in config.EXPORT_FLAG_FIELDS["portable"]}}
+  # ExportConfig's threshold keeps the flag name users know.
+  assert (export_cli.FLAG_FIELDS["null_score_diff_threshold"] ==
+          "export.no_answer_threshold")
   defaults = {name: flags.FLAGS[name].default
               for name in export_cli.FLAG_FIELDS}
   export_defaults = config.ExportConfig()
-  portable_defaults = portable.PortableConfig()
+  portable_defaults = config.PortableConfig()
   assert defaults == {
       name: getattr(export_defaults if dotted.startswith("export.")
-                    else portable_defaults, name)
+                    else portable_defaults, dotted.partition(".")[2])
       for name, dotted in export_cli.FLAG_FIELDS.items()}
   assert defaults["max_windows_per_batch"] == 8
   assert flags.FLAGS["version"].parser.lower_bound == 1
   assert flags.FLAGS["quantize"].parser.enum_values == ["int8"]
+
+
+def test_argument_labels_name_each_field_by_its_flag():
+  assert config_flags.argument_labels(
+      {"null_score_diff_threshold": "export.no_answer_threshold",
+       "version": "export.version"}) == {
+           "no_answer_threshold": "--null_score_diff_threshold",
+           "version": "--version"}

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tfqa import config
+from tfqa import errors
 
 MODEL = config.ModelConfig(model="minilm-l6")
 DATA = config.DataConfig(train_file="train.json")
@@ -246,9 +247,9 @@ def test_run_config_evaluating_during_training_needs_eval_data(train, shown,
   name = shown.split("=")[0]
   with pytest.raises(ValueError, match=(
       rf"Invalid value for argument `{name}`\. Received: {shown} with no "
-      rf"eval data\. Expected --eval_file \(or --tfds_dataset, whose "
+      rf"eval data\. Expected eval_file \(or tfds_dataset, whose "
       rf"validation split is evaluated\) to evaluate on; pass "
-      rf"--eval_file=dev\.json, or --{name}={unused}\.")):
+      rf"eval_file=dev\.json, or {name}={unused}\.$")):
     _run_config(train=train)
   for data in (config.DataConfig(train_file="t.json", eval_file="d.json"),
                config.DataConfig(tfds_dataset="squad/v2.0")):
@@ -394,6 +395,12 @@ def test_from_dict_reports_invalid_model_section():
       r"^run config: model: Expected exactly one of `model` and "
       r"`bert_config_file`\. Received: model=None, bert_config_file=None\.")):
     config.RunConfig.from_dict({"model": {}, "data": {}})
+  # Still naming its arguments: a tool words them as its flags.
+  with pytest.raises(errors.ArgumentNamingError) as raised:
+    config.RunConfig.from_dict({"model": {}, "data": {}})
+  assert raised.value.worded({"model": "--model"}).startswith(
+      "run config: model: Expected exactly one of --model and "
+      "`bert_config_file`.")
 
 
 # changed_fields
@@ -418,3 +425,25 @@ def test_changed_fields_names_each_difference_in_order():
 def test_changed_fields_ignores_int_float_spelling():
   assert _run_config(train=config.TrainConfig(clip_norm=1)).changed_fields(
       _run_config(train=config.TrainConfig(clip_norm=1.0))) == []
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"quantize": "int4"},
+     r"Received: quantize='int4'\. Expected one of \('int8',\)"),
+    ({"onnx": "yes"}, r"Received: onnx='yes'\. Expected a bool"),
+    ({"allow_quality_drop": 1},
+     r"Received: allow_quality_drop=1\. Expected a bool"),
+    ({"max_f1_drop": -0.5},
+     r"Received: max_f1_drop=-0\.5\. Expected F1 points in \[0, 100\]"),
+    ({"max_f1_drop": True}, r"Received: max_f1_drop=True"),
+    ({"opset": 13}, r"Received: opset=13\. Expected an int >= 17"),
+])
+def test_portable_config_refuses_invalid_values(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    config.PortableConfig(**kwargs)
+
+
+def test_portable_config_enabled():
+  assert not config.PortableConfig().enabled
+  assert config.PortableConfig(onnx=True).enabled
+  assert config.PortableConfig(quantize="int8").enabled

@@ -728,7 +728,7 @@ def test_threshold_at_export_decides_served_answers(exported, tmp_path,
   export_dir = tmp_path / "export"
   result = export.export_model(model_dir=model_dir,
                                export_dir=str(export_dir),
-                               null_score_diff_threshold=threshold)
+                               no_answer_threshold=threshold)
   # A hugely negative threshold: the null always wins (no answers); a huge
   # one: it never does. The verification agreed with the Python path.
   assert result.verification["passed"]

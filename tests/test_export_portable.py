@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from tfqa import config
 from tfqa import export
 from tfqa.data import squad
 from tfqa.export import portable as portable_lib
@@ -52,28 +53,6 @@ def _too_coarse_weights(float_path, output_path):
       tensor.CopyFrom(numpy_helper.from_array(
           (np.round(weights / step) * step).astype(np.float32), tensor.name))
   onnx.save(model, output_path)
-
-
-@pytest.mark.parametrize("kwargs,match", [
-    ({"quantize": "int4"},
-     r"Received: quantize='int4'\. Expected one of \('int8',\)"),
-    ({"onnx": "yes"}, r"Received: onnx='yes'\. Expected a bool"),
-    ({"allow_quality_drop": 1},
-     r"Received: allow_quality_drop=1\. Expected a bool"),
-    ({"max_f1_drop": -0.5},
-     r"Received: max_f1_drop=-0\.5\. Expected F1 points in \[0, 100\]"),
-    ({"max_f1_drop": True}, r"Received: max_f1_drop=True"),
-    ({"opset": 13}, r"Received: opset=13\. Expected an int >= 17"),
-])
-def test_config_refuses_invalid_values(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    portable_lib.PortableConfig(**kwargs)
-
-
-def test_config_enabled():
-  assert not portable_lib.PortableConfig().enabled
-  assert portable_lib.PortableConfig(onnx=True).enabled
-  assert portable_lib.PortableConfig(quantize="int8").enabled
 
 
 def _example(qid, answers=()):
@@ -221,7 +200,7 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, tmp_path):
   out = tmp_path / "export"
   with pytest.raises(portable_lib.PortableExportError) as raised:
     export.export_model(model_dir=model_dir, export_dir=str(out),
-                        verify=False, portable=portable_lib.PortableConfig(
+                        verify=False, portable=config.PortableConfig(
                             quantize="int8"), hooks=too_coarse)
   report = raised.value.report["quantized"]["onnx_int8"]
   assert report["f1_drop"] > 1.0
@@ -236,8 +215,8 @@ def test_quality_gate_refuses_a_too_aggressive_setting(exported, tmp_path):
 
   result = export.export_model(
       model_dir=model_dir, export_dir=str(out), verify=False,
-      portable=portable_lib.PortableConfig(quantize="int8",
-                                          allow_quality_drop=True),
+      portable=config.PortableConfig(quantize="int8",
+                                     allow_quality_drop=True),
       hooks=too_coarse)
   assert result.portable["quantized"]["onnx_int8"]["f1_drop"] == report[
       "f1_drop"]

@@ -62,10 +62,10 @@ def test_threshold_default_number_and_best(tmp_path):
 
 
 @pytest.mark.parametrize("value,match", [
-    ("abc", r"Received: null_score_diff_threshold='abc'. Expected a finite "
+    ("abc", r"Received: no_answer_threshold='abc'. Expected a finite "
             r"number or 'best'"),
-    (float("nan"), r"Received: null_score_diff_threshold=nan"),
-    (True, r"Received: null_score_diff_threshold=True"),
+    (float("nan"), r"Received: no_answer_threshold=nan"),
+    (True, r"Received: no_answer_threshold=True"),
 ])
 def test_threshold_invalid_values_are_refused(tmp_path, value, match):
   with pytest.raises(ValueError, match=match):
@@ -73,16 +73,20 @@ def test_threshold_invalid_values_are_refused(tmp_path, value, match):
   with pytest.raises(ValueError, match=match):  # before anything is loaded
     export.export_model(model_dir=str(tmp_path / "none"),
                         export_dir=str(tmp_path / "export"),
-                        null_score_diff_threshold=value)
+                        no_answer_threshold=value)
 
 
 def test_threshold_for_a_v11_run_is_refused(tmp_path):
   trained = _fake_trained(tmp_path, version_2=False)
   assert threshold.with_null_threshold(trained, None) == (trained, None)
-  with pytest.raises(ValueError, match=r"null_score_diff_threshold=-1.0 "
+  with pytest.raises(ValueError, match=r"no_answer_threshold=-1.0 "
                                        r"applies to SQuAD v2.0 models.*"
-                                       r"v1.1-style"):
+                                       r"v1.1-style") as raised:
     threshold.with_null_threshold(trained, -1.0)
+  # tfqa_export names the argument by its flag.
+  assert raised.value.worded(
+      {"no_answer_threshold": "--null_score_diff_threshold"}).startswith(
+          "--null_score_diff_threshold=-1.0 applies to SQuAD v2.0 models")
 
 
 def test_best_threshold_needs_an_evaluation_of_the_checkpoint(tmp_path):

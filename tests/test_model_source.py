@@ -372,9 +372,10 @@ def test_windows_longer_than_the_position_embeddings_are_refused(
   source = model_source.ModelSource("bert_config", qa_config_file, "")
   with pytest.raises(ValueError, match=(
       rf"^Invalid value for argument `max_seq_length`\. Received: "
-      rf"--max_seq_length=65, but the model embeds at most "
+      rf"max_seq_length=65, but the model embeds at most "
       rf"max_position_embeddings=64 positions \({qa_config_file}\)\. "
-      rf"Expected --max_seq_length <= 64: pass --max_seq_length=64 or less")):
+      rf"Expected max_seq_length <= 64: pass max_seq_length=64 or less "
+      rf"\(with doc_stride and max_query_length to fit\)\.$")):
     model_source.check_feature_config(source, config.FeatureConfig(
         max_seq_length=65, doc_stride=8, max_query_length=12))
 

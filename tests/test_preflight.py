@@ -43,7 +43,7 @@ def test_check_train_refuses_windows_the_model_cannot_embed(workdir,
                                                             tiny_files):
   with pytest.raises(ValueError, match=(
       r"^Invalid value for argument `max_seq_length`\. Received: "
-      r"--max_seq_length=256, but the model embeds at most "
+      r"max_seq_length=256, but the model embeds at most "
       r"max_position_embeddings=128 positions")):
     preflight.check_train(_run_config(tiny_files, max_seq_length=256),
                           "runs/new")

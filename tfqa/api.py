@@ -7,6 +7,7 @@ import inspect
 from typing import Sequence
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import preflight
 from tfqa.layout import best_checkpoint
 from tfqa.layout import rundir
@@ -44,12 +45,13 @@ def run_config_for(model_dir: str,
     return rundir.with_overrides(base, overrides)
   if settings.get("model") is None and settings.get(
       "bert_config_file") is None:
-    raise ValueError(
-        f"{model_dir} holds no earlier run to resume: pass `model` (e.g. "
-        f"model={config_lib.BUNDLED_MODEL_NAME!r}) or `bert_config_file`, "
-        f"and `train_file` or `tfds_dataset`. (It has no "
-        f"{rundir.RUN_CONFIG_FILE}; if that file was lost, the run's "
-        f"original settings resume it from its checkpoints.)")
+    raise errors.ArgumentNamingError(
+        f"{errors.literal(model_dir)} holds no earlier run to resume: pass "
+        f"{{model:q}} (e.g. {{model}}={config_lib.BUNDLED_MODEL_NAME!r}) or "
+        f"{{bert_config_file:q}}, and {{train_file:q}} or {{tfds_dataset:q}}. "
+        f"(It has no {rundir.RUN_CONFIG_FILE}; if that file was lost, the "
+        f"run's original settings resume it from its checkpoints.)",
+        ["model", "bert_config_file", "train_file", "tfds_dataset"])
   sections = {}
   for name, value in settings.items():
     sections.setdefault(_SETTING_SECTIONS[name], {})[name] = value
@@ -131,7 +133,7 @@ def export(model_dir: str, export_dir: str, *,
     allow_quality_drop: publish quantized models that lose more.
     **settings: tfqa.ExportConfig fields: model_name, version, overwrite,
       verify, max_windows_per_batch (0: all windows of a request at once),
-      null_score_diff_threshold (a float, or "best"), license (the model
+      no_answer_threshold (a float, or "best"), license (the model
       card's).
 
   Returns:
@@ -146,10 +148,9 @@ def export(model_dir: str, export_dir: str, *,
   preflight.check_export(model_dir, export_dir=export_dir,
                          probe_file=probe_file, checkpoint=checkpoint)
   from tfqa import export as export_lib  # pylint: disable=import-outside-toplevel
-  from tfqa.export import portable as portable_lib  # pylint: disable=import-outside-toplevel
   if settings.get("max_windows_per_batch") == 0:
     settings["max_windows_per_batch"] = None
-  portable = portable_lib.PortableConfig(
+  portable = config_lib.PortableConfig(
       onnx=onnx, quantize=quantize, allow_quality_drop=allow_quality_drop)
   return export_lib.export_model(
       model_dir=model_dir, export_dir=export_dir,

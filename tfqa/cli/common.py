@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import os
-import re
 import sys
 import textwrap
 from typing import Callable
@@ -11,6 +11,7 @@ from typing import Callable
 from absl import app
 from absl import flags
 
+from tfqa import errors
 from tfqa.cli import quiet
 
 # transformers' TF models need Keras 2. Set before TensorFlow is imported so
@@ -71,8 +72,8 @@ REPORTED_ERRORS = (ValueError, ImportError, OSError)
 
 
 def run_tool(main, doc: str, groups: dict[str, list[str]], *,
-             describe: Callable[[Exception], str | None] | None = None
-             ) -> None:
+             describe: Callable[[Exception], str | None] | None = None,
+             labels: Mapping[str, str] | None = None) -> None:
   """Runs a tool's main under absl with grouped --help: every tool's one
   catch-and-exit policy.
 
@@ -87,6 +88,8 @@ def run_tool(main, doc: str, groups: dict[str, list[str]], *,
     groups: --help groups (title -> flag names).
     describe: the tool's own wording of an error (what is safe, what to
       do), or None for the error's message.
+    labels: library argument -> how this tool names it, beyond the flags
+      named as the argument (e.g. "data_file": "DATA_FILE").
   """
   prog = doc.split(":", 1)[0].strip()
 
@@ -96,32 +99,27 @@ def run_tool(main, doc: str, groups: dict[str, list[str]], *,
     except app.UsageError as e:
       sys.exit(f"{prog}: error: {e} (`{prog} --help` lists the flags)")
     except REPORTED_ERRORS as e:
-      message = (describe(e) if describe else None) or str(e)
-      sys.exit(flag_wording(f"{prog}: error: {message}"))
-    except SystemExit as e:
-      if isinstance(e.code, str):  # an error message: say it in flags
-        raise SystemExit(flag_wording(e.code)) from None
-      raise
+      message = (describe(e) if describe else None) or flag_wording(
+          e, flag_labels(labels))
+      sys.exit(f"{prog}: error: {message}")
 
   app.run(guarded, flags_parser=parser_with_grouped_help(doc, groups))
 
 
-def flag_wording(message: str) -> str:
-  """A library error in the words of this tool's command line.
+def flag_labels(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+  """The table argument -> flag: every flag of this tool names the argument
+  of its name ("doc_stride": "--doc_stride"), then `extra`."""
+  return {**{name: f"--{name}" for name in FLAGS}, **(extra or {})}
 
-  The library names its arguments (Keras style: "Invalid value for argument
-  `doc_stride`. Received: doc_stride=100."); where an argument is one of
-  this tool's flags, the user reads the flag: "Invalid value for flag
-  --doc_stride. Received: --doc_stride=100.".
-  """
-  def as_flag(match, before=""):
-    name = match.group(1)
-    return f"{before}--{name}" if name in FLAGS else match.group(0)
 
-  message = re.sub(r"argument `(\w+)`", lambda m: as_flag(m, "flag "),
-                   message)
-  message = re.sub(r"`(\w+)`", as_flag, message)
-  return re.sub(r"(?<![-\w./])(\w+)(?==)", as_flag, message)
+def flag_wording(error: Exception, labels: Mapping[str, str]) -> str:
+  """A library error in the words of this tool's command line: an error
+  naming its arguments (errors.ArgumentNamingError) names them by `labels`
+  ("Invalid value for flag --doc_stride. Received: --doc_stride=100.");
+  any other says what it says."""
+  if isinstance(error, errors.ArgumentNamingError):
+    return error.worded(labels)
+  return str(error)
 
 
 def present_flags(names) -> list[str]:

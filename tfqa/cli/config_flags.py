@@ -12,6 +12,10 @@ from absl import flags
 from tfqa import config as config_lib
 
 _FIRST_SENTENCE = re.compile(r"^(.*?\.)(?=\s+[A-Z(\"']|\s*$)")
+# Field name -> flag name, where they differ: ExportConfig's threshold has
+# its own name (it also takes "best", unlike DecodeConfig's float) and keeps
+# the flag users know.
+FLAG_NAMES = {"no_answer_threshold": "null_score_diff_threshold"}
 
 
 def summary(help_text: str) -> str:
@@ -37,7 +41,8 @@ def define_flags(sections: Mapping[str, type], *,
     lower_bounds: field -> the smallest value of its integer flag.
 
   Returns:
-    flag name -> dotted field name ("train.seed"), in definition order.
+    flag name -> dotted field name ("train.seed"), in definition order. A
+    field's flag is named as the field, unless FLAG_NAMES names another.
   """
   choices = config_lib.FIELD_CHOICES if choices is None else choices
   flag_fields = {}
@@ -49,14 +54,15 @@ def define_flags(sections: Mapping[str, type], *,
       # The first line is what grouped --help shows.
       first = summary(comments[field.name])
       rest = comments[field.name].strip()[len(first):].strip()
-      _define(field, f"{first}\n{rest}" if rest else first, flag_values,
-              choices=choices.get(field.name),
+      name = FLAG_NAMES.get(field.name, field.name)
+      _define(field, name, f"{first}\n{rest}" if rest else first,
+              flag_values, choices=choices.get(field.name),
               lower_bound=(lower_bounds or {}).get(field.name))
-      flag_fields[field.name] = f"{section}.{field.name}"
+      flag_fields[name] = f"{section}.{field.name}"
   return flag_fields
 
 
-def _define(field: dataclasses.Field, help_text: str,
+def _define(field: dataclasses.Field, name: str, help_text: str,
             flag_values: flags.FlagValues, *, choices, lower_bound) -> None:
   kinds = {part.strip() for part in str(field.type).split("|")} - {"None"}
   if "str" in kinds:
@@ -68,17 +74,17 @@ def _define(field: dataclasses.Field, help_text: str,
   kind, = kinds
   default = field.default
   if choices is not None:
-    flags.DEFINE_enum(field.name, default, list(choices), help_text,
+    flags.DEFINE_enum(name, default, list(choices), help_text,
                       flag_values=flag_values)
   elif kind == "bool":
-    flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
+    flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
   elif kind == "int":
-    flags.DEFINE_integer(field.name, default, help_text,
+    flags.DEFINE_integer(name, default, help_text,
                          lower_bound=lower_bound, flag_values=flag_values)
   elif kind == "float":
-    flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+    flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
   elif kind == "str":
-    flags.DEFINE_string(field.name, default, help_text,
+    flags.DEFINE_string(name, default, help_text,
                         flag_values=flag_values)
   else:
     raise TypeError(f"Field {field.name}: cannot make a flag of type "
@@ -103,6 +109,13 @@ def help_groups(flag_fields: Mapping[str, str], *,
     title = field_groups.get(name, section_groups[section])
     groups[title].append(name)
   return {title: names for title, names in groups.items() if names}
+
+
+def argument_labels(flag_fields: Mapping[str, str]) -> dict[str, str]:
+  """field name -> its flag ("--null_score_diff_threshold"): how a tool
+  names the library's arguments in errors (common.run_tool's labels)."""
+  return {dotted.partition(".")[2]: f"--{name}"
+          for name, dotted in flag_fields.items()}
 
 
 def section_values(flag_fields: Mapping[str, str], *,

@@ -32,7 +32,6 @@ from tfqa import api
 from tfqa import config
 from tfqa import signals
 from tfqa.cli import config_flags
-from tfqa.export import portable as portable_lib
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EXPORT_DIR = flags.DEFINE_string(
@@ -46,9 +45,9 @@ _CHECKPOINT = flags.DEFINE_string(
 # Flag name -> dotted field ("export.version", "portable.onnx"): the
 # settings of config.EXPORT_FLAG_FIELDS, from their dataclasses.
 FLAG_FIELDS = config_flags.define_flags(
-    {"export": config.ExportConfig, "portable": portable_lib.PortableConfig},
+    {"export": config.ExportConfig, "portable": config.PortableConfig},
     fields=config.EXPORT_FLAG_FIELDS,
-    choices={"quantize": portable_lib.QUANTIZE_MODES},
+    choices={"quantize": config.QUANTIZE_MODES},
     lower_bounds=config.EXPORT_FLAG_LOWER_BOUNDS)
 
 _GENERATED_GROUPS = config_flags.help_groups(
@@ -61,7 +60,7 @@ HELP_GROUPS = {
 }
 
 
-def _null_score_diff_threshold(text):
+def _no_answer_threshold(text):
   """The flag's value: None, "best", a float, or text the export refuses."""
   try:
     return float(text)
@@ -73,8 +72,8 @@ def _settings() -> dict:
   """api.export's keyword arguments from the generated flags."""
   sections = config_flags.section_values(FLAG_FIELDS)
   settings = {**sections["export"], **sections["portable"]}
-  settings["null_score_diff_threshold"] = _null_score_diff_threshold(
-      settings["null_score_diff_threshold"])
+  settings["no_answer_threshold"] = _no_answer_threshold(
+      settings["no_answer_threshold"])
   return settings
 
 
@@ -110,7 +109,8 @@ def describe(error: Exception) -> str | None:
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe)
+  common.run_tool(main, __doc__, HELP_GROUPS, describe=describe,
+                  labels=config_flags.argument_labels(FLAG_FIELDS))
 
 
 if __name__ == "__main__":

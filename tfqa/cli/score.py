@@ -24,6 +24,9 @@ _NA_PROB_THRESH = flags.DEFINE_float(
     "Predict no answer when the no-answer probability exceeds this.")
 
 HELP_GROUPS = {"Options": ["na_prob_file", "na_prob_thresh"]}
+# Library arguments named by this tool's positional arguments.
+ARGUMENT_LABELS = {"data_file": "DATA_FILE",
+                   "predictions_file": "PREDICTIONS_FILE"}
 
 
 def main(argv):
@@ -48,7 +51,7 @@ def main(argv):
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+  common.run_tool(main, __doc__, HELP_GROUPS, labels=ARGUMENT_LABELS)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """tfqa's settings as frozen dataclasses: the one place that holds its defaults.
 
   run       RunConfig and its sections (a training run; run_config.json)
-  export    ExportConfig (tfqa_export)
+  export    ExportConfig, PortableConfig (tfqa_export) and the batch sizes
+            of prediction and verification
   checks    the checks their __post_init__ share
   comments  the comments above their fields (documentation and flag help)
 
@@ -9,11 +10,19 @@
 """
 
 from tfqa.config.comments import field_comments
+from tfqa.config.export import DEFAULT_MAX_F1_DROP
+from tfqa.config.export import DEFAULT_OPSET
 from tfqa.config.export import EXPORT_FIELD_HELP_GROUPS
 from tfqa.config.export import EXPORT_FLAG_FIELDS
 from tfqa.config.export import EXPORT_FLAG_LOWER_BOUNDS
 from tfqa.config.export import EXPORT_SECTION_HELP_GROUPS
 from tfqa.config.export import ExportConfig
+from tfqa.config.export import MIN_OPSET
+from tfqa.config.export import ONNX_BATCH_SIZE
+from tfqa.config.export import PREDICT_BATCH_SIZE
+from tfqa.config.export import PortableConfig
+from tfqa.config.export import QUANTIZE_MODES
+from tfqa.config.export import VERIFY_BATCH_SIZE
 from tfqa.config.run import BUNDLED_MODEL_NAME
 from tfqa.config.run import DISTRIBUTION_STRATEGIES
 from tfqa.config.run import DataConfig

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from tfqa import errors
+
 
 def require_positive(config, *names):
   """Refuses fields of `config` that are not positive integers."""
   for name in names:
     value = getattr(config, name)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-      raise ValueError(
-          f"Invalid value for argument `{name}`. Received: {name}={value!r}. "
-          f"Expected a positive integer.")
+      raise errors.ArgumentError(name, value, "Expected a positive integer.")
+
+
+def require_bool(config, *names):
+  """Refuses fields of `config` that are not bools."""
+  for name in names:
+    value = getattr(config, name)
+    if not isinstance(value, bool):
+      raise errors.ArgumentError(name, value, "Expected a bool.")
 
 
 def require_in(config, name, allowed):
   """Refuses a field of `config` whose value is not one of `allowed`."""
   value = getattr(config, name)
   if value not in allowed:
-    raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                     f"{name}={value!r}. Expected one of {allowed}.")
+    raise errors.ArgumentError(name, value, f"Expected one of {allowed}.")
 
 
 def is_int(value) -> bool:

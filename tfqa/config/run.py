@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tfqa import errors
 from tfqa.config import checks
 
 
@@ -27,19 +28,17 @@ class FeatureConfig:
     n = SPECIAL_TOKENS_PER_WINDOW
     room = self.max_context_tokens(self.max_query_length)
     if room <= 0:
-      raise ValueError(
-          f"Invalid value for argument `max_query_length`. Received: "
-          f"max_query_length={self.max_query_length} with "
-          f"max_seq_length={self.max_seq_length}. Expected max_query_length + {n} "
-          f"< max_seq_length so that some context fits in each window. "
-          f"Lower max_query_length or raise max_seq_length.")
+      raise errors.ArgumentError(
+          "max_query_length", self.max_query_length,
+          f"Expected max_query_length + {n} < max_seq_length so that some "
+          f"context fits in each window. Lower max_query_length or raise "
+          f"max_seq_length.", others=[("max_seq_length", self.max_seq_length)])
     if self.doc_stride > room:
-      raise ValueError(
-          f"Invalid value for argument `doc_stride`. Received: "
-          f"doc_stride={self.doc_stride}. Expected doc_stride <= "
-          f"max_seq_length - max_query_length - {n} = "
-          f"{room}, otherwise "
-          f"windows leave gaps and answers can be lost. Lower doc_stride.")
+      raise errors.ArgumentError(
+          "doc_stride", self.doc_stride,
+          f"Expected doc_stride <= max_seq_length - max_query_length - {n} = "
+          f"{room}, otherwise windows leave gaps and answers can be lost. "
+          f"Lower doc_stride.")
 
   def max_context_tokens(self, question_tokens):
     """Context tokens that fit in a window beside a question of that length.
@@ -71,10 +70,7 @@ class PipelineConfig:
   pad_to_multiple_of: int = 64
 
   def __post_init__(self):
-    if self.padding not in PADDING_MODES:
-      raise ValueError(
-          f"Invalid value for argument `padding`. Received: "
-          f"padding={self.padding!r}. Expected one of {PADDING_MODES}.")
+    checks.require_in(self, "padding", PADDING_MODES)
     checks.require_positive(self, "pad_to_multiple_of")
 
 
@@ -105,11 +101,7 @@ class DecodeConfig:
 
   def __post_init__(self):
     checks.require_positive(self, "n_best_size", "max_answer_length")
-    if self.span_scoring not in SPAN_SCORINGS:
-      raise ValueError(
-          f"Invalid value for argument `span_scoring`. Received: "
-          f"span_scoring={self.span_scoring!r}. Expected one "
-          f"of {SPAN_SCORINGS}.")
+    checks.require_in(self, "span_scoring", SPAN_SCORINGS)
 
 
 SPAN_SCORINGS = ("logits", "pipeline")
@@ -157,15 +149,14 @@ class ModelConfig:
 
   def __post_init__(self):
     if (self.model is None) == (self.bert_config_file is None):
-      raise ValueError(
-          f"Expected exactly one of `model` and `bert_config_file`. Received: "
-          f"model={self.model!r}, bert_config_file={self.bert_config_file!r}. "
-          f"Pass --model for pretrained weights, or --bert_config_file with "
-          f"--vocab_file for a randomly initialised encoder.")
+      raise errors.exclusive(
+          {"model": self.model, "bert_config_file": self.bert_config_file},
+          "Pass --model for pretrained weights, or --bert_config_file with "
+          "--vocab_file for a randomly initialised encoder.")
     if self.bert_config_file is not None and self.vocab_file is None:
-      raise ValueError(
-          f"`bert_config_file`={self.bert_config_file!r} needs `vocab_file`. "
-          f"Pass --vocab_file (a vocab.txt or tokenizer directory).")
+      raise errors.needs(
+          "bert_config_file", self.bert_config_file, "vocab_file",
+          "Pass --vocab_file (a vocab.txt or tokenizer directory).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,37 +251,32 @@ class TrainConfig:
     if self.train_batch_size % self.gradient_accumulation_steps:
       divisors = [k for k in range(1, self.train_batch_size + 1)
                   if self.train_batch_size % k == 0]
-      raise ValueError(
-          f"Invalid value for argument `gradient_accumulation_steps`. "
-          f"Received: gradient_accumulation_steps="
-          f"{self.gradient_accumulation_steps} with train_batch_size="
-          f"{self.train_batch_size}. Expected a divisor of train_batch_size "
+      raise errors.ArgumentError(
+          "gradient_accumulation_steps", self.gradient_accumulation_steps,
+          f"Expected a divisor of train_batch_size "
           f"(the windows of one optimizer step, cut into that many "
           f"micro-batches): one of {divisors[:8]}"
-          f"{' ...' if len(divisors) > 8 else ''}.")
+          f"{' ...' if len(divisors) > 8 else ''}.",
+          others=[("train_batch_size", self.train_batch_size)])
     if (not isinstance(self.eval_every_steps, int) or
         isinstance(self.eval_every_steps, bool) or self.eval_every_steps < 0):
-      raise ValueError(f"Invalid value for argument `eval_every_steps`. "
-                       f"Received: eval_every_steps={self.eval_every_steps!r}"
-                       f". Expected an integer >= 0 (0: evaluate only at the "
-                       f"end).")
+      raise errors.ArgumentError(
+          "eval_every_steps", self.eval_every_steps,
+          "Expected an integer >= 0 (0: evaluate only at the end).")
     checks.require_in(self, "mixed_precision", MIXED_PRECISION_POLICIES)
     if self.max_steps < 0:
-      raise ValueError(f"Invalid value for argument `max_steps`. Received: "
-                       f"max_steps={self.max_steps}. Expected >= 0 (0: no "
-                       f"limit).")
+      raise errors.ArgumentError("max_steps", self.max_steps,
+                                 "Expected >= 0 (0: no limit).")
     if not 0.0 <= self.warmup_ratio < 1.0:
-      raise ValueError(f"Invalid value for argument `warmup_ratio`. Received: "
-                       f"warmup_ratio={self.warmup_ratio}. Expected a value "
-                       f"in [0, 1).")
+      raise errors.ArgumentError("warmup_ratio", self.warmup_ratio,
+                                 "Expected a value in [0, 1).")
     for name in ("learning_rate", "weight_decay", "clip_norm"):
       if getattr(self, name) < 0:
-        raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                         f"{name}={getattr(self, name)}. Expected >= 0.")
+        raise errors.ArgumentError(name, getattr(self, name),
+                                   "Expected >= 0.")
     if not self.adam_epsilon > 0:
-      raise ValueError(f"Invalid value for argument `adam_epsilon`. Received: "
-                       f"adam_epsilon={self.adam_epsilon}. Expected > 0 "
-                       f"(e.g. 1e-6 or 1e-8).")
+      raise errors.ArgumentError("adam_epsilon", self.adam_epsilon,
+                                 "Expected > 0 (e.g. 1e-6 or 1e-8).")
 
 
 # Metrics --keep_best can rank checkpoints by ("none": keep no best).
@@ -314,12 +300,12 @@ class RunConfig:
         ("eval_every_steps", self.train.eval_every_steps, 0),
         ("keep_best", self.train.keep_best, "none")):
       if value != unused and not has_eval_data:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Received: {name}="
-            f"{value!r} with no eval data. Expected --eval_file (or "
-            f"--tfds_dataset, whose validation split is evaluated) to "
-            f"evaluate on; pass --eval_file=dev.json, or --{name}="
-            f"{unused}.")
+        raise errors.ArgumentError(
+            name, value, note=" with no eval data", expected=(
+                f"Expected {{eval_file}} (or {{tfds_dataset}}, whose "
+                f"validation split is evaluated) to evaluate on; pass "
+                f"{{eval_file}}=dev.json, or {{{name}}}={unused}."),
+            refers_to=["eval_file", "tfds_dataset"])
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -403,6 +389,10 @@ def _section_from_dict(section_cls, obj, where):
     _check_json_type(fields[name].type, value, f"{where}.{name}")
   try:
     return section_cls(**obj)
+  except errors.ArgumentNamingError as e:
+    # Still naming its arguments, so that a tool words them as flags.
+    raise errors.ArgumentNamingError(
+        errors.literal(f"{where}: ") + e.template, e.names) from None
   except (TypeError, ValueError) as e:
     raise ValueError(f"{where}: {e}") from None
 

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.data import windows as windows_lib
 
 LABEL_NAMES = ("start_positions", "end_positions")
@@ -116,10 +117,9 @@ def train_dataset(features: windows_lib.Features, *, batch_size: int,
       the batch does not split evenly across replicas.
   """
   if batch_size % num_replicas:
-    raise ValueError(
-        f"Invalid value for argument `train_batch_size`. Received: "
-        f"train_batch_size={batch_size} with {num_replicas} replicas. "
-        f"Expected a multiple of the number of replicas (it is the global "
+    raise errors.ArgumentError(
+        "train_batch_size", batch_size, note=f" with {num_replicas} replicas",
+        expected=f"Expected a multiple of the number of replicas (it is the global "
         f"batch, split evenly). Use e.g. "
         f"{max(1, batch_size // num_replicas) * num_replicas}.")
   per_epoch = steps_per_epoch(len(features), batch_size)

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.data import squad as squad_lib
 from tfqa.layout import fs
 
@@ -75,9 +76,10 @@ def load_tokenizer(path: str, *, do_lower_case: bool | None = None):
       return load_tokenizer(local, do_lower_case=do_lower_case)
   if fs.isfile(path):
     if do_lower_case is None:
-      raise ValueError(
-          f"Loading a tokenizer from the bare vocab file {path!r} needs "
-          f"`do_lower_case` (True for uncased models, False for cased ones).")
+      raise errors.ArgumentNamingError(
+          f"Loading a tokenizer from the bare vocab file "
+          f"{errors.literal(repr(path))} needs {{do_lower_case:q}} (True for "
+          f"uncased models, False for cased ones).", ["do_lower_case"])
     return transformers.BertTokenizerFast(
         vocab_file=path, do_lower_case=do_lower_case)
   kwargs = {} if do_lower_case is None else {"do_lower_case": do_lower_case}

@@ -9,6 +9,8 @@ import numbers
 import re
 import string
 
+from tfqa import errors
+
 # Whole-word articles; `\b` keeps "the" inside "there" or "other" untouched.
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
@@ -336,10 +338,9 @@ def _count_missing(gold_answers, predictions):
 def _check_gold_answers(gold_answers, *, allow_unanswerable):
   """Raises ValueError unless `gold_answers` maps ids to lists of strings."""
   if not isinstance(gold_answers, Mapping) or not gold_answers:
-    raise ValueError(
-        f"Invalid value for argument `gold_answers`. Received: "
-        f"{_describe(gold_answers)}. Expected a non-empty mapping from "
-        f"question id to a list of gold answer texts.")
+    raise _invalid("gold_answers", gold_answers,
+                   "Expected a non-empty mapping from question id to a list "
+                   "of gold answer texts.")
   for qid, answers in gold_answers.items():
     if (isinstance(answers, (str, bytes)) or
         not isinstance(answers, Sequence) or
@@ -358,10 +359,9 @@ def _check_gold_answers(gold_answers, *, allow_unanswerable):
 def _check_predictions(predictions):
   """Raises ValueError unless `predictions` maps ids to strings."""
   if not isinstance(predictions, Mapping):
-    raise ValueError(
-        f"Invalid value for argument `predictions`. Received: "
-        f"{_describe(predictions)}. Expected a mapping from question id to "
-        f"the predicted answer text.")
+    raise _invalid("predictions", predictions,
+                   "Expected a mapping from question id to the predicted "
+                   "answer text.")
   for qid, text in predictions.items():
     if not isinstance(text, str):
       raise ValueError(
@@ -371,18 +371,16 @@ def _check_predictions(predictions):
 
 def _check_na_prob_thresh(na_prob_thresh):
   if not _is_finite_number(na_prob_thresh):
-    raise ValueError(
-        f"Invalid value for argument `na_prob_thresh`. Received: "
-        f"{_describe(na_prob_thresh)}. Expected a finite number.")
+    raise _invalid("na_prob_thresh", na_prob_thresh,
+                   "Expected a finite number.")
 
 
 def _check_na_probs(na_probs, gold_answers, predictions):
   """Raises ValueError unless `na_probs` holds finite numbers for all preds."""
   if not isinstance(na_probs, Mapping):
-    raise ValueError(
-        f"Invalid value for argument `na_probs`. Received: "
-        f"{_describe(na_probs)}. Expected a mapping from question id to a "
-        f"no-answer probability, or None.")
+    raise _invalid("na_probs", na_probs,
+                   "Expected a mapping from question id to a no-answer "
+                   "probability, or None.")
   for qid, prob in na_probs.items():
     if not _is_finite_number(prob):
       raise ValueError(
@@ -403,3 +401,11 @@ def _is_finite_number(value):
 
 def _describe(value):
   return f"{value!r} of type {type(value).__name__}"
+
+
+def _invalid(name, value, expected) -> errors.ArgumentNamingError:
+  """"Invalid value for argument `name`. Received: value of type T. ..."."""
+  return errors.ArgumentNamingError(
+      f"Invalid value for {{{name}:head}}. Received: "
+      f"{errors.literal(_describe(value))}. {errors.literal(expected)}",
+      [name])

@@ -29,7 +29,6 @@ from tfqa.export.pipeline import ExportHooks
 from tfqa.export.pipeline import ExportResult
 from tfqa.export.pipeline import STAGES
 from tfqa.export.pipeline import export_model
-from tfqa.export.portable import PortableConfig
 from tfqa.export.portable import PortableExportError
 from tfqa.export.pretrained import save_pretrained
 from tfqa.export.pretrained import write_safetensors

@@ -76,7 +76,7 @@ def export_model(*, model_dir: str, export_dir: str,
                  config: config_lib.ExportConfig | None = None,
                  probe_file: str | None = None,
                  checkpoint: str | None = None,
-                 portable: portable_lib.PortableConfig | None = None,
+                 portable: config_lib.PortableConfig | None = None,
                  hooks: ExportHooks | None = None,
                  **settings) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
@@ -94,7 +94,7 @@ def export_model(*, model_dir: str, export_dir: str,
       an export without them removes those of an older export.
     hooks: seams for fault injection (ExportHooks); None: none.
     **settings: ExportConfig fields (model_name=, version=, overwrite=,
-      verify=, max_windows_per_batch=, null_score_diff_threshold=, ...),
+      verify=, max_windows_per_batch=, no_answer_threshold=, ...),
       replacing those of `config`.
 
   Returns:
@@ -117,7 +117,7 @@ def export_model(*, model_dir: str, export_dir: str,
   target = _target(export_dir, config)
   trained = trained_model.load(model_dir, checkpoint=checkpoint)
   trained, threshold = threshold_lib.with_null_threshold(
-      trained, config.null_score_diff_threshold)
+      trained, config.no_answer_threshold)
   probe_source, probe = verify_lib.probe_examples(
       probe_file, trained.run_config,
       max_questions=config.max_probe_questions)

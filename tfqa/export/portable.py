@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfqa import errors
 from tfqa import config as config_lib
 from tfqa import pins
 from tfqa.data import squad as squad_lib
@@ -35,13 +36,6 @@ from tfqa.inference import logits as logits_lib
 from tfqa.layout import exportdir
 from tfqa.layout import fs
 
-QUANTIZE_MODES = ("int8",)
-# ONNX opset 17 has LayerNormalization; older runtimes cannot load newer
-# opsets, so it is not raised past what the checks need.
-DEFAULT_OPSET = 17
-MIN_OPSET = 17
-# A quantized model may lose at most this many F1 points on the probe set.
-DEFAULT_MAX_F1_DROP = 1.0
 # Names of the dynamic axes in the ONNX graph's inputs and outputs.
 DYNAMIC_AXES = ("batch", "sequence")
 
@@ -52,55 +46,7 @@ QuantizeFn = Callable[[str, str], None]
 TfliteFn = Callable[[str, str], None]
 
 
-@dataclasses.dataclass(frozen=True)
-class PortableConfig:
-  """Which portable artifacts an export writes, and its quality gate."""
-
-  # Also write onnx/model.onnx (tf2onnx, predict_logits), checked against
-  # the SavedModel. (float32, from the predict_logits signature.)
-  onnx: bool = False
-  # int8: also onnx/model.int8.onnx and tflite/model.int8.tflite, scored
-  # on the probe set (implies --onnx). None: no quantized artifacts.
-  quantize: str | None = None
-  # Publish quantized models that lose more than 1 F1 point on the probe
-  # set. (More than max_f1_drop points; the manifest still records the loss.)
-  allow_quality_drop: bool = False
-  # F1 points (0-100 scale) a quantized artifact may lose on the probe set.
-  max_f1_drop: float = DEFAULT_MAX_F1_DROP
-  # ONNX opset of the conversion.
-  opset: int = DEFAULT_OPSET
-
-  def __post_init__(self):
-    for name in ("onnx", "allow_quality_drop"):
-      value = getattr(self, name)
-      if not isinstance(value, bool):
-        raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                         f"{name}={value!r}. Expected a bool.")
-    if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
-      raise ValueError(
-          f"Invalid value for argument `quantize`. Received: "
-          f"quantize={self.quantize!r}. Expected one of {QUANTIZE_MODES} or "
-          f"None (--quantize=int8).")
-    if (isinstance(self.max_f1_drop, bool) or
-        not isinstance(self.max_f1_drop, (int, float)) or
-        not 0 <= self.max_f1_drop <= 100):
-      raise ValueError(
-          f"Invalid value for argument `max_f1_drop`. Received: "
-          f"max_f1_drop={self.max_f1_drop!r}. Expected F1 points in "
-          f"[0, 100], e.g. {DEFAULT_MAX_F1_DROP}.")
-    if (isinstance(self.opset, bool) or not isinstance(self.opset, int) or
-        self.opset < MIN_OPSET):
-      raise ValueError(
-          f"Invalid value for argument `opset`. Received: "
-          f"opset={self.opset!r}. Expected an int >= {MIN_OPSET}.")
-
-  @property
-  def enabled(self) -> bool:
-    """Whether any portable artifact is written."""
-    return self.onnx or self.quantize is not None
-
-
-class PortableExportError(ValueError):
+class PortableExportError(errors.ArgumentNamingError):
   """A portable artifact failed its check; nothing was published.
 
   Attributes:
@@ -108,8 +54,8 @@ class PortableExportError(ValueError):
       sizes, EM/F1, agreement), so the failure can be inspected.
   """
 
-  def __init__(self, message: str, report: dict):
-    super().__init__(message)
+  def __init__(self, template: str, report: dict, names=()):
+    super().__init__(template, names)
     self.report = report
 
 
@@ -147,7 +93,7 @@ OP_HANDLERS = {"Erfc": (_erfc_as_one_minus_erf, [])}
 
 
 def convert_saved_model(saved_model_dir: str, output_path: str, *,
-                        opset: int = DEFAULT_OPSET,
+                        opset: int = config_lib.DEFAULT_OPSET,
                         op_handlers: dict | None = None) -> None:
   """Converts a SavedModel's predict_logits signature to ONNX with tf2onnx.
 
@@ -298,7 +244,7 @@ def check_quality(quantized: dict, *, max_f1_drop: float,
 def build_portable(*, saved_model_dir: str, staging_dir: str,
                    examples: Sequence[squad_lib.SquadExample], tokenizer,
                    run_config: config_lib.RunConfig, probe_source: str,
-                   portable: PortableConfig,
+                   portable: config_lib.PortableConfig,
                    logits_tolerance: float = (
                        config_lib.ExportConfig.logits_tolerance),
                    quantize_fn: QuantizeFn | None = None,
@@ -395,11 +341,13 @@ def _gate_quality(report, portable):
                            allow_quality_drop=portable.allow_quality_drop)
   if failures:
     raise PortableExportError(
-        "Quantized model(s) lose too much quality: " + "; ".join(failures) +
+        "Quantized model(s) lose too much quality: " +
+        errors.literal("; ".join(failures)) +
         f" (float reference: {exportdir.ONNX_SUBDIR}/"
         f"{exportdir.ONNX_FILE}). Nothing was published. Pass "
-        f"--allow_quality_drop (allow_quality_drop=True) to publish them "
-        f"anyway; the manifest records the loss.", report)
+        f"--allow_quality_drop ({{allow_quality_drop}}=True) to publish them "
+        f"anyway; the manifest records the loss.", report,
+        ["allow_quality_drop"])
 
 
 def _answer_with(path, examples, reference, run_config):

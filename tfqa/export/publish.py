@@ -9,6 +9,7 @@ from typing import Callable
 
 from absl import logging
 
+from tfqa import errors
 from tfqa.layout import exportdir
 from tfqa.layout import fs
 from tfqa.layout import rundir
@@ -43,9 +44,10 @@ class Publisher:
       self.rename(staged, final)
       return
     if not overwrite:
-      raise ValueError(f"{final} appeared while exporting (another export?); "
-                       f"it was left as it is. Pass overwrite=True to "
-                       f"replace it.")
+      raise errors.ArgumentNamingError(
+          f"{errors.literal(final)} appeared while exporting (another "
+          f"export?); it was left as it is. Pass {{overwrite}}=True to "
+          f"replace it.", ["overwrite"])
     parent, name = os.path.split(final)
     # Not all digits, so TF Serving ignores it too.
     aside = os.path.join(parent, f".old-{name}-{os.getpid()}")
@@ -105,7 +107,8 @@ def recover_interrupted(export_dir: str, models_dir: str) -> list[str]:
 def refuse_existing(version_dir: str, models_dir: str) -> None:
   """Raises a ValueError when the version directory exists already."""
   if fs.exists(version_dir):
-    raise ValueError(
-        f"{version_dir} already exists and is never overwritten by default. "
-        f"Pass overwrite=True (--overwrite) to replace it, or leave the "
-        f"version unset to write version {exportdir.next_version(models_dir)}.")
+    raise errors.ArgumentNamingError(
+        f"{errors.literal(version_dir)} already exists and is never "
+        f"overwritten by default. Pass {{overwrite}}=True (--overwrite) to "
+        f"replace it, or leave the version unset to write version "
+        f"{exportdir.next_version(models_dir)}.", ["overwrite"])

@@ -7,6 +7,7 @@ import math
 import os
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.inference import run_evaluation
 from tfqa.inference import trained_model
 from tfqa.layout import fs
@@ -34,7 +35,7 @@ def with_null_threshold(trained: trained_model.TrainedModel,
       threshold for a v1.1 run; "best" without an evaluation.
   """
   # Validated as ExportConfig validates it (one message).
-  config_lib.ExportConfig(null_score_diff_threshold=value)
+  config_lib.ExportConfig(no_answer_threshold=value)
   decode = trained.run_config.decode
   if value is None:
     if not decode.version_2_with_negative:
@@ -43,11 +44,11 @@ def with_null_threshold(trained: trained_model.TrainedModel,
                      "source": "run_config",
                      "run_value": decode.null_score_diff_threshold}
   if not decode.version_2_with_negative:
-    raise ValueError(
-        f"null_score_diff_threshold={value!r} applies to SQuAD v2.0 models, "
-        f"but the run in {trained.model_dir} is v1.1-style "
-        f"(version_2_with_negative is false): it always answers. Drop the "
-        f"threshold.")
+    raise errors.ArgumentNamingError(
+        f"{errors.assignment('no_answer_threshold', value)} applies to SQuAD "
+        f"v2.0 models, but the run in {errors.literal(trained.model_dir)} is "
+        f"v1.1-style (version_2_with_negative is false): it always answers. "
+        f"Drop the threshold.", ["no_answer_threshold"])
   if value == "best":
     value, source = best_null_threshold(trained.model_dir,
                                         trained.checkpoint)
@@ -111,10 +112,12 @@ def best_null_threshold(model_dir: str, checkpoint: str) -> tuple[float, str]:
     return float(value), (f"best_f1_thresh {best:.6g} of {path}, moved "
                           f"midway to the next null odds")
   found = "; ".join(seen) if seen else "found none"
-  raise ValueError(
-      f"null_score_diff_threshold='best' needs an evaluation of checkpoint "
-      f"{name} in {eval_dir} ({found}). Run `tfqa_eval --model_dir="
-      f"{model_dir} --checkpoint={checkpoint}` first, or pass a number.")
+  raise errors.ArgumentNamingError(
+      errors.assignment("no_answer_threshold", "best") + errors.literal(
+          f" needs an evaluation of checkpoint {name} in {eval_dir} "
+          f"({found}). Run `tfqa_eval --model_dir={model_dir} "
+          f"--checkpoint={checkpoint}` first, or pass a number."),
+      ["no_answer_threshold"])
 
 
 def _is_finite_number(value) -> bool:

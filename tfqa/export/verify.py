@@ -18,8 +18,6 @@ from tfqa.layout import exportdir
 from tfqa.layout import fs
 from tfqa.model import modeling
 
-# Questions per serving_default call while verifying (bounds memory).
-_PROBE_BATCH_SIZE = 16
 # Disagreements quoted in an ExportVerificationError message (all of them
 # are in its `verification` attribute).
 _MAX_QUOTED_DISAGREEMENTS = 20
@@ -248,8 +246,8 @@ def graph_answers(signature: Callable,
                   examples: Sequence[squad_lib.SquadExample]) -> list[str]:
   """serving_default's answer texts for `examples`, in their order."""
   texts = []
-  for lo in range(0, len(examples), _PROBE_BATCH_SIZE):
-    chunk = examples[lo:lo + _PROBE_BATCH_SIZE]
+  for lo in range(0, len(examples), config_lib.VERIFY_BATCH_SIZE):
+    chunk = examples[lo:lo + config_lib.VERIFY_BATCH_SIZE]
     out = signature(question=tf.constant([e.question for e in chunk]),
                     context=tf.constant([e.context for e in chunk]))
     texts.extend(a.decode("utf-8") for a in out["answer"].numpy())

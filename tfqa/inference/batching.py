@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from tfqa import config as config_lib
+from tfqa import errors
 
 
 def length_sorted_batches(windows, *, batch_size: int, max_seq_length: int,
@@ -32,8 +33,8 @@ def length_sorted_batches(windows, *, batch_size: int, max_seq_length: int,
   """
   if isinstance(batch_size, bool) or not isinstance(
       batch_size, int) or batch_size < 1:
-    raise ValueError(f"Invalid value for argument `batch_size`. Received: "
-                     f"batch_size={batch_size!r}. Expected a positive int.")
+    raise errors.ArgumentError("batch_size", batch_size,
+                               "Expected a positive int.")
   return _batches(windows, batch_size,
                   _padder(pipeline_config, max_seq_length),
                   sort=pipeline_config.padding != "max_length")

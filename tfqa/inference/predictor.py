@@ -18,6 +18,7 @@ from typing import Protocol, Sequence
 import tensorflow as tf
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import preflight
 from tfqa.data import squad as squad_lib
 from tfqa.data import windows as windows_lib
@@ -29,13 +30,6 @@ from tfqa.layout import integrity
 from tfqa.layout import json_files
 from tfqa.layout import paths
 
-# Questions per SavedModel call: bounds memory on long input files.
-BATCH_SIZE = 32
-# Windows per ONNX Runtime call, grouped by length and padded as the run
-# pads (inference/batching.py). Small chunks beat one call padded to the
-# longest window on CPUs (the serving graph's default max_windows_per_batch,
-# 8, for the same reason; BENCHMARKS.md).
-ONNX_BATCH_SIZE = 8
 # Characters of context `mark_answer` shows around the answer.
 CONTEXT_WIDTH = 200
 _ELLIPSIS = "…"
@@ -79,11 +73,11 @@ class SavedModelPredictor:
              contexts: Sequence[str]) -> list[Answer]:
     check_same_length(questions, contexts)
     results = []
-    for lo in range(0, len(questions), BATCH_SIZE):
+    for lo in range(0, len(questions), config_lib.PREDICT_BATCH_SIZE):
       out = self._answer(
-          question=tf.constant(list(questions[lo:lo + BATCH_SIZE]),
+          question=tf.constant(list(questions[lo:lo + config_lib.PREDICT_BATCH_SIZE]),
                                tf.string),
-          context=tf.constant(list(contexts[lo:lo + BATCH_SIZE]), tf.string))
+          context=tf.constant(list(contexts[lo:lo + config_lib.PREDICT_BATCH_SIZE]), tf.string))
       results.extend(
           Answer(text.decode("utf-8"), float(score), int(start), int(end))
           for text, score, start, end in zip(
@@ -160,7 +154,7 @@ class OnnxPredictor:
     """One Answer per question."""
     examples, predictions = _python_path(
         questions, contexts, self._logits_fn, self.run_config,
-        tokenizer=self.tokenizer, batch_size=ONNX_BATCH_SIZE)
+        tokenizer=self.tokenizer, batch_size=config_lib.ONNX_BATCH_SIZE)
     results = []
     for e, p in zip(examples, predictions):
       if self._is_empty(e.question) or self._is_empty(e.context):
@@ -342,9 +336,10 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   """
   if onnx or (onnx is None and str(path).endswith(".onnx")):
     if checkpoint is not None:
-      raise ValueError(f"Invalid argument `checkpoint`={checkpoint!r}: it "
-                       f"applies to training runs, not to the ONNX model "
-                       f"{path}. Drop it.")
+      raise errors.ArgumentNamingError(
+          f"Invalid argument {{checkpoint:q}}={errors.literal(repr(checkpoint))}"
+          f": it applies to training runs, not to the ONNX model "
+          f"{errors.literal(str(path))}. Drop it.", ["checkpoint"])
     preflight.check_predict(onnx_model=path)
     return OnnxPredictor(path, verify=verify)
   preflight.check_predict(model=path, checkpoint=checkpoint)

@@ -12,6 +12,7 @@ import os
 import stat
 from typing import Sequence
 
+from tfqa import errors
 from tfqa.layout import rundir
 
 # Kinds of path `check_path` tells apart.
@@ -54,8 +55,7 @@ def check_path(path: str, kind: str, *, flag: str, what: str,
     ValueError: an unknown `kind`.
   """
   if kind not in KINDS:
-    raise ValueError(f"Invalid value for argument `kind`. Received: "
-                     f"kind={kind!r}. Expected one of {KINDS}.")
+    raise errors.ArgumentError("kind", kind, f"Expected one of {KINDS}.")
   if "://" in path:
     return
   found = _problem(path, kind)

@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.layout import fs
 from tfqa.layout import json_files
 from tfqa.layout import paths
@@ -249,10 +250,11 @@ def check_feature_config(source: ModelSource,
   """
   limit = max_position_embeddings(source)
   if feature_config.max_seq_length > limit:
-    raise ValueError(
-        f"Invalid value for argument `max_seq_length`. Received: "
-        f"--max_seq_length={feature_config.max_seq_length}, but the model "
-        f"embeds at most max_position_embeddings={limit} positions "
-        f"({source.path}). Expected --max_seq_length <= {limit}: pass "
-        f"--max_seq_length={limit} or less (with --doc_stride and "
-        f"--max_query_length to fit).")
+    raise errors.ArgumentError(
+        "max_seq_length", feature_config.max_seq_length,
+        note=(f", but the model embeds at most max_position_embeddings="
+              f"{limit} positions ({source.path})"), expected=
+        f"Expected {{max_seq_length}} <= {limit}: pass "
+        f"{{max_seq_length}}={limit} or less (with {{doc_stride}} and "
+        f"{{max_query_length}} to fit).",
+        refers_to=["doc_stride", "max_query_length"])

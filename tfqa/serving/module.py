@@ -7,6 +7,7 @@ from typing import Callable
 import tensorflow as tf
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.serving.decoding import decode
 from tfqa.serving.tokenizer import GraphBertTokenizer
 from tfqa.serving.windows import build_windows
@@ -67,10 +68,9 @@ class QAServingModule(tf.Module):
     if max_windows_per_batch is not None and (
         not isinstance(max_windows_per_batch, int) or
         isinstance(max_windows_per_batch, bool) or max_windows_per_batch <= 0):
-      raise ValueError(
-          f"Invalid value for argument `max_windows_per_batch`. Received: "
-          f"max_windows_per_batch={max_windows_per_batch!r}. Expected None "
-          f"(all windows in one call) or a positive integer.")
+      raise errors.ArgumentError(
+          "max_windows_per_batch", max_windows_per_batch,
+          "Expected None (all windows in one call) or a positive integer.")
     self.logits_fn = logits_fn
     self.tokenizer = GraphBertTokenizer(vocab_file,
                                         do_lower_case=do_lower_case)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfqa import errors
 from tfqa.layout import fs
 
 # HF's WordPiece gives one [UNK] to a word of more than this many chars.
@@ -104,10 +105,9 @@ class GraphBertTokenizer(tf.Module):
     """
     super().__init__(name=name)
     if not isinstance(do_lower_case, bool):
-      raise ValueError(
-          f"Invalid value for argument `do_lower_case`. Received: "
-          f"do_lower_case={do_lower_case!r}. Expected a bool: True for "
-          f"uncased vocabs, False for cased ones.")
+      raise errors.ArgumentError(
+          "do_lower_case", do_lower_case,
+          "Expected a bool: True for uncased vocabs, False for cased ones.")
     self._special_ids = _read_special_ids(vocab_file)
     self._do_lower_case = do_lower_case
     self.vocab_asset = tf.saved_model.Asset(vocab_file)
@@ -219,10 +219,10 @@ class GraphBertTokenizer(tf.Module):
 def _read_special_ids(vocab_file: str) -> dict[str, int]:
   """Line numbers of the special tokens in a vocab file."""
   if not isinstance(vocab_file, str) or not fs.isfile(vocab_file):
-    raise ValueError(
-        f"Invalid value for argument `vocab_file`. Received: "
-        f"vocab_file={vocab_file!r}. Expected the path of an existing "
-        f"WordPiece vocab.txt (one token per line). Pass the model's vocab.")
+    raise errors.ArgumentError(
+        "vocab_file", vocab_file,
+        "Expected the path of an existing WordPiece vocab.txt (one token per "
+        "line). Pass the model's vocab.")
   ids = {}
   with fs.open_file(vocab_file, "rb") as f:
     for index, line in enumerate(f):

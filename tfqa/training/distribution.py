@@ -6,6 +6,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfqa import errors
+
 
 def make_strategy(name: str, *, tpu: str = "") -> tf.distribute.Strategy:
   """Creates the named tf.distribute strategy.
@@ -160,9 +162,9 @@ def check_gpu(strategy: tf.distribute.Strategy, *, require_gpu: bool) -> None:
   if not require_gpu or isinstance(strategy, tf.distribute.TPUStrategy):
     return
   if not tf.config.list_physical_devices("GPU"):
-    raise ValueError(
-        "Invalid value for argument `require_gpu`. Received: require_gpu=True "
-        "but TensorFlow sees no GPU. Expected a GPU: in Colab choose Runtime "
+    raise errors.ArgumentError(
+        "require_gpu", require_gpu, note=" but TensorFlow sees no GPU",
+        expected="Expected a GPU: in Colab choose Runtime "
         "> Change runtime type > a GPU, then run all cells again; elsewhere "
         "install tensorflow[and-cuda] (see BUILD.md) on a machine with an "
         "NVIDIA driver, or pass --norequire_gpu to train on the CPU.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.data import pipeline
 from tfqa.data import squad as squad_lib
 from tfqa.data import windows as windows_lib
@@ -76,11 +77,12 @@ def check_micro_batches(train: config_lib.TrainConfig, replicas: int) -> None:
   """Raises ValueError unless every replica gets an equal micro-batch share."""
   micro = train.train_batch_size // train.gradient_accumulation_steps
   if train.gradient_accumulation_steps > 1 and micro % replicas:
-    raise ValueError(
-        f"Invalid value for argument `train_batch_size`. Received: "
-        f"train_batch_size={train.train_batch_size} with "
-        f"gradient_accumulation_steps={train.gradient_accumulation_steps} on "
-        f"{replicas} replicas. Expected a multiple of replicas x "
+    raise errors.ArgumentError(
+        "train_batch_size", train.train_batch_size,
+        others=[("gradient_accumulation_steps",
+                 train.gradient_accumulation_steps)],
+        note=f" on {replicas} replicas", expected=
+        f"Expected a multiple of replicas x "
         f"gradient_accumulation_steps = "
         f"{replicas * train.gradient_accumulation_steps} (each replica "
         f"takes an equal share of every micro-batch).")

@@ -10,6 +10,7 @@ from typing import Callable, TextIO
 import tf_keras
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.training import optimization
 
 
@@ -63,8 +64,7 @@ class ProgressLines(tf_keras.callbacks.Callback):
                         ("every_steps", every_steps),
                         ("loss_divisor", loss_divisor)):
       if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"Invalid value for argument `{name}`. Received: "
-                         f"{name}={value!r}. Expected a positive integer.")
+        raise errors.ArgumentError(name, value, "Expected a positive integer.")
     self._total, self._per_epoch = total_steps, steps_per_epoch
     self._batch_size, self._every = batch_size, every_steps
     self._divisor, self._stream, self._clock = loss_divisor, stream, clock

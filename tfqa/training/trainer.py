@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import preflight
 from tfqa import signals
 from tfqa.data import pipeline
@@ -178,16 +179,15 @@ def _check_arguments(*, hooks, verbose, progress_every_steps):
   """Raises ValueError for hooks, verbose or progress_every_steps of the
   wrong kind."""
   if not isinstance(hooks, TrainingHooks):
-    raise ValueError(f"Invalid value for argument `hooks`. Received: hooks="
-                     f"{hooks!r}. Expected a training.TrainingHooks.")
+    raise errors.ArgumentError("hooks", hooks,
+                               "Expected a training.TrainingHooks.")
   if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
-    raise ValueError(f"Invalid value for argument `verbose`. Received: "
-                     f"verbose={verbose!r}. Expected 'auto', 0, 1 or 2.")
+    raise errors.ArgumentError("verbose", verbose,
+                               "Expected 'auto', 0, 1 or 2.")
   if (not isinstance(progress_every_steps, int) or
       isinstance(progress_every_steps, bool) or progress_every_steps <= 0):
-    raise ValueError(f"Invalid value for argument `progress_every_steps`. "
-                     f"Received: progress_every_steps={progress_every_steps!r}"
-                     f". Expected a positive integer.")
+    raise errors.ArgumentError("progress_every_steps", progress_every_steps,
+                               "Expected a positive integer.")
 
 
 @dataclasses.dataclass(frozen=True)
