@@ -23,6 +23,18 @@ def test_a_signal_in_a_deferred_region_is_recorded_not_raised(capsys):
           "checkpoint.") in capsys.readouterr().err
 
 
+def test_a_thread_waiting_for_a_signal_wakes_when_it_lands():
+  # (The multi-worker preemption handler's watcher thread waits this way.)
+  woke = []
+  with signals.SignalCapture() as capture:
+    assert capture.wait(timeout=0.01) is False
+    waiter = threading.Thread(target=lambda: woke.append(capture.wait(60)))
+    waiter.start()
+    _send(signal.SIGTERM)
+    waiter.join(timeout=10)
+    assert woke == [True] and not waiter.is_alive()
+
+
 def test_handlers_are_restored_after_the_block():
   before = signal.getsignal(signal.SIGINT)
   with signals.SignalCapture():

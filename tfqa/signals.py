@@ -90,6 +90,7 @@ class SignalCapture:
     self._signals = tuple(signals)
     self._previous = {}
     self.signum: int | None = None
+    self._received = threading.Event()  # For threads waiting on a signal.
     self._modes = [False]  # A stack: does a signal raise at once?
     # Set by the training loop (preemption.StopOnSignal): saves the current
     # step and returns the TrainingInterrupted that reports it.
@@ -125,6 +126,11 @@ class SignalCapture:
   def received(self) -> bool:
     return self.signum is not None
 
+  def wait(self, timeout: float) -> bool:
+    """Blocks a thread until a signal is received or `timeout` seconds pass;
+    True if one was."""
+    return self._received.wait(timeout)
+
   def _handle(self, signum, frame):  # pylint: disable=unused-argument
     if self.signum is not None:
       print(f"Received {signal.Signals(signum).name} again: finishing the "
@@ -132,6 +138,7 @@ class SignalCapture:
             f"since the last checkpoint).", file=sys.stderr, flush=True)
       return
     self.signum = signum
+    self._received.set()
     if self._modes[-1]:
       raise SignalReceived(signum)
     print(f"Received {signal.Signals(signum).name}: stopping after the "

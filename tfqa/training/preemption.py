@@ -120,8 +120,12 @@ def _cluster_handler(cluster_resolver, directory, *, capture, save, on_saved):
   """
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(), directory,
                                        max_to_keep=1)
+  # The handler's watcher thread calls termination_watcher_fn, then sleeps a
+  # second. A watcher that waits for the signal wakes the moment it lands,
+  # so the workers stop one step after it, not a second later (with fast
+  # steps, a second was enough to reach the end of training: no stop).
   config = tf.distribute.experimental.TerminationConfig(
-      termination_watcher_fn=lambda: capture.received,
+      termination_watcher_fn=lambda: capture.wait(timeout=1.0),
       exit_fn=on_saved, grace_period=0,
       save_fn=lambda *args, **kwargs: save())
   logging.info("Multi-worker preemption: tf.distribute.experimental."
