@@ -58,7 +58,7 @@ def test_v2_scores_with_na_probs(files):
 
 
 @pytest.mark.parametrize("content,match", [
-    ("[1, 2]", r"^PREDICTIONS_FILE=.*/p\.json is not a JSON object: it starts "
+    ("[1, 2]", r"^predictions_file=.*/p\.json is not a JSON object: it starts "
                r"with '\[1, 2\]'; expected a predictions JSON file \(question "
                r"id -> answer\)\.$"),
     ('{"p0q0": 3}', r"p.json: \['p0q0'\]: expected an answer string, got 3"),
@@ -76,7 +76,7 @@ def test_swapped_arguments_are_named(files):
   root, v1, _ = files
   predictions = _write(root / "predictions.json", {"p0q0": "paris"})
   with pytest.raises(ValueError, match=(
-      rf"^DATA_FILE={predictions} is not a SQuAD file, but PREDICTIONS_FILE="
+      rf"^data_file={predictions} is not a SQuAD file, but predictions_file="
       rf"{v1} looks like one \(it has 'data'\): the arguments are swapped\? "
       rf"Expected: tfqa_score DATA_FILE PREDICTIONS_FILE, e\.g\. tfqa_score "
       rf"dev\.json predictions\.json\.$")):

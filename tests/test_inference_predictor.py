@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tfqa import errors
 from tfqa.inference import predictor as predictor_lib
 from tfqa.layout import integrity
 
@@ -91,22 +92,39 @@ def test_load_predictor_picks_the_path(exported, version_dir):
   assert predictor.saved_model_dir == version_dir
   assert isinstance(predictor_lib.load_predictor(model_dir),
                     predictor_lib.CheckpointPredictor)
-  with pytest.raises(ValueError, match="--checkpoint applies to training "
+  with pytest.raises(ValueError, match="`checkpoint` applies to training "
                                        "runs"):
     predictor_lib.load_predictor(export_dir, checkpoint="ckpt-1")
-  with pytest.raises(ValueError, match="--verify_manifest checks exported "
+  with pytest.raises(ValueError, match="`verify` checks exported "
                                        "SavedModels"):
     predictor_lib.load_predictor(model_dir, verify=True)
 
 
 def test_load_predictor_rejects_other_paths(tmp_path):
   with pytest.raises(ValueError, match=(
-      rf"^--model={tmp_path}/missing does not exist; expected a SavedModel "
+      rf"^model={tmp_path}/missing does not exist; expected a SavedModel "
       rf"version directory, an export directory \(tfqa_export --export_dir\) "
       rf"or a tfqa_train --model_dir\.$")):
     predictor_lib.load_predictor(str(tmp_path / "missing"))
   with pytest.raises(ValueError, match="holds neither a SavedModel"):
     predictor_lib.load_predictor(str(tmp_path))
+
+
+def test_options_that_do_not_apply_are_named_as_the_caller_names_them(
+    exported, version_dir):
+  with pytest.raises(errors.ArgumentNamingError) as caught:
+    predictor_lib.load_predictor(version_dir, checkpoint="ckpt-1")
+  assert str(caught.value) == (
+      f"`checkpoint` applies to training runs, but {version_dir} is a "
+      f"SavedModel. Drop `checkpoint`.")
+  assert caught.value.worded({"checkpoint": "--checkpoint"}) == (
+      f"--checkpoint applies to training runs, but {version_dir} is a "
+      f"SavedModel. Drop --checkpoint.")
+  with pytest.raises(errors.ArgumentNamingError) as caught:
+    predictor_lib.load_predictor(exported[0], verify=True)
+  assert caught.value.worded({"verify": "--verify_manifest"}) == (
+      f"--verify_manifest checks exported SavedModels, but {exported[0]} is "
+      f"a training run. Drop --verify_manifest or pass the export directory.")
 
 
 @pytest.mark.slow

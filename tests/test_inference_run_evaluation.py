@@ -57,6 +57,6 @@ def test_write_outputs_writes_official_files(tmp_path):
 
 def test_evaluate_run_without_eval_file_is_an_error(tmp_path):
   with pytest.raises(ValueError, match=(
-      rf"^--model_dir={tmp_path} holds no run_config\.json; expected a "
+      rf"^model_dir={tmp_path} holds no run_config\.json; expected a "
       rf"tfqa_train --model_dir\.$")):
     run_evaluation.evaluate_run(str(tmp_path))

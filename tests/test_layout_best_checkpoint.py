@@ -78,7 +78,7 @@ def test_resolve_maps_best_to_the_recorded_prefix(tmp_path):
 
 def test_resolve_without_a_best_names_the_fix(tmp_path):
   with pytest.raises(ValueError, match=(
-      rf"^--checkpoint=best: {tmp_path} has no best checkpoint \(no "
+      rf"^checkpoint=best: {tmp_path} has no best checkpoint \(no "
       rf"best_checkpoint\.json\); expected a run trained with --keep_best=f1 "
       rf"or --keep_best=exact and evaluated at least once\. Resume it with "
       rf"--keep_best=f1 --eval_every_steps=N, or pass a checkpoint "

@@ -30,12 +30,12 @@ def tree(tmp_path, monkeypatch):
 
 
 def _check(path, kind, **kwargs):
-  paths.check_path(path, kind, flag="--x", what="WHAT", **kwargs)
+  paths.check_path(path, kind, argument="x", what="WHAT", **kwargs)
 
 
 def _fails(path, kind, found, **kwargs):
   with pytest.raises(paths.PathError,
-                     match=rf"^--x={re.escape(path)} {found}; expected WHAT\."):
+                     match=rf"^x={re.escape(path)} {found}; expected WHAT\."):
     _check(path, kind, **kwargs)
 
 
@@ -131,7 +131,7 @@ def test_a_checkpoint_is_a_prefix_with_an_index(tree):
 
 def test_choices_are_listed(tree):
   with pytest.raises(paths.PathError, match=(
-      r"^--x=ckpt-5 does not exist \(there is no ckpt-5\.index\); expected "
+      r"^x=ckpt-5 does not exist \(there is no ckpt-5\.index\); expected "
       r"WHAT\. Existing ones: a, b\.$")):
     _check("ckpt-5", paths.CHECKPOINT, choices=["a", "b"])
 
@@ -164,3 +164,25 @@ def test_an_unexpanded_tilde_is_named(tree, kind, found):
                            rf"path apart\)")
   assert not (tree / "~").exists()
 
+
+
+def test_the_error_names_the_argument_and_a_tool_words_it_as_its_flag(tree):
+  with pytest.raises(paths.PathError) as caught:
+    paths.check_path("data/{x}.json", paths.JSON_FILE, argument="eval_file",
+                     what="a SQuAD JSON file (pass {probe_file})",
+                     refers_to=["probe_file"])
+  error = caught.value
+  tail = "does not exist (relative to the working directory "
+  assert str(error).startswith(f"eval_file=data/{{x}}.json {tail}")
+  assert str(error).endswith("; expected a SQuAD JSON file (pass probe_file).")
+  worded = error.worded({"eval_file": "--eval_file",
+                         "probe_file": "--probe_file"})
+  assert worded.startswith(f"--eval_file=data/{{x}}.json {tail}")
+  assert worded.endswith("; expected a SQuAD JSON file (pass --probe_file).")
+
+
+def test_words_name_a_path_no_argument_gave():
+  error = paths.path_error("the run's data.eval_file", "dev.json",
+                           "does not exist.")
+  assert str(error) == error.worded({"eval_file": "--eval_file"}) == (
+      "the run's data.eval_file=dev.json does not exist.")

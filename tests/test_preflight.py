@@ -54,14 +54,14 @@ def test_check_train_refuses_windows_the_model_cannot_embed(workdir,
 def test_check_train_refuses_a_model_dir_tf_reads_as_a_pattern(
     workdir, tiny_files, model_dir, chars):
   with pytest.raises(ValueError, match=(
-      rf"^--model_dir=.* contains {chars}, which TensorFlow's checkpoint "
+      rf"^model_dir=.* contains {chars}, which TensorFlow's checkpoint "
       rf"reader takes for a file pattern")):
     preflight.check_train(_run_config(tiny_files), model_dir)
 
 
 def test_a_missing_checkpoint_lists_the_run_s(workdir):
   with pytest.raises(ValueError, match=(
-      r"^--checkpoint=runs/a/checkpoints/ckpt-500 does not exist \(there is "
+      r"^checkpoint=runs/a/checkpoints/ckpt-500 does not exist \(there is "
       r"no runs/a/checkpoints/ckpt-500\.index\); expected a checkpoint prefix "
       r"of runs/a\. Existing ones: runs/a/checkpoints/ckpt-4, "
       r"runs/a/checkpoints/ckpt-8\.$")):
@@ -72,7 +72,7 @@ def test_a_run_without_checkpoints_says_so(workdir):
   (workdir / "runs" / "b").mkdir()
   (workdir / "runs" / "b" / "run_config.json").write_text("{}")
   with pytest.raises(ValueError, match=(
-      r"^--checkpoint=ckpt-1 does not exist \(there is no ckpt-1\.index\); "
+      r"^checkpoint=ckpt-1 does not exist \(there is no ckpt-1\.index\); "
       r"expected a checkpoint prefix \(runs/b has no checkpoint yet\)\.$")):
     preflight.check_export("runs/b", export_dir="exports/b",
                            checkpoint="ckpt-1")
@@ -127,7 +127,7 @@ def test_export_dir_holding_what_an_export_would_replace_is_refused(
   with pytest.raises(ValueError) as e:
     preflight.check_export("runs/a", export_dir="exports")
   assert str(e.value) == (
-      f"--export_dir=exports holds {found}, which an export replaces, but no "
+      f"export_dir=exports holds {found}, which an export replaces, but no "
       f"export wrote there (no .tfqa-export); expected a new or empty "
       f"directory, an earlier export, or one without manifest.json, "
       f"pretrained/, onnx/, tflite/. Nothing was written.")
@@ -163,12 +163,16 @@ def test_the_runs_relative_data_files_are_named_as_the_runs(
     preflight.check_export("../runs/t", export_dir="exports")
   assert str(e.value) == _not_found(
       "eval_file", workdir,
+      "pass probe_file, or run from the directory training started in")
+  # tfqa_export words it in its flags.
+  assert e.value.worded({"probe_file": "--probe_file"}) == _not_found(
+      "eval_file", workdir,
       "pass --probe_file, or run from the directory training started in")
   with pytest.raises(ValueError) as e:
     preflight.check_eval("../runs/t")
   assert str(e.value) == _not_found(
       "eval_file", workdir,
-      "pass --eval_file, or run from the directory training started in")
+      "pass eval_file, or run from the directory training started in")
   with pytest.raises(ValueError) as e:
     preflight.check_train(trained_elsewhere, "../runs/t")
   assert str(e.value) == _not_found(
@@ -181,3 +185,66 @@ def test_the_runs_relative_data_files_are_named_as_the_runs(
   preflight.check_export("runs/t", export_dir="exports")
   preflight.check_eval("runs/t")
   preflight.check_train(trained_elsewhere, "runs/t")
+
+
+def test_unless_checked_checks_only_what_the_passed_check_did_not_cover():
+  calls = []
+
+  def check(**values):
+    calls.append(values)
+    return preflight.Checked(tuple(values.items()))
+
+  checked = check(model_dir="runs/a", checkpoint=None)
+  assert preflight.unless_checked(checked, check, model_dir="runs/a") is checked
+  assert preflight.unless_checked(checked, check, model_dir="runs/a",
+                                  checkpoint=None) is checked
+  preflight.unless_checked(checked, check, model_dir="runs/b")
+  preflight.unless_checked(checked, check, model_dir="runs/a", eval_file="x")
+  preflight.unless_checked(None, check, model_dir="runs/a")
+  assert calls == [{"model_dir": "runs/a", "checkpoint": None},
+                   {"model_dir": "runs/b"},
+                   {"model_dir": "runs/a", "eval_file": "x"},
+                   {"model_dir": "runs/a"}]
+
+
+@pytest.fixture
+def checked_paths(monkeypatch):
+  """Every (argument, path) paths.check_path is asked about, in order."""
+  from tfqa.layout import paths
+  asked = []
+  check_path = paths.check_path
+
+  def recording(path, kind, **kwargs):
+    asked.append((kwargs["argument"], path))
+    return check_path(path, kind, **kwargs)
+
+  monkeypatch.setattr(paths, "check_path", recording)
+  return asked
+
+
+def test_the_api_checks_each_input_once_down_to_the_checkpoint(
+    exported, tmp_path, checked_paths):
+  from tfqa import api
+  from tfqa.layout import rundir
+  model_dir = exported[0]
+  checkpoint = rundir.checkpoints_on_disk(model_dir)[-1]
+  api.evaluate(model_dir, checkpoint=checkpoint,
+               output_dir=str(tmp_path / "eval"))
+  predictor = api.load_predictor(model_dir, checkpoint=checkpoint)
+  assert predictor("Who?", "Nobody.").text is not None
+  eval_file = rundir.read_run_config(model_dir).data.eval_file
+  assert checked_paths == [
+      ("model_dir", model_dir), ("checkpoint", checkpoint),
+      ("the run's data.eval_file", eval_file),
+      ("output_dir", str(tmp_path / "eval")),
+      ("model", model_dir), ("checkpoint", checkpoint)]
+
+
+def test_scoring_after_its_check_does_not_check_again(workdir, checked_paths):
+  from tfqa.evaluation import scoring
+  (workdir / "pred.json").write_text("{}")
+  checked = preflight.check_score("train.json", "pred.json")
+  scoring.score_files("train.json", "pred.json", checked=checked)
+  scoring.score_files("train.json", "pred.json")  # A caller without one.
+  assert checked_paths == [("data_file", "train.json"),
+                           ("predictions_file", "pred.json")] * 2

@@ -100,12 +100,12 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
     ValueError: a path that is not what it should be, a run without eval
       data and no `eval_file`.
   """
-  preflight.check_eval(model_dir, eval_file=eval_file, checkpoint=checkpoint,
-                       output_dir=output_dir)
+  checked = preflight.check_eval(model_dir, eval_file=eval_file,
+                                 checkpoint=checkpoint, output_dir=output_dir)
   from tfqa.inference import run_evaluation  # pylint: disable=import-outside-toplevel
   metrics, written = run_evaluation.evaluate_run(
       model_dir, eval_file=eval_file, checkpoint=checkpoint,
-      output_dir=output_dir)
+      output_dir=output_dir, checked=checked)
   return EvalResult(metrics, written)
 
 
@@ -145,8 +145,9 @@ def export(model_dir: str, export_dir: str, *,
     ImportError: onnx or quantize without the `onnx` extra.
   """
   checkpoint = best_checkpoint.resolve(model_dir, checkpoint)
-  preflight.check_export(model_dir, export_dir=export_dir,
-                         probe_file=probe_file, checkpoint=checkpoint)
+  checked = preflight.check_export(model_dir, export_dir=export_dir,
+                                   probe_file=probe_file,
+                                   checkpoint=checkpoint)
   from tfqa import export as export_lib  # pylint: disable=import-outside-toplevel
   if settings.get("max_windows_per_batch") == 0:
     settings["max_windows_per_batch"] = None
@@ -155,7 +156,7 @@ def export(model_dir: str, export_dir: str, *,
   return export_lib.export_model(
       model_dir=model_dir, export_dir=export_dir,
       config=config_lib.ExportConfig(**settings), probe_file=probe_file,
-      checkpoint=checkpoint, portable=portable)
+      checkpoint=checkpoint, portable=portable, checked=checked)
 
 
 class Predictor:
@@ -186,7 +187,8 @@ class Predictor:
 
 def load_predictor(path: str, *, onnx: bool | None = None,
                    checkpoint: str | None = None,
-                   verify_manifest: bool = False) -> Predictor:
+                   verify_manifest: bool = False,
+                   checked: preflight.Checked | None = None) -> Predictor:
   """A Predictor for an export, an ONNX model or a training run.
 
   Args:
@@ -200,13 +202,16 @@ def load_predictor(path: str, *, onnx: bool | None = None,
       newest readable one).
     verify_manifest: refuse an export whose files differ from its
       manifest.json (SHA-256).
+    checked: what preflight.check_predict returned for these arguments
+      (not checked again); None: checked when loading.
 
   Raises:
     ValueError: `path` is none of these, or an option does not apply to it.
   """
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
   return Predictor(predictor.load_predictor(
-      path, onnx=onnx, verify=verify_manifest, checkpoint=checkpoint))
+      path, onnx=onnx, verify=verify_manifest, checkpoint=checkpoint,
+      checked=checked))
 
 
 def _train_signature_and_doc():

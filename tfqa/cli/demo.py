@@ -72,10 +72,10 @@ def fresh_workdir(workdir: str) -> str:
 
   try:
     # A file, a path through a file, a '~' the shell left alone.
-    paths.check_path(workdir, paths.OUTPUT_DIRECTORY, flag="--workdir",
+    paths.check_path(workdir, paths.OUTPUT_DIRECTORY, argument="workdir",
                      what="a directory (new, empty, or a previous demo's)")
   except paths.PathError as e:
-    raise DemoError(str(e)) from None
+    raise DemoError(e.worded({"workdir": "--workdir"})) from None
   path = fs.abspath(workdir)
   if fs.exists(path):
     entries = set(fs.listdir(path))

@@ -75,18 +75,20 @@ def main(argv):
   from tfqa import preflight  # pylint: disable=import-outside-toplevel
   # Before TensorFlow is imported and the model loaded: wrong inputs fail
   # at once.
-  preflight.check_predict(model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
-                          checkpoint=_CHECKPOINT.value,
-                          input_file=_INPUT_FILE.value,
-                          output_file=_OUTPUT_FILE.value)
+  checked = preflight.check_predict(
+      model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
+      checkpoint=_CHECKPOINT.value, input_file=_INPUT_FILE.value,
+      output_file=_OUTPUT_FILE.value)
   from tfqa import api  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
   predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
                                  onnx=bool(_ONNX_MODEL.value),
                                  verify_manifest=_VERIFY_MANIFEST.value,
-                                 checkpoint=_CHECKPOINT.value)
+                                 checkpoint=_CHECKPOINT.value,
+                                 checked=checked)
   if _INPUT_FILE.value is not None:
-    predictions = predictor_lib.predict_file(predictor, _INPUT_FILE.value)
+    predictions = predictor_lib.predict_file(predictor, _INPUT_FILE.value,
+                                             checked=checked)
     predictor_lib.write_predictions(_OUTPUT_FILE.value, predictions)
     print(json.dumps({"questions": len(predictions),
                       "answered": sum(bool(a.text)
@@ -101,7 +103,8 @@ def main(argv):
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS)
+  common.run_tool(main, __doc__, HELP_GROUPS,
+                  labels={"verify": "--verify_manifest"})
 
 
 if __name__ == "__main__":

@@ -35,11 +35,13 @@ def main(argv):
         "Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
         f"{argv[1:]}.")
   from tfqa import preflight  # pylint: disable=import-outside-toplevel
-  preflight.check_score(argv[1], argv[2], na_prob_file=_NA_PROB_FILE.value)
+  checked = preflight.check_score(argv[1], argv[2],
+                                  na_prob_file=_NA_PROB_FILE.value)
   from tfqa.evaluation import scoring  # pylint: disable=import-outside-toplevel
   result = scoring.score_files(argv[1], argv[2],
                                na_prob_file=_NA_PROB_FILE.value,
-                               na_prob_thresh=_NA_PROB_THRESH.value)
+                               na_prob_thresh=_NA_PROB_THRESH.value,
+                               checked=checked)
   if result["missing"]:
     print(f"tfqa_score: {result['missing']} question(s) of {argv[1]} have no "
           f"prediction in {argv[2]}; they are scored as wrong.",

@@ -79,7 +79,7 @@ def main(argv, *, hooks=None):
   from tfqa.layout import paths  # pylint: disable=import-outside-toplevel
   try:
     paths.check_path(_MODEL_DIR.value, paths.OUTPUT_DIRECTORY,
-                     flag="--model_dir",
+                     argument="model_dir",
                      what="a run directory (created if absent)")
     result = api.train(model_dir=_MODEL_DIR.value,
                        progress_every_steps=_PROGRESS_EVERY_STEPS.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tfqa import errors
 from tfqa import preflight
 from tfqa.data import squad as squad_lib
 from tfqa.evaluation import metrics as metrics_lib
@@ -46,7 +47,8 @@ def _read_id_map(path, *, what, value_name, is_valid):
 
 def score_files(data_file: str, predictions_file: str, *,
                 na_prob_file: str | None = None,
-                na_prob_thresh: float = 1.0) -> dict:
+                na_prob_thresh: float = 1.0,
+                checked: preflight.Checked | None = None) -> dict:
   """Official SQuAD metrics of a predictions file.
 
   The v2.0 metrics are used when the data has unanswerable questions or a
@@ -58,11 +60,17 @@ def score_files(data_file: str, predictions_file: str, *,
     "missing": gold ids without a prediction (scored as wrong) and
     "unknown_ids": prediction ids not in the data (ignored).
 
+  `checked`: what preflight.check_score returned for these files (they are
+  not checked again); None: checked here.
+
   Raises:
     ValueError: a file of the wrong kind (see preflight.check_score), not
       SQuAD or predictions JSON, or the two given in the wrong order.
   """
-  preflight.check_score(data_file, predictions_file, na_prob_file=na_prob_file)
+  preflight.unless_checked(checked, preflight.check_score,
+                           data_file=data_file,
+                           predictions_file=predictions_file,
+                           na_prob_file=na_prob_file)
   try:
     squad = squad_lib.load_squad_json(data_file)
   except squad_lib.SquadFormatError:
@@ -86,8 +94,9 @@ def _refuse_swapped(data_file, predictions_file):
   except ValueError:
     return
   if isinstance(predictions, dict) and "data" in predictions:
-    raise ValueError(
-        f"DATA_FILE={data_file} is not a SQuAD file, but PREDICTIONS_FILE="
-        f"{predictions_file} looks like one (it has 'data'): the arguments "
-        f"are swapped? Expected: tfqa_score DATA_FILE PREDICTIONS_FILE, e.g. "
-        f"tfqa_score dev.json predictions.json.")
+    raise errors.ArgumentNamingError(
+        "{data_file}=" + errors.literal(data_file) + " is not a SQuAD file, "
+        "but {predictions_file}=" + errors.literal(predictions_file) +
+        " looks like one (it has 'data'): the arguments are swapped? "
+        "Expected: tfqa_score DATA_FILE PREDICTIONS_FILE, e.g. tfqa_score "
+        "dev.json predictions.json.", ["data_file", "predictions_file"])

@@ -78,6 +78,7 @@ def export_model(*, model_dir: str, export_dir: str,
                  checkpoint: str | None = None,
                  portable: config_lib.PortableConfig | None = None,
                  hooks: ExportHooks | None = None,
+                 checked: preflight.Checked | None = None,
                  **settings) -> ExportResult:
   """Exports a run's checkpoint as a TF Serving SavedModel and a HF directory.
 
@@ -93,6 +94,8 @@ def export_model(*, model_dir: str, export_dir: str,
       predict_logits signature, checked on the probe set (see portable);
       an export without them removes those of an older export.
     hooks: seams for fault injection (ExportHooks); None: none.
+    checked: what preflight.check_export returned for these arguments (not
+      checked again); None: checked here.
     **settings: ExportConfig fields (model_name=, version=, overwrite=,
       verify=, max_windows_per_batch=, no_answer_threshold=, ...),
       replacing those of `config`.
@@ -112,12 +115,13 @@ def export_model(*, model_dir: str, export_dir: str,
   """
   config = _config(config, settings)
   hooks = hooks or ExportHooks()
-  preflight.check_export(model_dir, export_dir=export_dir,
-                         probe_file=probe_file, checkpoint=checkpoint)
+  checked = preflight.unless_checked(
+      checked, preflight.check_export, model_dir=model_dir,
+      export_dir=export_dir, probe_file=probe_file, checkpoint=checkpoint)
   target = _target(export_dir, config)
-  trained = trained_model.load(model_dir, checkpoint=checkpoint)
-  trained, threshold = threshold_lib.with_null_threshold(
-      trained, config.no_answer_threshold)
+  trained, threshold = threshold_lib.with_null_threshold(trained_model.load(
+      model_dir, checkpoint=checkpoint, checked=checked),
+      config.no_answer_threshold)
   probe_source, probe = verify_lib.probe_examples(
       probe_file, trained.run_config,
       max_questions=config.max_probe_questions)

@@ -89,12 +89,14 @@ class SavedModelPredictor:
 class CheckpointPredictor:
   """Answers with a training run's checkpoint, in Python (HF tokenizer)."""
 
-  def __init__(self, model_dir: str, *, checkpoint: str | None = None):
+  def __init__(self, model_dir: str, *, checkpoint: str | None = None,
+               checked: preflight.Checked | None = None):
     """Loads the run's model and checkpoint (see `trained_model.load`)."""
     # Imported here: only a run needs tf_keras and the checkpoint reader.
     from tfqa.inference import trained_model  # pylint: disable=import-outside-toplevel
 
-    self.trained = trained_model.load(model_dir, checkpoint=checkpoint)
+    self.trained = trained_model.load(model_dir, checkpoint=checkpoint,
+                                      checked=checked)
 
   def answer(self, questions: Sequence[str],
              contexts: Sequence[str]) -> list[Answer]:
@@ -304,17 +306,17 @@ def resolve_onnx_model(path: str) -> tuple[str, str]:
                        f"with tfqa_export --onnx, or pass the .onnx file.")
     return model, path
   if not fs.isfile(path) or not path.endswith(".onnx"):
-    raise ValueError(f"--onnx_model={path} is not an .onnx file or an export "
-                     f"directory. Expected EXPORT_DIR/"
-                     f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE} (or "
-                     f"{exportdir.ONNX_INT8_FILE}) written by tfqa_export "
-                     f"--onnx.")
+    raise paths.path_error("onnx_model", path, errors.literal(
+        f"is not an .onnx file or an export directory. Expected EXPORT_DIR/"
+        f"{exportdir.ONNX_SUBDIR}/{exportdir.ONNX_FILE} (or "
+        f"{exportdir.ONNX_INT8_FILE}) written by tfqa_export --onnx."))
   return path, os.path.dirname(os.path.dirname(fs.abspath(path)))
 
 
 def load_predictor(path: str, *, onnx: bool | None = None,
                    verify: bool = False,
-                   checkpoint: str | None = None) -> Predictor:
+                   checkpoint: str | None = None,
+                   checked: preflight.Checked | None = None) -> Predictor:
   """A predictor for a SavedModel or ONNX export, or a training run.
 
   Args:
@@ -327,6 +329,8 @@ def load_predictor(path: str, *, onnx: bool | None = None,
     verify: check the export's files against its manifest first (exports
       only).
     checkpoint: checkpoint prefix (training runs only; default newest).
+    checked: what preflight.check_predict returned for these arguments (not
+      checked again); None: checked here.
 
   Raises:
     ValueError: `path` is none of these, or an option does not apply to it.
@@ -340,37 +344,47 @@ def load_predictor(path: str, *, onnx: bool | None = None,
           f"Invalid argument {{checkpoint:q}}={errors.literal(repr(checkpoint))}"
           f": it applies to training runs, not to the ONNX model "
           f"{errors.literal(str(path))}. Drop it.", ["checkpoint"])
-    preflight.check_predict(onnx_model=path)
+    preflight.unless_checked(checked, preflight.check_predict,
+                             onnx_model=path)
     return OnnxPredictor(path, verify=verify)
-  preflight.check_predict(model=path, checkpoint=checkpoint)
+  checked = preflight.unless_checked(checked, preflight.check_predict,
+                                     model=path, checkpoint=checkpoint)
   saved_model_dir = resolve_saved_model(path)
   if saved_model_dir is not None:
     if checkpoint is not None:
-      raise ValueError(f"--checkpoint applies to training runs, but {path} "
-                       f"is a SavedModel. Drop --checkpoint.")
+      raise errors.ArgumentNamingError(
+          "{checkpoint:q} applies to training runs, but " +
+          errors.literal(str(path)) + " is a SavedModel. Drop {checkpoint:q}.",
+          ["checkpoint"])
     if verify:
       verify_manifest(saved_model_dir)
     return SavedModelPredictor(saved_model_dir)
   if fs.isfile(os.path.join(path, "run_config.json")):
     if verify:
-      raise ValueError(f"--verify_manifest checks exported SavedModels, but "
-                       f"{path} is a training run. Drop --verify_manifest or "
-                       f"pass the export directory.")
-    return CheckpointPredictor(path, checkpoint=checkpoint)
+      raise errors.ArgumentNamingError(
+          "{verify:q} checks exported SavedModels, but " +
+          errors.literal(str(path)) + " is a training run. Drop {verify:q} "
+          "or pass the export directory.", ["verify"])
+    return CheckpointPredictor(path, checkpoint=checkpoint, checked=checked)
   raise ValueError(f"{path} holds neither a SavedModel (saved_model.pb, "
                    f"numbered versions or saved_model/) nor a training run "
                    f"(run_config.json).")
 
 
-def predict_file(predictor: Predictor, input_file: str) -> dict[str, Answer]:
+def predict_file(predictor: Predictor, input_file: str, *,
+                 checked: preflight.Checked | None = None
+                 ) -> dict[str, Answer]:
   """Answers every question of a SQuAD JSON file: id -> Answer.
+
+  `checked`: what preflight.check_predict returned (`input_file` is not
+  checked again when it covers it).
 
   Raises:
     paths.PathError: `input_file` is missing or not a JSON file.
     SquadFormatError: it is not SQuAD JSON.
   """
-  paths.check_path(input_file, paths.JSON_FILE, flag="--input_file",
-                   what="a SQuAD JSON file")
+  preflight.unless_checked(checked, preflight.check_predict,
+                           input_file=input_file)
   examples = squad_lib.load_squad_json(input_file).examples
   results = predictor.answer([e.question for e in examples],
                              [e.context for e in examples])

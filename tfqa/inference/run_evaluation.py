@@ -87,7 +87,8 @@ def write_outputs(out_dir: str, result: EvalResult, *,
 
 def evaluate_run(model_dir: str, *, eval_file: str | None = None,
                  checkpoint: str | None = None,
-                 output_dir: str | None = None) -> tuple[dict, str]:
+                 output_dir: str | None = None,
+                 checked=None) -> tuple[dict, str]:
   """Evaluates a checkpoint of a training run and writes the output files.
 
   Args:
@@ -95,6 +96,8 @@ def evaluate_run(model_dir: str, *, eval_file: str | None = None,
     eval_file: SQuAD JSON; defaults to the run's eval_file.
     checkpoint: checkpoint prefix; defaults to the newest readable one.
     output_dir: defaults to model_dir/eval/<checkpoint name>.
+    checked: what preflight.check_eval returned for these arguments (not
+      checked again); None: checked here.
 
   Returns:
     (metrics, output_dir).
@@ -107,9 +110,11 @@ def evaluate_run(model_dir: str, *, eval_file: str | None = None,
   from tfqa.inference import trained_model  # pylint: disable=import-outside-toplevel
   from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
 
-  preflight.check_eval(model_dir, eval_file=eval_file, checkpoint=checkpoint,
-                       output_dir=output_dir)
-  trained = trained_model.load(model_dir, checkpoint=checkpoint)
+  checked = preflight.unless_checked(
+      checked, preflight.check_eval, model_dir=model_dir, eval_file=eval_file,
+      checkpoint=checkpoint, output_dir=output_dir)
+  trained = trained_model.load(model_dir, checkpoint=checkpoint,
+                               checked=checked)
   eval_file = eval_file or trained.run_config.data.eval_file
   if not eval_file:
     raise ValueError(f"The run in {model_dir} has no eval_file; pass "

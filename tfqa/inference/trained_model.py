@@ -26,12 +26,15 @@ class TrainedModel:
   model_dir: str
 
 
-def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
+def load(model_dir: str, *, checkpoint: str | None = None,
+         checked: preflight.Checked | None = None) -> TrainedModel:
   """Rebuilds a run's model (no dropout) and restores checkpoint weights.
 
   Args:
     model_dir: a tfqa_train --model_dir.
     checkpoint: a checkpoint prefix; defaults to the newest readable one.
+    checked: what the caller's preflight check returned; the inputs it
+      covers are not checked again.
 
   Raises:
     ValueError: not a tfqa run directory, or no usable checkpoint.
@@ -52,7 +55,8 @@ def load(model_dir: str, *, checkpoint: str | None = None) -> TrainedModel:
     if checkpoint is None:
       raise ValueError(f"{model_dir} has no checkpoint yet.")
   else:
-    preflight.check_checkpoint(checkpoint, model_dir)
+    preflight.unless_checked(checked, preflight.check_checkpoint,
+                             checkpoint=checkpoint, model_dir=model_dir)
     checkpointing.verify_readable(checkpoint)
   model, _ = modeling.build_model(
       model_source.ModelSource("bert_config", bert_config, tokenizer_dir),

@@ -7,6 +7,7 @@ from typing import Callable
 
 from absl import logging
 
+from tfqa import errors
 from tfqa.layout import fs
 from tfqa.layout import json_files
 from tfqa.layout import rundir
@@ -89,12 +90,12 @@ def prefix(model_dir: str) -> str:
   """
   record = read_record(model_dir)
   if record is None:
-    raise ValueError(
-        f"--checkpoint={BEST}: {model_dir} has no best checkpoint (no "
+    raise errors.ArgumentNamingError("{checkpoint}=" + errors.literal(
+        f"{BEST}: {model_dir} has no best checkpoint (no "
         f"{rundir.BEST_RECORD_FILE}); expected a run trained with "
         f"--keep_best=f1 or --keep_best=exact and evaluated at least once. "
         f"Resume it with --keep_best=f1 --eval_every_steps=N, or pass a "
-        f"checkpoint prefix.")
+        f"checkpoint prefix."), ["checkpoint"])
   return os.path.join(model_dir, record["checkpoint"])
 
 

