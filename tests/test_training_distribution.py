@@ -3,6 +3,7 @@
 import pytest
 import tensorflow as tf
 
+from tfqa import errors
 from tfqa.training import distribution
 
 
@@ -29,9 +30,18 @@ def test_mirrored_falls_back_to_cpu():
                                                 "task:0/device:CPU:0",)
 
 
-def test_unknown_strategy_is_refused():
-  with pytest.raises(ValueError, match="Received: 'horovod'"):
+def test_unknown_strategy_is_refused_naming_the_argument():
+  with pytest.raises(errors.ArgumentError) as caught:
     distribution.make_strategy("horovod")
+  expected = (" Received: {}='horovod'. Expected one of default, one_device, "
+              "mirrored, multi_worker_mirrored, tpu.")
+  assert str(caught.value) == (
+      "Invalid value for argument `distribution_strategy`." +
+      expected.format("distribution_strategy"))
+  assert caught.value.worded(
+      {"distribution_strategy": "--distribution_strategy"}) == (
+          "Invalid value for flag --distribution_strategy." +
+          expected.format("--distribution_strategy"))
 
 
 @pytest.mark.parametrize("name", ["float32", "mixed_bfloat16",

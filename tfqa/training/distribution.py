@@ -39,10 +39,9 @@ def make_strategy(name: str, *, tpu: str = "") -> tf.distribute.Strategy:
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
-  raise ValueError(
-      f"Invalid value for argument `distribution_strategy`. Received: "
-      f"{name!r}. Expected one of default, one_device, mirrored, "
-      f"multi_worker_mirrored, tpu.")
+  raise errors.ArgumentError(
+      "distribution_strategy", name, "Expected one of default, one_device, "
+      "mirrored, multi_worker_mirrored, tpu.")
 
 
 def task(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
