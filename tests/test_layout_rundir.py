@@ -95,6 +95,19 @@ def test_reconcile_identical_config_returns_saved_without_rewriting(tmp_path):
   assert _saved_json(str(tmp_path))["versions"] == {"marker": "untouched"}
 
 
+def test_record_run_config_writes_new_or_changed_settings_only(tmp_path):
+  model_dir = str(tmp_path / "run")
+  rundir.record_run_config(model_dir, RUN_CONFIG)
+  assert rundir.read_run_config(model_dir) == RUN_CONFIG
+  _mark_saved_file(model_dir)
+  rundir.record_run_config(model_dir, RUN_CONFIG)
+  assert _saved_json(model_dir)["versions"] == {"marker": "untouched"}
+  extended = rundir.with_overrides(RUN_CONFIG, {"train.num_train_epochs": 5})
+  rundir.record_run_config(model_dir, extended)
+  assert rundir.read_run_config(model_dir) == extended
+  assert _saved_json(model_dir)["versions"] == rundir.versions()
+
+
 def test_reconcile_saves_safe_changes(tmp_path):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)
   _mark_saved_file(str(tmp_path))

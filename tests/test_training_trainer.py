@@ -655,3 +655,17 @@ def test_sigkill_between_micro_batches_resumes_bit_identical(tiny_files,
           if not np.array_equal(expected[n], actual[n])] == []
   assert trainer.read_train_log(model_dir) == trainer.read_train_log(
       reference)
+
+
+def test_a_data_file_that_cannot_be_used_leaves_no_run_behind(tiny_files,
+                                                             tmp_path):
+  from tfqa import api
+  bad = tmp_path / "bad.json"
+  bad.write_text(json.dumps({"data": "oops"}))
+  model_dir = tmp_path / "run"
+  with pytest.raises(ValueError, match=(
+      rf"^{re.escape(str(bad))}: data: expected a list of articles, got "
+      rf"'oops'$")):
+    api.train(model_dir=str(model_dir),
+              **tiny_train_settings(tiny_files, train_file=str(bad)))
+  assert not (model_dir / "run_config.json").exists()

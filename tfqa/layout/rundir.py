@@ -139,6 +139,18 @@ def write_run_config(model_dir: str, run_config: config_lib.RunConfig) -> None:
   json_files.atomic_write_json(run_config_path(model_dir), obj)
 
 
+def record_run_config(model_dir: str,
+                      run_config: config_lib.RunConfig) -> None:
+  """Writes run_config.json unless it holds these settings already (its
+  recorded versions stay those the run started with)."""
+  try:
+    saved = read_run_config(model_dir)
+  except ValueError:
+    saved = None  # Damaged: replaced (reconcile found no progress to guard).
+  if saved is None or saved.changed_fields(run_config):
+    write_run_config(model_dir, run_config)
+
+
 def with_overrides(run_config: config_lib.RunConfig,
                    overrides: dict) -> config_lib.RunConfig:
   """Copy of `run_config` with dotted-name overrides ("train.seed": 3)."""

@@ -263,9 +263,13 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
 
 def _set_up(run_config, model_dir, *, source, strategy, chief, hooks) -> _Run:
   """Reconciles the run directory, sets the runtime, then builds the data
-  and the state (resumed, warm-started or fresh)."""
+  and the state (resumed, warm-started or fresh).
+
+  run_config.json is written once the data has loaded: a data file that
+  cannot be used leaves no run behind.
+  """
   run_config = rundir.reconcile(
-      model_dir, run_config, write=chief,
+      model_dir, run_config, write=False,
       has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
   train = run_config.train
   policy = distribution.mixed_precision_policy(train.mixed_precision,
@@ -273,6 +277,8 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks) -> _Run:
   configure_runtime(train, mixed_precision=policy)
   inputs.check_micro_batches(train, strategy.num_replicas_in_sync)
   data = inputs.prepare_data(run_config, source)
+  if chief:
+    rundir.record_run_config(model_dir, run_config)
   per_epoch = pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
   steps = inputs.total_steps(len(data.features), train)
