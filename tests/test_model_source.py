@@ -60,13 +60,17 @@ def test_resolve_bert_config(qa_config_file, vocab_file):
                                         vocab_file)
 
 
-def test_resolve_missing_bert_config(tmp_path, vocab_file):
-  path = str(tmp_path / "nope.json")
+@pytest.mark.parametrize("missing, expected", [
+    ("bert_config_file", r"a BERT config JSON file"),
+    ("vocab_file", r"a vocab\.txt file or a tokenizer directory")])
+def test_resolve_missing_file(qa_config_file, vocab_file, tmp_path, missing,
+                              expected):
+  path = str(tmp_path / "missing")
+  files = {"bert_config_file": qa_config_file, "vocab_file": vocab_file,
+           missing: path}
   with pytest.raises(ValueError, match=(
-      rf"^--bert_config_file={path} does not exist; expected a BERT config "
-      rf"JSON file\.$")):
-    model_source.resolve(config.ModelConfig(bert_config_file=path,
-                                               vocab_file=vocab_file))
+      rf"^--{missing}={path} does not exist; expected {expected}\.$")):
+    model_source.resolve(config.ModelConfig(**files))
 
 
 def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
@@ -75,15 +79,6 @@ def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
       rf"config JSON file\.$")):
     model_source.resolve(config.ModelConfig(
         bert_config_file=str(tmp_path), vocab_file=vocab_file))
-
-
-def test_resolve_missing_vocab_file(qa_config_file, tmp_path):
-  path = str(tmp_path / "vocab.txt")
-  with pytest.raises(ValueError, match=(
-      rf"^--vocab_file={path} does not exist; expected a vocab\.txt file or "
-      rf"a tokenizer directory\.$")):
-    model_source.resolve(config.ModelConfig(bert_config_file=qa_config_file,
-                                               vocab_file=path))
 
 
 def test_resolve_tf_pretrained_dir(tf_model_dir):
