@@ -337,3 +337,12 @@ def qa_config_file(tmp_path_factory, qa_bert_config):
   path = tmp_path_factory.mktemp("bert_config") / "bert_config.json"
   path.write_text(json.dumps(qa_bert_config), encoding="utf-8")
   return str(path)
+
+
+def json_paths(value, path=()):
+  """Every path (tuple of keys and indices) in a JSON value, the root's () first."""
+  yield path
+  children = (value.items() if isinstance(value, dict) else
+              enumerate(value) if isinstance(value, list) else ())
+  for key, child in children:
+    yield from json_paths(child, path + (key,))

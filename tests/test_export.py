@@ -692,15 +692,6 @@ def test_a_directory_without_a_run_is_rejected(tmp_path):
   assert not os.path.exists(tmp_path / "export")
 
 
-def test_next_version_counts_only_numbered_directories(tmp_path):
-  assert export.next_version(str(tmp_path / "missing")) == 1
-  for name in ("1", "7", ".tmp-8-123", "10a", "3"):
-    (tmp_path / name).mkdir()
-  (tmp_path / "99").write_text("a file, not a version")
-  assert export.existing_versions(str(tmp_path)) == [1, 3, 7]
-  assert export.next_version(str(tmp_path)) == 8
-
-
 def test_probe_examples_default_to_the_bundled_sample():
   from tfqa import config
   run_config = config.RunConfig(model=config.ModelConfig(model="m"),
