@@ -1,4 +1,4 @@
-"""What the reliability campaigns share: the tiny run's files, subprocess runs, checkpoint comparison."""
+"""What the reliability campaigns share: the tiny run's files, subprocess runs, counts and failures, the resume rounds, checkpoint comparison, flags and report."""
 
 from __future__ import annotations
 
