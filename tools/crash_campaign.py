@@ -36,12 +36,12 @@ _EVALS = [s for s in range(1, TOTAL_STEPS) if s % EVAL_EVERY == 0]
 _SAVES = sorted({s for s in range(1, TOTAL_STEPS + 1)
                  if s % SAVE_EVERY == 0 or s % 4 == 0} | set(_EVALS))
 TRAINING_KINDS = ("in_save", "step", "before_state", "timer")
+EVAL_POINTS = ("start", "after_logits", "mid_write")
 # The campaign's size flags and what --small sets them to.
 SIZE_FLAGS = {"kills": 24, "kills_per_round": 6}
 SMALL = {"kills": 3, "kills_per_round": 3}
 SMALL_HELP = ("CI mode: 3 kills (inside an evaluation during training, inside "
               "a save, inside the end evaluation) in one round.")
-EVAL_POINTS = ("start", "after_logits", "mid_write")
 
 
 def _flags(files, model_dir):
