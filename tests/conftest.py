@@ -346,3 +346,9 @@ def json_paths(value, path=()):
               enumerate(value) if isinstance(value, list) else ())
   for key, child in children:
     yield from json_paths(child, path + (key,))
+
+
+def assert_one_line_error(proc, line):
+  """The process ended on the error line `line`, with no traceback."""
+  assert proc.stderr.strip().splitlines()[-1] == line
+  assert "Traceback" not in proc.stderr
