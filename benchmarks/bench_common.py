@@ -1,4 +1,4 @@
-"""Helpers the speed benchmarks share: the real-data split, model shapes, matmul peak, FLOP counts.
+"""Helpers the speed benchmarks share: the real-data split, model shapes, matmul peak, FLOP counts, timing in turns.
 
 Not a library module: the benchmark scripts import it from their own
 directory (Python puts a script's directory first on sys.path).
@@ -6,10 +6,15 @@ directory (Python puts a script's directory first on sys.path).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
 import time
+from typing import NamedTuple
 
+from absl import app
+from absl import flags
 import numpy as np
 
 # The shared real sample: SQuAD v2.0 dev, first five articles.
@@ -82,6 +87,125 @@ def split_answerable(path: str, out_dir: str, *, tiny: bool,
       json.dump(obj, f)
   return (files[0], files[1], [a["title"] for a in train["data"]],
           [a["title"] for a in heldout["data"]])
+
+
+class Split(NamedTuple):
+  """A benchmark's working directory and the real-data split written there."""
+
+  workdir: str
+  train_file: str
+  heldout_file: str
+  train_titles: list[str]
+  heldout_titles: list[str]
+
+
+def split_in_workdir(data: str, workdir: str | None, *, temp_prefix: str,
+                     tiny: bool, heldout_article: int = 4) -> Split:
+  """Checks `data` and writes its split (split_answerable) into the working directory.
+
+  Args:
+    data: the --data file (SystemExit naming it when absent).
+    workdir: the --workdir; None: a new temp dir named `temp_prefix`...
+    temp_prefix: the benchmark's temp dir prefix, e.g. "tfqa-serve-bench-".
+    tiny: split_answerable's tiny.
+    heldout_article: split_answerable's heldout_article.
+  """
+  require_data(data)
+  workdir = workdir or tempfile.mkdtemp(prefix=temp_prefix)
+  return Split(workdir, *split_answerable(data, workdir, tiny=tiny,
+                                          heldout_article=heldout_article))
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingFlags:
+  """The flags of the serving benchmarks (absl FlagHolders)."""
+
+  data: flags.FlagHolder
+  train_steps: flags.FlagHolder
+  latency_questions: flags.FlagHolder
+  batch_size: flags.FlagHolder
+  workdir: flags.FlagHolder
+  tiny: flags.FlagHolder
+
+  def prepare(self, argv: list[str], *, temp_prefix: str) -> Split:
+    """Refuses stray arguments, then splits --data into --workdir (split_in_workdir)."""
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    return split_in_workdir(self.data.value, self.workdir.value,
+                            temp_prefix=temp_prefix, tiny=self.tiny.value)
+
+
+def define_serving_flags(*, train_steps: int, latency_questions: int,
+                         timed_on: str) -> ServingFlags:
+  """Defines --data, --train_steps, --latency_questions, --batch_size, --workdir and --tiny.
+
+  `timed_on` names what answers in the latency run ("path", "side").
+  """
+  return ServingFlags(
+      data=flags.DEFINE_string("data", SHARED_SAMPLE,
+                               "SQuAD JSON with >= 5 articles (default: the "
+                               "shared real sample)."),
+      train_steps=flags.DEFINE_integer("train_steps", train_steps,
+                                       "Training steps before the export."),
+      latency_questions=flags.DEFINE_integer(
+          "latency_questions", latency_questions,
+          f"Questions timed one by one on each {timed_on}."),
+      batch_size=flags.DEFINE_integer(
+          "batch_size", 32, "Questions per call in the throughput run."),
+      workdir=flags.DEFINE_string("workdir", None, "Default: a temp dir."),
+      tiny=flags.DEFINE_bool("tiny", False,
+                             "Smoke mode: tiny random BERT, 2 steps, few "
+                             "questions."))
+
+
+def take_turns(functions: dict, calls: list[tuple]) -> tuple[dict, dict]:
+  """Seconds and result of every call on every function, the functions taking turns.
+
+  Call i goes to the functions in their order rotated by i (with two: every
+  other call reverses the order), so a change in a shared machine's load
+  hits all alike.
+
+  Args:
+    functions: name -> fn(*args).
+    calls: the arguments of each call.
+
+  Returns:
+    (seconds, results): name -> one entry per call.
+  """
+  seconds = {name: [] for name in functions}
+  results = {name: [] for name in functions}
+  names = list(functions)
+  for i, args in enumerate(calls):
+    for name in names[i % len(names):] + names[:i % len(names)]:
+      started = time.perf_counter()
+      results[name].append(functions[name](*args))
+      seconds[name].append(time.perf_counter() - started)
+  return seconds, results
+
+
+def take_turns_batched(functions: dict, calls: list[list[tuple[str, str]]]
+                       ) -> tuple[dict, dict]:
+  """take_turns over calls of several questions; every function's answers in one list.
+
+  Args:
+    functions: name -> fn(questions, contexts) -> answer texts.
+    calls: lists of (question, context).
+  """
+  seconds, answers = take_turns(
+      functions, [([q for q, _ in call], [c for _, c in call])
+                  for call in calls])
+  return seconds, {name: [text for call in per_call for text in call]
+                   for name, per_call in answers.items()}
+
+
+def percentiles(seconds, *, mean: bool = False) -> dict:
+  """p50 and p95 (and the mean) of `seconds`, in ms, and their count."""
+  ms = 1000 * np.asarray(seconds)
+  result = {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+  if mean:
+    result["mean_ms"] = round(float(ms.mean()), 2)
+  return {**result, "n": len(ms)}
 
 
 def model_config(kind: str, workdir: str, *, model: str | None = None):

@@ -32,7 +32,6 @@ Prints one JSON summary, then a last line `checkpoint_overhead_percent=<x>`
 import glob
 import json
 import os
-import tempfile
 import time
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
@@ -173,10 +172,8 @@ def main(argv):
   from tfqa import config  # pylint: disable=import-outside-toplevel
 
   tiny = _TINY.value
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-ckpt-bench-")
-  train_file, _, train_titles, _ = bench_common.split_answerable(
-      _DATA.value, workdir, tiny=tiny)
+  workdir, train_file, _, train_titles, _ = bench_common.split_in_workdir(
+      _DATA.value, _WORKDIR.value, temp_prefix="tfqa-ckpt-bench-", tiny=tiny)
   steps = 4 if tiny else _STEPS.value
   small = 2 if tiny else _SMALL_INTERVAL.value
   default_interval = config.TrainConfig().save_every_steps

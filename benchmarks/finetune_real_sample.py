@@ -9,7 +9,6 @@ fit loop, checkpoint saves included). Last line: `heldout_f1=<F1>`.
 
 import json
 import os
-import tempfile
 
 from tfqa.cli import common  # pylint: disable=unused-import
 
@@ -33,10 +32,10 @@ _TINY = flags.DEFINE_bool("tiny", False, "Smoke mode: 30 questions, 2 steps.")
 
 def main(argv):
   del argv
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-bench-")
-  train_file, heldout_file, train_titles, heldout_titles = (
-      bench_common.split_answerable(_DATA.value, workdir, tiny=_TINY.value))
+  workdir, train_file, heldout_file, train_titles, heldout_titles = (
+      bench_common.split_in_workdir(_DATA.value, _WORKDIR.value,
+                                    temp_prefix="tfqa-bench-",
+                                    tiny=_TINY.value))
   run_config = config.RunConfig(
       model=config.ModelConfig(model=config.BUNDLED_MODEL_NAME),
       data=config.DataConfig(train_file=train_file, eval_file=heldout_file),

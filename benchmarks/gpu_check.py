@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
 
@@ -122,10 +121,8 @@ def main(argv):
   from tfqa.model import modeling  # pylint: disable=import-outside-toplevel
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
 
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-gpu-check-")
-  train_file, _, _, _ = bench_common.split_answerable(_DATA.value, workdir,
-                                                      tiny=False)
+  workdir, train_file, _, _, _ = bench_common.split_in_workdir(
+      _DATA.value, _WORKDIR.value, temp_prefix="tfqa-gpu-check-", tiny=False)
   run_config = config.RunConfig(
       model=bench_common.model_config("pretrained", workdir),
       data=config.DataConfig(train_file=train_file),

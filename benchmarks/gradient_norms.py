@@ -23,7 +23,6 @@ Last line: `dense_over_raw_median=<median ratio>`.
 from __future__ import annotations
 
 import statistics
-import tempfile
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
 
@@ -70,10 +69,9 @@ def main(argv):
   from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
   from tfqa.training import optimization  # pylint: disable=import-outside-toplevel
 
-  bench_common.require_data(_DATA.value)
-  workdir = tempfile.mkdtemp(prefix="tfqa-gradnorm-")
-  train_file, _, _, _ = bench_common.split_answerable(
-      _DATA.value, workdir, tiny=_TINY.value, heldout_article=0)
+  workdir, train_file, _, _, _ = bench_common.split_in_workdir(
+      _DATA.value, None, temp_prefix="tfqa-gradnorm-", tiny=_TINY.value,
+      heldout_article=0)
   model_config = bench_common.model_config(
       "tiny" if _TINY.value else "pretrained", workdir)
   source = model_source.resolve(model_config)

@@ -28,59 +28,21 @@ p50 / onnx_int8 p50>`.
 
 import json
 import os
-import tempfile
 import time
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
 
 from absl import app
 from absl import flags
-import numpy as np
 
 import bench_common
 
-_DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
-                            "SQuAD JSON with >= 5 articles (default: the "
-                            "shared real sample).")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 36,
-                                    "Training steps before the export.")
-_LATENCY_QUESTIONS = flags.DEFINE_integer(
-    "latency_questions", 48, "Questions timed one by one on each path.")
-_BATCH = flags.DEFINE_integer("batch_size", 32,
-                              "Questions per call in the throughput run.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
-_TINY = flags.DEFINE_bool("tiny", False,
-                          "Smoke mode: tiny random BERT, 2 steps, few "
-                          "questions.")
+_FLAGS = bench_common.define_serving_flags(
+    train_steps=36, latency_questions=48, timed_on="path")
+# In this script's --help: its key flags.
+flags.adopt_module_key_flags(bench_common)
 
 PATHS = ("saved_model", "onnx_float", "onnx_int8", "tflite_int8")
-
-
-def percentiles(seconds):
-  ms = 1000 * np.asarray(seconds)
-  return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
-          "p95_ms": round(float(np.percentile(ms, 95)), 2),
-          "n": len(ms)}
-
-
-def take_turns(paths, calls):
-  """Seconds and answers of each call on each path, paths taking turns.
-
-  Args:
-    paths: name -> fn(questions, contexts) -> answer texts.
-    calls: lists of (question, context).
-  """
-  seconds = {name: [] for name in paths}
-  texts = {name: [] for name in paths}
-  names = list(paths)
-  for i, call in enumerate(calls):
-    order = names[i % len(names):] + names[:i % len(names)]
-    for name in order:
-      started = time.perf_counter()
-      texts[name].extend(paths[name]([q for q, _ in call],
-                                     [c for _, c in call]))
-      seconds[name].append(time.perf_counter() - started)
-  return seconds, texts
 
 
 def python_path_predictor(logits_fn, tokenizer, run_config):
@@ -104,22 +66,19 @@ def python_path_predictor(logits_fn, tokenizer, run_config):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  split = _FLAGS.prepare(argv, temp_prefix="tfqa-quant-bench-")
   from tfqa import config  # pylint: disable=import-outside-toplevel
   from tfqa import export  # pylint: disable=import-outside-toplevel
   from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import logits as logits_lib  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
 
-  tiny = _TINY.value
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-quant-bench-")
-  train_file, heldout_file, _, heldout_titles = bench_common.split_answerable(
-      _DATA.value, workdir, tiny=tiny)
+  tiny, batch = _FLAGS.tiny.value, _FLAGS.batch_size.value
+  workdir, heldout_file = split.workdir, split.heldout_file
   started = time.perf_counter()
   model_dir = bench_common.train_briefly(
-      workdir, train_file, tiny=tiny, steps=2 if tiny else _TRAIN_STEPS.value)
+      workdir, split.train_file, tiny=tiny,
+      steps=2 if tiny else _FLAGS.train_steps.value)
   train_seconds = time.perf_counter() - started
   started = time.perf_counter()
   exported = export.export_model(
@@ -135,7 +94,7 @@ def main(argv):
                for e in squad_lib.load_squad_json(heldout_file).examples]
   if tiny:
     questions = questions[:8]
-  latency_set = questions[:4 if tiny else _LATENCY_QUESTIONS.value]
+  latency_set = questions[:4 if tiny else _FLAGS.latency_questions.value]
 
   onnx_float = predictor_lib.OnnxPredictor(export_dir)
   tokenizer, run_config = onnx_float.tokenizer, onnx_float.run_config
@@ -156,20 +115,22 @@ def main(argv):
         tokenizer, run_config)
 
   # Warm-up: one-question and batched calls on every path.
-  take_turns(paths, [[q] for q in questions[:2]] + [questions[:_BATCH.value]])
-  latency_seconds, _ = take_turns(paths, [[q] for q in latency_set])
-  calls = [questions[lo:lo + _BATCH.value]
-           for lo in range(0, len(questions), _BATCH.value)]
-  call_seconds, batch_texts = take_turns(paths, calls)
+  bench_common.take_turns_batched(
+      paths, [[q] for q in questions[:2]] + [questions[:batch]])
+  latency_seconds, _ = bench_common.take_turns_batched(
+      paths, [[q] for q in latency_set])
+  calls = [questions[lo:lo + batch]
+           for lo in range(0, len(questions), batch)]
+  call_seconds, batch_texts = bench_common.take_turns_batched(paths, calls)
 
   results = {}
   for name in paths:
     results[name] = {
-        "latency_batch1": percentiles(latency_seconds[name]),
-        f"batch{_BATCH.value}_questions_per_second": round(
+        "latency_batch1": bench_common.percentiles(latency_seconds[name]),
+        f"batch{batch}_questions_per_second": round(
             len(questions) / sum(call_seconds[name]), 3)}
   base = results["saved_model"]
-  qps_key = f"batch{_BATCH.value}_questions_per_second"
+  qps_key = f"batch{batch}_questions_per_second"
   for name in paths:
     results[name]["p50_speedup_vs_saved_model"] = round(
         base["latency_batch1"]["p50_ms"] /
@@ -192,8 +153,8 @@ def main(argv):
             "f1_drop", "answer_agreement", "answers_changed")})
   summary = {
       "model": "tiny random BERT" if tiny else "minilm-l6",
-      "train_steps": 2 if tiny else _TRAIN_STEPS.value,
-      "heldout_articles": heldout_titles,
+      "train_steps": 2 if tiny else _FLAGS.train_steps.value,
+      "heldout_articles": split.heldout_titles,
       "questions": {"throughput": len(questions),
                     "latency": len(latency_set)},
       "seconds": {"train": round(train_seconds, 1),

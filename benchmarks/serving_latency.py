@@ -40,31 +40,19 @@ Prints one JSON summary, then a last line `p50_latency_speedup=<pipeline p50
 
 import json
 import os
-import tempfile
 import time
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
 
 from absl import app
 from absl import flags
-import numpy as np
 
 import bench_common
 
-_DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
-                            "SQuAD JSON with >= 5 articles (default: the "
-                            "shared real sample).")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 12,
-                                    "Training steps before the export.")
-_LATENCY_QUESTIONS = flags.DEFINE_integer(
-    "latency_questions", 64, "Questions timed one by one on each side.")
-_BATCH = flags.DEFINE_integer("batch_size", 32,
-                              "Questions per call in the throughput run.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Default: a temp dir.")
-_TINY = flags.DEFINE_bool("tiny", False,
-                          "Smoke mode: tiny random BERT, 2 steps, few "
-                          "questions.")
-
+_FLAGS = bench_common.define_serving_flags(
+    train_steps=12, latency_questions=64, timed_on="side")
+# In this script's --help: its key flags.
+flags.adopt_module_key_flags(bench_common)
 
 # The embedded sample's four long paragraphs have 3,100+ characters (626-693
 # word pieces); its others fewer than 1,000.
@@ -101,42 +89,19 @@ def interleave(short, long, count):
   return chosen
 
 
-def percentiles(seconds):
-  ms = 1000 * np.asarray(seconds)
-  return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
-          "p95_ms": round(float(np.percentile(ms, 95)), 2),
-          "mean_ms": round(float(ms.mean()), 2), "n": len(ms)}
-
-
 def time_latency(sides, questions):
   """Per-question seconds and answers of one-question calls, per side.
 
   The sides take turns on every question (and swap who goes first), so a
   change in the machine's load hits both alike.
   """
-  seconds = {name: [] for name in sides}
-  answers = {name: [] for name in sides}
-  names = list(sides)
-  for i, (_, question, context) in enumerate(questions):
-    for name in (names if i % 2 == 0 else names[::-1]):
-      started = time.perf_counter()
-      answers[name].append(sides[name](question, context))
-      seconds[name].append(time.perf_counter() - started)
-  return seconds, answers
+  return bench_common.take_turns(sides, [(q, c) for _, q, c in questions])
 
 
 def time_throughput(sides, chunks):
   """Seconds and answers per chunk of questions (one call per chunk)."""
-  seconds = {name: [] for name in sides}
-  answers = {name: [] for name in sides}
-  names = list(sides)
-  for i, chunk in enumerate(chunks):
-    for name in (names if i % 2 == 0 else names[::-1]):
-      started = time.perf_counter()
-      answers[name].extend(sides[name]([q for _, q, _ in chunk],
-                                       [c for _, _, c in chunk]))
-      seconds[name].append(time.perf_counter() - started)
-  return seconds, answers
+  return bench_common.take_turns_batched(
+      sides, [[(q, c) for _, q, c in chunk] for chunk in chunks])
 
 
 def chunked(questions, size):
@@ -194,26 +159,22 @@ def agreement_counts(questions, tfqa_answers, other_answers, long_ids):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  split = _FLAGS.prepare(argv, temp_prefix="tfqa-serve-bench-")
   from tfqa.data import sample  # pylint: disable=import-outside-toplevel
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
 
-  tiny = _TINY.value
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-serve-bench-")
-  train_file, heldout_file, _, heldout_titles = bench_common.split_answerable(
-      _DATA.value, workdir, tiny=tiny)
+  tiny, batch = _FLAGS.tiny.value, _FLAGS.batch_size.value
   started = time.perf_counter()
   exported, run_config = train_and_export(
-      workdir, train_file, heldout_file, tiny=tiny,
-      steps=2 if tiny else _TRAIN_STEPS.value)
+      split.workdir, split.train_file, split.heldout_file, tiny=tiny,
+      steps=2 if tiny else _FLAGS.train_steps.value)
   prepare_seconds = time.perf_counter() - started
 
-  short, long = load_questions(heldout_file, sample.sample_path())
+  short, long = load_questions(split.heldout_file, sample.sample_path())
   if tiny:
     short, long = short[:6], long[:2]
-  latency_set = interleave(short, long, 8 if tiny else _LATENCY_QUESTIONS.value)
+  latency_set = interleave(short, long,
+                           8 if tiny else _FLAGS.latency_questions.value)
 
   started = time.perf_counter()
   tfqa_predictor = predictor.SavedModelPredictor(exported.saved_model_dir)
@@ -256,8 +217,8 @@ def main(argv):
   latency_seconds, _ = time_latency(one, latency_set)
   # Calls of batch_size questions, short and long contexts in separate calls
   # (tfqa pads every window of a call to the longest one).
-  short_chunks = chunked(short, _BATCH.value)
-  chunks = short_chunks + chunked(long, _BATCH.value)
+  short_chunks = chunked(short, batch)
+  chunks = short_chunks + chunked(long, batch)
   chunk_seconds, batch_answers = time_throughput(many, chunks)
   every_question = [q for chunk in chunks for q in chunk]
 
@@ -272,12 +233,12 @@ def main(argv):
   for name in one:
     seconds = latency_seconds[name]
     results[name] = {
-        "latency_all": percentiles(seconds),
-        "latency_short": percentiles(
-            [t for t, lg in zip(seconds, is_long) if not lg]),
-        "latency_long": percentiles(
-            [t for t, lg in zip(seconds, is_long) if lg]),
-        f"batch{_BATCH.value}_questions_per_second": {
+        "latency_all": bench_common.percentiles(seconds, mean=True),
+        "latency_short": bench_common.percentiles(
+            [t for t, lg in zip(seconds, is_long) if not lg], mean=True),
+        "latency_long": bench_common.percentiles(
+            [t for t, lg in zip(seconds, is_long) if lg], mean=True),
+        f"batch{batch}_questions_per_second": {
             part: rate(name, part) for part in ("all", "short", "long")},
     }
 
@@ -294,10 +255,10 @@ def main(argv):
                                      same_rules_answers, long_ids)}
   tfqa_p50 = results["tfqa"]["latency_all"]["p50_ms"]
   pipeline_p50 = results["pipeline"]["latency_all"]["p50_ms"]
-  qps_key = f"batch{_BATCH.value}_questions_per_second"
+  qps_key = f"batch{batch}_questions_per_second"
   summary = {
       "model": "tiny random BERT" if tiny else "minilm-l6",
-      "heldout_articles": heldout_titles,
+      "heldout_articles": split.heldout_titles,
       "questions": {"short": len(short), "long": len(long),
                     "latency_set": len(latency_set)},
       "train_and_export_seconds": round(prepare_seconds, 1),
@@ -317,7 +278,7 @@ def main(argv):
                       results["pipeline"][qps_key][part], 3)
           for part in ("all", "short", "long")},
       "identical_answers": agreement,
-      "workdir": workdir,
+      "workdir": split.workdir,
   }
   print(json.dumps(summary, indent=2, ensure_ascii=False))
   print(bench_common.format_last_line("p50_latency_speedup",

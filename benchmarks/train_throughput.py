@@ -59,7 +59,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 
 from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
@@ -269,10 +268,10 @@ def main(argv):
     raise app.UsageError(f"Invalid --steps={_STEPS.value}: expected >= 0 "
                          f"(0: one full epoch).")
   tiny = _TINY.value
-  bench_common.require_data(_DATA.value)
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-train-bench-")
-  train_file, heldout_file, train_titles, heldout_titles = (
-      bench_common.split_answerable(_DATA.value, workdir, tiny=tiny))
+  workdir, train_file, heldout_file, train_titles, heldout_titles = (
+      bench_common.split_in_workdir(_DATA.value, _WORKDIR.value,
+                                    temp_prefix="tfqa-train-bench-",
+                                    tiny=tiny))
   kind = "tiny" if tiny else _MODEL_KIND.value
   batch = 4 if tiny else _BATCH.value
   run_config = config.RunConfig(

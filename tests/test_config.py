@@ -101,14 +101,23 @@ def test_pipeline_config_requires_positive_int_multiple(value, shown):
 # DecodeConfig
 
 
-@pytest.mark.parametrize("name", ["n_best_size", "max_answer_length"])
-@pytest.mark.parametrize("value, shown", [(0, "0"), (-1, "-1"),
-                                          (False, "False"), (2.5, "2.5")])
-def test_decode_config_requires_positive_ints(name, value, shown):
+# What a positive-integer field refuses, with how the message shows it.
+_NOT_POSITIVE_INTS = pytest.mark.parametrize("value, shown", [
+    (0, "0"), (-1, "-1"), (-2, "-2"), (False, "False"), (True, "True"),
+    (2.5, "2.5"), (1.0, "1.0")])
+
+
+def _assert_refuses_non_positive_int(config_class, name, value, shown):
   with pytest.raises(ValueError, match=(
       rf"Invalid value for argument `{name}`\. Received: {name}={shown}\. "
       rf"Expected a positive integer\.")):
-    config.DecodeConfig(**{name: value})
+    config_class(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["n_best_size", "max_answer_length"])
+@_NOT_POSITIVE_INTS
+def test_decode_config_requires_positive_ints(name, value, shown):
+  _assert_refuses_non_positive_int(config.DecodeConfig, name, value, shown)
 
 
 @pytest.mark.parametrize("value", ["pipeline", "logits"])
@@ -161,13 +170,9 @@ def test_model_config_bert_config_needs_vocab():
                                   "num_train_epochs", "save_every_steps",
                                   "keep_checkpoints",
                                   "gradient_accumulation_steps"])
-@pytest.mark.parametrize("value, shown", [(0, "0"), (-2, "-2"),
-                                          (True, "True"), (1.0, "1.0")])
+@_NOT_POSITIVE_INTS
 def test_train_config_requires_positive_ints(name, value, shown):
-  with pytest.raises(ValueError, match=(
-      rf"Invalid value for argument `{name}`\. Received: {name}={shown}\. "
-      rf"Expected a positive integer\.")):
-    config.TrainConfig(**{name: value})
+  _assert_refuses_non_positive_int(config.TrainConfig, name, value, shown)
 
 
 @pytest.mark.parametrize("name, value, allowed", [

@@ -17,6 +17,8 @@ from tfqa.data.report import LoadReport
 from tfqa.data.squad import SquadExample
 from tfqa.data.squad import SquadFormatError
 
+from conftest import json_paths
+
 _SAMPLE_PATH = (pathlib.Path(__file__).resolve().parents[1].parent / "shared" /
                 "data" / "squad_v2_dev_sample.json")
 _CONTEXT = "The Normans gave their name to Normandy, a region in France."
@@ -350,14 +352,6 @@ def test_missing_file(tmp_path):
     squad.load_squad_json(path)
 
 
-def _json_paths(value, path=()):
-  yield path
-  children = (value.items() if isinstance(value, dict) else
-              enumerate(value) if isinstance(value, list) else ())
-  for key, child in children:
-    yield from _json_paths(child, path + (key,))
-
-
 # Each junk value put at each JSON path of _valid_doc(): (id, value, how an
 # error shows it).
 _JUNK = [("null", None, "None"), ("1", 1, "1"), ("-1", -1, "-1"),
@@ -495,7 +489,7 @@ _FUZZ_TABLE = [
 
 
 def test_fuzz_table_covers_every_json_path_of_the_valid_doc():
-  assert [row[0] for row in _FUZZ_TABLE] == list(_json_paths(_valid_doc()))
+  assert [row[0] for row in _FUZZ_TABLE] == list(json_paths(_valid_doc()))
 
 
 @pytest.mark.parametrize("path, json_path, expected, fix, exceptions",

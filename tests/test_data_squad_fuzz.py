@@ -14,6 +14,8 @@ import pytest
 
 from tfqa.data import squad as data
 
+from conftest import json_paths
+
 CORPUS = pathlib.Path(__file__).parent / "fuzz_corpus" / "squad"
 EXPECTED = json.loads((CORPUS / "EXPECTED.json").read_text(encoding="utf-8"))
 # Deterministic and quick: the same examples on every run.
@@ -173,16 +175,8 @@ def test_any_json_value_is_parsed_exactly_or_refused_where_it_is_wrong(obj):
   _assert_examples_come_from(obj, squad)
 
 
-def _paths(value, path=()):
-  yield path
-  children = (value.items() if isinstance(value, dict) else
-              enumerate(value) if isinstance(value, list) else ())
-  for key, child in children:
-    yield from _paths(child, path + (key,))
-
-
 _VALID = _doc([_qa("a", "Thomas Pellew", 28), _qa("b", "1844", 45)])
-_VALID_PATHS = list(_paths(_VALID))
+_VALID_PATHS = list(json_paths(_VALID))
 _VALID_EXAMPLES = data.parse_squad(_VALID).examples
 _QAS_PATH = ("data", 0, "paragraphs", 0, "qas")
 # Errors that name a value beside the one that is wrong: an id used twice

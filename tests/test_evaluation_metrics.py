@@ -139,22 +139,13 @@ def test_v2_breakdown_keys_and_values():
   # NoAns (q3, q4): exact 50, f1 50.
   result = metrics.squad_v2_metrics(gold, predictions)
   assert isinstance(result, collections.OrderedDict)
-  assert list(result) == [
-      "exact", "f1", "total",
-      "HasAns_exact", "HasAns_f1", "HasAns_total",
-      "NoAns_exact", "NoAns_f1", "NoAns_total",
-      "missing",
-  ]
-  assert result["exact"] == 50.0
-  assert result["f1"] == pytest.approx(200 / 3)
-  assert result["total"] == 4
-  assert result["HasAns_exact"] == 50.0
-  assert result["HasAns_f1"] == pytest.approx(250 / 3)
-  assert result["HasAns_total"] == 2
-  assert result["NoAns_exact"] == 50.0
-  assert result["NoAns_f1"] == 50.0
-  assert result["NoAns_total"] == 2
-  assert result["missing"] == 0
+  expected = {"exact": 50.0, "f1": 200 / 3, "total": 4,
+              "HasAns_exact": 50.0, "HasAns_f1": 250 / 3, "HasAns_total": 2,
+              "NoAns_exact": 50.0, "NoAns_f1": 50.0, "NoAns_total": 2,
+              "missing": 0}
+  assert list(result) == list(expected)
+  # rel=1e-12: the thirds are the only inexact values.
+  assert result == pytest.approx(expected, rel=1e-12)
 
 
 def test_v2_unanswerable_scores():
@@ -261,12 +252,12 @@ def test_v2_best_threshold_search():
   assert list(result)[-5:] == [
       "best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh", "missing"
   ]
-  assert result["exact"] == 40.0
-  assert result["f1"] == pytest.approx(190 / 3)
-  assert result["best_exact"] == 60.0
-  assert result["best_exact_thresh"] == 0.1
-  assert result["best_f1"] == pytest.approx(220 / 3)
-  assert result["best_f1_thresh"] == 0.4
+  assert {name: result[name] for name in (
+      "exact", "f1", "best_exact", "best_exact_thresh", "best_f1",
+      "best_f1_thresh")} == pytest.approx({
+          "exact": 40.0, "f1": 190 / 3, "best_exact": 60.0,
+          "best_exact_thresh": 0.1, "best_f1": 220 / 3,
+          "best_f1_thresh": 0.4}, rel=1e-12)
   # The best F1 threshold really gives the best F1.
   at_best = metrics.squad_v2_metrics(
       gold, predictions, na_probs=na_probs, na_prob_thresh=0.4)

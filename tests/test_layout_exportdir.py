@@ -32,7 +32,7 @@ def test_file_digests_cover_every_file_by_relative_path(tmp_path):
 
 def test_versions_count_only_numbered_directories(tmp_path):
   assert exportdir.next_version(str(tmp_path / "missing")) == 1
-  for name in ("1", "3", "7", "x", ".tmp-9-1"):
+  for name in ("1", "3", "7", "x", "10a", ".tmp-9-1"):
     (tmp_path / name).mkdir()
   (tmp_path / "8").write_text("a file, not a version")
   assert exportdir.existing_versions(str(tmp_path)) == [1, 3, 7]

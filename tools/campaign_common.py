@@ -1,10 +1,13 @@
-"""What the reliability campaigns share: the tiny run's files, subprocess runs, checkpoint comparison."""
+"""What the reliability campaigns share: the tiny run's files, subprocess runs, counts and failures, the resume rounds, checkpoint comparison, flags and report."""
 
 from __future__ import annotations
 
+import argparse
+import collections
 import dataclasses
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -75,6 +78,163 @@ def run(args: list[str], *, plan: dict | None = None,
                         timeout=timeout, check=False)
   return Run(proc.returncode, proc.stdout, proc.stderr,
              time.monotonic() - started)
+
+
+class Campaign:
+  """Counts and failures of a campaign."""
+
+  def __init__(self):
+    self.counts = collections.Counter()
+    self.failures = []
+
+  def fail(self, message: str) -> None:
+    print("FAILURE: " + message, flush=True)
+    self.failures.append(message)
+
+  def fail_exit(self, label: str, result: Run) -> None:
+    """A run that exited with a status it should not have."""
+    self.fail(f"{label}: exit {result.returncode}: {result.stderr[-1500:]}")
+
+
+def count_kill(campaign: Campaign, result: Run, *, kind: str, label: str,
+               finished: str, where: str = "") -> bool:
+  """Counts a run planned to be SIGKILLed of `kind`; False when it failed instead.
+
+  `finished` names the runs that ended before their kill ("runs",
+  "exports"); `where`, where the kill landed, goes on the printed line.
+  """
+  if result.killed:
+    campaign.counts["kills"] += 1
+    campaign.counts[f"kills: {kind}"] += 1
+    print(f"  {label}: killed{where}", flush=True)
+  elif result.returncode == 0:
+    campaign.counts[f"{finished} that finished before their kill"] += 1
+    print(f"  {label}: finished before the kill", flush=True)
+  else:
+    campaign.fail_exit(label, result)
+    return False
+  return True
+
+
+def place_after(event: tuple[str, ...], total_steps: int, *,
+                end_evaluation: str) -> str | None:
+  """Where a training process is once it logged `event`; None: where it was.
+
+  `end_evaluation` names the evaluation after the last step.
+  """
+  name = event[0]
+  if name in ("fit_begin", "step", "save_end"):
+    return "between steps"
+  if name == "save_begin":
+    return "inside a checkpoint save"
+  if name == "eval_begin":
+    return ("inside an evaluation during training"
+            if int(event[1]) < total_steps else end_evaluation)
+  if name == "eval_end":
+    return "after evaluation"
+  return None
+
+
+def where_interrupted(events: list[tuple[str, ...]], place_of) -> str:
+  """Where a process was when it was killed or signalled, from its chaos log.
+
+  `place_of(event)`: the place after an event, None for no change. A
+  "signal" event (SIGTERM/SIGINT plans) marks the moment; without one the
+  process was where its last event left it (SIGKILL).
+  """
+  state = "startup"
+  for event in events:
+    if event[0] == "signal":
+      return state
+    state = place_of(event) or state
+  return state
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  """What every round of a resume campaign starts from."""
+
+  workdir: str  # the campaign's directory
+  files: dict  # write_tiny_files's paths
+  model_dir: str  # the uninterrupted run
+  fit_seconds: float  # its training seconds (run_reference)
+  rng: random.Random
+
+
+def run_rounds(campaign: Campaign, play_round, *, workdir: str, seed: int,
+               flags, counted: str, wanted: int) -> Campaign:
+  """Trains the reference run, then plays rounds until `wanted` interruptions are counted or one fails.
+
+  Args:
+    campaign: counts `counted` and "rounds".
+    play_round: fn(reference, index, missing) plays round `index`, with
+      `missing` of the `counted` interruptions still to go.
+    workdir: the reference goes to WORKDIR/reference, the tiny files to
+      WORKDIR/files.
+    seed: of the campaign's random plans (Reference.rng).
+    flags: fn(files, model_dir) -> the campaign's train_flags.
+    counted: the count of interruptions, e.g. "kills".
+    wanted: how many interruptions the campaign makes at least.
+
+  Returns:
+    `campaign`.
+  """
+  rng = random.Random(seed)
+  files = write_tiny_files(os.path.join(workdir, "files"))
+  model_dir = os.path.join(workdir, "reference")
+  fit_seconds = run_reference(workdir, flags(files, model_dir))
+  reference = Reference(workdir, files, model_dir, fit_seconds, rng)
+  index = 0
+  while campaign.counts[counted] < wanted and not campaign.failures:
+    play_round(reference, index, wanted - campaign.counts[counted])
+    index += 1
+  campaign.counts["rounds"] = index
+  return campaign
+
+
+def fresh_round(reference: Reference, index: int, flags
+                ) -> tuple[str, list[str]]:
+  """Round `index`'s empty model directory and its chaos.py train arguments."""
+  model_dir = os.path.join(reference.workdir, f"round{index}")
+  shutil.rmtree(model_dir, ignore_errors=True)
+  return model_dir, [CHAOS, "train", *flags(reference.files, model_dir)]
+
+
+def finish_round(campaign: Campaign, reference: Reference, index: int,
+                 args: list[str], *, check_resume=None) -> bool:
+  """The last run of round `index`, with no fault planned; False when it failed.
+
+  `check_resume(events)`: checks the run's chaos log events first.
+  """
+  log = os.path.join(reference.workdir, f"round{index}-final.log")
+  result = run(args, plan={"kill": "none"}, chaos_log=log)
+  if check_resume is not None:
+    check_resume(read_events(log))
+  if result.returncode != 0:
+    campaign.fail_exit(f"round {index} final run", result)
+    return False
+  return True
+
+
+def parse_flags(argv, description: str, *, workdir: str,
+                counts: dict[str, int], small: dict[str, int],
+                small_help: str) -> argparse.Namespace:
+  """The flags of a campaign: --workdir, its `counts`, --seed and --small.
+
+  `counts`: flag name -> default, in the order listed; `small`: the counts
+  --small sets.
+  """
+  parser = argparse.ArgumentParser(description=description.split("\n")[0])
+  parser.add_argument("--workdir", default=workdir)
+  for name, default in counts.items():
+    parser.add_argument(f"--{name}", type=int, default=default)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--small", action="store_true", help=small_help)
+  args = parser.parse_args(argv)
+  if args.small:
+    for name, value in small.items():
+      setattr(args, name, value)
+  return args
 
 
 def run_reference(workdir: str, train_args: list[str]) -> float:
@@ -180,6 +340,15 @@ def print_table(title: str, rows: list[tuple]) -> None:
   for row in rows:
     print("  " + " | ".join(str(cell) for cell in row))
 
+
+def print_report(campaign: Campaign, tables: list[tuple[str, list[tuple]]]
+                 ) -> int:
+  """Prints the counts, `tables` ((title, rows)) and failures; the exit status."""
+  print_table("counts", sorted(campaign.counts.items()))
+  for title, rows in tables:
+    print_table(title, rows)
+  print_failures(campaign.failures)
+  return 1 if campaign.failures else 0
 
 
 def print_failures(failures: list[str]) -> None:

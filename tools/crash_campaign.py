@@ -18,12 +18,9 @@ Prints the counts; exits 1 on any failure.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
-import random
-import shutil
 import sys
 
 import campaign_common as common  # pylint: disable=import-error
@@ -40,6 +37,11 @@ _SAVES = sorted({s for s in range(1, TOTAL_STEPS + 1)
                  if s % SAVE_EVERY == 0 or s % 4 == 0} | set(_EVALS))
 TRAINING_KINDS = ("in_save", "step", "before_state", "timer")
 EVAL_POINTS = ("start", "after_logits", "mid_write")
+# The campaign's size flags and what --small sets them to.
+SIZE_FLAGS = {"kills": 24, "kills_per_round": 6}
+SMALL = {"kills": 3, "kills_per_round": 3}
+SMALL_HELP = ("CI mode: 3 kills (inside an evaluation during training, inside "
+              "a save, inside the end evaluation) in one round.")
 
 
 def _flags(files, model_dir):
@@ -72,33 +74,17 @@ def _plan(kind, rng, progress, fit_seconds):
 
 def _where(events):
   """Where the last kill of a process landed, from its chaos log events."""
-  state = "startup"
-  for event in events:
-    name = event[0]
-    if name in ("fit_begin", "step", "save_end"):
-      state = "between steps"
-    elif name == "save_begin":
-      state = "inside a checkpoint save"
-    elif name == "eval_begin":
-      state = ("inside an evaluation during training"
-               if int(event[1]) < TOTAL_STEPS else "inside evaluation")
-    elif name == "eval_end":
-      state = "after evaluation"
-  return state
+  return common.where_interrupted(events, lambda event: common.place_after(
+      event, TOTAL_STEPS, end_evaluation="inside evaluation"))
 
 
-class Campaign:
-  """Counts and failures of a campaign."""
+class Campaign(common.Campaign):
+  """Counts and failures of a campaign, where its kills landed, steps redone."""
 
   def __init__(self):
-    self.counts = collections.Counter()
+    super().__init__()
     self.landed = collections.Counter()
-    self.failures = []
     self.redone = []
-
-  def fail(self, message):
-    print("FAILURE: " + message, flush=True)
-    self.failures.append(message)
 
 
 def _check_resume(campaign, previous, current, label):
@@ -125,19 +111,16 @@ def _check_resume(campaign, previous, current, label):
                   f"interval {SAVE_EVERY}")
 
 
-def _round(campaign, files, reference, workdir, index, kills, rng,
-           fit_seconds):
-  model_dir = os.path.join(workdir, f"round{index}")
-  shutil.rmtree(model_dir, ignore_errors=True)
-  args = [common.CHAOS, "train", *_flags(files, model_dir)]
+def _round(campaign, reference, index, kills):
+  model_dir, args = common.fresh_round(reference, index, _flags)
   # The evaluation during training comes first: from step 0 it always has
   # one ahead of it.
   kinds = ["mid_eval"] + [TRAINING_KINDS[(index + i) % len(TRAINING_KINDS)]
                           for i in range(kills - 2)] + ["eval"]
   progress, previous = 0, []
   for number, kind in enumerate(kinds, 1):
-    log = os.path.join(workdir, f"round{index}-{number}.log")
-    plan = _plan(kind, rng, progress, fit_seconds)
+    log = os.path.join(reference.workdir, f"round{index}-{number}.log")
+    plan = _plan(kind, reference.rng, progress, reference.fit_seconds)
     result = common.run(args, plan=plan, chaos_log=log)
     events = common.read_events(log)
     label = f"round {index} run {number} {json.dumps(plan)}"
@@ -145,31 +128,20 @@ def _round(campaign, files, reference, workdir, index, kills, rng,
     saved = [int(e[1]) for e in events if e[0] == "save_end"]
     progress = max([progress, *saved])
     if result.killed:
-      campaign.counts["kills"] += 1
-      campaign.counts[f"kills: {kind}"] += 1
       campaign.landed[_where(events)] += 1
-      print(f"  {label}: killed {_where(events)} (progress {progress})",
-            flush=True)
-    elif result.returncode == 0:
-      campaign.counts["runs that finished before their kill"] += 1
-      print(f"  {label}: finished before the kill", flush=True)
-    else:
-      campaign.fail(f"{label}: exit {result.returncode}: "
-                    f"{result.stderr[-1500:]}")
+    if not common.count_kill(
+        campaign, result, kind=kind, label=label, finished="runs",
+        where=f" {_where(events)} (progress {progress})"):
       return
     if number > 1:
       campaign.counts["resumes"] += 1
     previous = events
-  log = os.path.join(workdir, f"round{index}-final.log")
-  result = common.run(args, plan={"kill": "none"}, chaos_log=log)
   campaign.counts["resumes"] += 1
-  _check_resume(campaign, previous, common.read_events(log),
-                f"round {index} final run")
-  if result.returncode != 0:
-    campaign.fail(f"round {index} final run: exit {result.returncode}: "
-                  f"{result.stderr[-1500:]}")
-    return
-  _compare(campaign, reference, model_dir, f"round {index}")
+  if common.finish_round(
+      campaign, reference, index, args,
+      check_resume=lambda events: _check_resume(
+          campaign, previous, events, f"round {index} final run")):
+    _compare(campaign, reference.model_dir, model_dir, f"round {index}")
 
 
 def _compare(campaign, reference, model_dir, label):
@@ -208,49 +180,28 @@ def _best_record(model_dir):
 def run_campaign(*, workdir: str, kills: int, kills_per_round: int,
                  seed: int) -> Campaign:
   """Runs the campaign; returns its counts and failures."""
-  rng = random.Random(seed)
-  files = common.write_tiny_files(os.path.join(workdir, "files"))
-  reference = os.path.join(workdir, "reference")
-  fit_seconds = common.run_reference(workdir, _flags(files, reference))
   campaign = Campaign()
-  index = 0
-  while campaign.counts["kills"] < kills and not campaign.failures:
-    per_round = min(kills_per_round,
-                    max(2, kills - campaign.counts["kills"]))
-    _round(campaign, files, reference, workdir, index, per_round, rng,
-           fit_seconds)
-    index += 1
-  campaign.counts["rounds"] = index
-  return campaign
+  return common.run_rounds(
+      campaign, lambda reference, index, missing: _round(
+          campaign, reference, index, min(kills_per_round, max(2, missing))),
+      workdir=workdir, seed=seed, flags=_flags, counted="kills", wanted=kills)
 
 
-def report(campaign: Campaign) -> None:
-  common.print_table("counts", sorted(campaign.counts.items()))
-  common.print_table("where the kills landed", sorted(campaign.landed.items()))
+def report(campaign: Campaign) -> int:
+  """Prints the counts, where the kills landed, steps redone and failures; the exit status."""
   redone = collections.Counter(campaign.redone)
-  common.print_table("steps redone by a resume (steps: resumes)",
-                     sorted(redone.items()))
-  common.print_failures(campaign.failures)
+  return common.print_report(campaign, [
+      ("where the kills landed", sorted(campaign.landed.items())),
+      ("steps redone by a resume (steps: resumes)", sorted(redone.items()))])
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--workdir", default="/tmp/tfqa_crash_campaign")
-  parser.add_argument("--kills", type=int, default=24)
-  parser.add_argument("--kills_per_round", type=int, default=6)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--small", action="store_true",
-                      help="CI mode: 3 kills (inside an evaluation during "
-                      "training, inside a save, inside the end evaluation) "
-                      "in one round.")
-  args = parser.parse_args(argv)
-  if args.small:
-    args.kills, args.kills_per_round = 3, 3
-  campaign = run_campaign(workdir=args.workdir, kills=args.kills,
-                          kills_per_round=args.kills_per_round,
-                          seed=args.seed)
-  report(campaign)
-  return 1 if campaign.failures else 0
+  args = common.parse_flags(argv, __doc__, workdir="/tmp/tfqa_crash_campaign",
+                            counts=SIZE_FLAGS, small=SMALL,
+                            small_help=SMALL_HELP)
+  return report(run_campaign(workdir=args.workdir, kills=args.kills,
+                             kills_per_round=args.kills_per_round,
+                             seed=args.seed))
 
 
 if __name__ == "__main__":

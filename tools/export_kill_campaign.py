@@ -21,8 +21,6 @@ Prints the counts; exits 1 on any failure.
 
 from __future__ import annotations
 
-import argparse
-import collections
 import json
 import os
 import random
@@ -103,17 +101,6 @@ def _check_on_disk(campaign, export_dir, expected, label):
     campaign.counts["kills that left pretrained/ absent until the rerun"] += 1
 
 
-class Campaign:
-
-  def __init__(self):
-    self.counts = collections.Counter()
-    self.failures = []
-
-  def fail(self, message):
-    print("FAILURE: " + message, flush=True)
-    self.failures.append(message)
-
-
 def _hidden(export_dir):
   """Leftovers of an export (hidden names), the export's marker aside."""
   from tfqa.layout import exportdir  # pylint: disable=import-outside-toplevel
@@ -154,7 +141,7 @@ def run_campaign(*, workdir, kills, seed, verify=True):
         f"export_model)", flush=True)
   models_dir = os.path.join(export_dir, "saved_model", "tfqa")
   expected = _version_files(os.path.join(models_dir, "1"))
-  campaign = Campaign()
+  campaign = common.Campaign()
   watcher = Watcher(models_dir, expected, export_dir)
   watcher.start()
   try:
@@ -166,25 +153,15 @@ def run_campaign(*, workdir, kills, seed, verify=True):
         plan = {"kill": "export", "point": POINTS[(number // 2) % len(POINTS)]}
       result = common.run(args, plan=plan, chaos_log=log)
       label = f"run {number + 1} {json.dumps(plan)}"
-      if result.killed:
-        campaign.counts["kills"] += 1
-        kind = plan.get("point", "timer")
-        campaign.counts[f"kills: {kind}"] += 1
-        print(f"  {label}: killed", flush=True)
-      elif result.returncode == 0:
-        campaign.counts["exports that finished before their kill"] += 1
-        print(f"  {label}: finished before the kill", flush=True)
-      else:
-        campaign.fail(f"{label}: exit {result.returncode}: "
-                      f"{result.stderr[-1500:]}")
+      common.count_kill(campaign, result, kind=plan.get("point", "timer"),
+                        label=label, finished="exports")
       _check_on_disk(campaign, export_dir, expected, label)
       campaign.counts["max hidden staging entries after a kill"] = max(
           campaign.counts["max hidden staging entries after a kill"],
           len(_hidden(export_dir)))
     final = common.run(args, plan={"kill": "none"}, chaos_log=log)
     if final.returncode != 0:
-      campaign.fail(f"final rerun: exit {final.returncode}: "
-                    f"{final.stderr[-1500:]}")
+      campaign.fail_exit("final rerun", final)
     else:
       campaign.counts["final rerun succeeded"] += 1
   finally:
@@ -214,22 +191,15 @@ def run_campaign(*, workdir, kills, seed, verify=True):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--workdir", default="/tmp/tfqa_export_kill_campaign")
-  parser.add_argument("--kills", type=int, default=15)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--small", action="store_true",
-                      help="CI mode: 1 kill (between pretrained/'s two "
-                      "renames), no verification.")
-  args = parser.parse_args(argv)
-  if args.small:
-    args.kills = 1
+  args = common.parse_flags(
+      argv, __doc__, workdir="/tmp/tfqa_export_kill_campaign",
+      counts={"kills": 15}, small={"kills": 1},
+      small_help="CI mode: 1 kill (between pretrained/'s two renames), no "
+      "verification.")
   os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
   campaign = run_campaign(workdir=args.workdir, kills=args.kills,
                           seed=args.seed, verify=not args.small)
-  common.print_table("counts", sorted(campaign.counts.items()))
-  common.print_failures(campaign.failures)
-  return 1 if campaign.failures else 0
+  return common.print_report(campaign, [])
 
 
 if __name__ == "__main__":

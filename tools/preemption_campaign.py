@@ -20,13 +20,10 @@ outputs equal. Prints the counts; exits 1 on any failure.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
-import random
 import re
-import shutil
 import sys
 import time
 
@@ -48,6 +45,14 @@ KINDS = ("mid_eval", "micro", "step", "timer", "mid_eval", "step", "eval")
 # cover both.
 SIGNALS = ("SIGINT", "SIGTERM")
 EVAL_POINTS = ("start", "after_logits", "mid_write")
+# The campaign's size flags and what --small sets them to.
+SIZE_FLAGS = {"signals": 24, "per_round": 7}
+SMALL = {"signals": 2, "per_round": 2}
+SMALL_HELP = (
+    "CI mode: 2 signals in one round, SIGINT inside an evaluation during "
+    "training and SIGTERM between micro-batches (both stop at a step's end, as "
+    "a signal after a step does; tests/test_training_preemption.py sends one "
+    "there). Signals inside the end evaluation: the full mode.")
 _LINE = re.compile(r"Interrupted by (SIG[A-Z]+) (?:at step (\d+) of (\d+); "
                    r"saved ckpt-(\d+)|before training started); run the same "
                    r"command to (?:resume|start again)\.")
@@ -83,27 +88,19 @@ def _plan(kind, signal, rng, progress, fit_seconds):
   return {**plan, "kill": "eval", "point": rng.choice(EVAL_POINTS)}
 
 
+def _place(event):
+  """Where a process is once it logged `event` (None: where it was)."""
+  if event[0] == "fit_begin":
+    return "inside the first step (tracing)"
+  if event[:2] == ("kill", "micro"):
+    return "between micro-batches"
+  return common.place_after(event, TOTAL_STEPS,
+                            end_evaluation="inside the end evaluation")
+
+
 def _where(events):
   """Where the signal landed, from the chaos log."""
-  state = "startup"
-  for event in events:
-    name = event[0]
-    if name == "signal":
-      return state
-    if name == "fit_begin":
-      state = "inside the first step (tracing)"
-    elif name in ("step", "save_end"):
-      state = "between steps"
-    elif name == "kill" and event[1] == "micro":
-      state = "between micro-batches"
-    elif name == "save_begin":
-      state = "inside a checkpoint save"
-    elif name == "eval_begin":
-      state = ("inside an evaluation during training"
-               if int(event[1]) < TOTAL_STEPS else "inside the end evaluation")
-    elif name == "eval_end":
-      state = "after evaluation"
-  return state
+  return common.where_interrupted(events, _place)
 
 
 def _signal_time(log):
@@ -128,18 +125,13 @@ def _latest_checkpoint(model_dir):
   return int(latest.rsplit("-", 1)[1]) if latest else None
 
 
-class Campaign:
-  """Counts and failures of a campaign."""
+class Campaign(common.Campaign):
+  """Counts and failures of a campaign, where its signals landed, exit times."""
 
   def __init__(self):
-    self.counts = collections.Counter()
+    super().__init__()
     self.landed = collections.Counter()
     self.exit_seconds = []
-    self.failures = []
-
-  def fail(self, message):
-    print("FAILURE: " + message, flush=True)
-    self.failures.append(message)
 
 
 def _check_interrupted(campaign, result, plan, log, model_dir, label):
@@ -184,26 +176,23 @@ def _check_interrupted(campaign, result, plan, log, model_dir, label):
     campaign.counts["interruptions that lost no step"] += 1
 
 
-def _round(campaign, files, reference, workdir, index, per_round, rng,
-           fit_seconds):
-  model_dir = os.path.join(workdir, f"round{index}")
-  shutil.rmtree(model_dir, ignore_errors=True)
-  args = [common.CHAOS, "train", *_flags(files, model_dir)]
+def _round(campaign, reference, index, per_round):
+  model_dir, args = common.fresh_round(reference, index, _flags)
   first = index * per_round
   kinds = [KINDS[(first + i) % len(KINDS)] for i in range(per_round)]
   for number, kind in enumerate(kinds, 1):
-    log = os.path.join(workdir, f"round{index}-{number}.log")
+    log = os.path.join(reference.workdir, f"round{index}-{number}.log")
     logged = _logged_steps(model_dir)
-    plan = _plan(kind, SIGNALS[(first + number - 1) % len(SIGNALS)], rng,
-                 logged[-1] if logged else 0, fit_seconds)
+    plan = _plan(kind, SIGNALS[(first + number - 1) % len(SIGNALS)],
+                 reference.rng, logged[-1] if logged else 0,
+                 reference.fit_seconds)
     result = common.run(args, plan=plan, chaos_log=log)
     result.ended = time.monotonic()
     events = common.read_events(log)
     label = f"round {index} run {number} {json.dumps(plan)}"
     if _signal_time(log) is None:
       if result.returncode != 0:
-        campaign.fail(f"{label}: exit {result.returncode}: "
-                      f"{result.stderr[-1500:]}")
+        campaign.fail_exit(label, result)
         return
       campaign.counts["runs that finished before their signal"] += 1
       print(f"  {label}: finished before the signal", flush=True)
@@ -217,14 +206,9 @@ def _round(campaign, files, reference, workdir, index, per_round, rng,
           f"s to exit", flush=True)
     if campaign.failures:
       return
-  log = os.path.join(workdir, f"round{index}-final.log")
-  result = common.run(args, plan={"kill": "none"}, chaos_log=log)
   campaign.counts["resumes"] += len(kinds)
-  if result.returncode != 0:
-    campaign.fail(f"round {index} final run: exit {result.returncode}: "
-                  f"{result.stderr[-1500:]}")
-    return
-  _compare(campaign, reference, model_dir, f"round {index}")
+  if common.finish_round(campaign, reference, index, args):
+    _compare(campaign, reference.model_dir, model_dir, f"round {index}")
 
 
 def _compare(campaign, reference, model_dir, label):
@@ -241,52 +225,31 @@ def _compare(campaign, reference, model_dir, label):
 def run_campaign(*, workdir: str, signals: int, per_round: int,
                  seed: int) -> Campaign:
   """Runs the campaign; returns its counts and failures."""
-  rng = random.Random(seed)
-  files = common.write_tiny_files(os.path.join(workdir, "files"))
-  reference = os.path.join(workdir, "reference")
-  fit_seconds = common.run_reference(workdir, _flags(files, reference))
   campaign = Campaign()
-  index = 0
-  while campaign.counts["signals"] < signals and not campaign.failures:
-    _round(campaign, files, reference, workdir, index,
-           min(per_round, signals - campaign.counts["signals"]), rng,
-           fit_seconds)
-    index += 1
-  campaign.counts["rounds"] = index
-  return campaign
+  return common.run_rounds(
+      campaign, lambda reference, index, missing: _round(
+          campaign, reference, index, min(per_round, missing)),
+      workdir=workdir, seed=seed, flags=_flags, counted="signals",
+      wanted=signals)
 
 
-def report(campaign: Campaign) -> None:
-  common.print_table("counts", sorted(campaign.counts.items()))
-  common.print_table("where the signals landed",
-                     sorted(campaign.landed.items()))
+def report(campaign: Campaign) -> int:
+  """Prints the counts, where the signals landed, exit times and failures; the exit status."""
+  tables = [("where the signals landed", sorted(campaign.landed.items()))]
   if campaign.exit_seconds:
-    common.print_table("seconds from signal to exit", [
-        ("max", f"{max(campaign.exit_seconds):.1f}"),
-        ("median", f"{sorted(campaign.exit_seconds)[len(campaign.exit_seconds) // 2]:.1f}")])
-  common.print_failures(campaign.failures)
+    seconds = sorted(campaign.exit_seconds)
+    tables.append(("seconds from signal to exit", [
+        ("max", f"{seconds[-1]:.1f}"),
+        ("median", f"{seconds[len(seconds) // 2]:.1f}")]))
+  return common.print_report(campaign, tables)
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--workdir", default="/tmp/tfqa_preemption_campaign")
-  parser.add_argument("--signals", type=int, default=24)
-  parser.add_argument("--per_round", type=int, default=7)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--small", action="store_true",
-                      help="CI mode: 2 signals in one round, SIGINT inside an "
-                      "evaluation during training and SIGTERM between "
-                      "micro-batches (both stop at a step's end, as a signal "
-                      "after a step does; tests/test_training_preemption.py sends "
-                      "one there). Signals inside the end evaluation: the "
-                      "full mode.")
-  args = parser.parse_args(argv)
-  if args.small:
-    args.signals, args.per_round = 2, 2
-  campaign = run_campaign(workdir=args.workdir, signals=args.signals,
-                          per_round=args.per_round, seed=args.seed)
-  report(campaign)
-  return 1 if campaign.failures else 0
+  args = common.parse_flags(
+      argv, __doc__, workdir="/tmp/tfqa_preemption_campaign",
+      counts=SIZE_FLAGS, small=SMALL, small_help=SMALL_HELP)
+  return report(run_campaign(workdir=args.workdir, signals=args.signals,
+                             per_round=args.per_round, seed=args.seed))
 
 
 if __name__ == "__main__":
