@@ -26,21 +26,23 @@ def torch_pythons():
   return re.search(r"^TORCH_PYTHONS := (.*)$", makefile, re.M).group(1).split()
 
 
-def command_environment(env=None, unset=()):
-  """The environment of a process a test starts: this one's, with this
-  checkout importable and TensorFlow's C++ logging off, plus `env`, less
-  the variables named in `unset`."""
-  environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                 "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+def command_environment(env=None, unset=(), clean=False):
+  """The environment of a process a test starts: this one's (none with
+  `clean`), with this checkout importable and TensorFlow's C++ logging off,
+  plus `env`, less the variables named in `unset`."""
+  environment = {**({} if clean else os.environ),
+                 "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+                 **(env or {})}
   for name in unset:
     environment.pop(name, None)
   return environment
 
 
 def run_command(argv, *, expect_fail=False, exit_status=0, env=None,
-                unset=(), cwd=REPO_ROOT, timeout=600, input=None,
-                preexec_fn=None):
-  """Runs ARGV to its end in command_environment(env, unset); the process.
+                unset=(), clean_env=False, cwd=REPO_ROOT, timeout=600,
+                input=None, preexec_fn=None):
+  """Runs ARGV to its end in command_environment(env, unset, clean_env); the
+  process.
 
   The one way tests run a program (tools/ and benchmarks/ aside): a
   console script, pip, make, or python through run_python. Its output is
@@ -50,11 +52,11 @@ def run_command(argv, *, expect_fail=False, exit_status=0, env=None,
   child before the program starts (resource limits).
   """
   proc = subprocess.run([str(arg) for arg in argv], cwd=cwd,
-                        env=command_environment(env, unset),
+                        env=command_environment(env, unset, clean_env),
                         capture_output=True, text=True, timeout=timeout,
                         input=input, preexec_fn=preexec_fn)
-  ending = (f"exit {proc.returncode}: {proc.stdout[-3000:]}"
-            f"{proc.stderr[-3000:]}")
+  ending = (f"{os.path.basename(proc.args[0])} exited {proc.returncode}: "
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
   if expect_fail:
     assert proc.returncode != 0, ending
   elif exit_status is not None:
