@@ -123,6 +123,7 @@ def test_cli_errors(files):
 
 # tfqa_score run as its console script does, then the modules it loaded.
 _SCORE_THEN_LIST_MODULES = """
+import sys
 from tfqa.cli import score
 sys.argv = ["tfqa_score", *sys.argv[1:]]
 try:
