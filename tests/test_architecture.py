@@ -561,13 +561,15 @@ def process_starts(path: str) -> list[str]:
 
 
 def test_only_conftest_starts_processes():
-  # tools/ and benchmarks/ are not tests: they start their own.
-  files = [os.path.join(directory, name)
-           for directory, _, names in os.walk(TESTS_DIR) for name in names
-           if name.endswith(".py") and name != "conftest.py"]
-  offenders = {os.path.relpath(path, TESTS_DIR): found
-               for path in sorted(files) if (found := process_starts(path))}
-  assert offenders == {}, (
+  # tests/helpers/ included; tools/ and benchmarks/ are not tests.
+  offenders = []
+  for directory, _, names in sorted(os.walk(TESTS_DIR)):
+    for name in sorted(set(names) - {"conftest.py"}):
+      if name.endswith(".py"):
+        path = os.path.join(directory, name)
+        offenders += [f"{os.path.relpath(path, TESTS_DIR)}:{start}"
+                      for start in process_starts(path)]
+  assert offenders == [], (
       "Tests starting processes other than through conftest's run_command, "
       f"run_python or start_command: {offenders}")
 
