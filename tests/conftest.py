@@ -6,6 +6,8 @@ import pathlib
 import re
 import shutil
 import string
+import subprocess
+import sys
 import types
 
 import pytest
@@ -24,33 +26,70 @@ def torch_pythons():
   return re.search(r"^TORCH_PYTHONS := (.*)$", makefile, re.M).group(1).split()
 
 
-def run_python(args, *, expect_fail=False, exit_status=0, env=None,
-               unset=(), cwd=REPO_ROOT, timeout=600, python=None,
-               preexec_fn=None):
-  """Runs `python ARGS` with this checkout's tfqa importable; the process.
-
-  The one way tests start a Python process (tools/ and the campaigns
-  aside). Asserts the exit status: non-zero with expect_fail, else
-  `exit_status` (None: any), showing the end of the output when it
-  differs. `env` adds variables, `unset` removes some of this process's;
-  `python` runs another interpreter (a second venv); `preexec_fn` runs
-  in the child before Python starts (resource limits).
-  """
-  import subprocess
-  import sys
-  environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                 "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+def command_environment(env=None, unset=(), clean=False):
+  """The environment of a process a test starts: this one's (none with
+  `clean`), with this checkout importable and TensorFlow's C++ logging off,
+  plus `env`, less the variables named in `unset`."""
+  environment = {**({} if clean else os.environ),
+                 "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+                 **(env or {})}
   for name in unset:
     environment.pop(name, None)
-  proc = subprocess.run([python or sys.executable, *map(str, args)], cwd=cwd,
-                        env=environment, capture_output=True, text=True,
-                        timeout=timeout, preexec_fn=preexec_fn)
+  return environment
+
+
+def run_command(argv, *, expect_fail=False, exit_status=0, env=None,
+                unset=(), clean_env=False, cwd=REPO_ROOT, timeout=600,
+                input=None, preexec_fn=None):
+  """Runs ARGV to its end in command_environment(env, unset, clean_env); the
+  process.
+
+  The one way tests run a program (tools/ and benchmarks/ aside): a
+  console script, pip, make, or python through run_python. Its output is
+  captured as text; `input` is written to its stdin. Asserts the exit
+  status: non-zero with expect_fail, else `exit_status` (None: any),
+  showing the end of the output when it differs. `preexec_fn` runs in the
+  child before the program starts (resource limits).
+  """
+  proc = subprocess.run([str(arg) for arg in argv], cwd=cwd,
+                        env=command_environment(env, unset, clean_env),
+                        capture_output=True, text=True, timeout=timeout,
+                        input=input, preexec_fn=preexec_fn)
+  ending = (f"{os.path.basename(proc.args[0])} exited {proc.returncode}: "
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
   if expect_fail:
-    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert proc.returncode != 0, ending
   elif exit_status is not None:
-    assert proc.returncode == exit_status, (
-        f"exit {proc.returncode}: {proc.stdout[-1000:]}{proc.stderr[-3000:]}")
+    assert proc.returncode == exit_status, ending
   return proc
+
+
+def run_python(args, *, python=None, **kwargs):
+  """run_command of `python ARGS` (`python`: another interpreter, e.g. a
+  second venv's; else this one)."""
+  return run_command([python or sys.executable, *args], **kwargs)
+
+
+def start_command(argv, *, env=None, unset=(), cwd=REPO_ROOT,
+                  output_file=None, discard_stdout=False):
+  """Starts ARGV in the background in command_environment(env, unset); the
+  Popen, for a test that signals or waits on it.
+
+  Its stdout and stderr are text pipes (read them with communicate(), which
+  also waits), stdout discarded with discard_stdout (a long run's progress
+  would fill the pipe), or both written to `output_file` together (readable
+  while it runs).
+  """
+  def start(stdout, stderr):
+    return subprocess.Popen([str(arg) for arg in argv], cwd=cwd,
+                            env=command_environment(env, unset),
+                            stdout=stdout, stderr=stderr, text=True)
+
+  if output_file is None:
+    return start(subprocess.DEVNULL if discard_stdout else subprocess.PIPE,
+                 subprocess.PIPE)
+  with open(output_file, "w", encoding="utf-8") as output:
+    return start(output, subprocess.STDOUT)  # the child keeps its own copy
 
 
 def tiny_vocab():

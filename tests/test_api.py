@@ -5,8 +5,6 @@ import inspect
 import json
 import os
 import pydoc
-import subprocess
-import sys
 
 import pytest
 
@@ -15,15 +13,12 @@ from tfqa import api
 from tfqa import config
 from tfqa.layout import rundir
 
-from conftest import REPO_ROOT
+from conftest import run_python
 
 
 def _python(script, *args):
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-  env.pop("TF_USE_LEGACY_KERAS", None)
-  proc = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO_ROOT,
-                        env=env, capture_output=True, text=True, timeout=900)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_python(["-c", script, *args], unset=("TF_USE_LEGACY_KERAS",),
+                    timeout=900)
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

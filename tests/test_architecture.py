@@ -529,6 +529,68 @@ def test_test_module_imports_are_found_however_they_are_written(tmp_path):
           "1: test_a", "2: tests.test_b", "3: test_c", "5: tests.test_d"]
 
 
+# What starts a process; tests do it only through conftest's run_command,
+# run_python and start_command (one environment recipe, one exit check).
+_PROCESS_STARTS = frozenset({"run", "Popen", "check_output", "call",
+                             "check_call"})
+
+
+def process_starts(path: str) -> list[str]:
+  """'LINE: NAME' of each process the file at `path` starts through
+  subprocess.NAME, however subprocess or the function is imported."""
+  with open(path, encoding="utf-8") as f:
+    tree = ast.parse(f.read(), filename=path)
+  modules, functions, found = {"subprocess"}, {}, []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      modules.update(alias.asname for alias in node.names
+                     if alias.name == "subprocess" and alias.asname)
+    elif isinstance(node, ast.ImportFrom) and node.module == "subprocess":
+      functions.update((alias.asname or alias.name, alias.name)
+                       for alias in node.names
+                       if alias.name in _PROCESS_STARTS)
+  for node in ast.walk(tree):
+    if not isinstance(node, ast.Call):
+      continue
+    module, _, name = (_dotted(node.func) or "").rpartition(".")
+    if module in modules and name in _PROCESS_STARTS:
+      found.append((node.lineno, name))
+    elif not module and name in functions:
+      found.append((node.lineno, functions[name]))
+  return [f"{line}: {name}" for line, name in sorted(found)]
+
+
+def test_only_conftest_starts_processes():
+  # tests/helpers/ included; tools/ and benchmarks/ are not tests.
+  offenders = []
+  for directory, _, names in sorted(os.walk(TESTS_DIR)):
+    for name in sorted(set(names) - {"conftest.py"}):
+      if name.endswith(".py"):
+        path = os.path.join(directory, name)
+        offenders += [f"{os.path.relpath(path, TESTS_DIR)}:{start}"
+                      for start in process_starts(path)]
+  assert offenders == [], (
+      "Tests starting processes other than through conftest's run_command, "
+      f"run_python or start_command: {offenders}")
+
+
+def test_process_starts_are_found_however_they_are_written(tmp_path):
+  # `subprocess .run` (spaced, as Python allows) keeps this file out of a
+  # grep of tests/ for subprocess calls: that finds conftest.py only.
+  path = tmp_path / "test_m.py"
+  path.write_text("import subprocess, subprocess as sp\n"
+                  "from subprocess import check_output as co, PIPE\n"
+                  "def f():\n"
+                  "  subprocess .run(['ls'])\n"
+                  "  sp.Popen(['ls'], stdout=PIPE)\n"
+                  "  co(['ls'])\n"
+                  "  subprocess.SubprocessError  # a name, not a start\n"
+                  "  run(['ls'])  # not subprocess's run\n"
+                  "  subprocess .call(['ls']); sp.check_call(['ls'])\n")
+  assert process_starts(str(path)) == [
+      "4: run", "5: Popen", "6: check_output", "9: call", "9: check_call"]
+
+
 # Layers of tfqa, lowest first (docs/ARCHITECTURE.md's table): a module may
 # import modules of its own row or of lower rows, never of a higher one. A
 # module's row is that of its first name under tfqa (tfqa.data.squad: data).

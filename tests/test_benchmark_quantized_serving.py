@@ -1,14 +1,11 @@
 """Smoke test of benchmarks/quantized_serving.py: --tiny mode in a subprocess, every path timed, last line `int8_onnx_speedup=<float>`."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_SAMPLE, needs_onnx
+from conftest import REPO_ROOT, SHARED_SAMPLE, needs_onnx, run_python
 from conftest import require_pretrained_model_dir
 
 _LAST_LINE = re.compile(r"^int8_onnx_speedup=(\d+\.\d{4})$")
@@ -23,13 +20,8 @@ def test_tiny_run_times_every_path_and_ends_with_the_speedup(tmp_path):
   else:
     from tfqa.data import sample  # pylint: disable=import-outside-toplevel
     data_file = sample.sample_path()
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3"}
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / "quantized_serving.py"),
-       "--tiny", f"--data={data_file}", f"--workdir={tmp_path}"],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_python([REPO_ROOT / "benchmarks" / "quantized_serving.py",
+                     "--tiny", f"--data={data_file}", f"--workdir={tmp_path}"])
   lines = proc.stdout.strip().splitlines()
   match = _LAST_LINE.match(lines[-1])
   assert match, f"last line {lines[-1]!r} is not int8_onnx_speedup=<float>"

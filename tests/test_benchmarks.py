@@ -3,13 +3,11 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from conftest import REPO_ROOT, SHARED_SAMPLE, assert_one_line_error
-from conftest import require_pretrained_model_dir
+from conftest import require_pretrained_model_dir, run_python
 
 # The last line every benchmark prints.
 _LAST_LINE = re.compile(r"^([a-z0-9_]+)=(-?\d+(\.\d+)?([eE][-+]?\d+)?)$")
@@ -24,19 +22,14 @@ def _data_file():
   return sample.sample_path()
 
 
-def _env():
-  return {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-          "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _run_tiny(script, tmp_path, *extra_args):
   """(JSON summary, last line) of a benchmark's --tiny run."""
   require_pretrained_model_dir(": the benchmarks use its vocab")
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--tiny",
-       f"--data={_data_file()}", f"--workdir={tmp_path}", *extra_args],
-      cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_python([REPO_ROOT / "benchmarks" / script, "--tiny",
+                     f"--data={_data_file()}", f"--workdir={tmp_path}",
+                     *extra_args])
   lines = proc.stdout.strip().splitlines()
   assert _LAST_LINE.match(lines[-1]), (
       f"last line {lines[-1]!r} is not `name=<float>`")
@@ -199,19 +192,15 @@ def test_checkpoint_overhead_tiny_figures_agree(tmp_path):
 @pytest.mark.slow
 def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   require_pretrained_model_dir(": the benchmarks use its vocab")
-  env = _env()
   results = tmp_path / "results.jsonl"
   # The budget arm is the ablation here (no third tfqa run): it is paired
   # with the strongest (the only) recipe arm, the unclipped recipe.
-  command = [sys.executable, str(REPO_ROOT / "benchmarks" /
-                                 "quality_parity.py"), "--tiny",
+  command = [REPO_ROOT / "benchmarks" / "quality_parity.py", "--tiny",
              f"--data={_data_file()}", f"--workdir={tmp_path / 'work'}",
              "--folds=4", "--seeds=1",
              "--arms=tfqa,recipe+max_grad_norm=0,tfqa+clip_norm=1",
              "--budget_arm=tfqa+clip_norm=1", f"--results={results}"]
-  first = subprocess.run(command, cwd=REPO_ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
-  assert first.returncode == 0, first.stderr[-3000:]
+  first = run_python(command)
   records = [json.loads(line) for line in results.read_text().splitlines()]
   # Labels by what ran: the spec `recipe+max_grad_norm=0` is recorded as
   # the label its settings earn.
@@ -258,9 +247,7 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   for name in ("eval_every_steps", "keep_best", "gradient_accumulation_steps"):
     del older["settings"]["resolved"]["train"][name]
   results.write_text("\n".join([json.dumps(older), *lines[1:]]) + "\n")
-  second = subprocess.run(command, cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-  assert second.returncode == 0, second.stderr[-3000:]
+  second = run_python(command)
   assert len(results.read_text().splitlines()) == 3
   # No "[  12s] tfqa fold 4 seed 0: ..." progress line: nothing trained.
   assert not [l for l in second.stdout.splitlines() if l.startswith("[")]
@@ -271,12 +258,8 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
 @pytest.mark.slow
 def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
   require_pretrained_model_dir(": the benchmarks use its vocab")
-  env = _env()
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / "gradient_norms.py"),
-       "--tiny", "--batches=3", f"--data={_data_file()}"],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_python([REPO_ROOT / "benchmarks" / "gradient_norms.py",
+                     "--tiny", "--batches=3", f"--data={_data_file()}"])
   lines = proc.stdout.strip().splitlines()
   table = [l.split() for l in lines if re.match(r"^\s+\d+\s", l)]
   assert [int(row[0]) for row in table] == [0, 1, 2]
@@ -296,12 +279,9 @@ def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
 
 
 def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_check.py"),
-       f"--workdir={tmp_path / 'work'}"],
-      cwd=REPO_ROOT, env={**_env(), "CUDA_VISIBLE_DEVICES": ""},
-      capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 1
+  proc = run_python([REPO_ROOT / "benchmarks" / "gpu_check.py",
+                     f"--workdir={tmp_path / 'work'}"],
+                    env={"CUDA_VISIBLE_DEVICES": ""}, exit_status=1)
   assert proc.stdout == ""
   assert_one_line_error(proc, (
       "gpu_check: TensorFlow sees no GPU on this machine "

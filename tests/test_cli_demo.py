@@ -2,15 +2,12 @@
 
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from tfqa.cli import demo
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import run_python
 
 
 def _eval_file(tmp_path, count):
@@ -134,11 +131,8 @@ def test_fresh_workdir_refuses_a_path_through_a_file_or_a_literal_tilde(
 def test_demo_refuses_a_users_directory_in_one_line(tmp_path):
   (tmp_path / "mine").mkdir()
   (tmp_path / "mine" / "results.csv").write_text("keep me")
-  proc = subprocess.run(
-      [sys.executable, "-m", "tfqa.cli.demo", "--workdir=mine"], cwd=tmp_path,
-      capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-  assert proc.returncode == 1
+  proc = run_python(["-m", "tfqa.cli.demo", "--workdir=mine"], cwd=tmp_path,
+                    exit_status=1, timeout=300)
   assert proc.stdout == ""
   assert proc.stderr.splitlines() == [
       "demo: error: --workdir=mine holds 1 entry the demo did not write "

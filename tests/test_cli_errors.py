@@ -10,13 +10,11 @@ file; no traceback; done within 30 s; and nothing in the working directory
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import REPO_ROOT, tiny_bert_config, tiny_squad, tiny_train_flags
+from conftest import run_python, tiny_bert_config, tiny_squad, tiny_train_flags
 from conftest import tiny_vocab
 
 _MODULES = {"tfqa_train": "tfqa.cli.train", "tfqa_eval": "tfqa.cli.evaluate",
@@ -26,13 +24,13 @@ _TIME_LIMIT_S = 30
 _NO_HUB_MODEL = "tfqa-no-such-org/no-such-model"
 
 
-def _env(**extra):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-         "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
-  if "HF_HUB_OFFLINE" not in extra:
-    env.pop("HF_HUB_OFFLINE", None)
-    env.pop("TRANSFORMERS_OFFLINE", None)
-  return env
+def _cli(module, *args, cwd, env=None, **kwargs):
+  """`python -m MODULE ARGS` in `cwd`: offline only where `env` says so."""
+  env = env or {}
+  unset = (() if "HF_HUB_OFFLINE" in env else
+           ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+  return run_python(["-m", module, *args], cwd=cwd, env=env, unset=unset,
+                    **kwargs)
 
 
 def _tiny_flags(**overrides):
@@ -65,11 +63,7 @@ def workdir(tmp_path_factory):
   (root / "binary.json").write_bytes(bytes(range(256)) * 8)
   with open(root / "huge.json", "wb") as f:
     f.truncate(4 << 30)  # 4 GiB of zeros, sparse: no disk space used
-  proc = subprocess.run(
-      [sys.executable, "-m", "tfqa.cli.train", "--model_dir=runs/a",
-       *_tiny_flags()], cwd=root, env=_env(), capture_output=True, text=True,
-      timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  _cli("tfqa.cli.train", "--model_dir=runs/a", *_tiny_flags(), cwd=root)
   assert os.path.isfile(root / "runs" / "a" / "eval" / "predictions.json")
   return root
 
@@ -383,12 +377,10 @@ def test_a_wrong_input_is_one_error_line(workdir, argv, expected, env):
   tool, *args = argv
   before = _snapshot(workdir)
   started = time.monotonic()
-  proc = subprocess.run([sys.executable, "-m", _MODULES[tool], *args],
-                        cwd=workdir, env=_env(**env), capture_output=True,
-                        text=True, timeout=_TIME_LIMIT_S * 4)
+  proc = _cli(_MODULES[tool], *args, cwd=workdir, env=env, exit_status=1,
+              timeout=_TIME_LIMIT_S * 4)
   elapsed = time.monotonic() - started
   output = proc.stdout + proc.stderr
-  assert proc.returncode == 1, output[-3000:]
   assert "Traceback" not in output, output[-3000:]
   errors = [line for line in proc.stderr.splitlines()
             if line.startswith(f"{tool}: error:")]
@@ -404,11 +396,8 @@ def test_require_gpu_without_a_gpu_is_one_line_and_writes_nothing(workdir):
   # Not in the table: seeing the GPUs needs TensorFlow, which takes longer
   # to import than the table's time limit on a loaded machine.
   before = _snapshot(workdir)
-  proc = subprocess.run(
-      [sys.executable, "-m", "tfqa.cli.train", *_train("--require_gpu")[1:]],
-      cwd=workdir, env=_env(CUDA_VISIBLE_DEVICES=""), capture_output=True,
-      text=True, timeout=600)
-  assert proc.returncode == 1, proc.stderr[-3000:]
+  proc = _cli("tfqa.cli.train", *_train("--require_gpu")[1:], cwd=workdir,
+              env={"CUDA_VISIBLE_DEVICES": ""}, exit_status=1)
   assert "Traceback" not in proc.stderr
   assert proc.stderr.splitlines()[-1] == (
       "tfqa_train: error: Invalid value for flag --require_gpu. Received: "

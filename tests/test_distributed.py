@@ -4,14 +4,14 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, tiny_bert_config, tiny_train_flags
+from conftest import run_command, start_command, tiny_bert_config
+from conftest import tiny_train_flags
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +35,9 @@ def no_dropout_files(tiny_files, tmp_path_factory):
   return dict(tiny_files, bert_config=str(config))
 
 
-def _env(weights_out, tmp_dir, tf_config=None):
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2",
-             TFQA_WEIGHTS_OUT=str(weights_out), TMPDIR=str(tmp_dir))
-  env.pop("TF_CONFIG", None)
-  if tf_config is not None:
-    env["TF_CONFIG"] = json.dumps(tf_config)
-  return env
+def _env(weights_out, tmp_dir):
+  return {"TF_CPP_MIN_LOG_LEVEL": "2", "TFQA_WEIGHTS_OUT": str(weights_out),
+          "TMPDIR": str(tmp_dir)}
 
 
 def _command(model_dir, flags):
@@ -58,19 +54,16 @@ def _start_workers(model_dir, flags, tmp_path, tag, *, output_to_file=False):
   for index in range(2):
     scratch = tmp_path / f"{tag}-tmp{index}"
     scratch.mkdir()
-    env = _env(tmp_path / f"{tag}-w{index}.npz", scratch,
-               {"cluster": cluster, "task": {"type": "worker",
-                                             "index": index}})
+    env = _env(tmp_path / f"{tag}-w{index}.npz", scratch)
+    env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {
+        "type": "worker", "index": index}})
     if output_to_file:
       env["PYTHONUNBUFFERED"] = "1"  # progress lines as they are printed
-    procs.append(subprocess.Popen(
+    procs.append(start_command(
         _command(model_dir, [*flags,
                              "--distribution_strategy=multi_worker_mirrored"]),
-        cwd=REPO_ROOT, env=env,
-        stdout=(open(tmp_path / f"{tag}-out{index}.txt", "w")
-                if output_to_file else subprocess.PIPE),
-        stderr=subprocess.STDOUT if output_to_file else subprocess.PIPE,
-        text=True))
+        env=env, output_file=(tmp_path / f"{tag}-out{index}.txt"
+                              if output_to_file else None)))
   return procs
 
 
@@ -97,10 +90,8 @@ def test_two_workers_match_one_worker_and_only_the_chief_writes(
   single_dir = tmp_path / "single"
   scratch = tmp_path / "single-tmp"
   scratch.mkdir()
-  proc = subprocess.run(_command(single_dir, flags), cwd=REPO_ROOT,
-                        env=_env(tmp_path / "single.npz", scratch),
-                        capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  run_command(_command(single_dir, flags),
+              env=_env(tmp_path / "single.npz", scratch), unset=("TF_CONFIG",))
 
   model_dir = tmp_path / "two"
   logs = _wait_all(_start_workers(model_dir, flags, tmp_path, "two"))
@@ -172,10 +163,8 @@ def test_accumulated_micro_batches_on_two_workers_match_one_large_batch(
                            train_batch_size=4, eval_file=None)
   scratch = tmp_path / "single-tmp"
   scratch.mkdir()
-  proc = subprocess.run(_command(tmp_path / "single", flags), cwd=REPO_ROOT,
-                        env=_env(tmp_path / "single.npz", scratch),
-                        capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  run_command(_command(tmp_path / "single", flags),
+              env=_env(tmp_path / "single.npz", scratch), unset=("TF_CONFIG",))
   logs = _wait_all(_start_workers(
       tmp_path / "two", [*flags, "--gradient_accumulation_steps=2"],
       tmp_path, "two"))

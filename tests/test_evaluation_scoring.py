@@ -1,15 +1,12 @@
 """Tests for tfqa.evaluation.scoring and the tfqa_score entry point."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from tfqa.evaluation import scoring
 
-from conftest import REPO_ROOT, tiny_squad
+from conftest import run_python, tiny_squad
 
 
 @pytest.fixture
@@ -93,9 +90,8 @@ def test_bad_na_prob_file_is_named(files):
 
 
 def _score_cli(*args):
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "tfqa.cli.score", *args],
-                        env=env, capture_output=True, text=True, timeout=300)
+  return run_python(["-m", "tfqa.cli.score", *args], exit_status=None,
+                    timeout=300)
 
 
 def test_cli_prints_official_keys_and_reports_missing(files):
@@ -140,11 +136,8 @@ finally:
 def test_cli_does_not_import_tensorflow(files):
   root, v1, _ = files
   predictions = _write(root / "p.json", {"p0q0": "paris"})
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-  proc = subprocess.run([sys.executable, "-c", _SCORE_THEN_LIST_MODULES, v1,
-                         predictions], env=env, capture_output=True,
-                        text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr
+  proc = run_python(["-c", _SCORE_THEN_LIST_MODULES, v1, predictions],
+                    timeout=300)
   assert json.loads(proc.stdout)["exact_match"] == pytest.approx(100 / 8)
   modules = set(json.loads(proc.stderr.splitlines()[-1].replace("'", '"')))
   assert "tfqa" in modules and "absl" in modules

@@ -4,7 +4,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -19,8 +18,8 @@ from tfqa.data import windows as features
 from tfqa.inference import predictor as predictor_lib
 from tfqa.inference import trained_model
 
-from conftest import assert_one_line_error, code_block, run_python
-from conftest import tiny_train_flags, torch_pythons
+from conftest import assert_one_line_error, code_block, run_command
+from conftest import run_python, torch_pythons
 
 
 _run = run_python
@@ -420,10 +419,8 @@ def test_saved_model_cli_lists_both_signatures(version_dir):
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   if not os.path.exists(cli):
     pytest.skip(f"{cli} is not installed")
-  proc = subprocess.run([cli, "show", "--all", "--dir", version_dir],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  proc = run_command([cli, "show", "--all", "--dir", version_dir],
+                     timeout=300)
   assert "signature_def['serving_default']" in proc.stdout
   assert "signature_def['predict_logits']" in proc.stdout
   assert "inputs['question'] tensor_info" in proc.stdout

@@ -1,7 +1,6 @@
 """Tests for tfqa.export.publish: atomic replacement through the Publisher seam; what a killed export leaves is cleaned up by the next one."""
 
 import os
-import subprocess
 import sys
 
 import pytest
@@ -9,11 +8,13 @@ import pytest
 from tfqa import export
 from tfqa.export import publish
 
+from conftest import start_command
+
 
 def _dead_pid():
   """The id of a process that has exited (and was reaped)."""
-  proc = subprocess.Popen([sys.executable, "-c", "pass"])
-  proc.wait()
+  proc = start_command([sys.executable, "-c", "pass"])
+  proc.communicate()
   return proc.pid
 
 

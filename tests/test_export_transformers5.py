@@ -31,7 +31,8 @@ from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
 from tfqa.inference import trained_model
 
-from conftest import REPO_ROOT, code_block, torch_pythons
+from conftest import REPO_ROOT, code_block, run_command, run_python
+from conftest import torch_pythons
 
 # What the environment holds besides torch (pinned: constraints.txt).
 TRANSFORMERS5 = "transformers>=5,<6"
@@ -40,6 +41,8 @@ CACHE_VARIABLE = "TFQA_TEST_CACHE"
 _DEFAULT_CACHE = os.path.join("~", ".cache", "tfqa-tests")
 _READY = "ready.json"
 _INSTALL_TIMEOUT_S = 1800
+# The second environment sees nothing of this checkout.
+_NOT_THIS_CHECKOUT = ("PYTHONPATH", "TF_USE_LEGACY_KERAS")
 
 
 def torch_requirement():
@@ -72,24 +75,22 @@ def _build(directory):
   shutil.rmtree(staging, ignore_errors=True)
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   started = time.monotonic()
-  subprocess.run([sys.executable, "-m", "venv", staging], check=True,
-                 timeout=300)
   python = os.path.join(staging, "bin", "python")
-  proc = subprocess.run(
-      [python, "-m", "pip", "install", "--quiet", TRANSFORMERS5,
-       torch_requirement()], capture_output=True, text=True,
-      timeout=_INSTALL_TIMEOUT_S)
-  if proc.returncode != 0:
-    shutil.rmtree(staging, ignore_errors=True)
-    errors = [line for line in proc.stderr.splitlines()
-              if line.startswith("ERROR")] or proc.stderr.splitlines()[-3:]
-    return False, " ".join(errors)[:600]
-  versions = subprocess.run(
-      [python, "-c", "import json, torch, transformers; print(json.dumps("
-       "{'torch': torch.__version__, 'transformers': "
-       "transformers.__version__}))"],
-      capture_output=True, text=True, timeout=300, check=True)
-  ready = {**json.loads(versions.stdout),
+  for argv, timeout in (
+      ([sys.executable, "-m", "venv", staging], 300),
+      ([python, "-m", "pip", "install", "--quiet", TRANSFORMERS5,
+        torch_requirement()], _INSTALL_TIMEOUT_S),
+      ([python, "-c", "import json, torch, transformers; print(json.dumps("
+        "{'torch': torch.__version__, 'transformers': "
+        "transformers.__version__}))"], 300)):
+    proc = run_command(argv, exit_status=None, timeout=timeout,
+                       unset=_NOT_THIS_CHECKOUT)
+    if proc.returncode != 0:
+      shutil.rmtree(staging, ignore_errors=True)
+      errors = [line for line in proc.stderr.splitlines()
+                if line.startswith("ERROR")] or proc.stderr.splitlines()[-3:]
+      return False, " ".join(errors)[:600]
+  ready = {**json.loads(proc.stdout),
            "build_seconds": round(time.monotonic() - started)}
   with open(os.path.join(staging, _READY), "w", encoding="utf-8") as f:
     json.dump(ready, f)
@@ -130,13 +131,10 @@ def transformers5_python():
 
 def _run(python, code, *args, cwd):
   """Runs `code` in the transformers 5 venv, offline; its stdout."""
-  env = {k: v for k, v in os.environ.items()
-         if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
-  env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-  proc = subprocess.run([python, "-c", code, *map(str, args)], cwd=cwd,
-                        env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc.stdout
+  return run_python(["-c", code, *args], python=python, cwd=cwd,
+                    env={"HF_HUB_OFFLINE": "1",
+                         "TRANSFORMERS_VERBOSITY": "error"},
+                    unset=_NOT_THIS_CHECKOUT).stdout
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -15,7 +14,7 @@ import pytest
 from tfqa import config
 from tfqa.layout import rundir
 
-from conftest import REPO_ROOT, run_python, tiny_train_flags
+from conftest import run_python, start_command, tiny_train_flags
 
 RUN_CONFIG = config.RunConfig(
     model=config.ModelConfig(model="minilm-l6"),
@@ -419,13 +418,10 @@ def test_a_held_lease_is_renewed_by_its_heartbeat():
 
 def _start_paused_train(files, model_dir, go):
   """tfqa_train that holds `model_dir` after step 2 until `go` exists."""
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-  process = subprocess.Popen(
+  process = start_command(
       [sys.executable, "-m", "tests.helpers.paused_train",
        "--pause_after_step=2", f"--resume_when={go}",
-       f"--model_dir={model_dir}", *tiny_train_flags(files)],
-      cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True)
+       f"--model_dir={model_dir}", *tiny_train_flags(files)])
   deadline = time.monotonic() + 600
   while not os.path.exists(f"{go}.paused"):
     assert process.poll() is None, process.communicate()[1][-3000:]

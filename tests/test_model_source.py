@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -10,8 +9,8 @@ import pytest
 from tfqa import config
 from tfqa.model import source as model_source
 
-from conftest import REPO_ROOT
 from conftest import require_pretrained_model_dir
+from conftest import run_python
 from conftest import width8_bert_config
 
 TINY_BERT = width8_bert_config()
@@ -44,9 +43,7 @@ def test_resolving_a_model_imports_no_tensorflow(tf_model_dir):
           "source.resolve(config.ModelConfig(model=sys.argv[1])); "
           "print(sorted({'tensorflow', 'transformers', 'huggingface_hub'} & "
           "{m.split('.')[0] for m in sys.modules}))")
-  out = subprocess.run([sys.executable, "-c", code, tf_model_dir],
-                       cwd=REPO_ROOT, capture_output=True, text=True,
-                       check=True).stdout
+  out = run_python(["-c", code, tf_model_dir]).stdout
   assert out.strip() == "[]"
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_python
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -164,8 +164,6 @@ def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
 
 
 def test_install_cell_refuses_a_wheel_without_its_pins(tmp_path):
-  import subprocess
-  import sys
   import zipfile
   wheel = tmp_path / "tfqa-0.0.1-py3-none-any.whl"
   with zipfile.ZipFile(wheel, "w") as archive:
@@ -177,9 +175,8 @@ def test_install_cell_refuses_a_wheel_without_its_pins(tmp_path):
       _code_cells(notebook)[0].source,
       f"TFQA_WHEEL = {str(wheel)!r}",
       _install_cell(notebook)])
-  proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=120)
-  assert proc.returncode != 0
+  proc = run_python(["-c", script], cwd=tmp_path, expect_fail=True,
+                    timeout=120)
   assert proc.stderr.strip().splitlines()[-1] == (
       f"ValueError: TFQA_WHEEL={str(wheel)!r} holds 0 share/tfqa/"
       f"constraints.txt; expected 1 (a wheel built by `make wheel`).")

@@ -7,19 +7,22 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import zipfile
 
 import pytest
 
-from conftest import REPO_ROOT, tiny_train_flags, torch_pythons
+from conftest import REPO_ROOT, run_command, run_python, start_command
+from conftest import tiny_train_flags, torch_pythons
 
 # The second Python's preference: Colab's first (the install cell's home).
 SECOND_PYTHON_PREFERENCE = ("3.13", "3.12", "3.11")
 # Names a second Python for the install test instead of searching for one.
 SECOND_PYTHON_VARIABLE = "TFQA_SECOND_PYTHON"
+# A PYTHONPATH naming this checkout would make pip see tfqa as installed
+# (its egg-info) and a venv import the checkout instead of its own tfqa.
+_NOT_THIS_CHECKOUT = ("PYTHONPATH",)
 
 
 def _read(name):
@@ -83,9 +86,8 @@ def test_makefile_installs_the_torch_extra_on_python_3_11_only(
   fake.parent.mkdir(parents=True)
   fake.write_text(f"#!/bin/sh\necho {version}\n")
   fake.chmod(0o755)
-  proc = subprocess.run([shutil.which("make"), "-n", "venv"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60)
-  assert proc.returncode == 0, proc.stderr
+  proc = run_command([shutil.which("make"), "-n", "venv"], cwd=tmp_path,
+                     timeout=60)
   assert [line for line in proc.stdout.splitlines() if "pip install" in line
           ] == [
       f".venv/bin/python -m pip install --quiet -c constraints.txt -e "
@@ -122,14 +124,12 @@ def test_supported_pythons_agree_across_setup_cfg_makefile_and_docs():
     assert "Python 3.11, 3.12 and 3.13" in head, name
 
 
-def _make_env(**overrides):
-  """The environment for a make run by a test: without the variables of a
-  make that runs the tests (`make PYTHON=... test` passes PYTHON down in
+def _make(argv, *, cwd, **kwargs):
+  """run_command for a make run by a test: without the variables of a make
+  that runs the tests (`make PYTHON=... test` passes PYTHON down in
   MAKEFLAGS, which would override what the test sets up)."""
-  env = {k: v for k, v in os.environ.items()
-         if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
-                      "PYTHON")}
-  return {**env, **overrides}
+  return run_command(argv, cwd=cwd, timeout=60, unset=(
+      "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON"), **kwargs)
 
 
 def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
@@ -140,18 +140,15 @@ def test_makefile_refuses_an_unsupported_python_in_one_line(tmp_path):
   fake = tmp_path / "python2.7"
   fake.write_text("#!/bin/sh\necho 2.7\n")
   fake.chmod(0o755)
-  proc = subprocess.run(["make", "venv", f"PYTHON={fake}"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60,
-                        env=_make_env())
-  assert proc.returncode != 0
+  proc = _make(["make", "venv", f"PYTHON={fake}"], cwd=tmp_path,
+               expect_fail=True)
   assert proc.stderr.splitlines()[0] == (
       f"make: tfqa needs Python 3.13 3.12 3.11 (newest first); PYTHON={fake} "
       f"is Python 2.7: install one, or pass PYTHON=/path/to/python3.1x")
   assert not (tmp_path / ".venv").exists()
   # No python3.1x on the PATH at all (make and sh by absolute path).
-  proc = subprocess.run(["/bin/sh", "-c", f"{shutil.which('make')} venv"],
-                        cwd=tmp_path, capture_output=True, text=True,
-                        timeout=60, env=_make_env(PATH=str(tmp_path)))
+  proc = _make(["/bin/sh", "-c", f"{shutil.which('make')} venv"],
+               cwd=tmp_path, env={"PATH": str(tmp_path)}, exit_status=None)
   assert "none of python3.13 python3.12 python3.11 runs here" in (
       proc.stderr.splitlines()[0])
 
@@ -168,10 +165,10 @@ def test_makefile_picks_the_newest_supported_python_on_the_path(tmp_path):
   broken = bin_dir / "python3.13"  # a pyenv shim for a version not enabled
   broken.write_text("#!/bin/sh\nexit 127\n")
   broken.chmod(0o755)
-  proc = subprocess.run(
-      [shutil.which("make"), "-n", "-f", str(REPO_ROOT / "Makefile"),
-       ".venv/bin/python"], cwd=tmp_path, capture_output=True, text=True,
-      timeout=60, env=_make_env(PATH=f"{bin_dir}:/usr/bin:/bin"))
+  proc = _make(
+      [shutil.which("make"), "-n", "-f", REPO_ROOT / "Makefile",
+       ".venv/bin/python"], cwd=tmp_path,
+      env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, exit_status=None)
   assert "python3.12 -m venv .venv" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -194,12 +191,16 @@ def test_every_directory_of_the_package_is_a_regular_package():
   assert missing == []
 
 
+def _build_wheel(dist):
+  """This checkout's wheel, built into `dist`."""
+  run_python(["-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+              "-w", dist, REPO_ROOT], unset=_NOT_THIS_CHECKOUT)
+
+
 @pytest.mark.slow
 def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   dist = tmp_path / "dist"
-  subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                  "--no-build-isolation", "-q", "-w", str(dist),
-                  str(REPO_ROOT)], check=True, timeout=600)
+  _build_wheel(dist)
   wheels = list(dist.glob("tfqa-*.whl"))
   assert len(wheels) == 1
   names = zipfile.ZipFile(wheels[0]).namelist()
@@ -207,34 +208,29 @@ def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
   assert "tfqa/cli/train.py" in names
   assert not any(name.startswith("tests/") for name in names)
   venv = tmp_path / "venv"
-  subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+  run_python(["-m", "venv", venv], unset=_NOT_THIS_CHECKOUT)
   python = venv / "bin" / "python"
-  # A PYTHONPATH naming this checkout would make pip see tfqa as installed
-  # (its egg-info) and the venv import the checkout instead of the wheel.
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   # Dependencies come from the pip cache/registry with the project's pins.
-  subprocess.run([str(python), "-m", "pip", "install", "-q", "-c",
-                  str(REPO_ROOT / "constraints.txt"), str(wheels[0])],
-                 check=True, timeout=1200, env=env)
+  run_python(["-m", "pip", "install", "-q", "-c",
+              REPO_ROOT / "constraints.txt", wheels[0]], python=python,
+             timeout=1200, unset=_NOT_THIS_CHECKOUT)
   check = ("import os, tfqa, tfqa.data.sample, tfqa.data.windows, tfqa.training.trainer; "
            "assert os.path.exists(tfqa.data.sample.sample_path()); "
            "print(tfqa.__version__, tfqa.__file__)")
-  proc = subprocess.run([str(python), "-c", check], capture_output=True,
-                        text=True, cwd=tmp_path, timeout=300,
-                        env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  proc = run_python(["-c", check], python=python, cwd=tmp_path, timeout=300,
+                    unset=_NOT_THIS_CHECKOUT)
   assert str(venv) in proc.stdout
-  proc = subprocess.run([str(venv / "bin" / "tfqa_train"), "--help"],
-                        capture_output=True, text=True, timeout=300, env=env)
-  assert proc.returncode == 0 and "Optimisation:" in proc.stdout
+  proc = run_command([venv / "bin" / "tfqa_train", "--help"], timeout=300,
+                     unset=_NOT_THIS_CHECKOUT)
+  assert "Optimisation:" in proc.stdout
 
 
 def _python_version(python):
   """"3.x" of an interpreter, or None when it does not run."""
   try:
-    proc = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True, text=True, timeout=60)
+    proc = run_python(
+        ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        python=python, exit_status=None, timeout=60)
   except OSError:
     return None
   return proc.stdout.strip() if proc.returncode == 0 else None
@@ -311,30 +307,26 @@ def second_venv(tmp_path_factory):
     pytest.skip(message)
   version, python = found
   root = tmp_path_factory.mktemp("second_python")
-  subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                  "--no-build-isolation", "-q", "-w", str(root / "dist"),
-                  str(REPO_ROOT)], check=True, timeout=600)
+  _build_wheel(root / "dist")
   [wheel] = (root / "dist").glob("tfqa-*.whl")
   venv = root / "venv"
-  subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
+  run_python(["-m", "venv", venv], python=python, timeout=300,
+             unset=_NOT_THIS_CHECKOUT)
   cells = root / "cells"
   cells.mkdir()
   (cells / "settings.py").write_text(_code_cells("quickstart.ipynb")[0],
                                      encoding="utf-8")
   (cells / "install.py").write_text(install_cell("quickstart.ipynb"),
                                     encoding="utf-8")
-  # Nothing of this checkout may leak into the venv's imports.
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  env["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
   def run_install_cell(overrides):
-    return subprocess.run(
-        [str(venv / "bin" / "python"), "-c", _AS_ON_COLAB,
-         str(cells / "settings.py"), str(cells / "install.py"), overrides],
-        cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    return run_python(
+        ["-c", _AS_ON_COLAB, cells / "settings.py", cells / "install.py",
+         overrides], python=venv / "bin" / "python", cwd=root,
+        exit_status=None, timeout=1800, unset=_NOT_THIS_CHECKOUT)
 
   proc = run_install_cell(f"TFQA_WHEEL = {str(wheel)!r}")
-  return {"version": version, "venv": venv, "root": root, "env": env,
+  return {"version": version, "venv": venv, "root": root,
           "wheel": wheel, "run_install_cell": run_install_cell,
           "first_install": proc}
 
@@ -350,11 +342,10 @@ def test_install_cell_installs_the_wheel_with_its_pins_on_a_second_python(
   assert "tensorflow 2.21.0, tensorflow-text 2.21.1" in line, line
   assert line.endswith(f"as pinned by {second_venv['wheel']}."), line
   # The wheel carried the pins; the install put them in the venv too.
-  venv_python = str(second_venv["venv"] / "bin" / "python")
-  proc = subprocess.run(
-      [venv_python, "-c", "from tfqa import pins; print(pins.constraints_path())"],
-      cwd=second_venv["root"], env=second_venv["env"], capture_output=True,
-      text=True, timeout=300)
+  proc = run_python(
+      ["-c", "from tfqa import pins; print(pins.constraints_path())"],
+      python=second_venv["venv"] / "bin" / "python", cwd=second_venv["root"],
+      exit_status=None, timeout=300, unset=_NOT_THIS_CHECKOUT)
   assert proc.stdout.strip() == str(
       second_venv["venv"] / "share" / "tfqa" / "constraints.txt"), proc.stderr
   assert (second_venv["venv"] / "share" / "tfqa" / "constraints.txt"
@@ -364,8 +355,8 @@ def test_install_cell_installs_the_wheel_with_its_pins_on_a_second_python(
 @pytest.mark.slow
 @pytest.mark.second_python
 def test_install_cell_from_a_git_repository_on_a_second_python(second_venv):
-  branch = subprocess.run(["git", "-C", str(REPO_ROOT), "symbolic-ref",
-                           "--short", "HEAD"], capture_output=True, text=True)
+  branch = run_command(["git", "-C", REPO_ROOT, "symbolic-ref", "--short",
+                        "HEAD"], exit_status=None)
   if branch.returncode != 0:
     pytest.skip(f"{REPO_ROOT} is not a git checkout on a branch")
   assert second_venv["first_install"].returncode == 0
@@ -378,12 +369,10 @@ def test_install_cell_from_a_git_repository_on_a_second_python(second_venv):
   assert "restarting" not in proc.stdout
 
 
-def _tfqa(venv, tool, *args, env):
+def _tfqa(venv, tool, *args):
   """Runs one of the venv's console scripts; the finished process."""
-  proc = subprocess.run([str(venv / "bin" / tool), *args], env=env,
-                        capture_output=True, text=True, timeout=900)
-  assert proc.returncode == 0, f"{tool}: {proc.stderr[-3000:]}"
-  return proc
+  return run_command([venv / "bin" / tool, *args], timeout=900,
+                     unset=_NOT_THIS_CHECKOUT)
 
 
 @pytest.mark.slow
@@ -391,15 +380,15 @@ def _tfqa(venv, tool, *args, env):
 def test_train_kill_resume_export_predict_on_a_second_python(
     second_venv, tiny_files, tmp_path):
   assert second_venv["first_install"].returncode == 0
-  venv, env = second_venv["venv"], second_venv["env"]
+  venv = second_venv["venv"]
   model_dir, export_dir = tmp_path / "run", tmp_path / "export"
   checkpoints = model_dir / "checkpoints"
   # Long enough to be killed right after its first checkpoint.
-  train = subprocess.Popen(
-      [str(venv / "bin" / "tfqa_train"), f"--model_dir={model_dir}",
+  train = start_command(
+      [venv / "bin" / "tfqa_train", f"--model_dir={model_dir}",
        *tiny_train_flags(tiny_files, max_steps=5000, num_train_epochs=2000,
                          save_every_steps=3, deterministic=False)],
-      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+      unset=_NOT_THIS_CHECKOUT, discard_stdout=True)
   deadline = time.monotonic() + 600
   while not (checkpoints / "checkpoint").exists():
     assert train.poll() is None, train.stderr.read()[-3000:]
@@ -413,13 +402,13 @@ def test_train_kill_resume_export_predict_on_a_second_python(
   # Resume with only the run directory, shortened to a few more steps.
   total = killed_at + 6
   _tfqa(venv, "tfqa_train", f"--model_dir={model_dir}",
-        f"--max_steps={total}", env=env)
+        f"--max_steps={total}")
   with open(model_dir / "train_log.jsonl", encoding="utf-8") as f:
     steps = [json.loads(line)["step"] for line in f]
   assert steps == list(range(1, total + 1))
   _tfqa(venv, "tfqa_export", f"--model_dir={model_dir}",
-        f"--export_dir={export_dir}", env=env)
+        f"--export_dir={export_dir}")
   proc = _tfqa(venv, "tfqa_predict", f"--model={export_dir}",
                "--question=what is the capital of france ?",
-               "--context=paris is the capital city of france .", env=env)
+               "--context=paris is the capital city of france .")
   assert proc.stdout.startswith("answer: "), proc.stdout

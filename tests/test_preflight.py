@@ -1,15 +1,13 @@
 """Tests for tfqa.preflight: each command's inputs checked before any work, without TensorFlow."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tfqa import config
 from tfqa import preflight
 
-from conftest import REPO_ROOT, tiny_squad
+from conftest import run_python, tiny_squad
 
 
 @pytest.fixture
@@ -81,8 +79,7 @@ def test_a_run_without_checkpoints_says_so(workdir):
 def test_preflight_does_not_import_tensorflow():
   code = ("import sys; from tfqa import preflight; "
           "print('tensorflow' in sys.modules, 'transformers' in sys.modules)")
-  out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
-                       capture_output=True, text=True, check=True).stdout
+  out = run_python(["-c", code]).stdout
   assert out.split() == ["False", "False"]
 
 

@@ -5,12 +5,11 @@ import io
 import json
 import math
 import re
-import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_python
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import quality_arms  # pylint: disable=wrong-import-position
@@ -201,13 +200,9 @@ def test_the_report_names_missing_runs_and_invents_no_difference():
 
 
 def _report_of_the_committed_file():
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "benchmarks" / "quality_parity.py"),
-       f"--results={RESULTS}", "--report_only"],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-      env={"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PATH": "/usr/bin:/bin"})
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_python([REPO_ROOT / "benchmarks" / "quality_parity.py",
+                     f"--results={RESULTS}", "--report_only"], timeout=300,
+                    env={"PATH": "/usr/bin:/bin"}, clean_env=True)
   table = {}
   for line in proc.stdout.splitlines():
     m = re.match(r"^(\S+) +(\S+) +(\d+) +(\d+) +([+-]\d+\.\d+) +\S+ +"

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import tensorflow as tf
 from tfqa import config
 from tfqa import serving
 
-from conftest import tiny_bert_config
+from conftest import run_python, tiny_bert_config
 from helpers.serving_graph import (DECODE, EMPTY_QUESTION, FEATURES, PAIRS,
                                    LookupLogits, answer_pairs,
                                    assert_matches_reference, reference,
@@ -173,11 +171,8 @@ def test_saved_model_answers_in_a_fresh_process(serving_saved_model, tmp_path):
   inputs.write_text(json.dumps({"questions": [q for q, _ in PAIRS],
                                 "contexts": [c for _, c in PAIRS]}),
                     encoding="utf-8")
-  result = subprocess.run(
-      [sys.executable, "-c", _FRESH_PROCESS_SCRIPT, str(inputs), export_dir],
-      capture_output=True, text=True, timeout=120, check=False,
-      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, cwd=str(tmp_path))
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_python(["-c", _FRESH_PROCESS_SCRIPT, inputs, export_dir],
+                      timeout=120, cwd=tmp_path)
   got = json.loads(result.stdout.strip().splitlines()[-1])
   want = answer_pairs(module, PAIRS)
   assert got["answer"] == want["answer"]

@@ -1,23 +1,16 @@
 """The reliability campaigns of tools/ in their small (CI) modes: each must run clean and report its counts."""
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_python
 
 pytestmark = pytest.mark.slow
 
 
 def _campaign(script, tmp_path, *args):
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-  proc = subprocess.run(
-      [sys.executable, str(REPO_ROOT / "tools" / script), "--small",
-       f"--workdir={tmp_path}", *args],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
-  assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+  proc = run_python([REPO_ROOT / "tools" / script, "--small",
+                     f"--workdir={tmp_path}", *args], timeout=1200)
   assert "failures: 0" in proc.stdout
   return proc.stdout
 

@@ -5,8 +5,6 @@ import glob
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -14,7 +12,7 @@ import tensorflow as tf
 from tfqa.training import callbacks as train_callbacks
 from tfqa.training import trainer
 
-from conftest import REPO_ROOT, tiny_train_settings
+from conftest import run_python, tiny_train_settings
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +26,10 @@ def _run(spec, *, expect_kill=False):
   spec = dict(spec)
   spec["settings"] = tiny_train_settings(spec.pop("files"),
                                          **spec.get("settings", {}))
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-  proc = subprocess.run(
-      [sys.executable, "-m", "tests.helpers.callbacks_train",
-       json.dumps(spec)], cwd=REPO_ROOT, env=env, capture_output=True,
-      text=True, timeout=600)
+  proc = run_python(["-m", "tests.helpers.callbacks_train", json.dumps(spec)],
+                    exit_status=-signal.SIGKILL if expect_kill else 0)
   if expect_kill:
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     return None, proc.stdout
-  assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout
 
 
