@@ -1,4 +1,4 @@
-"""Tests for tfqa.inference.logits: the logits function of each model kind, the window loop, max_abs_diff."""
+"""Tests for tfqa.inference.logits: a Keras model's float32 logits, the logits function of each model kind, the window loop, max_abs_diff."""
 
 import sys
 
@@ -7,8 +7,60 @@ import pytest
 import tensorflow as tf
 
 from tfqa.inference import logits as logits_lib
+from tfqa.model import modeling
+from tfqa.model import source as model_source
 
 from conftest import FakeQAModel
+
+
+def _inputs(batch, length, **extra):
+  ids = np.arange(batch * length, dtype=np.int32).reshape(batch, length) % 50
+  return {"input_ids": tf.constant(ids),
+          "attention_mask": tf.ones((batch, length), tf.int32),
+          "token_type_ids": tf.zeros((batch, length), tf.int32), **extra}
+
+
+def _tiny_model(bert_config_file, vocab_file, *, dropout=True):
+  model, _ = modeling.build_model(
+      model_source.ModelSource("bert_config", bert_config_file, vocab_file),
+      dropout=dropout)
+  return model
+
+
+def test_model_logits_are_float32_batch_by_length(bert_config_file, vocab_file):
+  model = _tiny_model(bert_config_file, vocab_file)
+  inputs = _inputs(3, 7, example_index=tf.constant([0, 1, 2]))
+  start, end = logits_lib.model_logits(model, inputs)
+  assert start.dtype == end.dtype == tf.float32
+  assert start.shape == end.shape == (3, 7)
+  outputs = model({k: inputs[k] for k in ("input_ids", "attention_mask",
+                                          "token_type_ids")}, training=False)
+  np.testing.assert_array_equal(start.numpy(), outputs.start_logits.numpy())
+  np.testing.assert_array_equal(end.numpy(), outputs.end_logits.numpy())
+
+
+def test_model_logits_without_dropout_are_deterministic_in_training(
+    bert_config_file, vocab_file):
+  model = _tiny_model(bert_config_file, vocab_file, dropout=False)
+  inputs = _inputs(2, 5)
+  first, _ = logits_lib.model_logits(model, inputs, training=True)
+  second, _ = logits_lib.model_logits(model, inputs, training=False)
+  np.testing.assert_allclose(first.numpy(), second.numpy(), rtol=1e-6)
+
+
+def test_model_logits_are_float32_under_mixed_float16(bert_config_file,
+                                                       vocab_file):
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  tf_keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    model = _tiny_model(bert_config_file, vocab_file)
+    start, end = logits_lib.model_logits(model, _inputs(2, 5))
+    raw = model(_inputs(2, 5), training=False).start_logits
+  finally:
+    tf_keras.mixed_precision.set_global_policy("float32")
+  assert raw.dtype == tf.float16
+  assert start.dtype == end.dtype == tf.float32
+  np.testing.assert_array_equal(start.numpy(), raw.numpy().astype(np.float32))
 
 
 def _counting_model():

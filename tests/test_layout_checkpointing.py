@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfqa.layout import checkpointing
+from tfqa.inference import logits as logits_lib
 from tfqa.model import modeling
 from tfqa.model import source as model_source
 from tfqa.training import optimization
@@ -42,7 +43,7 @@ def _train_one_step(state):
             "attention_mask": tf.ones([1, 7], tf.int32),
             "token_type_ids": tf.constant([[0, 0, 0, 0, 1, 1, 1]])}
   with tf.GradientTape() as tape:
-    start, end = modeling.logits(state.model, inputs, training=True)
+    start, end = logits_lib.model_logits(state.model, inputs, training=True)
     loss = tf.reduce_sum(start) + tf.reduce_sum(end)
   variables = state.model.trainable_variables
   state.optimizer.apply_gradients(zip(tape.gradient(loss, variables),

@@ -1,10 +1,9 @@
-"""Tests for tfqa.layout.exportdir: the export layout's manifest reading, digests, versions and SavedModel signatures."""
+"""Tests for tfqa.layout.exportdir: the export layout's manifest reading, digests and versions."""
 
 import hashlib
 import json
 
 import pytest
-import tensorflow as tf
 
 from tfqa.layout import exportdir
 
@@ -37,24 +36,3 @@ def test_versions_count_only_numbered_directories(tmp_path):
   (tmp_path / "8").write_text("a file, not a version")
   assert exportdir.existing_versions(str(tmp_path)) == [1, 3, 7]
   assert exportdir.next_version(str(tmp_path)) == 8
-
-
-def test_signature_specs_and_proto_of_a_saved_model(tmp_path):
-  module = tf.Module()
-  module.double = tf.function(
-      lambda x: {"y": 2 * x},
-      input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-  tf.saved_model.save(module, str(tmp_path), signatures={
-      "serving_default": module.double.get_concrete_function()})
-  assert exportdir.signature_specs(str(tmp_path)) == {
-      "serving_default": {
-          "inputs": {"x": {"dtype": "float32", "shape": [None, 3]}},
-          "outputs": {"y": {"dtype": "float32", "shape": [None, 3]}}}}
-  assert len(exportdir.saved_model_proto(str(tmp_path)).meta_graphs) == 1
-
-
-def test_saved_model_proto_names_a_directory_without_one(tmp_path):
-  with pytest.raises(ValueError, match=r"holds no saved_model.pb\. Expected "
-                                       r"a directory written by "
-                                       r"tf.saved_model.save"):
-    exportdir.saved_model_proto(str(tmp_path))

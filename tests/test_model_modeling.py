@@ -1,4 +1,4 @@
-"""Tests for tfqa.model.modeling: building a model from its source, what was loaded, and its logits."""
+"""Tests for tfqa.model.modeling: building a model from its source, what was loaded, its PyTorch names."""
 
 import json
 import logging
@@ -12,6 +12,7 @@ import tensorflow as tf
 import transformers
 
 from tfqa import config
+from tfqa.inference import logits as logits_lib
 from tfqa.model import modeling
 from tfqa.model import source as model_source
 
@@ -368,56 +369,12 @@ def test_minilm_logits(minilm, bert_tokenizer):
   encoded = bert_tokenizer(["who built the lighthouse?"] * 2,
                            ["the keeper built it in 1820.", "paris."],
                            padding=True, return_tensors="tf")
-  start, end = modeling.logits(model, dict(encoded))
+  start, end = logits_lib.model_logits(model, dict(encoded))
   assert start.dtype == end.dtype == tf.float32
   assert start.shape == end.shape == encoded["input_ids"].shape
 
 
-# logits, fingerprint, config
-
-
-def _inputs(batch, length, **extra):
-  ids = np.arange(batch * length, dtype=np.int32).reshape(batch, length) % 50
-  return {"input_ids": tf.constant(ids),
-          "attention_mask": tf.ones((batch, length), tf.int32),
-          "token_type_ids": tf.zeros((batch, length), tf.int32), **extra}
-
-
-def test_logits_are_float32_batch_by_length():
-  model = _tiny_model()
-  inputs = _inputs(3, 7, example_index=tf.constant([0, 1, 2]))
-  start, end = modeling.logits(model, inputs)
-  assert start.dtype == end.dtype == tf.float32
-  assert start.shape == end.shape == (3, 7)
-  outputs = model({k: inputs[k] for k in ("input_ids", "attention_mask",
-                                          "token_type_ids")}, training=False)
-  np.testing.assert_array_equal(start.numpy(), outputs.start_logits.numpy())
-  np.testing.assert_array_equal(end.numpy(), outputs.end_logits.numpy())
-
-
-def test_logits_without_dropout_are_deterministic_in_training(
-    qa_config_file, vocab_file):
-  model, _ = modeling.build_model(
-      model_source.ModelSource("bert_config", qa_config_file, vocab_file),
-      dropout=False)
-  inputs = _inputs(2, 5)
-  first, _ = modeling.logits(model, inputs, training=True)
-  second, _ = modeling.logits(model, inputs, training=False)
-  np.testing.assert_allclose(first.numpy(), second.numpy(), rtol=1e-6)
-
-
-def test_logits_are_float32_under_mixed_float16():
-  import tf_keras  # pylint: disable=import-outside-toplevel
-  tf_keras.mixed_precision.set_global_policy("mixed_float16")
-  try:
-    model = _tiny_model()
-    start, end = modeling.logits(model, _inputs(2, 5))
-    raw = model(_inputs(2, 5), training=False).start_logits
-  finally:
-    tf_keras.mixed_precision.set_global_policy("float32")
-  assert raw.dtype == tf.float16
-  assert start.dtype == end.dtype == tf.float32
-  np.testing.assert_array_equal(start.numpy(), raw.numpy().astype(np.float32))
+# config
 
 
 def test_bert_config_dict_is_plain_json():

@@ -12,6 +12,12 @@ from tfqa import preflight
 from tfqa.layout import best_checkpoint
 from tfqa.layout import rundir
 
+# This module is TensorFlow-free, so `import tfqa` and reaching tfqa.train,
+# tfqa.RunConfig, ... stay light (tests/test_api.py). Each call imports its
+# TensorFlow-backed stage (training, inference, export) inside the function;
+# train, evaluate and export after preflight has checked their inputs, so a
+# wrong input fails at once, before TensorFlow loads.
+
 # Setting name (a field of one RunConfig section, as the tfqa_train flag of
 # the same name) -> its section.
 _SETTING_SECTIONS = {field.name: section
@@ -68,6 +74,7 @@ def train(run_config: config_lib.RunConfig | None = None, *, model_dir: str,
   run_config = run_config_for(model_dir, run_config, **settings)
   # Before TensorFlow is imported: wrong inputs fail at once.
   source = preflight.check_train(run_config, model_dir)
+  # TensorFlow-backed: after the checks (see the top of this module).
   from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
   return trainer.train_and_evaluate(
       run_config, model_dir, callbacks=callbacks, verbose=verbose,
@@ -102,6 +109,7 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
   """
   checked = preflight.check_eval(model_dir, eval_file=eval_file,
                                  checkpoint=checkpoint, output_dir=output_dir)
+  # TensorFlow-backed: after the checks (see the top of this module).
   from tfqa.inference import run_evaluation  # pylint: disable=import-outside-toplevel
   metrics, written = run_evaluation.evaluate_run(
       model_dir, eval_file=eval_file, checkpoint=checkpoint,
@@ -148,6 +156,7 @@ def export(model_dir: str, export_dir: str, *,
   checked = preflight.check_export(model_dir, export_dir=export_dir,
                                    probe_file=probe_file,
                                    checkpoint=checkpoint)
+  # TensorFlow-backed: after the checks (see the top of this module).
   from tfqa import export as export_lib  # pylint: disable=import-outside-toplevel
   if settings.get("max_windows_per_batch") == 0:
     settings["max_windows_per_batch"] = None
@@ -208,6 +217,8 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   Raises:
     ValueError: `path` is none of these, or an option does not apply to it.
   """
+  # TensorFlow-backed: imported when called (see the top of this module);
+  # load_predictor checks `path` before it loads a model.
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
   return Predictor(predictor.load_predictor(
       path, onnx=onnx, verify=verify_manifest, checkpoint=checkpoint,

@@ -28,7 +28,10 @@ import time
 from absl import app
 from absl import flags
 
+from tfqa.data import sample
+from tfqa.evaluation import metrics
 from tfqa.layout import fs
+from tfqa.layout import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", "demo_run",
                                "Where the demo writes data, run and export.")
@@ -68,8 +71,6 @@ def fresh_workdir(workdir: str) -> str:
   directory; any other non-empty directory is refused, untouched: --workdir
   may name a directory the user cares about.
   """
-  from tfqa.layout import paths  # pylint: disable=import-outside-toplevel
-
   try:
     # A file, a path through a file, a '~' the shell left alone.
     paths.check_path(workdir, paths.OUTPUT_DIRECTORY, argument="workdir",
@@ -134,8 +135,6 @@ def answer_lines(rows: list[dict], answers: list[str]) -> list[str]:
   "right" is an exact match with a gold answer after SQuAD normalization,
   "partly" shares words with one (F1 > 0), else "wrong".
   """
-  from tfqa.evaluation import metrics  # pylint: disable=import-outside-toplevel
-
   lines = []
   for row, answer in zip(rows, answers):
     exact = max(metrics.exact_match_score(answer, g) for g in row["gold"])
@@ -195,9 +194,6 @@ def main(argv):
 
 
 def _demo():
-  from tfqa.data import sample
-  from tfqa.evaluation import metrics
-
   workdir = fresh_workdir(_WORKDIR.value)
   train_file, eval_file = split_sample(sample.sample_path(), workdir,
                                        _HELD_OUT.value)

@@ -12,6 +12,8 @@ from tfqa.cli import common
 from absl import app
 from absl import flags
 
+from tfqa import api
+
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EVAL_FILE = flags.DEFINE_string(
     "eval_file", None, "SQuAD JSON (default: the run's --eval_file).")
@@ -30,7 +32,6 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
-  from tfqa import api  # pylint: disable=import-outside-toplevel
   result = api.evaluate(_MODEL_DIR.value, eval_file=_EVAL_FILE.value,
                         checkpoint=_CHECKPOINT.value,
                         output_dir=_OUTPUT_DIR.value)

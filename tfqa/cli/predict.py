@@ -23,6 +23,9 @@ from tfqa.cli import common  # Sets the Keras 2 environment first.
 from absl import app
 from absl import flags
 
+from tfqa import api
+from tfqa import preflight
+
 _MODEL = flags.DEFINE_string(
     "model", None, "SavedModel version dir, export dir or tfqa_train run.")
 _ONNX_MODEL = flags.DEFINE_string(
@@ -72,14 +75,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _check_flags()
-  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   # Before TensorFlow is imported and the model loaded: wrong inputs fail
   # at once.
   checked = preflight.check_predict(
       model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
       checkpoint=_CHECKPOINT.value, input_file=_INPUT_FILE.value,
       output_file=_OUTPUT_FILE.value)
-  from tfqa import api  # pylint: disable=import-outside-toplevel
+  # TensorFlow-backed (the predictor module imports TensorFlow): loaded
+  # after the input checks, so a wrong flag or file fails in one line
+  # without waiting for TensorFlow.
   from tfqa.inference import predictor as predictor_lib  # pylint: disable=import-outside-toplevel
   predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
                                  onnx=bool(_ONNX_MODEL.value),

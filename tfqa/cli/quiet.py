@@ -38,6 +38,9 @@ import os
 import sys
 import tempfile
 
+from absl import flags
+from absl import logging as absl_logging
+
 # absl verbosity -> TF_CPP_MIN_LOG_LEVEL (0 all, 1 warning+, 2 error+, 3 none).
 _TF_CPP_LEVELS = {-3: "3", -2: "2", -1: "1"}
 # absl verbosity -> TRANSFORMERS_VERBOSITY.
@@ -92,8 +95,6 @@ def configure(argv: list[str], environ=os.environ) -> int | None:
     for name in _QUIET_LOGGERS:
       logging.getLogger(name).setLevel(logging.ERROR)
     logging.captureWarnings(True)
-    from absl import flags  # pylint: disable=import-outside-toplevel
-    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
     absl_logging.get_absl_handler().addFilter(_own_messages_and_errors)
     flags.FLAGS.set_default("showprefixforinfo", False)
   else:

@@ -16,6 +16,9 @@ from tfqa.cli import common  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 
+from tfqa import preflight
+from tfqa.evaluation import scoring
+
 _NA_PROB_FILE = flags.DEFINE_string(
     "na_prob_file", None,
     "JSON of question id -> no-answer probability (e.g. null_odds.json).")
@@ -34,10 +37,8 @@ def main(argv):
     raise app.UsageError(
         "Expected two arguments: DATA_FILE PREDICTIONS_FILE; got "
         f"{argv[1:]}.")
-  from tfqa import preflight  # pylint: disable=import-outside-toplevel
   checked = preflight.check_score(argv[1], argv[2],
                                   na_prob_file=_NA_PROB_FILE.value)
-  from tfqa.evaluation import scoring  # pylint: disable=import-outside-toplevel
   result = scoring.score_files(argv[1], argv[2],
                                na_prob_file=_NA_PROB_FILE.value,
                                na_prob_thresh=_NA_PROB_THRESH.value,

@@ -20,9 +20,12 @@ from tfqa.cli import common  # Sets the Keras 2 environment first.
 from absl import app
 from absl import flags
 
+from tfqa import api
 from tfqa import config as config_lib
 from tfqa import signals
 from tfqa.cli import config_flags
+from tfqa.layout import paths
+from tfqa.layout import rundir
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Run directory: config, checkpoints, logs, eval outputs.")
@@ -46,8 +49,6 @@ def given_settings(model_dir: str) -> dict:
     app.UsageError: a new run directory and neither --model nor
       --bert_config_file.
   """
-  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
-
   given = config_flags.section_values(FLAG_FIELDS, only_present=True)
   settings = {name: value for values in given.values()
               for name, value in values.items()}
@@ -75,8 +76,6 @@ def main(argv, *, hooks=None):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not _MODEL_DIR.value:
     raise app.UsageError("--model_dir is required.")
-  from tfqa import api  # pylint: disable=import-outside-toplevel
-  from tfqa.layout import paths  # pylint: disable=import-outside-toplevel
   try:
     paths.check_path(_MODEL_DIR.value, paths.OUTPUT_DIRECTORY,
                      argument="model_dir",

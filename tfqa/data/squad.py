@@ -134,9 +134,10 @@ def load_tfds_squad(name: str, *, split: str, data_dir: str | None = None,
     raise ValueError(
         f"Unsupported TFDS SQuAD dataset. Received: name={name!r}. Expected "
         f"one of {', '.join(config.TFDS_NAMES)}. Pass one of those names.")
-  # Imported here so that JSON-only users of this module never pay for (or
-  # need) tensorflow_datasets.
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  # Only --tfds_dataset needs tensorflow_datasets (which imports TensorFlow):
+  # parsing SQuAD JSON, as tfqa_score and the input checks do, stays
+  # TensorFlow-free (tests/test_evaluation_scoring.py).
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
     dataset = tfds.load(name, split=split, data_dir=data_dir,
                         download=download)

@@ -69,7 +69,11 @@ def load_tokenizer(path: str, *, do_lower_case: bool | None = None):
   Raises:
     ValueError: the path holds no usable vocabulary.
   """
-  import transformers  # Deferred: importing transformers costs seconds.
+  # Only a Python-side tokenizer needs transformers (training, evaluation,
+  # the checkpoint and ONNX predictors): the SavedModel predictor imports
+  # this module, tokenizes in its graph, and never loads transformers
+  # (tests/test_inference_predictor.py).
+  import transformers  # pylint: disable=import-outside-toplevel
 
   if fs.is_url(path) and fs.exists(path):
     with fs.local_copy(path) as local:  # transformers reads local files only

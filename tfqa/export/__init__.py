@@ -56,7 +56,7 @@ from tfqa.layout.exportdir import existing_versions
 from tfqa.layout.exportdir import file_digests
 from tfqa.layout.exportdir import next_version
 from tfqa.layout.exportdir import read_manifest
-from tfqa.layout.exportdir import signature_specs
+from tfqa.serving.introspection import signature_specs
 
 
 class _CallablePackage(types.ModuleType):

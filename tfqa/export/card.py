@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 
+import huggingface_hub
+
 import tfqa
 from tfqa import config as config_lib
 from tfqa.inference import run_evaluation
@@ -55,8 +57,6 @@ def model_card(trained: trained_model.TrainedModel, *, model_name: str,
   from the export directory. No local paths: files are named by their
   base names, models by hub ids.
   """
-  import huggingface_hub  # pylint: disable=import-outside-toplevel
-
   run_config = trained.run_config
   version_2 = run_config.decode.version_2_with_negative
   found = evaluation_of(trained.model_dir, trained.checkpoint)
@@ -353,18 +353,15 @@ def _eval_data_name(data: config_lib.DataConfig) -> str:
 def _eval_results(data: config_lib.DataConfig, version_2: bool,
                   results: dict) -> list:
   """model-index entries for the evaluation results of the checkpoint."""
-  from huggingface_hub import EvalResult  # pylint: disable=import-outside-toplevel
-
   found = _squad_version_of(data.eval_file or data.tfds_dataset)
   dataset_type = _SQUAD_HUB_IDS[found] if found is not None else "json"
   metrics = _METRICS + (_V2_METRICS if version_2 else ())
-  return [EvalResult(task_type="question-answering",
-                     task_name="Extractive question answering",
-                     dataset_type=dataset_type,
-                     dataset_name=_eval_data_name(data),
-                     dataset_split="validation",
-                     metric_type=metric_type, metric_name=name,
-                     metric_value=round(float(results[key]), 4))
+  return [huggingface_hub.EvalResult(
+              task_type="question-answering",
+              task_name="Extractive question answering",
+              dataset_type=dataset_type, dataset_name=_eval_data_name(data),
+              dataset_split="validation", metric_type=metric_type,
+              metric_name=name, metric_value=round(float(results[key]), 4))
           for key, metric_type, name in metrics if key in results]
 
 

@@ -7,6 +7,8 @@ import os
 import platform
 
 import tensorflow as tf
+import tensorflow_text
+import transformers
 
 import tfqa
 from tfqa import pins
@@ -45,7 +47,7 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
       "export_dir": fs.abspath(export_dir),
       "sha256": {"saved_model": exportdir.file_digests(staged_version),
                  "pretrained": exportdir.file_digests(staged_pretrained)},
-      "signatures": exportdir.signature_specs(staged_version),
+      "signatures": serving.signature_specs(staged_version),
       "custom_ops": custom_ops,
       "serving": {**saved_model.serving_requirements(custom_ops),
                   "max_windows_per_batch": max_windows_per_batch},
@@ -70,9 +72,6 @@ def build_manifest(trained: trained_model.TrainedModel, *, export_dir: str,
 
 
 def _versions() -> dict:
-  import tensorflow_text  # pylint: disable=import-outside-toplevel
-  import transformers  # pylint: disable=import-outside-toplevel
-
   return {"tfqa": tfqa.__version__, "tensorflow": tf.__version__,
           "tensorflow_text": tensorflow_text.__version__,
           "transformers": transformers.__version__,

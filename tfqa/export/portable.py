@@ -25,6 +25,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+# Registers the tokenizer ops of the SavedModel's serving_default graph,
+# which the converters load.
+import tensorflow_text  # pylint: disable=unused-import
 
 from tfqa import errors
 from tfqa import config as config_lib
@@ -60,6 +63,8 @@ class PortableExportError(errors.ArgumentNamingError):
 
 
 def _require_onnx_extra():
+  # The `onnx` extra is optional (setup.cfg): only --onnx and
+  # --quantize=int8 need it, and they are refused in one line without it.
   try:
     import onnx  # pylint: disable=import-outside-toplevel,unused-import
     import onnxruntime  # pylint: disable=import-outside-toplevel,unused-import
@@ -78,6 +83,7 @@ def _erfc_as_one_minus_erf(ctx, node, name, args):  # pylint: disable=unused-arg
   0.5 * x * erfc(-x / sqrt(2)); tf2onnx 1.17 has no Erfc conversion and
   leaves the op in the graph, which ONNX Runtime then refuses.
   """
+  # The optional `onnx` extra (see _require_onnx_extra).
   from tf2onnx import utils  # pylint: disable=import-outside-toplevel
 
   node.type = "Erf"
@@ -107,8 +113,8 @@ def convert_saved_model(saved_model_dir: str, output_path: str, *,
     ImportError: the `onnx` extra is not installed.
   """
   _require_onnx_extra()
+  # The optional `onnx` extra (see _require_onnx_extra).
   import onnx  # pylint: disable=import-outside-toplevel
-  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import  (ops of serving_default)
   import tf2onnx  # pylint: disable=import-outside-toplevel
 
   # The loaded object owns the variables: it must outlive the signature.
@@ -150,6 +156,7 @@ def quantize_onnx_int8(float_path: str, output_path: str) -> None:
   MatMul weights get one scale per output channel, embedding tables
   (Gather) one per table; activations are quantized per call.
   """
+  # The optional `onnx` extra (see _require_onnx_extra).
   from onnxruntime import quantization  # pylint: disable=import-outside-toplevel
 
   quantization.quantize_dynamic(
@@ -165,8 +172,6 @@ def convert_tflite_int8(saved_model_dir: str, output_path: str) -> None:
   Raises:
     Exception: whatever the TFLite converter raises when it cannot convert.
   """
-  import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
-
   loaded = tf.saved_model.load(saved_model_dir)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [loaded.signatures[exportdir.LOGITS_SIGNATURE]], loaded)

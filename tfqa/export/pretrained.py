@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from safetensors import numpy as safetensors_numpy
+
 from tfqa.inference import trained_model
 from tfqa.layout import exportdir
 from tfqa.layout import fs
@@ -40,8 +42,6 @@ def write_safetensors(model, directory: str) -> str:
   Written with safetensors' NumPy API (no torch needed) into a local
   directory.
   """
-  from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
-
   path = os.path.join(directory, exportdir.SAFETENSORS_FILE)
   safetensors_numpy.save_file(modeling.pytorch_weights(model), path,
                               metadata=_SAFETENSORS_METADATA)

@@ -6,6 +6,9 @@ import os
 from typing import Sequence
 
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
 from tfqa import config as config_lib
 from tfqa import serving
@@ -82,11 +85,6 @@ def warmup_records(examples: Sequence[squad_lib.SquadExample], *,
   Uses the first `num_requests` examples (real questions and contexts,
   so warm-up runs the same windows and decoding as traffic).
   """
-  # Imported here: only exports need the TF Serving protos.
-  from tensorflow_serving.apis import model_pb2  # pylint: disable=import-outside-toplevel
-  from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
-  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
-
   records = []
   for example in examples[:num_requests]:
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(

@@ -6,7 +6,11 @@ import itertools
 import os
 from typing import Callable, Sequence
 
+import numpy as np
+import safetensors
+from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
+import transformers
 
 from tfqa import config as config_lib
 from tfqa.data import sample
@@ -204,10 +208,6 @@ def compare_safetensors(model, path: str) -> dict:
     "problems": one line per missing, unexpected, reshaped or changed
     tensor (empty when the file is the model)}.
   """
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  import safetensors  # pylint: disable=import-outside-toplevel
-  from safetensors import numpy as safetensors_numpy  # pylint: disable=import-outside-toplevel
-
   expected = modeling.pytorch_weights(model)
   try:
     found = safetensors_numpy.load_file(path)
@@ -236,8 +236,6 @@ def compare_safetensors(model, path: str) -> dict:
 
 def _reload_pretrained(local_pretrained):
   """transformers' TF reload of a local save_pretrained directory, no dropout."""
-  import transformers  # pylint: disable=import-outside-toplevel  (heavy: only when verifying)
-
   return transformers.TFBertForQuestionAnswering.from_pretrained(
       local_pretrained, local_files_only=True, hidden_dropout_prob=0.0,
       attention_probs_dropout_prob=0.0, **modeling.TF_WEIGHTS_ONLY)

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from tfqa.layout import exportdir
 from tfqa.layout import fs
-from tfqa.model import modeling
 
 # (input_ids, attention_mask, token_type_ids) int32 [n, seq] ->
 # (start_logits, end_logits) float32 [n, seq]: a model, a SavedModel
@@ -26,6 +25,18 @@ _INTERPRETER_MOVED = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
 
 # One traced logits function per model (see model_logits_fn).
 _LOGITS_FNS = weakref.WeakKeyDictionary()
+
+
+def model_logits(model, inputs, *, training: bool = False):
+  """A Keras QA model's (start_logits, end_logits), float32, for a dict of inputs.
+
+  Other keys of `inputs` (a batch's example_index) are not the model's.
+  """
+  outputs = model({name: inputs[name] for name in
+                   ("input_ids", "attention_mask", "token_type_ids")},
+                  training=training)
+  return (tf.cast(outputs.start_logits, tf.float32),
+          tf.cast(outputs.end_logits, tf.float32))
 
 
 def model_logits_fn(model) -> LogitsFn:
@@ -45,9 +56,9 @@ def model_logits_fn(model) -> LogitsFn:
 
     @tf.function(input_signature=spec)
     def fn(input_ids, attention_mask, token_type_ids):
-      return modeling.logits(model_ref(), {"input_ids": input_ids,
-                                           "attention_mask": attention_mask,
-                                           "token_type_ids": token_type_ids})
+      return model_logits(model_ref(), {"input_ids": input_ids,
+                                        "attention_mask": attention_mask,
+                                        "token_type_ids": token_type_ids})
 
     _LOGITS_FNS[model] = fn
 
@@ -74,7 +85,9 @@ def signature_logits_fn(loaded) -> LogitsFn:
 
 def saved_model_logits_fn(saved_model_dir: str) -> LogitsFn:
   """The LogitsFn of the predict_logits signature of a SavedModel directory."""
-  # Registers the tokenizer ops of the SavedModel's serving_default graph.
+  # Registers the tokenizer ops of the SavedModel's serving_default graph:
+  # only loading an export needs them, and training and evaluation import
+  # this module without tensorflow_text.
   import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
 
   return signature_logits_fn(tf.saved_model.load(saved_model_dir))
@@ -97,7 +110,8 @@ def onnx_session(path: str, *, threads: int | None = None,
     ImportError: onnxruntime is not installed (the `onnx` extra).
   """
   try:
-    import onnxruntime  # pylint: disable=import-outside-toplevel  (optional: the onnx extra)
+    # The optional `onnx` extra (setup.cfg): only ONNX models need it.
+    import onnxruntime  # pylint: disable=import-outside-toplevel
   except ImportError:
     raise ImportError(
         "Running ONNX models needs onnxruntime: pip install 'tfqa[onnx]' "
@@ -154,10 +168,14 @@ def pytorch_logits_fn(pretrained_dir: str) -> LogitsFn | None:
   reads model.safetensors (a local directory).
   """
   try:
-    import torch  # pylint: disable=import-outside-toplevel  (optional)
+    # The optional `torch` extra (setup.cfg): without it, no PyTorch check.
+    import torch  # pylint: disable=import-outside-toplevel
   except ImportError:
     return None
-  import transformers  # pylint: disable=import-outside-toplevel  (heavy; export only)
+  # The PyTorch model class, needed only with torch: the SavedModel
+  # predictor imports this module and never loads transformers
+  # (tests/test_inference_predictor.py).
+  import transformers  # pylint: disable=import-outside-toplevel
 
   model = transformers.BertForQuestionAnswering.from_pretrained(
       pretrained_dir, local_files_only=True)

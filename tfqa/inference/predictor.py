@@ -62,7 +62,9 @@ class SavedModelPredictor:
 
   def __init__(self, saved_model_dir: str):
     """Loads the SavedModel (a version directory)."""
-    # Registers the tokenizer ops the SavedModel's graph uses.
+    # Registers the tokenizer ops the SavedModel's graph uses: only this
+    # predictor needs them (the ONNX and checkpoint predictors tokenize in
+    # Python and load without tensorflow_text).
     import tensorflow_text  # pylint: disable=import-outside-toplevel,unused-import
 
     self.saved_model_dir = saved_model_dir
@@ -92,7 +94,9 @@ class CheckpointPredictor:
   def __init__(self, model_dir: str, *, checkpoint: str | None = None,
                checked: preflight.Checked | None = None):
     """Loads the run's model and checkpoint (see `trained_model.load`)."""
-    # Imported here: only a run needs tf_keras and the checkpoint reader.
+    # Only a run's checkpoint needs trained_model, which imports
+    # transformers (the model class) and tf_keras: the SavedModel predictor
+    # never loads transformers (tests/test_inference_predictor.py).
     from tfqa.inference import trained_model  # pylint: disable=import-outside-toplevel
 
     self.trained = trained_model.load(model_dir, checkpoint=checkpoint,

@@ -6,15 +6,17 @@ import dataclasses
 import os
 from typing import Sequence
 
-
 from tfqa import config as config_lib
+from tfqa import preflight
 from tfqa.data import squad as squad_lib
 from tfqa.evaluation import decoding
 from tfqa.evaluation import metrics as metrics_lib
 from tfqa.inference import answering
 from tfqa.inference import logits as logits_lib
+from tfqa.inference import trained_model
 from tfqa.layout import fs
 from tfqa.layout import json_files
+from tfqa.layout import rundir
 
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
@@ -106,10 +108,6 @@ def evaluate_run(model_dir: str, *, eval_file: str | None = None,
     ValueError: no eval file, an input of the wrong kind, or the
       run/checkpoint cannot be used.
   """
-  from tfqa import preflight  # pylint: disable=import-outside-toplevel
-  from tfqa.inference import trained_model  # pylint: disable=import-outside-toplevel
-  from tfqa.layout import rundir  # pylint: disable=import-outside-toplevel
-
   checked = preflight.unless_checked(
       checked, preflight.check_eval, model_dir=model_dir, eval_file=eval_file,
       checkpoint=checkpoint, output_dir=output_dir)

@@ -1,4 +1,4 @@
-"""The export directory's layout: names, manifest reading, file digests, SavedModel signatures (a leaf: the writer and every reader import it).
+"""The export directory's layout: names, manifest reading, file digests (a leaf: the writer and every reader import it; no TensorFlow).
 
   export_dir/
     saved_model/<model_name>/<version>/   TF Serving (watches all-digit names)
@@ -127,44 +127,3 @@ def existing_versions(models_dir: str) -> list[int]:
 def next_version(models_dir: str) -> int:
   """1 + the largest existing version number (1 for a new model)."""
   return max(existing_versions(models_dir), default=0) + 1
-
-
-def saved_model_proto(saved_model_dir: str):
-  """The parsed saved_model.pb of a SavedModel directory.
-
-  Raises:
-    ValueError: the directory holds no saved_model.pb.
-  """
-  # Imported here: reading names and manifests needs no TensorFlow.
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
-
-  path = os.path.join(saved_model_dir, SAVED_MODEL_FILE)
-  if not fs.exists(path):
-    raise ValueError(
-        f"Invalid value for argument `saved_model_dir`. Received: "
-        f"{saved_model_dir!r}, which holds no saved_model.pb. Expected a "
-        f"directory written by tf.saved_model.save.")
-  saved_model = saved_model_pb2.SavedModel()
-  saved_model.ParseFromString(fs.read_bytes(path))
-  return saved_model
-
-
-def signature_specs(saved_model_dir: str) -> dict:
-  """Inputs and outputs (dtype, shape; None for unknown) of each signature.
-
-  Read from saved_model.pb: exactly what TF Serving will see.
-  """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  specs = {}
-  meta_graph = saved_model_proto(saved_model_dir).meta_graphs[0]
-  for name, signature in meta_graph.signature_def.items():
-    if name.startswith("__"):  # __saved_model_init_op
-      continue
-    specs[name] = {
-        kind: {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
-                     "shape": [None if d.size < 0 else d.size
-                               for d in info.tensor_shape.dim]}
-               for key, info in sorted(getattr(signature, kind).items())}
-        for kind in ("inputs", "outputs")}
-  return dict(sorted(specs.items()))

@@ -33,11 +33,14 @@ def is_url(path: str) -> bool:
 
 
 def _gfile():
+  # Only URL paths (gs://, ram://) need TensorFlow's file systems: local
+  # paths use os, so the input checks run before TensorFlow loads.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   return tf.io.gfile
 
 
 def _not_found():
+  # For URL paths only, as _gfile.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   return tf.errors.NotFoundError
 

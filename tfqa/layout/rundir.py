@@ -11,7 +11,11 @@ import socket
 import threading
 import time
 
+import filelock
+
+import tfqa
 from tfqa import config as config_lib
+from tfqa import pins
 from tfqa.layout import fs
 from tfqa.layout import json_files
 
@@ -70,12 +74,15 @@ SAFE_TO_CHANGE = frozenset({
 
 
 def versions() -> dict:
-  """Versions of the software a run used (recorded, never compared)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  import transformers  # pylint: disable=import-outside-toplevel
-  import tfqa  # pylint: disable=import-outside-toplevel
-  return {"tfqa": tfqa.__version__, "tensorflow": tf.__version__,
-          "transformers": transformers.__version__,
+  """Versions of the software a run used (recorded, never compared).
+
+  The installed distributions' versions (what tf.__version__ and
+  transformers.__version__ say), read without importing them: this module
+  reads run directories before TensorFlow loads.
+  """
+  return {"tfqa": tfqa.__version__,
+          "tensorflow": pins.installed_version("tensorflow"),
+          "transformers": pins.installed_version("transformers"),
           "python": platform.python_version()}
 
 
@@ -257,7 +264,6 @@ class TrainerLock:
     if fs.is_url(self._model_dir):
       self._take_lease()
       return
-    import filelock  # pylint: disable=import-outside-toplevel
     lock = filelock.FileLock(os.path.join(self._model_dir, LOCK_FILE),
                              timeout=0)
     try:

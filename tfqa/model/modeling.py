@@ -1,4 +1,4 @@
-"""Building TFBertForQuestionAnswering from a model source (pretrained weights, PyTorch safetensors or a BERT config); its float32 logits."""
+"""Building TFBertForQuestionAnswering from a model source (pretrained weights, PyTorch safetensors or a BERT config); its weights under PyTorch's names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import re
 from absl import logging
 import numpy as np
 from safetensors import numpy as safetensors_numpy
+import transformers
+from transformers import modeling_tf_pytorch_utils
 
 from tfqa.layout import fs
 from tfqa.layout import json_files
@@ -57,10 +59,6 @@ def build_model(source: model_source.ModelSource, *, dropout: bool = True):
     to `log_weights_report` (a model built only to receive a checkpoint's
     weights has nothing to report).
   """
-  # transformers takes seconds to import: only building a model (and
-  # naming its weights, pytorch_weights) pays for it, not the serving, ONNX
-  # and export-checking code that imports this module for its logits loop.
-  import transformers  # pylint: disable=import-outside-toplevel
   if fs.is_url(source.path) and source.kind != "bert_config":
     with fs.local_copy(source.path) as local:  # transformers reads local files
       return build_model(dataclasses.replace(source, path=local),
@@ -107,9 +105,6 @@ def _from_pytorch_safetensors(directory, dropout):
   transformers 4.57's TF `from_pretrained` fails on these files
   ("'builtins.safe_open' object is not iterable"), so read them as NumPy.
   """
-  # Imported here for the reason build_model gives.
-  import transformers  # pylint: disable=import-outside-toplevel
-  from transformers import modeling_tf_pytorch_utils  # pylint: disable=import-outside-toplevel
   bert_config = transformers.BertConfig.from_pretrained(directory)
   if not dropout:
     bert_config.update(_no_dropout())
@@ -133,8 +128,6 @@ def pytorch_weights(model) -> dict:
   "bert.encoder.layer.0.attention.self.query.weight", transposed to
   PyTorch's [out, in].
   """
-  # Imported here for the reason build_model gives.
-  from transformers import modeling_tf_pytorch_utils  # pylint: disable=import-outside-toplevel
   weights = {}
   for variable in model.weights:
     name, transpose = (
@@ -160,14 +153,3 @@ def bert_config_dict(model) -> dict:
   """The model's BERT config as a plain dict (for run_config.json)."""
   return json.loads(model.config.to_json_string())
 
-
-def logits(model, inputs, *, training: bool = False):
-  """(start_logits, end_logits) as float32 for a dict of model inputs."""
-  outputs = model({name: inputs[name] for name in
-                   ("input_ids", "attention_mask", "token_type_ids")},
-                  training=training)
-  # Imported here: the ONNX predictor imports this module for its logits
-  # loop (window_logits) and runs without TensorFlow.
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return (tf.cast(outputs.start_logits, tf.float32),
-          tf.cast(outputs.end_logits, tf.float32))

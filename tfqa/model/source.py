@@ -134,8 +134,9 @@ def check_model_type(config_path: str, *, argument: str,
 
 def is_hub_name(name: str) -> bool:
   """Whether `name` is a valid Hugging Face repo id ("org/model")."""
-  # huggingface_hub takes a third of a second to import: only a --model
-  # that is no local path pays for it, not every command's start.
+  # Only a --model that is no local path or bundled name needs
+  # huggingface_hub (a third of a second to import): resolving the others
+  # imports none of it (tests/test_model_source.py).
   from huggingface_hub import errors  # pylint: disable=import-outside-toplevel
   from huggingface_hub import utils  # pylint: disable=import-outside-toplevel
   try:
