@@ -18,7 +18,6 @@ by a plain export.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from typing import Callable, Sequence
