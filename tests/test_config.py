@@ -150,14 +150,14 @@ def test_decode_config_threshold_may_be_negative():
 def test_model_config_needs_exactly_one_source(kwargs, shown):
   with pytest.raises(ValueError, match=(
       rf"Expected exactly one of `model` and `bert_config_file`\. Received: "
-      rf"{shown}\. Pass --model for pretrained weights, or --bert_config_file "
-      rf"with --vocab_file")):
+      rf"{shown}\. Pass model for pretrained weights, or bert_config_file "
+      rf"with vocab_file")):
     config.ModelConfig(**kwargs)
 
 
 def test_model_config_bert_config_needs_vocab():
   with pytest.raises(ValueError, match=(
-      r"`bert_config_file`='b\.json' needs `vocab_file`\. Pass --vocab_file")):
+      r"`bert_config_file`='b\.json' needs `vocab_file`\. Pass vocab_file")):
     config.ModelConfig(bert_config_file="b.json")
   assert config.ModelConfig(bert_config_file="b.json",
                             vocab_file="v.txt").vocab_file == "v.txt"

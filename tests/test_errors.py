@@ -85,3 +85,24 @@ def test_a_template_names_arguments_by_their_fields():
                                      ["doc_stride"])
   assert str(error) == "Pass doc_stride=1 (`doc_stride`)."
   assert error.worded(_FLAGS) == "Pass --doc_stride=1 (--doc_stride)."
+
+
+def test_a_boolean_argument_is_worded_as_its_value_or_its_flag():
+  error = errors.ArgumentNamingError(
+      "Pass {require_gpu:false}, or {answerable_only:true}.",
+      ["require_gpu", "answerable_only"])
+  assert str(error) == "Pass require_gpu=False, or answerable_only=True."
+  assert error.worded({"require_gpu": "--require_gpu",
+                       "answerable_only": "--answerable_only"}) == (
+      "Pass --norequire_gpu, or --answerable_only.")
+
+
+def test_advice_of_exclusive_and_needs_may_name_arguments():
+  error = errors.exclusive({"a": None, "b": None}, "Pass {a} or {c}.",
+                           refers_to=["c"])
+  assert error.worded({"a": "--a", "b": "--b", "c": "--c"}) == (
+      "Expected exactly one of --a and --b. Received: --a=None, --b=None. "
+      "Pass --a or --c.")
+  error = errors.needs("a", "x", "b", "Pass {b} {{literally}}.",
+                       refers_to=["b"])
+  assert str(error) == "`a`='x' needs `b`. Pass b {literally}."

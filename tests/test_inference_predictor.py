@@ -87,7 +87,7 @@ def test_resolve_errors(tmp_path):
 @pytest.mark.slow
 def test_load_predictor_picks_the_path(exported, version_dir):
   model_dir, export_dir = exported
-  predictor = predictor_lib.load_predictor(export_dir, verify=True)
+  predictor = predictor_lib.load_predictor(export_dir, verify_manifest=True)
   assert isinstance(predictor, predictor_lib.SavedModelPredictor)
   assert predictor.saved_model_dir == version_dir
   assert isinstance(predictor_lib.load_predictor(model_dir),
@@ -95,9 +95,9 @@ def test_load_predictor_picks_the_path(exported, version_dir):
   with pytest.raises(ValueError, match="`checkpoint` applies to training "
                                        "runs"):
     predictor_lib.load_predictor(export_dir, checkpoint="ckpt-1")
-  with pytest.raises(ValueError, match="`verify` checks exported "
+  with pytest.raises(ValueError, match="`verify_manifest` checks exported "
                                        "SavedModels"):
-    predictor_lib.load_predictor(model_dir, verify=True)
+    predictor_lib.load_predictor(model_dir, verify_manifest=True)
 
 
 def test_load_predictor_rejects_other_paths(tmp_path):
@@ -121,8 +121,8 @@ def test_options_that_do_not_apply_are_named_as_the_caller_names_them(
       f"--checkpoint applies to training runs, but {version_dir} is a "
       f"SavedModel. Drop --checkpoint.")
   with pytest.raises(errors.ArgumentNamingError) as caught:
-    predictor_lib.load_predictor(exported[0], verify=True)
-  assert caught.value.worded({"verify": "--verify_manifest"}) == (
+    predictor_lib.load_predictor(exported[0], verify_manifest=True)
+  assert caught.value.worded({"verify_manifest": "--verify_manifest"}) == (
       f"--verify_manifest checks exported SavedModels, but {exported[0]} is "
       f"a training run. Drop --verify_manifest or pass the export directory.")
 
@@ -130,7 +130,7 @@ def test_options_that_do_not_apply_are_named_as_the_caller_names_them(
 @pytest.mark.slow
 def test_verify_manifest_catches_every_change(export_copy):
   version = os.path.join(export_copy, "saved_model", "tfqa", "1")
-  assert predictor_lib.verify_manifest(version)["version"] == 1
+  assert predictor_lib.check_manifest(version)["version"] == 1
   with open(os.path.join(version, "assets", "vocab.txt"), "a") as f:
     f.write("extra\n")
   os.remove(os.path.join(version, "fingerprint.pb"))
@@ -139,7 +139,7 @@ def test_verify_manifest_catches_every_change(export_copy):
                      match=r"Refusing to load .*: fingerprint.pb is missing; "
                            r"assets/vocab.txt was modified \(SHA-256 .*\); "
                            r"variables/backdoor is not in the manifest"):
-    predictor_lib.verify_manifest(version)
+    predictor_lib.check_manifest(version)
 
 
 @pytest.mark.slow
@@ -148,11 +148,11 @@ def test_verify_manifest_needs_the_manifest_of_this_version(export_copy):
   shutil.copytree(os.path.join(models, "1"), os.path.join(models, "2"))
   with pytest.raises(integrity.ManifestMismatchError,
                      match=r"describes saved_model/tfqa/1, not .*/2"):
-    predictor_lib.verify_manifest(os.path.join(models, "2"))
+    predictor_lib.check_manifest(os.path.join(models, "2"))
   os.remove(os.path.join(export_copy, "manifest.json"))
   with pytest.raises(integrity.ManifestMismatchError,
-                     match=r"no .*manifest.json.*drop --verify_manifest"):
-    predictor_lib.verify_manifest(os.path.join(models, "1"))
+                     match=r"no .*manifest.json.*or load it without verifying a manifest\.$"):
+    predictor_lib.check_manifest(os.path.join(models, "1"))
 
 
 @pytest.mark.slow
@@ -201,7 +201,7 @@ def test_cli_refuses_a_modified_saved_model(export_copy):
 _NO_TRANSFORMERS_SCRIPT = """
 import sys
 from tfqa.inference import predictor as predictor_lib
-predictor = predictor_lib.load_predictor(sys.argv[1], verify=True)
+predictor = predictor_lib.load_predictor(sys.argv[1], verify_manifest=True)
 answers = predictor.answer(["what is the capital of france ?", ""],
                            ["paris is the capital city of france .", "x"])
 assert answers[1] == predictor_lib.Answer("", answers[1].score, -1, -1), answers

@@ -173,7 +173,7 @@ first = trainer.train_and_evaluate(run_config(1), model_dir, verbose=0)
 extended = trainer.train_and_evaluate(run_config(2), model_dir, verbose=0)
 metrics, eval_dir = run_evaluation.evaluate_run(model_dir)
 result = pipeline.export_model(model_dir=model_dir, export_dir=export_dir)
-answer = predictor.load_predictor(export_dir, verify=True).answer(
+answer = predictor.load_predictor(export_dir, verify_manifest=True).answer(
     ["what is the capital of france ?"],
     ["paris is the capital city of france ."])[0]
 print(json.dumps({

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tfqa import config
+from tfqa import errors
 from tfqa.layout import rundir
 
 from conftest import run_python, start_command, tiny_train_flags
@@ -143,11 +144,11 @@ def test_reconcile_refuses_unsafe_changes(tmp_path):
   assert message.startswith(
       f"{path} belongs to a run with other settings; resuming would silently "
       f"change them:\n"
-      f"  --max_seq_length: this run 256, saved 384\n"
-      f"  --learning_rate: this run 0.0001, saved 5e-05\n"
-      f"  --seed: this run 7, saved 42\n"
-      f"Re-run with only --model_dir={tmp_path} to resume as saved, or use a "
-      f"new --model_dir. Settings that may change on resume: ")
+      f"  max_seq_length: this run 256, saved 384\n"
+      f"  learning_rate: this run 0.0001, saved 5e-05\n"
+      f"  seed: this run 7, saved 42\n"
+      f"Re-run with only model_dir={tmp_path} to resume as saved, or use a "
+      f"new model_dir. Settings that may change on resume: ")
   assert "num_train_epochs: this run" not in message
   allowed = message.rsplit("Settings that may change on resume: ", 1)[1]
   assert allowed == ", ".join(sorted(
@@ -170,13 +171,20 @@ def test_reconcile_refuses_unsafe_changes(tmp_path):
     ({"model.init_checkpoint": "runs/b"},
      "--init_checkpoint: this run 'runs/b', saved None"),
 ])
-def test_reconcile_names_each_unsafe_flag(tmp_path, override, line):
+def test_reconcile_names_each_unsafe_setting_as_the_caller_does(
+    tmp_path, override, line):
   rundir.write_run_config(str(tmp_path), RUN_CONFIG)
-  with pytest.raises(ValueError, match=(
-      rf"change them:\n  {re.escape(line)}\nRe-run with only "
-      rf"--model_dir={re.escape(str(tmp_path))} to resume as saved, or use a "
-      rf"new --model_dir\.")):
+  with pytest.raises(errors.ArgumentNamingError) as caught:
     rundir.reconcile(str(tmp_path), rundir.with_overrides(RUN_CONFIG, override))
+  name = line.split(":")[0].removeprefix("--")
+  def expected(flag):
+    return (rf"change them:\n  {re.escape(line.replace('--', flag, 1))}\n"
+            rf"Re-run with only {flag}model_dir={re.escape(str(tmp_path))} to "
+            rf"resume as saved, or use a new {flag}model_dir\.")
+  assert re.search(expected(""), str(caught.value))
+  # A tool names them by its flags (tfqa_train: every setting is one).
+  worded = caught.value.worded({name: f"--{name}", "model_dir": "--model_dir"})
+  assert re.search(expected("--"), worded)
 
 
 def test_reconcile_refuses_invalid_json(tmp_path):

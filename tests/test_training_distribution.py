@@ -87,5 +87,7 @@ def test_on_this_cpu_machine_the_header_says_cpu_and_require_gpu_refuses():
       r"^Invalid value for argument `require_gpu`. Received: "
       r"require_gpu=True but TensorFlow sees no GPU. Expected a GPU: in Colab "
       r"choose Runtime > Change runtime type > a GPU, then run all cells "
-      r"again; .* or pass --norequire_gpu to train on the CPU.$")):
+      r"again; .* or pass require_gpu=False to train on the CPU.$")) as caught:
     distribution.check_gpu(strategy, require_gpu=True)
+  assert caught.value.worded({"require_gpu": "--require_gpu"}).endswith(
+      "or pass --norequire_gpu to train on the CPU.")

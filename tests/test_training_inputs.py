@@ -7,11 +7,18 @@ from tfqa.training import inputs
 
 
 def test_v11_run_refuses_unanswerable_training_questions(tiny_files):
-  with pytest.raises(ValueError, match=r"has 3 unanswerable questions but "
-                                       r"the run is SQuAD v1.1-style"):
+  with pytest.raises(ValueError, match=(
+      r"has 3 unanswerable questions but the run is SQuAD v1.1-style. Pass "
+      r"version_2_with_negative=True to learn no-answer predictions, or "
+      r"answerable_only=True to drop them.$")) as caught:
     inputs.load_train_data(
         config.DataConfig(train_file=tiny_files["train_v2"]),
         version_2_with_negative=False)
+  assert caught.value.worded({
+      "version_2_with_negative": "--version_2_with_negative",
+      "answerable_only": "--answerable_only"}).endswith(
+          "Pass --version_2_with_negative to learn no-answer predictions, or "
+          "--answerable_only to drop them.")
   squad = inputs.load_train_data(
       config.DataConfig(train_file=tiny_files["train_v2"],
                         answerable_only=True), version_2_with_negative=False)
@@ -19,7 +26,8 @@ def test_v11_run_refuses_unanswerable_training_questions(tiny_files):
 
 
 def test_no_training_data_is_a_clear_error():
-  with pytest.raises(ValueError, match="No training data: pass --train_file"):
+  with pytest.raises(ValueError, match=(
+      r"^No training data: pass train_file \(SQuAD JSON\) or tfds_dataset ")):
     inputs.load_train_data(config.DataConfig(),
                                version_2_with_negative=False)
 

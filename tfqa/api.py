@@ -221,8 +221,8 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   # load_predictor checks `path` before it loads a model.
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
   return Predictor(predictor.load_predictor(
-      path, onnx=onnx, verify=verify_manifest, checkpoint=checkpoint,
-      checked=checked))
+      path, onnx=onnx, verify_manifest=verify_manifest,
+      checkpoint=checkpoint, checked=checked))
 
 
 def _train_signature_and_doc():

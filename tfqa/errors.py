@@ -26,6 +26,8 @@ class ArgumentNamingError(ValueError):
     {name}       name                   (e.g. "Pass doc_stride=64.")
     {name:q}     `name`
     {name:head}  argument `name`
+    {name:true}  name=True  (a tool: its flag, "--name")
+    {name:false} name=False (a tool: "--noname")
   A tool words each field as its label, after "flag " for :head.
   """
 
@@ -77,22 +79,28 @@ class ArgumentError(ArgumentNamingError):
         [name, *(n for n, _ in self.others), *refers_to])
 
 
-def exclusive(values: Mapping[str, object], advice: str) -> ArgumentNamingError:
+def exclusive(values: Mapping[str, object], advice: str, *,
+              refers_to: Sequence[str] = ()) -> ArgumentNamingError:
   """Exactly one of the arguments `values` names was expected: "Expected
-  exactly one of `a` and `b`. Received: a=..., b=.... {advice}"."""
+  exactly one of `a` and `b`. Received: a=..., b=.... {advice}" (`advice`
+  a template naming `values` and `refers_to` when refers_to is given)."""
   names = " and ".join(f"{{{name}:q}}" for name in values)
   received = ", ".join(assignment(n, v) for n, v in values.items())
   return ArgumentNamingError(
       f"Expected exactly one of {names}. Received: {received}. "
-      f"{literal(advice)}", list(values))
+      f"{advice if refers_to else literal(advice)}",
+      [*values, *refers_to])
 
 
-def needs(name: str, value, needed: str, advice: str) -> ArgumentNamingError:
+def needs(name: str, value, needed: str, advice: str, *,
+          refers_to: Sequence[str] = ()) -> ArgumentNamingError:
   """An argument needs another that is missing: "`a`='x' needs `b`.
-  {advice}"."""
+  {advice}" (a template naming `name`, `needed`, `refers_to` when
+  refers_to is given)."""
   return ArgumentNamingError(
       f"{{{name}:q}}={literal(repr(value))} needs {{{needed}:q}}. "
-      f"{literal(advice)}", [name, needed])
+      f"{advice if refers_to else literal(advice)}",
+      [name, needed, *refers_to])
 
 
 def assignment(name: str, value) -> str:
@@ -112,6 +120,11 @@ class _Name:
     self._name, self._label = name, label
 
   def __format__(self, spec: str) -> str:
+    if spec in ("true", "false"):
+      if not self._label:
+        return f"{self._name}={spec.title()}"
+      negated = spec == "false" and self._label.startswith("--")
+      return "--no" + self._label[2:] if negated else self._label
     if spec == "head":
       return (f"flag {self._label}" if self._label else
               f"argument `{self._name}`")

@@ -107,8 +107,7 @@ def main(argv):
 
 
 def run():
-  common.run_tool(main, __doc__, HELP_GROUPS,
-                  labels={"verify": "--verify_manifest"})
+  common.run_tool(main, __doc__, HELP_GROUPS)
 
 
 if __name__ == "__main__":

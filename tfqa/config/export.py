@@ -132,7 +132,8 @@ class PortableConfig:
     if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
       raise errors.ArgumentError(
           "quantize", self.quantize,
-          f"Expected one of {QUANTIZE_MODES} or None (--quantize=int8).")
+          f"Expected one of {QUANTIZE_MODES} or None ({{quantize}}=int8).",
+          refers_to=["quantize"])
     if (isinstance(self.max_f1_drop, bool) or
         not isinstance(self.max_f1_drop, (int, float)) or
         not 0 <= self.max_f1_drop <= 100):

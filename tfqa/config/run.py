@@ -151,12 +151,14 @@ class ModelConfig:
     if (self.model is None) == (self.bert_config_file is None):
       raise errors.exclusive(
           {"model": self.model, "bert_config_file": self.bert_config_file},
-          "Pass --model for pretrained weights, or --bert_config_file with "
-          "--vocab_file for a randomly initialised encoder.")
+          "Pass {model} for pretrained weights, or {bert_config_file} with "
+          "{vocab_file} for a randomly initialised encoder.",
+          refers_to=["vocab_file"])
     if self.bert_config_file is not None and self.vocab_file is None:
       raise errors.needs(
           "bert_config_file", self.bert_config_file, "vocab_file",
-          "Pass --vocab_file (a vocab.txt or tokenizer directory).")
+          "Pass {vocab_file} (a vocab.txt or tokenizer directory).",
+          refers_to=["vocab_file"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -191,9 +191,10 @@ def probe_scores(examples: Sequence[squad_lib.SquadExample],
   """
   scored = [e for e in examples if version_2 or e.answer_texts]
   if not scored:
-    raise ValueError("The probe set has no answerable question, so a "
-                     "SQuAD v1.1 model cannot be scored on it. Pass "
-                     "--probe_file with answerable questions.")
+    raise errors.ArgumentNamingError(
+        "The probe set has no answerable question, so a SQuAD v1.1 model "
+        "cannot be scored on it. Pass {probe_file} with answerable "
+        "questions.", ["probe_file"])
   result = metrics_lib.squad_metrics(squad_lib.gold_answers(scored), texts,
                                      version_2=version_2)
   exact = result["exact" if version_2 else "exact_match"]

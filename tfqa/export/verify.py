@@ -13,6 +13,7 @@ import tensorflow as tf
 import transformers
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa.data import sample
 from tfqa.data import squad as squad_lib
 from tfqa.inference import answering
@@ -60,8 +61,10 @@ def probe_examples(probe_file: str | None, run_config: config_lib.RunConfig,
   source = probe_file or run_config.data.eval_file or sample.sample_path()
   examples = squad_lib.load_squad_json(source).examples[:max_questions]
   if not examples:
-    raise ValueError(f"Probe file {source} holds no usable questions. Pass "
-                     f"--probe_file with a SQuAD JSON file that has some.")
+    raise errors.ArgumentNamingError(
+        errors.literal(f"Probe file {source} holds no usable questions. ") +
+        "Pass {probe_file} with a SQuAD JSON file that has some.",
+        ["probe_file"])
   return source, examples
 
 

@@ -258,7 +258,7 @@ def _latest_version(models_dir):
   return os.path.join(models_dir, str(versions[-1]))
 
 
-def verify_manifest(saved_model_dir: str) -> dict:
+def check_manifest(saved_model_dir: str) -> dict:
   """Checks a version directory's files against its export's manifest.json.
 
   The manifest is looked for in the export directory three levels up
@@ -279,8 +279,8 @@ def verify_manifest(saved_model_dir: str) -> dict:
     raise integrity.ManifestMismatchError(
         f"Cannot verify {saved_model_dir}: no {manifest_path}. Expected the "
         f"SavedModel inside an export directory written by tfqa_export "
-        f"(EXPORT_DIR/saved_model/NAME/VERSION); drop --verify_manifest to "
-        f"load it unchecked.")
+        f"(EXPORT_DIR/saved_model/NAME/VERSION), or load it without "
+        f"verifying a manifest.")
   manifest = exportdir.read_manifest(export_dir)
   described = os.path.join(export_dir, *manifest["paths"]["saved_model"]
                            .split("/"))
@@ -318,7 +318,7 @@ def resolve_onnx_model(path: str) -> tuple[str, str]:
 
 
 def load_predictor(path: str, *, onnx: bool | None = None,
-                   verify: bool = False,
+                   verify_manifest: bool = False,
                    checkpoint: str | None = None,
                    checked: preflight.Checked | None = None) -> Predictor:
   """A predictor for a SavedModel or ONNX export, or a training run.
@@ -330,15 +330,15 @@ def load_predictor(path: str, *, onnx: bool | None = None,
       --model_dir.
     onnx: True: answer with the ONNX model (ONNX Runtime, the `onnx`
       extra); default: when `path` ends with .onnx.
-    verify: check the export's files against its manifest first (exports
-      only).
+    verify_manifest: check the export's files against its manifest first
+      (exports only).
     checkpoint: checkpoint prefix (training runs only; default newest).
     checked: what preflight.check_predict returned for these arguments (not
       checked again); None: checked here.
 
   Raises:
     ValueError: `path` is none of these, or an option does not apply to it.
-    integrity.ManifestMismatchError: `verify` found a missing or changed
+    integrity.ManifestMismatchError: `verify_manifest` found a missing or changed
       file.
     ImportError: an ONNX model without onnxruntime.
   """
@@ -350,7 +350,7 @@ def load_predictor(path: str, *, onnx: bool | None = None,
           f"{errors.literal(str(path))}. Drop it.", ["checkpoint"])
     preflight.unless_checked(checked, preflight.check_predict,
                              onnx_model=path)
-    return OnnxPredictor(path, verify=verify)
+    return OnnxPredictor(path, verify=verify_manifest)
   checked = preflight.unless_checked(checked, preflight.check_predict,
                                      model=path, checkpoint=checkpoint)
   saved_model_dir = resolve_saved_model(path)
@@ -360,15 +360,16 @@ def load_predictor(path: str, *, onnx: bool | None = None,
           "{checkpoint:q} applies to training runs, but " +
           errors.literal(str(path)) + " is a SavedModel. Drop {checkpoint:q}.",
           ["checkpoint"])
-    if verify:
-      verify_manifest(saved_model_dir)
+    if verify_manifest:
+      check_manifest(saved_model_dir)
     return SavedModelPredictor(saved_model_dir)
   if fs.isfile(os.path.join(path, "run_config.json")):
-    if verify:
+    if verify_manifest:
       raise errors.ArgumentNamingError(
-          "{verify:q} checks exported SavedModels, but " +
-          errors.literal(str(path)) + " is a training run. Drop {verify:q} "
-          "or pass the export directory.", ["verify"])
+          "{verify_manifest:q} checks exported SavedModels, but " +
+          errors.literal(str(path)) + " is a training run. Drop "
+          "{verify_manifest:q} or pass the export directory.",
+          ["verify_manifest"])
     return CheckpointPredictor(path, checkpoint=checkpoint, checked=checked)
   raise ValueError(f"{path} holds neither a SavedModel (saved_model.pb, "
                    f"numbered versions or saved_model/) nor a training run "

@@ -7,6 +7,7 @@ import os
 from typing import Sequence
 
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import preflight
 from tfqa.data import squad as squad_lib
 from tfqa.evaluation import decoding
@@ -115,8 +116,9 @@ def evaluate_run(model_dir: str, *, eval_file: str | None = None,
                                checked=checked)
   eval_file = eval_file or trained.run_config.data.eval_file
   if not eval_file:
-    raise ValueError(f"The run in {model_dir} has no eval_file; pass "
-                     f"--eval_file.")
+    raise errors.ArgumentNamingError(
+        errors.literal(f"The run in {model_dir} has no eval_file; pass ") +
+        "{eval_file}.", ["eval_file"])
   examples = squad_lib.load_squad_json(eval_file).examples
   result = evaluate(trained.model, examples, trained.tokenizer,
                     run_config=trained.run_config)

@@ -15,6 +15,7 @@ import filelock
 
 import tfqa
 from tfqa import config as config_lib
+from tfqa import errors
 from tfqa import pins
 from tfqa.layout import fs
 from tfqa.layout import json_files
@@ -194,16 +195,19 @@ def reconcile(model_dir: str, run_config: config_lib.RunConfig, *,
     unsafe = [name for name in changed if name not in SAFE_TO_CHANGE]
     if unsafe:
       saved_dict, new_dict = saved.to_dict(), run_config.to_dict()
-      lines = [f"  --{name.split('.')[1]}: this run "
-               f"{_get(new_dict, name)!r}, saved {_get(saved_dict, name)!r}"
-               for name in unsafe]
-      raise ValueError(
-          f"{run_config_path(model_dir)} belongs to a run with other "
-          f"settings; resuming would silently change them:\n"
-          + "\n".join(lines) +
-          f"\nRe-run with only --model_dir={model_dir} to resume as saved, "
-          f"or use a new --model_dir. Settings that may change on resume: "
-          f"{', '.join(sorted(s.split('.')[1] for s in SAFE_TO_CHANGE))}.")
+      fields = [name.split(".")[1] for name in unsafe]
+      lines = [f"  {{{field}}}: " + errors.literal(
+          f"this run {_get(new_dict, name)!r}, saved "
+          f"{_get(saved_dict, name)!r}") for field, name in zip(fields, unsafe)]
+      safe = ", ".join(sorted(s.split(".")[1] for s in SAFE_TO_CHANGE))
+      raise errors.ArgumentNamingError(
+          errors.literal(f"{run_config_path(model_dir)} belongs to a run with "
+                         f"other settings; resuming would silently change "
+                         f"them:\n") + "\n".join(lines) +
+          "\nRe-run with only {model_dir}=" + errors.literal(model_dir) +
+          " to resume as saved, or use a new {model_dir}. Settings that may "
+          "change on resume: " + errors.literal(safe) + ".",
+          [*fields, "model_dir"])
     if not changed:
       return saved
   if write:

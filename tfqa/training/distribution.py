@@ -166,4 +166,5 @@ def check_gpu(strategy: tf.distribute.Strategy, *, require_gpu: bool) -> None:
         expected="Expected a GPU: in Colab choose Runtime "
         "> Change runtime type > a GPU, then run all cells again; elsewhere "
         "install tensorflow[and-cuda] (see BUILD.md) on a machine with an "
-        "NVIDIA driver, or pass --norequire_gpu to train on the CPU.")
+        "NVIDIA driver, or pass {require_gpu:false} to train on the CPU.",
+        refers_to=["require_gpu"])

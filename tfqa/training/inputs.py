@@ -38,16 +38,19 @@ def load_train_data(data_config: config_lib.DataConfig, *,
                                      data_dir=data_config.tfds_data_dir)
     source = data_config.tfds_dataset
   else:
-    raise ValueError("No training data: pass --train_file (SQuAD JSON) or "
-                     "--tfds_dataset (squad/v1.1 or squad/v2.0).")
+    raise errors.ArgumentNamingError(
+        "No training data: pass {train_file} (SQuAD JSON) or {tfds_dataset} "
+        "(squad/v1.1 or squad/v2.0).", ["train_file", "tfds_dataset"])
   if data_config.answerable_only:
     squad = squad_lib.answerable_only(squad)
   if squad.has_impossible and not version_2_with_negative:
     impossible = sum(e.is_impossible for e in squad.examples)
-    raise ValueError(
-        f"{source} has {impossible} unanswerable questions but the run is "
-        f"SQuAD v1.1-style. Pass --version_2_with_negative to learn "
-        f"no-answer predictions, or --answerable_only to drop them.")
+    raise errors.ArgumentNamingError(
+        errors.literal(f"{source} has {impossible} unanswerable questions "
+                       f"but the run is SQuAD v1.1-style. ") +
+        "Pass {version_2_with_negative:true} to learn no-answer "
+        "predictions, or {answerable_only:true} to drop them.",
+        ["version_2_with_negative", "answerable_only"])
   if not squad.examples:
     raise ValueError(f"{source} holds no usable training examples.")
   return squad

@@ -19,15 +19,20 @@ from tfqa.training import accumulation
 from tfqa.training import optimization
 
 
-class InitCheckpointError(checkpointing.CheckpointError,
-                          errors.ArgumentNamingError):
-  """`init_checkpoint` holds no checkpoint this run can start from."""
+class RunCheckpointError(checkpointing.CheckpointError,
+                         errors.ArgumentNamingError):
+  """A checkpoint this run cannot start from, naming the arguments to
+  change (a template, as errors.ArgumentNamingError's)."""
 
-  def __init__(self, init_checkpoint: str, problem: str, *,
-               separator: str = " "):
-    errors.ArgumentNamingError.__init__(
-        self, "{init_checkpoint}=" + errors.literal(
-            f"{init_checkpoint}{separator}{problem}"), ["init_checkpoint"])
+  def __init__(self, template: str, names):
+    errors.ArgumentNamingError.__init__(self, template, names)
+
+
+def _init_checkpoint_error(init_checkpoint, problem, names=()):
+  """'{init_checkpoint}=PATH PROBLEM' (`problem` a template naming `names`)."""
+  return RunCheckpointError(
+      "{init_checkpoint}=" + errors.literal(init_checkpoint) + problem,
+      ["init_checkpoint", *names])
 
 
 def build_state(strategy, source: model_source.ModelSource,
@@ -81,20 +86,21 @@ def warm_start(state: checkpointing.TrainingState, init_checkpoint: str, *,
   if fs.isdir(init_checkpoint):
     prefix = checkpointing.latest_readable(init_checkpoint)
     if prefix is None:
-      raise InitCheckpointError(init_checkpoint, (
-          "holds no checkpoint; expected a tfqa_train --model_dir that has "
+      raise _init_checkpoint_error(init_checkpoint, errors.literal(
+          " holds no checkpoint; expected a tfqa_train --model_dir that has "
           "trained, or a checkpoint prefix."))
   try:
     checkpointing.verify_readable(prefix)
     loaded, _ = modeling.build_model(source, dropout=False)
     checkpointing.restore_model(loaded, prefix)
   except checkpointing.CheckpointError as e:
-    raise InitCheckpointError(init_checkpoint, str(e).replace(
-        "Use the model config the run was started with (see "
-        "run_config.json).",
-        "Expected a checkpoint of the architecture this run builds: "
-        "pass the --model or --bert_config_file that run used."),
-                              separator=": ") from None
+    raise _init_checkpoint_error(init_checkpoint, errors.literal(
+        f": {e}").replace(
+            "Use the model config the run was started with (see "
+            "run_config.json).",
+            "Expected a checkpoint of the architecture this run builds: "
+            "pass the {model} or {bert_config_file} that run used."),
+        ["model", "bert_config_file"]) from None
   for weight, value in zip(state.model.weights, loaded.weights):
     weight.assign(value)
   logging.info("Warm start: model weights from %s; the optimizer, step (0) "
@@ -108,11 +114,12 @@ def check_data_position(state: checkpointing.TrainingState, per_epoch: int,
   """Raises CheckpointError when a restored step lies in another epoch now."""
   step, epoch = int(state.step.numpy()), int(state.epoch.numpy())
   if epoch != step // per_epoch:
-    raise checkpointing.CheckpointError(
+    raise RunCheckpointError(errors.literal(
         f"Checkpoint {prefix} is at step {step} of epoch {epoch}, but the "
         f"training data now has {per_epoch} steps per epoch (step {step} "
         f"would be epoch {step // per_epoch}). The training data or batch "
-        f"size changed since the run started; use a new --model_dir.")
+        f"size changed since the run started; use a new ") + "{model_dir}.",
+                             ["model_dir"])
 
 
 def checkpoint_writer(
