@@ -681,7 +681,7 @@ def test_invalid_arguments_are_rejected(tmp_path, kwargs, match):
 def test_a_directory_without_a_run_is_rejected(tmp_path):
   (tmp_path / "nothing").mkdir()
   with pytest.raises(ValueError, match=(
-      rf"^--model_dir={tmp_path}/nothing holds no run_config\.json; expected "
+      rf"^model_dir={tmp_path}/nothing holds no run_config\.json; expected "
       rf"a tfqa_train --model_dir\.$")):
     export.export_model(model_dir=str(tmp_path / "nothing"),
                         export_dir=str(tmp_path / "export"))
