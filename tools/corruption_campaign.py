@@ -229,7 +229,7 @@ def _export_campaign(campaign, export_dir, workdir, rng, bitflips, small):
       checks = [("verify_digests", lambda: integrity.verify_digests(scratch))]
       if target.startswith("saved_model"):
         checks.append(("--verify_manifest", lambda: predictor.load_predictor(
-            scratch, verify=True)))
+            scratch, verify_manifest=True)))
       for check, call in checks:
         try:
           call()
