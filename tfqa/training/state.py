@@ -24,9 +24,6 @@ class RunCheckpointError(checkpointing.CheckpointError,
   """A checkpoint this run cannot start from, naming the arguments to
   change (a template, as errors.ArgumentNamingError's)."""
 
-  def __init__(self, template: str, names):
-    errors.ArgumentNamingError.__init__(self, template, names)
-
 
 def _init_checkpoint_error(init_checkpoint, problem, names=()):
   """'{init_checkpoint}=PATH PROBLEM' (`problem` a template naming `names`)."""
