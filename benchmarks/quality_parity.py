@@ -2,7 +2,7 @@
 
   .venv/bin/python benchmarks/quality_parity.py --results=quality.jsonl \\
       [--folds=0,1,2,3,4] [--seeds=3] [--epochs=4] [--learning_rate=1.5e-4] \\
-      [--arms=tfqa,recipe,...] [--budget_arm=tfqa+num_train_epochs=11]
+      [--arms=tfqa,recipe,...] [--budget_arm=tfqa+num_train_epochs=6]
   .venv/bin/python benchmarks/quality_parity.py --results=... --report_only
   .venv/bin/python benchmarks/quality_parity.py --results=... --migrate
 
@@ -20,7 +20,7 @@ Arms (--arms, comma-separated; default: the study's six, quality_arms.py):
                 or train overridden, e.g. the attribution arm
                 tfqa+clip_norm=1.0+adam_epsilon=1e-8+padding=dynamic (tfqa
                 with the recipe's optimizer settings and random batches) or
-                the equal-wall-clock arm tfqa+num_train_epochs=11.
+                the equal-wall-clock arm tfqa+num_train_epochs=6.
   recipe        the transformers TF example recipe (hf_recipe.py) as
                 upstream ships it: each shuffled batch padded to its longest
                 window (run_qa.py's default), Adam epsilon 1e-8, global
@@ -249,7 +249,8 @@ def main(argv):
     return
   arms = _ARMS.value
   labels = {arm: quality_arms.arm_label(resolved_settings(arm, 0, 0))
-            for arm in [*arms, _BUDGET_ARM.value]}
+            for arm in [*arms, _BUDGET_ARM.value,
+                        *quality_arms.REPORTED_ONLY]}
   try:
     folds = [int(f) for f in _FOLDS.value]
   except ValueError:

@@ -192,9 +192,9 @@ def test_the_report_names_missing_runs_and_invents_no_difference():
   assert re.search(r"^tfqa +recipe +1 +1 +\+10\.00 +n/a +n/a +1\.00$", text,
                    re.M)
   assert "missing tfqa: 1/0; recipe: 1/0" in text
-  assert re.search(r"^tfqa\+num_train_epochs=11 +recipe +no pairs; missing "
-                   r"tfqa\+num_train_epochs=11: all 2 runs; recipe: 1/0$",
-                   text, re.M)
+  budget = re.escape(quality_arms.BUDGET)
+  assert re.search(rf"^{budget} +recipe +no pairs; missing {budget}: all 2 "
+                   rf"runs; recipe: 1/0$", text, re.M)
   assert quality_report.format_last_line(delta) == (
       "equal_wall_clock_delta_f1=nan")
 
