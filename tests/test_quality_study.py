@@ -236,6 +236,18 @@ def test_readme_quotes_the_figures_the_report_prints():
     assert (f"tfqa's defaults score **{mean} F1** ({pairs} pairs over {folds} "
             f"folds,") in " ".join(section.split())
     assert f"{low} to {high})" in " ".join(section.split())
+  budget = table.get((quality_arms.BUDGET, quality_arms.RECIPE_UNCLIPPED))
+  epochs = quality_arms.BUDGET.split("num_train_epochs=")[1]
+  if budget is None:
+    assert "equal wall-clock has not been measured yet" in " ".join(
+        section.split())
+  else:
+    folds, pairs, mean, low, high, _ = budget
+    assert (f"At that recipe's wall-clock (tfqa for {epochs} epochs, ") in (
+        " ".join(section.split()))
+    assert (f"tfqa scores **{mean} F1** ({pairs} pairs over {folds} folds,"
+            ) in " ".join(section.split())
+    assert f"{low} to {high})" in " ".join(section.split())
   assert (f"{speed384}x the windows/s of the recipe padded to 384 and "
           f"{speed}x that of the recipe with per-batch padding") in (
               " ".join(section.split()))
