@@ -116,13 +116,17 @@ def _study(fold: int, seed: int) -> dict:
           "data": os.path.basename(_DATA.value)}
 
 
-def resolved_settings(arm: str, fold: int, seed: int) -> dict:
-  """Everything that determines a run's outcome (quality_arms.arm_settings)."""
+def resolved_settings(arm: str, fold: int, seed: int, *,
+                      flag: str = "--arms") -> dict:
+  """Everything that determines a run's outcome (quality_arms.arm_settings).
+
+  `flag` is the one that named the arm, for the refusal's wording.
+  """
   try:
     return quality_arms.arm_settings(arm, _study(fold, seed))
   except ValueError as e:
     # One line, no usage dump (exit 1).
-    raise SystemExit(f"--arms: {e}") from None
+    raise SystemExit(f"{flag}: {e}") from None
 
 
 def tfqa_run_config(settings: dict, train_file: str, heldout_file: str,
@@ -248,7 +252,11 @@ def main(argv):
           f"settings.")
     return
   arms = _ARMS.value
-  labels = {arm: quality_arms.arm_label(resolved_settings(arm, 0, 0))
+  named_by = {**{arm: "--arms" for arm in quality_arms.REPORTED_ONLY},
+              _BUDGET_ARM.value: "--budget_arm",
+              **{arm: "--arms" for arm in arms}}
+  labels = {arm: quality_arms.arm_label(
+      resolved_settings(arm, 0, 0, flag=named_by[arm]))
             for arm in [*arms, _BUDGET_ARM.value,
                         *quality_arms.REPORTED_ONLY]}
   try:

@@ -255,3 +255,18 @@ def test_readme_quotes_the_figures_the_report_prints():
   printed = set(re.findall(r"[+-]?\d+\.\d+", stdout))
   quoted = re.findall(r"(?<![\w.])([+-]\d+\.\d+|\d+\.\d+(?=x))", readme)
   assert quoted and set(quoted) <= printed, set(quoted) - printed
+
+
+@pytest.mark.parametrize("flag, arm", [
+    ("--budget_arm", "tfqa+epochs=6"),
+    ("--arms", "recipe+clip_norm=1.0"),
+])
+def test_a_wrong_arm_is_refused_naming_the_flag_that_gave_it(flag, arm):
+  proc = run_python([REPO_ROOT / "benchmarks" / "quality_parity.py",
+                     f"--results={RESULTS}", "--report_only",
+                     f"{flag}={arm}"], timeout=300, exit_status=1,
+                    env={"PATH": "/usr/bin:/bin"}, clean_env=True)
+  assert proc.stdout == ""
+  assert proc.stderr.startswith(f"{flag}: Invalid arm {arm!r}: ")
+  assert proc.stderr.count("\n") == 1
+
