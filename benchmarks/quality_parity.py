@@ -252,13 +252,13 @@ def main(argv):
           f"settings.")
     return
   arms = _ARMS.value
-  named_by = {**{arm: "--arms" for arm in quality_arms.REPORTED_ONLY},
-              _BUDGET_ARM.value: "--budget_arm",
-              **{arm: "--arms" for arm in arms}}
-  labels = {arm: quality_arms.arm_label(
-      resolved_settings(arm, 0, 0, flag=named_by[arm]))
-            for arm in [*arms, _BUDGET_ARM.value,
-                        *quality_arms.REPORTED_ONLY]}
+  labels = {}
+  for arm, flag in [*((a, "--arms") for a in arms),
+                    (_BUDGET_ARM.value, "--budget_arm"),
+                    *((a, "--arms") for a in quality_arms.REPORTED_ONLY)]:
+    if arm not in labels:
+      labels[arm] = quality_arms.arm_label(
+          resolved_settings(arm, 0, 0, flag=flag))
   try:
     folds = [int(f) for f in _FOLDS.value]
   except ValueError:
