@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import statistics
 
-from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
+from tfqa.cli import common  # Keras 2 setup.
+
+common.hide_pytorch()  # It runs no PyTorch model.
 
 from absl import app
 from absl import flags

@@ -63,7 +63,9 @@ import sys
 import tempfile
 import time
 
-from tfqa.cli import common  # pylint: disable=unused-import  (Keras 2 setup)
+from tfqa.cli import common  # Keras 2 setup.
+
+common.hide_pytorch()  # It runs no PyTorch model.
 
 from absl import app
 from absl import flags

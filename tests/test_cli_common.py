@@ -1,4 +1,6 @@
-"""Tests for tfqa.cli.common: every tool's one catch-and-exit policy (run_tool)."""
+"""Tests for tfqa.cli.common: every tool's one catch-and-exit policy (run_tool), and which tools let transformers import PyTorch."""
+
+import importlib.util
 
 import pytest
 
@@ -64,3 +66,22 @@ def test_a_bug_is_not_hidden(tmp_path):
   code = _TOOL.replace('"usage": app', '"bug": KeyError("x"), "usage": app')
   proc = run_python(["-c", code, "bug"], expect_fail=True, cwd=tmp_path)
   assert "Traceback" in proc.stderr and "KeyError: 'x'" in proc.stderr
+
+
+_TORCH_AFTER_TRANSFORMERS = (
+    "import sys, {module}, transformers; print('torch' in sys.modules)")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="needs torch installed (the `torch` extra)")
+@pytest.mark.parametrize("module, imports_torch", [
+    ("tfqa.cli.train", False), ("tfqa.cli.evaluate", False),
+    ("tfqa.cli.predict", False), ("tfqa.cli.export", True)])
+def test_only_the_export_lets_transformers_import_torch(module,
+                                                        imports_torch):
+  # tfqa_export checks the PyTorch reload of what it writes; the others run
+  # no PyTorch model and should not pay for importing it.
+  proc = run_python(
+      ["-c", _TORCH_AFTER_TRANSFORMERS.format(module=module)],
+      unset=("USE_TORCH", "USE_TF"))
+  assert proc.stdout.strip() == str(imports_torch)

@@ -197,22 +197,33 @@ def _build_wheel(dist):
               "-w", dist, REPO_ROOT], unset=_NOT_THIS_CHECKOUT)
 
 
-@pytest.mark.slow
-def test_wheel_builds_installs_and_imports_in_a_fresh_venv(tmp_path):
-  dist = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory):
+  """This checkout's wheel, built once for the module's tests."""
+  dist = tmp_path_factory.mktemp("dist")
   _build_wheel(dist)
   wheels = list(dist.glob("tfqa-*.whl"))
   assert len(wheels) == 1
-  names = zipfile.ZipFile(wheels[0]).namelist()
+  return wheels[0]
+
+
+@pytest.mark.slow
+def test_wheel_builds_installs_and_imports_in_a_fresh_venv(built_wheel,
+                                                          tmp_path):
+  names = zipfile.ZipFile(built_wheel).namelist()
   assert "tfqa/resources/sample_squad.json" in names
   assert "tfqa/cli/train.py" in names
   assert not any(name.startswith("tests/") for name in names)
+  if second_python() is not None:
+    # The wheel is installed in a fresh venv, and its tools run there, by
+    # the second-Python tests below; once is enough for a pure-Python wheel.
+    return
   venv = tmp_path / "venv"
   run_python(["-m", "venv", venv], unset=_NOT_THIS_CHECKOUT)
   python = venv / "bin" / "python"
   # Dependencies come from the pip cache/registry with the project's pins.
   run_python(["-m", "pip", "install", "-q", "-c",
-              REPO_ROOT / "constraints.txt", wheels[0]], python=python,
+              REPO_ROOT / "constraints.txt", built_wheel], python=python,
              timeout=1200, unset=_NOT_THIS_CHECKOUT)
   check = ("import os, tfqa, tfqa.data.sample, tfqa.data.windows, tfqa.training.trainer; "
            "assert os.path.exists(tfqa.data.sample.sample_path()); "
@@ -291,7 +302,7 @@ exec(open(install).read())
 
 
 @pytest.fixture(scope="module")
-def second_venv(tmp_path_factory):
+def second_venv(tmp_path_factory, built_wheel):
   """A fresh venv of a second supported Python, set up by the notebooks'
   install cell from this checkout's wheel with its constraints.
 
@@ -307,8 +318,7 @@ def second_venv(tmp_path_factory):
     pytest.skip(message)
   version, python = found
   root = tmp_path_factory.mktemp("second_python")
-  _build_wheel(root / "dist")
-  [wheel] = (root / "dist").glob("tfqa-*.whl")
+  wheel = built_wheel
   venv = root / "venv"
   run_python(["-m", "venv", venv], python=python, timeout=300,
              unset=_NOT_THIS_CHECKOUT)

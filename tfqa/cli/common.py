@@ -21,6 +21,18 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # also decided before TensorFlow is imported (see quiet.py).
 quiet.configure(sys.argv)
 
+
+def hide_pytorch() -> None:
+  """Keeps transformers from importing PyTorch (USE_TORCH=0, unless the
+  environment says otherwise), for entry points that run no PyTorch model.
+
+  Where torch is installed, transformers imports it at its own import:
+  seconds at every start of a tool that never uses it. Call before
+  transformers is imported. tfqa_export does not: it checks the export's
+  PyTorch reload when torch is installed.
+  """
+  os.environ.setdefault("USE_TORCH", "0")
+
 FLAGS = flags.FLAGS
 _HELP_ARGS = ("--help", "-h", "--helpshort", "-?", "--helpfull")
 

@@ -9,6 +9,8 @@ import json
 
 from tfqa.cli import common
 
+common.hide_pytorch()
+
 from absl import app
 from absl import flags
 

@@ -20,6 +20,8 @@ import json
 
 from tfqa.cli import common  # Sets the Keras 2 environment first.
 
+common.hide_pytorch()
+
 from absl import app
 from absl import flags
 
