@@ -69,7 +69,7 @@ RECIPE_FIELDS = ("padding", "max_grad_norm", "adam_epsilon")
 # before they existed: left out of the key, so those runs still count.
 _ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
                           "gradient_accumulation_steps": 1,
-                          "require_gpu": False}}
+                          "require_gpu": False, "time_budget": ""}}
 
 
 def tfqa_fields() -> tuple[str, ...]:

@@ -224,6 +224,26 @@ def tiny_train_settings(files, **overrides):
   return settings
 
 
+def checkpoint_tensors(model_dir, step):
+  """Name -> value of every tensor of ckpt-`step` in a run directory."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(
+      os.path.join(model_dir, "checkpoints", f"ckpt-{step}"))
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
+
+
+def assert_same_checkpoint(model_dir, reference, step):
+  """ckpt-`step` of `model_dir` holds the reference's tensors, bit for bit."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  expected = checkpoint_tensors(reference, step)
+  actual = checkpoint_tensors(model_dir, step)
+  assert sorted(actual) == sorted(expected)
+  assert [name for name in expected
+          if not np.array_equal(expected[name], actual[name])] == []
+
+
 def tiny_train_flags(files, **overrides):
   """tfqa_train flags for a fast tiny v2.0 run."""
   args = []

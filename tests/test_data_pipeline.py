@@ -136,6 +136,21 @@ def test_train_dataset_element_spec_and_padding():
     assert (labels["end_positions"].numpy() == windows + 1).all()
 
 
+@pytest.mark.parametrize("padding", config.PADDING_MODES)
+def test_padded_tokens_are_those_of_each_batch_the_dataset_yields(padding):
+  pipeline_config = config.PipelineConfig(padding=padding,
+                                          pad_to_multiple_of=8)
+  per_epoch = pipeline.steps_per_epoch(len(LENGTHS), 4)
+  dataset = pipeline.train_dataset(
+      _fake_features(LENGTHS), batch_size=4, seed=3, num_epochs=2,
+      max_seq_length=40, pipeline_config=pipeline_config,
+      start_step=per_epoch)
+  predicted = pipeline.padded_tokens(
+      np.array(LENGTHS), batch_size=4, seed=3, epoch=1,
+      pipeline_config=pipeline_config, max_seq_length=40)
+  assert predicted.tolist() == [ids.size for ids, _ in _batches(dataset)]
+
+
 def test_max_length_padding_pads_every_batch_to_max_seq_length():
   dataset = pipeline.train_dataset(
       _fake_features(LENGTHS), batch_size=4, seed=0, num_epochs=1,

@@ -14,6 +14,7 @@ from tfqa.data import squad
 from tfqa.evaluation import metrics
 from tfqa.training import trainer
 
+from conftest import assert_same_checkpoint, checkpoint_tensors
 from conftest import run_python, tiny_train_flags, tiny_train_settings
 
 pytestmark = pytest.mark.slow
@@ -32,23 +33,6 @@ def _train(files, model_dir, **overrides):
   return _run("tfqa.cli.train",
               [f"--model_dir={model_dir}",
                *tiny_train_flags(files, save_every_steps=5, **overrides)])
-
-
-def _checkpoint_tensors(model_dir, step):
-  reader = tf.train.load_checkpoint(
-      os.path.join(model_dir, "checkpoints", f"ckpt-{step}"))
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()
-          if not name.startswith(("save_counter", "_CHECKPOINTABLE"))}
-
-
-def _assert_same_checkpoint(model_dir, reference, step):
-  """ckpt-`step` of `model_dir` holds the reference's tensors, bit for bit."""
-  expected = _checkpoint_tensors(reference, step)
-  actual = _checkpoint_tensors(model_dir, step)
-  assert sorted(actual) == sorted(expected)
-  assert [name for name in expected
-          if not np.array_equal(expected[name], actual[name])] == []
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +64,7 @@ def test_sigkill_and_resume_is_bit_identical(tiny_files, uninterrupted,
   proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
   assert "Restored" in proc.stderr
 
-  _assert_same_checkpoint(model_dir, uninterrupted, STEPS)
+  assert_same_checkpoint(model_dir, uninterrupted, STEPS)
   expected_log = trainer.read_train_log(uninterrupted)
   actual_log = trainer.read_train_log(model_dir)
   assert [e["step"] for e in actual_log] == list(range(1, STEPS + 1))
@@ -99,7 +83,7 @@ def test_resume_inside_an_epoch_with_max_steps_inside_the_next(tiny_files,
        ["--kill_at_step=6", f"--model_dir={killed}", *flags],
        expect_kill=True)
   _run("tfqa.cli.train", [f"--model_dir={killed}"])
-  _assert_same_checkpoint(killed, full, 10)
+  assert_same_checkpoint(killed, full, 10)
   assert trainer.read_train_log(killed) == trainer.read_train_log(full)
 
 
@@ -421,7 +405,7 @@ def test_evaluation_during_training_logs_writes_and_changes_nothing(
       [_eval_results(model_dir, d)["f1"] for d in ("step-4", "step-8", "")])
   # Evaluating reads the weights only: training is bit-identical to the
   # run without evaluations (whose checkpoints came at other steps).
-  _assert_same_checkpoint(model_dir, uninterrupted, STEPS)
+  assert_same_checkpoint(model_dir, uninterrupted, STEPS)
   assert trainer.read_train_log(model_dir) == trainer.read_train_log(
       uninterrupted)
 
@@ -498,10 +482,7 @@ def test_sigkill_during_an_evaluation_in_training_resumes_bit_identical(
   proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
   assert re.search(r"Restored \S+ckpt-5 ", proc.stderr)
   assert re.findall(r"Eval at step (\d+)", proc.stderr) == ["8", "12"]
-  expected = _checkpoint_tensors(reference, STEPS)
-  actual = _checkpoint_tensors(model_dir, STEPS)
-  assert [n for n in expected
-          if not np.array_equal(expected[n], actual[n])] == []
+  assert_same_checkpoint(model_dir, reference, STEPS)
   for subdir in ("step-4", "step-8", ""):
     for name in ("predictions.json", "nbest_predictions.json",
                  "null_odds.json"):
@@ -607,9 +588,9 @@ def test_accumulated_micro_batches_equal_one_large_batch(no_dropout,
       assert (f"global batch 4 = {k} micro-batches x {4 // k} windows x 1 "
               f"replica(s)") in proc.stderr
     runs[k] = model_dir
-  one = _checkpoint_tensors(runs[1], 4)
+  one = checkpoint_tensors(runs[1], 4)
   for k in (2,):
-    accumulated = _checkpoint_tensors(runs[k], 4)
+    accumulated = checkpoint_tensors(runs[k], 4)
     assert sorted(accumulated) == sorted(one)
     floats = [n for n, v in one.items() if np.asarray(v).dtype.kind == "f"]
     assert len(floats) > 60  # weights and Adam moments
@@ -644,7 +625,7 @@ def test_sigkill_between_micro_batches_resumes_bit_identical(tiny_files,
   assert steps_before in (list(range(1, 6)), list(range(1, 7)))
   proc = _run("tfqa.cli.train", [f"--model_dir={model_dir}"])
   assert re.search(r"Restored \S+ckpt-5 ", proc.stderr)
-  _assert_same_checkpoint(model_dir, reference, STEPS)
+  assert_same_checkpoint(model_dir, reference, STEPS)
   assert trainer.read_train_log(model_dir) == trainer.read_train_log(
       reference)
 

@@ -4,6 +4,7 @@
   export    ExportConfig, PortableConfig (tfqa_export) and the batch sizes
             of prediction and verification
   checks    the checks their __post_init__ share
+  durations durations such as "1h30m" (time_budget), to seconds
   comments  the comments above their fields (documentation and flag help)
 
 `from tfqa.config import RunConfig` (and every name below) reads them here.

@@ -6,6 +6,7 @@ import dataclasses
 
 from tfqa import errors
 from tfqa.config import checks
+from tfqa.config import durations
 
 
 # Tokens of every window besides question and context: [CLS] and two [SEP].
@@ -203,6 +204,15 @@ class TrainConfig:
   # Stop after this many steps (0: all epochs). The LR schedule spans
   # min(max_steps, epochs * steps_per_epoch).
   max_steps: int = 0
+  # Wall-clock time for training, e.g. "45m" or "1h30m" ("": off,
+  # num_train_epochs rules). When set, it chooses num_train_epochs: a few
+  # steps are timed first on a throwaway copy of the model, and the run gets
+  # the most whole epochs whose predicted time fits (each step's time from
+  # the tokens it computes; at most 1000 epochs, and no more than max_steps
+  # needs); a budget too short for one epoch is refused. The count is
+  # recorded in run_config.json, so a resumed run keeps it. Evaluations and
+  # checkpoint saves are not in the prediction (docs/TRAINING.md).
+  time_budget: str = ""
   # Share of steps with linear LR warmup (from zero).
   warmup_ratio: float = 0.1
   # AdamW decoupled weight decay (not on LayerNorm and bias weights).
@@ -276,6 +286,14 @@ class TrainConfig:
       if getattr(self, name) < 0:
         raise errors.ArgumentError(name, getattr(self, name),
                                    "Expected >= 0.")
+    if self.time_budget:
+      try:
+        durations.seconds(self.time_budget)
+      except ValueError:
+        raise errors.ArgumentError(
+            "time_budget", self.time_budget,
+            f"Expected a duration such as {durations.EXAMPLES} (empty: "
+            f"off, num_train_epochs rules).") from None
     if not self.adam_epsilon > 0:
       raise errors.ArgumentError("adam_epsilon", self.adam_epsilon,
                                  "Expected > 0 (e.g. 1e-6 or 1e-8).")

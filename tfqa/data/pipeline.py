@@ -15,6 +15,7 @@ no replay and no iterator state beyond k.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -175,17 +176,34 @@ def _window_columns(features):
   }
 
 
+def padded_width(longest, pipeline_config: config_lib.PipelineConfig,
+                 max_seq_length: int, *, minimum=np.minimum):
+  """The width of a batch whose longest window is `longest`.
+
+  NumPy values; tensors (the dataset's) with minimum=tf.minimum.
+  """
+  if pipeline_config.padding == "max_length":
+    return longest * 0 + max_seq_length
+  multiple = pipeline_config.pad_to_multiple_of
+  rounded = (longest + multiple - 1) // multiple * multiple
+  return minimum(rounded, max(max_seq_length, 1))
+
+
+def padded_tokens(lengths: np.ndarray, *, batch_size: int, seed: int,
+                  epoch: int, pipeline_config: config_lib.PipelineConfig,
+                  max_seq_length: int) -> np.ndarray:
+  """Tokens, padding included, that each step of an epoch computes."""
+  plan = plan_epoch(lengths, batch_size=batch_size, seed=seed, epoch=epoch,
+                    bucket_width=bucket_width(pipeline_config))
+  longest = np.array([lengths[batch].max() for batch in plan])
+  return np.array([len(batch) for batch in plan]) * padded_width(
+      longest, pipeline_config, max_seq_length)
+
+
 def _padder(pipeline_config, max_seq_length):
   """Returns fn(longest length in batch) -> padded length."""
-  if pipeline_config.padding == "max_length":
-    return lambda longest: tf.constant(max_seq_length, tf.int64)
-  multiple = pipeline_config.pad_to_multiple_of
-
-  def padded_length(longest):
-    rounded = (longest + multiple - 1) // multiple * multiple
-    return tf.minimum(rounded, max(max_seq_length, 1))
-
-  return padded_length
+  return functools.partial(padded_width, pipeline_config=pipeline_config,
+                           max_seq_length=max_seq_length, minimum=tf.minimum)
 
 
 def _padded_inputs(columns, indices, padded_length):

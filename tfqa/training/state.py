@@ -34,12 +34,14 @@ def _init_checkpoint_error(init_checkpoint, problem, names=()):
 
 def build_state(strategy, source: model_source.ModelSource,
                 train: config_lib.TrainConfig, steps: int, *,
-                loss_scaling: bool,
-                after_micro_batch=None) -> checkpointing.TrainingState:
-  """A fresh state under `strategy`: the model compiled with its optimizer."""
+                loss_scaling: bool, after_micro_batch=None,
+                log_weights: bool = True) -> checkpointing.TrainingState:
+  """A fresh state under `strategy`: the model compiled with its optimizer
+  (`log_weights`: log which weights the model was built with)."""
   with strategy.scope():
     model, report = modeling.build_model(source)
-    modeling.log_weights_report(report)
+    if log_weights:
+      modeling.log_weights_report(report)
     optimizer = optimization.create_optimizer(
         learning_rate=train.learning_rate, total_steps=steps,
         warmup_ratio=train.warmup_ratio, weight_decay=train.weight_decay,

@@ -10,6 +10,7 @@ import time
 from typing import Callable, Sequence
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -30,6 +31,7 @@ from tfqa.training import inputs
 from tfqa.training import preemption
 from tfqa.training import progress
 from tfqa.training import state as train_state
+from tfqa.training import time_budget
 # The step log's reader, public here where the runs are made.
 from tfqa.training.callbacks import read_train_log  # pylint: disable=unused-import
 
@@ -154,6 +156,7 @@ def train_and_evaluate(
       cannot embed max_seq_length tokens (see preflight.check_train), before
       anything is written.
   """
+  called_at = time.perf_counter()
   callbacks = train_callbacks.check_callbacks(callbacks)
   hooks = hooks or TrainingHooks()
   _check_arguments(hooks=hooks, verbose=verbose,
@@ -172,7 +175,7 @@ def train_and_evaluate(
     return _train_and_evaluate(
         run_config, model_dir, source=source, strategy=strategy, chief=chief,
         callbacks=callbacks, hooks=hooks, verbose=verbose,
-        progress_every_steps=progress_every_steps)
+        progress_every_steps=progress_every_steps, called_at=called_at)
 
 
 def _check_arguments(*, hooks, verbose, progress_every_steps):
@@ -211,11 +214,12 @@ class _Run:
 
 
 def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
-                        callbacks, hooks, verbose, progress_every_steps):
+                        callbacks, hooks, verbose, progress_every_steps,
+                        called_at):
   """train_and_evaluate once its arguments are checked (and, on the chief,
   the run directory is held)."""
   run = _set_up(run_config, model_dir, source=source, strategy=strategy,
-                chief=chief, hooks=hooks)
+                chief=chief, hooks=hooks, called_at=called_at)
   train, state = run.run_config.train, run.state
   first_step = int(state.step.numpy())
   logger = train_callbacks.StepLogger(
@@ -261,26 +265,35 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
                  train_seconds=train_seconds)
 
 
-def _set_up(run_config, model_dir, *, source, strategy, chief, hooks) -> _Run:
+def _set_up(run_config, model_dir, *, source, strategy, chief, hooks,
+            called_at) -> _Run:
   """Reconciles the run directory, sets the runtime, then builds the data
   and the state (resumed, warm-started or fresh).
 
-  run_config.json is written once the data has loaded: a data file that
-  cannot be used leaves no run behind.
+  run_config.json is written once the data has loaded (and a time budget
+  has chosen the epochs): a data file that cannot be used leaves no run
+  behind.
   """
-  run_config = rundir.reconcile(
-      model_dir, run_config, write=False,
-      has_progress=bool(checkpointing.candidate_checkpoints(model_dir)))
+  has_progress = bool(checkpointing.candidate_checkpoints(model_dir))
+  run_config = time_budget.keep_recorded_epochs(
+      run_config, rundir.read_run_config(model_dir) if has_progress else None)
+  run_config = rundir.reconcile(model_dir, run_config, write=False,
+                                has_progress=has_progress)
   train = run_config.train
+  time_budget.check_single_worker(train, distribution.num_workers(strategy))
   policy = distribution.mixed_precision_policy(train.mixed_precision,
                                                strategy)
   configure_runtime(train, mixed_precision=policy)
   inputs.check_micro_batches(train, strategy.num_replicas_in_sync)
   data = inputs.prepare_data(run_config, source)
-  if chief:
-    rundir.record_run_config(model_dir, run_config)
   per_epoch = pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
+  if train.time_budget and not has_progress:
+    run_config = _fit_time_budget(run_config, data, strategy, policy,
+                                  per_epoch=per_epoch, called_at=called_at)
+    train = run_config.train
+  if chief:
+    rundir.record_run_config(model_dir, run_config)
   steps = inputs.total_steps(len(data.features), train)
   logging.info("%d examples -> %d windows; %d steps per epoch, %d in all; "
                "%s, global batch %d%s.", data.num_examples,
@@ -297,6 +310,39 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks) -> _Run:
       state, run_config, model_dir, per_epoch=per_epoch, source=data.source)
   return _Run(run_config, model_dir, strategy, chief, data, state, per_epoch,
               steps, resumed_from, initialized_from)
+
+
+def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
+                     called_at):
+  """run_config with the epochs its time budget fits, measured on a
+  throwaway model; the process's seeds are then set again, so the run is
+  the one `--num_train_epochs` at that count would make."""
+  train = run_config.train
+  epoch_tokens = functools.partial(
+      pipeline.padded_tokens, data.features.lengths,
+      batch_size=train.train_batch_size, seed=train.seed,
+      pipeline_config=run_config.pipeline,
+      max_seq_length=run_config.features.max_seq_length)
+  steps = time_budget.CALIBRATION_STEPS
+  first_steps = np.concatenate([epoch_tokens(epoch=e) for e in range(
+      -(-steps // per_epoch))])[:steps]
+
+  def build():
+    return train_state.build_state(strategy, data.source, train, 1,
+                                   loss_scaling=policy == "mixed_float16",
+                                   log_weights=False)
+
+  def train_steps(state, callbacks):
+    _fit(state, data.features, run_config, strategy, callbacks=callbacks,
+         per_epoch=per_epoch, steps=steps, verbose=0)
+
+  calibration = time_budget.calibrate(build, train_steps,
+                                      batch_size=train.train_batch_size,
+                                      step_tokens=first_steps)
+  configure_runtime(train, mixed_precision=policy)
+  return time_budget.fit_epochs(
+      run_config, epoch_tokens=lambda epoch: epoch_tokens(epoch=epoch),
+      spent_seconds=time.perf_counter() - called_at, calibration=calibration)
 
 
 def _restore(state, run_config, model_dir, *, per_epoch, source):
