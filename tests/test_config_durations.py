@@ -35,7 +35,7 @@ def test_train_config_refuses_a_budget_that_is_not_a_duration():
   assert str(raised.value) == (
       "Invalid value for argument `time_budget`. Received: "
       "time_budget='soon'. Expected a duration such as 45m, 1h30m, 2.5h or "
-      "900s (empty: off, num_train_epochs rules).")
+      "900s (empty: off, and num_train_epochs rules).")
 
 
 def test_train_config_takes_a_budget_and_none():

@@ -58,6 +58,9 @@ def test_fit_epochs_predicts_each_epoch_from_its_own_batches():
 def test_fit_epochs_stops_at_what_max_steps_needs_and_at_the_cap():
   assert _fit("1h", max_steps=25) == 3
   assert _fit("1000h") == time_budget.MAX_EPOCHS
+  # Only the 25 steps are predicted: 20 + 24 x 0.5 = 32 s; 33 s fits them.
+  assert _fit("32s", max_steps=25) == 3
+  assert _fit("31.9s", max_steps=25) == 2
 
 
 def test_fit_epochs_refuses_a_budget_no_epoch_fits():

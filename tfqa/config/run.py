@@ -204,8 +204,8 @@ class TrainConfig:
   # Stop after this many steps (0: all epochs). The LR schedule spans
   # min(max_steps, epochs * steps_per_epoch).
   max_steps: int = 0
-  # Wall-clock time for training, e.g. "45m" or "1h30m" ("": off,
-  # num_train_epochs rules). When set, it chooses num_train_epochs: a few
+  # Wall-clock time for training, as many whole epochs as fit ("45m",
+  # "1h30m"; "": off). When set, it chooses num_train_epochs: a few
   # steps are timed first on a throwaway copy of the model, and the run gets
   # the most whole epochs whose predicted time fits (each step's time from
   # the tokens it computes; at most 1000 epochs, and no more than max_steps
@@ -293,7 +293,8 @@ class TrainConfig:
         raise errors.ArgumentError(
             "time_budget", self.time_budget,
             f"Expected a duration such as {durations.EXAMPLES} (empty: "
-            f"off, num_train_epochs rules).") from None
+            "off, and {num_train_epochs} rules).",
+            refers_to=["num_train_epochs"]) from None
     if not self.adam_epsilon > 0:
       raise errors.ArgumentError("adam_epsilon", self.adam_epsilon,
                                  "Expected > 0 (e.g. 1e-6 or 1e-8).")

@@ -80,6 +80,8 @@ def fit_epochs(run_config: config_lib.RunConfig, *,
 
   def epoch_seconds(epoch):
     tokens = epoch_tokens(epoch)
+    if train.max_steps:
+      tokens = tokens[:max(0, train.max_steps - epoch * per_epoch)]
     # The first step's time is measured with its tracing, apart.
     computed = tokens[1:].sum() if epoch == 0 else tokens.sum()
     return computed * calibration.seconds_per_token
