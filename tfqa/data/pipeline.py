@@ -176,19 +176,6 @@ def _window_columns(features):
   }
 
 
-def padded_width(longest, pipeline_config: config_lib.PipelineConfig,
-                 max_seq_length: int, *, minimum=np.minimum):
-  """The width of a batch whose longest window is `longest`.
-
-  NumPy values; tensors (the dataset's) with minimum=tf.minimum.
-  """
-  if pipeline_config.padding == "max_length":
-    return longest * 0 + max_seq_length
-  multiple = pipeline_config.pad_to_multiple_of
-  rounded = (longest + multiple - 1) // multiple * multiple
-  return minimum(rounded, max(max_seq_length, 1))
-
-
 def padded_tokens(lengths: np.ndarray, *, batch_size: int, seed: int,
                   epoch: int, pipeline_config: config_lib.PipelineConfig,
                   max_seq_length: int) -> np.ndarray:
@@ -196,13 +183,14 @@ def padded_tokens(lengths: np.ndarray, *, batch_size: int, seed: int,
   plan = plan_epoch(lengths, batch_size=batch_size, seed=seed, epoch=epoch,
                     bucket_width=bucket_width(pipeline_config))
   longest = np.array([lengths[batch].max() for batch in plan])
-  return np.array([len(batch) for batch in plan]) * padded_width(
+  return np.array([len(batch) for batch in plan]) * windows_lib.padded_width(
       longest, pipeline_config, max_seq_length)
 
 
 def _padder(pipeline_config, max_seq_length):
   """Returns fn(longest length in batch) -> padded length."""
-  return functools.partial(padded_width, pipeline_config=pipeline_config,
+  return functools.partial(windows_lib.padded_width,
+                           pipeline_config=pipeline_config,
                            max_seq_length=max_seq_length, minimum=tf.minimum)
 
 

@@ -243,3 +243,17 @@ def labelled_answer_text(features: Features, window: int,
   offset = int(features.context_offset[window])
   context = examples[int(features.example_index[window])].context
   return context[spans[start - offset, 0]:spans[end - offset, 1]]
+
+
+def padded_width(longest, pipeline_config: config_lib.PipelineConfig,
+                 max_seq_length: int, *, minimum=np.minimum):
+  """The width a batch of windows is padded to, its longest being `longest`.
+
+  One rule for training's dataset (data/pipeline.py: tensors, with
+  minimum=tf.minimum) and inference's NumPy batches (inference/batching.py).
+  """
+  if pipeline_config.padding == "max_length":
+    return longest * 0 + max_seq_length
+  multiple = pipeline_config.pad_to_multiple_of
+  rounded = (longest + multiple - 1) // multiple * multiple
+  return minimum(rounded, max(max_seq_length, 1))

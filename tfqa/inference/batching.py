@@ -8,6 +8,7 @@ import numpy as np
 
 from tfqa import config as config_lib
 from tfqa import errors
+from tfqa.data import windows as windows_lib
 
 
 def length_sorted_batches(windows, *, batch_size: int, max_seq_length: int,
@@ -36,17 +37,9 @@ def length_sorted_batches(windows, *, batch_size: int, max_seq_length: int,
     raise errors.ArgumentError("batch_size", batch_size,
                                "Expected a positive int.")
   return _batches(windows, batch_size,
-                  _padder(pipeline_config, max_seq_length),
+                  lambda longest: int(windows_lib.padded_width(
+                      longest, pipeline_config, max_seq_length)),
                   sort=pipeline_config.padding != "max_length")
-
-
-def _padder(pipeline_config, max_seq_length):
-  """fn(longest length in a batch) -> its padded width."""
-  if pipeline_config.padding == "max_length":
-    return lambda longest: max_seq_length
-  multiple = pipeline_config.pad_to_multiple_of
-  return lambda longest: min(-(-longest // multiple) * multiple,
-                             max(max_seq_length, 1))
 
 
 def _batches(windows, batch_size, padded_width, *, sort):
