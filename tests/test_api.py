@@ -94,6 +94,28 @@ def test_wrong_settings_are_refused_by_name(tmp_path):
   assert not os.path.exists(tmp_path / "new")
 
 
+def test_epochs_beside_a_time_budget_are_refused_new_or_resumed(tmp_path):
+  expected = (
+      "Invalid value for argument `num_train_epochs`. Received: "
+      "num_train_epochs=3. Expected no `num_train_epochs` in a run with "
+      "time_budget='1h', which chooses the epochs when the run starts (and "
+      "keeps them on resume). Cap the steps with `max_steps`, or give a new "
+      "run another budget.")
+  with pytest.raises(ValueError) as raised:
+    api.run_config_for(str(tmp_path), model="minilm-l6", train_file="t.json",
+                       time_budget="1h", num_train_epochs=3)
+  assert str(raised.value) == expected
+  budgeted = api.run_config_for(str(tmp_path), model="minilm-l6",
+                                train_file="t.json", time_budget="1h")
+  rundir.reconcile(str(tmp_path), budgeted, write=True, has_progress=False)
+  with pytest.raises(ValueError) as raised:
+    api.run_config_for(str(tmp_path), num_train_epochs=3)
+  assert str(raised.value) == expected
+  # Resuming with the same budget, or with nothing, is fine.
+  assert api.run_config_for(str(tmp_path), time_budget="1h") == budgeted
+  assert api.run_config_for(str(tmp_path)) == budgeted
+
+
 def test_predictor_refuses_a_question_without_its_context():
   class Echo:
     def answer(self, questions, contexts):

@@ -106,7 +106,8 @@ def test_budgeted_run_killed_and_resumed_equals_the_run_at_its_epochs(
     tiny_files, tmp_path):
   # 4 steps per epoch; a tiny model fits thousands of epochs in 10 minutes,
   # but max_steps=10 needs 3: the budget gives those, as the reference has.
-  flags = tiny_train_flags(tiny_files, save_every_steps=3, max_steps=10)
+  flags = tiny_train_flags(tiny_files, save_every_steps=3, max_steps=10,
+                           num_train_epochs=None)
   budgeted, reference = str(tmp_path / "budgeted"), str(tmp_path / "ref")
   killed = run_python(["-m", "tests.helpers.killable_train",
                        "--kill_at_step=7", f"--model_dir={budgeted}",
@@ -121,7 +122,8 @@ def test_budgeted_run_killed_and_resumed_equals_the_run_at_its_epochs(
   assert "Restored" in resumed.stderr
   assert "Time budget" not in resumed.stderr
   assert _recorded_epochs(budgeted) == 3
-  run_python(["-m", "tfqa.cli.train", f"--model_dir={reference}", *flags])
+  run_python(["-m", "tfqa.cli.train", f"--model_dir={reference}",
+              "--num_train_epochs=3", *flags])
   assert_same_checkpoint(budgeted, reference, 10)
   assert trainer.read_train_log(budgeted) == trainer.read_train_log(reference)
   # Another budget on resume would re-span the LR schedule: refused.
@@ -136,7 +138,8 @@ def test_budgeted_run_killed_and_resumed_equals_the_run_at_its_epochs(
 def test_a_budget_no_epoch_fits_is_refused_in_one_line(tiny_files, tmp_path):
   model_dir = tmp_path / "run"
   proc = run_python(["-m", "tfqa.cli.train", f"--model_dir={model_dir}",
-                     "--time_budget=0.1s", *tiny_train_flags(tiny_files)],
+                     "--time_budget=0.1s",
+                     *tiny_train_flags(tiny_files, num_train_epochs=None)],
                     expect_fail=True)
   assert proc.returncode == 1
   lines = proc.stderr.strip().splitlines()

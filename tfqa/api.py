@@ -35,8 +35,9 @@ def run_config_for(model_dir: str,
   without either, a new config from `settings` and the defaults.
 
   Raises:
-    ValueError: an unknown setting, an invalid value, or a new run with
-      neither `model` nor `bert_config_file`.
+    ValueError: an unknown setting, an invalid value, a new run with
+      neither `model` nor `bert_config_file`, or `num_train_epochs` given
+      to a run with a time budget (which chooses the epochs).
   """
   unknown = sorted(set(settings) - set(_SETTING_SECTIONS))
   if unknown:
@@ -44,6 +45,21 @@ def run_config_for(model_dir: str,
         f"Invalid argument(s) {unknown}. Expected settings of "
         f"tfqa.RunConfig's sections (see help(tfqa.train)): "
         f"{sorted(_SETTING_SECTIONS)}.")
+  result = _with_settings(model_dir, run_config, settings)
+  if "num_train_epochs" in settings and result.train.time_budget:
+    raise errors.ArgumentError(
+        "num_train_epochs", settings["num_train_epochs"],
+        "Expected no {num_train_epochs:q} in a run with {time_budget}=" +
+        errors.literal(repr(result.train.time_budget)) +
+        ", which chooses the epochs when the run starts (and keeps them "
+        "on resume). Cap the steps with {max_steps:q}, or give a new run "
+        "another budget.",
+        refers_to=["num_train_epochs", "time_budget", "max_steps"])
+  return result
+
+
+def _with_settings(model_dir, run_config, settings):
+  """run_config_for's config, before the settings are checked together."""
   overrides = {f"{_SETTING_SECTIONS[name]}.{name}": value
                for name, value in settings.items()}
   base = run_config or rundir.read_run_config(model_dir)
