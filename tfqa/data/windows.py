@@ -253,7 +253,7 @@ def padded_width(longest, pipeline_config: config_lib.PipelineConfig,
   minimum=tf.minimum) and inference's NumPy batches (inference/batching.py).
   """
   if pipeline_config.padding == "max_length":
-    return longest * 0 + max_seq_length
+    return longest * 0 + max_seq_length  # longest's type, shape and dtype
   multiple = pipeline_config.pad_to_multiple_of
   rounded = (longest + multiple - 1) // multiple * multiple
   return minimum(rounded, max(max_seq_length, 1))

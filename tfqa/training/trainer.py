@@ -275,8 +275,11 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks,
   behind.
   """
   has_progress = bool(checkpointing.candidate_checkpoints(model_dir))
-  run_config = time_budget.keep_recorded_epochs(
-      run_config, rundir.read_run_config(model_dir) if has_progress else None)
+  if run_config.train.time_budget and has_progress:
+    # rundir.reconcile reads the file again; only a budgeted run needs it
+    # first, so other starts read it once.
+    run_config = time_budget.keep_recorded_epochs(
+        run_config, rundir.read_run_config(model_dir))
   run_config = rundir.reconcile(model_dir, run_config, write=False,
                                 has_progress=has_progress)
   train = run_config.train
@@ -318,13 +321,17 @@ def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
   throwaway model; the process's seeds are then set again, so the run is
   the one `--num_train_epochs` at that count would make."""
   train = run_config.train
-  epoch_tokens = functools.partial(
-      pipeline.padded_tokens, data.features.lengths,
-      batch_size=train.train_batch_size, seed=train.seed,
-      pipeline_config=run_config.pipeline,
-      max_seq_length=run_config.features.max_seq_length)
+
+  # Epoch 0's plan serves the timed steps and the prediction: made once.
+  @functools.lru_cache(maxsize=1)
+  def epoch_tokens(epoch):
+    return pipeline.padded_tokens(
+        data.features.lengths, batch_size=train.train_batch_size,
+        seed=train.seed, epoch=epoch, pipeline_config=run_config.pipeline,
+        max_seq_length=run_config.features.max_seq_length)
+
   steps = time_budget.CALIBRATION_STEPS
-  first_steps = np.concatenate([epoch_tokens(epoch=e) for e in range(
+  first_steps = np.concatenate([epoch_tokens(e) for e in range(
       -(-steps // per_epoch))])[:steps]
 
   def build():
@@ -341,7 +348,7 @@ def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
                                       step_tokens=first_steps)
   configure_runtime(train, mixed_precision=policy)
   return time_budget.fit_epochs(
-      run_config, epoch_tokens=lambda epoch: epoch_tokens(epoch=epoch),
+      run_config, epoch_tokens=epoch_tokens,
       spent_seconds=time.perf_counter() - called_at, calibration=calibration)
 
 
