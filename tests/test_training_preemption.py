@@ -17,6 +17,9 @@ from tfqa import api
 
 from tfqa.training import trainer
 settings, root = json.loads(sys.argv[1]), sys.argv[2]
+# What the caller had: Python's own handler, or SIG_IGN where a shell
+# started this process in the background.
+caller_sigint = signal.getsignal(signal.SIGINT)
 
 
 class Later(tf.keras.callbacks.Callback):
@@ -52,7 +55,7 @@ for name, (signum, step, point) in {
     out[name] = [type(e).__name__, str(e), e.step, e.exit_code,
                  tf.train.latest_checkpoint(model_dir + "/checkpoints"),
                  os.path.exists(model_dir + "/eval/step-5/eval_results.json")]
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  assert signal.getsignal(signal.SIGINT) == caller_sigint
   resumed = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
   out[name] += [resumed.resumed_from, resumed.global_step,
                 os.path.exists(model_dir + "/eval/step-5/eval_results.json"),
