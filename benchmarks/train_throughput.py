@@ -211,16 +211,12 @@ def tfqa_plan(run_config, examples):
         lengths, batch_size=train.train_batch_size, seed=train.seed,
         epoch=epoch,
         bucket_width=input_pipeline.bucket_width(run_config.pipeline)))
-  multiple = run_config.pipeline.pad_to_multiple_of
-  max_len = run_config.features.max_seq_length
   batches = []
   for batch in plan[:train.max_steps]:
     batch_lengths = lengths[batch]
-    if run_config.pipeline.padding == "max_length":
-      width = max_len
-    else:
-      width = min(-(-int(batch_lengths.max()) // multiple) * multiple,
-                  max_len)
+    width = int(features.padded_width(
+        int(batch_lengths.max()), run_config.pipeline,
+        run_config.features.max_seq_length))
     batches.append((batch_lengths, width))
   return batches, len(lengths), tokenize_seconds
 
