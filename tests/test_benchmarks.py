@@ -153,6 +153,65 @@ def test_serving_latency_tiny_figures_agree(tmp_path):
       summary["p50_ratio_pipeline_over_tfqa"]["all"], abs=_TWO_ROUNDINGS)
 
 
+def test_batch_plans_tiny_counts_agree(tmp_path):
+  summary, last = _run_tiny("batch_plans.py", tmp_path,
+                            "--bucket_widths=none,32,1")
+  rows = summary["widths"]
+  assert sorted(rows) == ["1", "32", "64", "none"]  # 64 always: the baseline
+  assert (summary["batch_size"], summary["seeds"], summary["epochs"]) == (
+      4, 3, 4)
+  # Every width plans the same windows (each epoch's order is drawn before
+  # any grouping), so only the padding differs.
+  assert len({row["real_tokens"] for row in rows.values()}) == 1
+  assert len({row["batches"] for row in rows.values()}) == 1
+  for name, row in rows.items():
+    assert row["padding_share"] == round(
+        1 - row["real_tokens"] / row["computed_tokens"], 4), name
+    assert row["tokens_vs_64"] == round(
+        row["computed_tokens"] / rows["64"]["computed_tokens"], 4), name
+  # Narrower buckets pad less here (a property of these plans, which are
+  # fixed by the seeds); random batches pad most.
+  computed = [rows[name]["computed_tokens"] for name in ("1", "32", "64",
+                                                          "none")]
+  assert rows["1"]["real_tokens"] < computed[0]
+  assert computed == sorted(set(computed)), computed
+  assert last == "padding_share_at_64=%.4f" % (
+      1 - rows["64"]["real_tokens"] / rows["64"]["computed_tokens"])
+
+
+def test_batch_plans_counts_a_known_plan_exactly():
+  # Two short windows of one paragraph and two long ones of two others: at
+  # width 64 the plan pairs the short ones (one same-paragraph pair) and the
+  # long ones; width 1 pads nothing.
+  script = """
+import sys
+import numpy as np
+sys.path.insert(0, "benchmarks")
+import batch_plans
+lengths, paragraphs = np.array([10, 100, 10, 100]), np.array([0, 1, 0, 2])
+for width in (64, 1):
+  print(batch_plans.count_plans(lengths, paragraphs, bucket_width=width,
+                                batch_size=2, seeds=2, epochs=3,
+                                max_seq_length=384))
+"""
+  out = run_python(["-c", script]).stdout.strip().splitlines()
+  # 6 plans of 2 batches: 2 x (10 + 10) + ... real tokens 220 per plan.
+  assert out == [
+      "PlanCounts(real_tokens=1320, computed_tokens=2304, "
+      "same_paragraph_pairs=6, batches=12)",
+      "PlanCounts(real_tokens=1320, computed_tokens=1320, "
+      "same_paragraph_pairs=6, batches=12)"]
+
+
+def test_batch_plans_refuses_a_bad_width_in_one_line(tmp_path):
+  proc = run_python([REPO_ROOT / "benchmarks" / "batch_plans.py",
+                     "--bucket_widths=64,wide", f"--workdir={tmp_path}"],
+                    exit_status=1)
+  assert_one_line_error(proc, (
+      "batch_plans: Invalid --bucket_widths entry 'wide': expected a "
+      "positive integer or none."))
+
+
 @pytest.mark.slow
 def test_checkpoint_overhead_tiny_figures_agree(tmp_path):
   summary, last = _run_tiny("checkpoint_overhead.py", tmp_path)
