@@ -37,7 +37,10 @@ Each run trains in a subprocess (fresh TF state, bounded memory) and is
 appended to --results as one JSON line with every setting it ran with
 (`settings`, keyed by their hash) and a label (`arm`) derived from those
 settings against today's defaults; a rerun skips what is there, so the study
-can be interrupted and resumed. Runs go seed by seed, fold by fold, arm by
+can be interrupted and resumed. Several processes may share one results
+file (e.g. one per core, `taskset -c 0` / `-c 1`): each claims a run before
+training it (run_claims.py) and skips runs another live process holds; a
+killed process's claim is taken over. Runs go seed by seed, fold by fold, arm by
 arm. --migrate relabels an existing file's rows by their settings
 (idempotent; the first label is kept in `arm_recorded`).
 
@@ -73,6 +76,7 @@ from absl import flags
 import bench_common
 import quality_arms
 import quality_report
+import run_claims
 
 _DATA = flags.DEFINE_string("data", bench_common.SHARED_SAMPLE,
                             "SQuAD JSON with >= 5 articles.")
@@ -223,6 +227,29 @@ def _spawn(spec: dict) -> dict:
                      f"{proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
+def _train_unless_taken(arm, fold, seed, settings, key, *, label, workdir,
+                        claims, done):
+  """Trains one run and appends its row, unless another process holds it
+  (None) or finished it meanwhile (its row, marked finished_by_other)."""
+  if not run_claims.claim(claims, key):
+    return None
+  try:
+    done.update(read_results(_RESULTS.value))
+    if key in done:
+      return dict(done[key], finished_by_other=True)
+    spec = {"arm": arm, "workdir": os.path.join(workdir, key),
+            "data": _DATA.value, "settings": settings}
+    record = dict(_spawn(spec), key=key, arm=label, fold=fold, seed=seed,
+                  settings=settings,
+                  finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    shutil.rmtree(spec["workdir"], ignore_errors=True)
+    run_claims.append_line(_RESULTS.value, json.dumps(record))
+    done[key] = record
+    return record
+  finally:
+    run_claims.release(claims, key)
+
+
 def read_results(path: str) -> dict:
   """Finished runs by key; a line cut by a kill is ignored."""
   runs = {}
@@ -275,6 +302,7 @@ def main(argv):
     bench_common.require_data(_DATA.value)
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix="tfqa-quality-")
   done = read_results(_RESULTS.value)
+  claims = run_claims.claims_dir(_RESULTS.value)
   started = time.perf_counter()
   rows = []
   grid = [(fold, seed) for fold in folds for seed in range(_SEEDS.value)]
@@ -284,19 +312,29 @@ def main(argv):
         settings = resolved_settings(arm, fold, seed)
         key = quality_arms.settings_key(settings)
         if key not in done and arm in arms and not _REPORT_ONLY.value:
-          spec = {"arm": arm, "workdir": os.path.join(workdir, key),
-                  "data": _DATA.value, "settings": settings}
-          record = dict(_spawn(spec), key=key, arm=labels[arm], fold=fold,
-                        seed=seed, settings=settings,
-                        finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-          shutil.rmtree(spec["workdir"], ignore_errors=True)
-          with open(_RESULTS.value, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-          done[key] = record
-          print(f"[{time.perf_counter() - started:7.0f}s] {labels[arm]} "
-                f"fold {fold} seed {seed}: EM {record['exact_match']:.2f} "
-                f"F1 {record['f1']:.2f}, "
-                f"{record['windows_per_second']:.2f} windows/s", flush=True)
+          elapsed = f"[{time.perf_counter() - started:7.0f}s]"
+          record = _train_unless_taken(arm, fold, seed, settings, key,
+                                       label=labels[arm], workdir=workdir,
+                                       claims=claims, done=done)
+          if record is None:
+            held = run_claims.holder(claims, key) or {}
+            print(f"{elapsed} {labels[arm]} fold {fold} seed {seed}: "
+                  f"skipped, process {held.get('pid')} on "
+                  f"{held.get('host')} holds it", flush=True)
+          elif record.get("finished_by_other"):
+            print(f"{elapsed} {labels[arm]} fold {fold} seed {seed}: "
+                  f"finished by another process", flush=True)
+          else:
+            print(f"[{time.perf_counter() - started:7.0f}s] {labels[arm]} "
+                  f"fold {fold} seed {seed}: EM {record['exact_match']:.2f} "
+                  f"F1 {record['f1']:.2f}, "
+                  f"{record['windows_per_second']:.2f} windows/s", flush=True)
+  # Runs other processes finished meanwhile are reported too.
+  done = read_results(_RESULTS.value)
+  for seed in range(_SEEDS.value):
+    for fold in folds:
+      for arm in labels:
+        key = quality_arms.settings_key(resolved_settings(arm, fold, seed))
         if key in done:
           rows.append(dict(done[key], arm=labels[arm]))
   print()

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import socket
 
 import pytest
 
@@ -312,6 +313,23 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
   assert not [l for l in second.stdout.splitlines() if l.startswith("[")]
   assert [l for l in first.stdout.splitlines() if l.startswith("[")]
   assert second.stdout.strip().splitlines()[-1] == last
+
+  # A run another live process has claimed (this test's own process stands
+  # in for it) is skipped, not trained, and its claim is left in place.
+  results.write_text("\n".join(lines[:2]) + "\n")
+  claims = tmp_path / "results.jsonl.claims"  # made by the runs above
+  assert [p.name for p in claims.iterdir()] == [".lock"]  # all released
+  holder = {"host": socket.gethostname(), "pid": os.getpid()}
+  (claims / ablation["key"]).write_text(json.dumps(holder))
+  third = run_python(command)
+  assert len(results.read_text().splitlines()) == 2
+  assert [l.split("] ", 1)[1] for l in third.stdout.splitlines()
+          if l.startswith("[")] == [
+      f"tfqa+clip_norm=1.0 fold 4 seed 0: skipped, process {os.getpid()} "
+      f"on {socket.gethostname()} holds it"]
+  assert json.loads((claims / ablation["key"]).read_text()) == holder
+  assert third.stdout.strip().splitlines()[-1] == (
+      "equal_wall_clock_delta_f1=nan")
 
 
 @pytest.mark.slow
