@@ -135,9 +135,8 @@ def test_workdir_is_on_google_drive_by_default_on_colab(name):
   assert 'WORKDIR = os.path.join("/content/drive/MyDrive", WORKDIR)' in source
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
+def _execute_in_tiny_mode(notebook, workdir, monkeypatch):
+  """Runs the notebook's cells in a kernel started in `workdir`, tiny mode."""
   nbclient = pytest.importorskip("nbclient")
   # The kernel inherits this environment; "python3" is ipykernel's spec,
   # which jupyter_client starts with this interpreter (sys.executable).
@@ -145,14 +144,20 @@ def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
   monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
   monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
   monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-  notebook = _read(name)
-  before = sorted(os.listdir(NOTEBOOK_DIR))
   client = nbclient.NotebookClient(
       notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-      resources={"metadata": {"path": str(tmp_path)}})
+      resources={"metadata": {"path": str(workdir)}})
   # Raises CellExecutionError, naming the cell and its traceback, on the
   # first cell that fails.
   client.execute()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
+  notebook = _read(name)
+  before = sorted(os.listdir(NOTEBOOK_DIR))
+  _execute_in_tiny_mode(notebook, tmp_path, monkeypatch)
   stdout = _stdout(notebook)
   missing = [line for line in EXPECTED_OUTPUT[name] if line not in stdout]
   assert missing == [], stdout[-5000:]
@@ -161,6 +166,27 @@ def test_runs_in_tiny_mode(name, tmp_path, monkeypatch):
              "serving.ipynb": "tfqa_serving"}[name]
   assert (tmp_path / workdir).is_dir()
   assert sorted(os.listdir(NOTEBOOK_DIR)) == before
+
+
+@pytest.mark.slow
+def test_quickstart_time_budget_replaces_the_modes_epochs(tmp_path,
+                                                          monkeypatch):
+  notebook = _read("quickstart.ipynb")
+  settings = _code_cells(notebook)[0]
+  assert "\nTIME_BUDGET = None\n" in settings.source
+  settings.source = settings.source.replace("\nTIME_BUDGET = None\n",
+                                            '\nTIME_BUDGET = "1h30m"\n')
+  # Up to the cell that prints the tfqa_train command; nothing is trained.
+  last = max(i for i, cell in enumerate(notebook.cells)
+             if "TRAIN_COMMAND = " in cell.source)
+  notebook.cells = notebook.cells[:last + 1]
+  _execute_in_tiny_mode(notebook, tmp_path, monkeypatch)
+  [command] = [line for line in _stdout(notebook).splitlines()
+               if line.startswith("tfqa_train ")]
+  flags = command.split()
+  # Tiny mode's 40 epochs give way to the budget (tfqa refuses both).
+  assert "--time_budget=1h30m" in flags
+  assert [f for f in flags if "epochs" in f] == []
 
 
 def test_install_cell_refuses_a_wheel_without_its_pins(tmp_path):
