@@ -89,6 +89,39 @@ def split_answerable(path: str, out_dir: str, *, tiny: bool,
           [a["title"] for a in heldout["data"]])
 
 
+def carve_dev(train_file: str, out_dir: str, *, share: float,
+              seed: list[int]) -> tuple[str, str, int]:
+  """Splits a training file's paragraphs into fit.json and dev.json.
+
+  `share` of the paragraphs of all its articles (at least one, at least one
+  left), drawn by `seed`, go to dev.json with all their questions, so no
+  context is both trained on and selected on. Returns (fit_file, dev_file,
+  number of dev paragraphs).
+  """
+  with open(train_file, encoding="utf-8") as f:
+    squad = json.load(f)
+  where = [(a, p) for a, article in enumerate(squad["data"])
+           for p in range(len(article["paragraphs"]))]
+  count = min(max(1, round(share * len(where))), len(where) - 1)
+  chosen = {where[i] for i in
+            np.random.default_rng(seed).choice(len(where), count,
+                                               replace=False)}
+  parts = {"fit.json": [], "dev.json": []}
+  for a, article in enumerate(squad["data"]):
+    for name, keep in (("fit.json", False), ("dev.json", True)):
+      paragraphs = [paragraph for p, paragraph in
+                    enumerate(article["paragraphs"])
+                    if ((a, p) in chosen) == keep]
+      if paragraphs:
+        parts[name].append(dict(article, paragraphs=paragraphs))
+  files = []
+  for name, data in parts.items():
+    files.append(os.path.join(out_dir, name))
+    with open(files[-1], "w", encoding="utf-8") as f:
+      json.dump(dict(squad, data=data), f)
+  return files[0], files[1], count
+
+
 class Split(NamedTuple):
   """A benchmark's working directory and the real-data split written there."""
 

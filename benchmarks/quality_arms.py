@@ -10,7 +10,9 @@ of tfqa and of the upstream recipe:
   tfqa            tfqa's defaults;
   tfqa+F=V...     tfqa with those RunConfig fields off its defaults, train
                   fields first, then pipeline, features, decode, each in
-                  dataclass order (so tfqa's optimizer settings read first);
+                  dataclass order (so tfqa's optimizer settings read first),
+                  then select=dev when the run is scored with the checkpoint
+                  that did best on a dev split of its training fold;
   recipe          the transformers TF recipe as upstream ships it: global
                   clipnorm 1.0 (TrainingArguments' max_grad_norm), Adam
                   epsilon 1e-8, each shuffled batch padded to its longest
@@ -65,6 +67,14 @@ RECIPE_DEFAULTS = {"padding": "longest", "max_length": hf_recipe.MAX_LENGTH,
                    "weight_decay": config.TrainConfig().weight_decay}
 # What a recipe arm may override (what hf_recipe.train takes).
 RECIPE_FIELDS = ("padding", "max_grad_norm", "adam_epsilon")
+# A tfqa arm's choice of the checkpoint it is scored with, beside the
+# RunConfig fields: "last" (the run's end, every arm's so far) or "dev" (the
+# best F1 on a dev split carved from the training fold: DEV_SHARE of its
+# paragraphs, drawn by fold and seed, evaluated at every epoch's end and
+# not trained on; the held-out questions are never seen before scoring).
+SELECT = "select"
+SELECT_VALUES = ("last", "dev")
+DEV_SHARE = 0.1
 # Fields tfqa gained after runs were recorded, at the value that trains as
 # before they existed: left out of the key, so those runs still count.
 _ADDED_LATER = {"train": {"eval_every_steps": 0, "keep_best": "none",
@@ -90,15 +100,16 @@ def parse_arm(arm: str) -> tuple[str, dict]:
   if kind not in ("tfqa", "recipe", "recipe384"):
     raise ValueError(f"Invalid arm {arm!r}: expected tfqa, recipe or "
                      f"recipe384, each optionally followed by +FIELD=VALUE.")
-  allowed = tfqa_fields() if kind == "tfqa" else RECIPE_FIELDS
+  allowed = (*tfqa_fields(), SELECT) if kind == "tfqa" else RECIPE_FIELDS
   values = {}
   for item in items:
     name, sep, text = item.partition("=")
     if not sep or not name or not text:
       raise ValueError(f"Invalid arm {arm!r}: {item!r} is not FIELD=VALUE.")
     if name not in allowed:
-      what = ("a RunConfig field of features, pipeline, decode or train"
-              if kind == "tfqa" else f"one of {', '.join(RECIPE_FIELDS)}")
+      what = (f"a RunConfig field of features, pipeline, decode or train, "
+              f"or {SELECT}" if kind == "tfqa"
+              else f"one of {', '.join(RECIPE_FIELDS)}")
       raise ValueError(f"Invalid arm {arm!r}: unknown field {name!r} for a "
                        f"{kind} arm; expected {what}.")
     if name in values:
@@ -106,6 +117,9 @@ def parse_arm(arm: str) -> tuple[str, dict]:
     values[name] = _parse_value(text)
   if kind != "tfqa":
     _check_recipe_values(arm, values)
+  elif values.get(SELECT, "last") not in SELECT_VALUES:
+    raise ValueError(f"Invalid arm {arm!r}: {SELECT}={values[SELECT]}; "
+                     f"expected one of {', '.join(SELECT_VALUES)}.")
   return kind, values
 
 
@@ -167,12 +181,16 @@ def arm_settings(arm: str, study: dict) -> dict:
     The settings recorded with the run: `study`, `kind`, `overrides` (empty:
     what they change is in the sections) and for tfqa `resolved` (every
     field of its four config sections, so that a change of tfqa's defaults
-    is a new key), for the recipe `recipe` (every setting of the recipe,
+    is a new key) and, with select=dev, `selection`; for the recipe `recipe` (every setting of the recipe,
     overrides applied; `kind` recipe384 when it pads to 384).
   """
   kind, overrides = parse_arm(arm)
   settings = dict(study, kind=kind, overrides={})
   if kind == "tfqa":
+    if overrides.pop(SELECT, "last") == "dev":
+      # Absent for "last", so the rows recorded before it keep their keys.
+      settings["selection"] = {SELECT: "dev", "dev_share": DEV_SHARE,
+                               "metric": "f1"}
     try:
       sections = tfqa_sections(study, overrides)
     except (ValueError, TypeError) as e:
@@ -245,6 +263,8 @@ def arm_label(settings: dict) -> str:
       if field.name in recorded and (recorded[field.name] !=
                                      defaults[section].get(field.name)):
         parts.append(f"{field.name}={format_value(recorded[field.name])}")
+  if "selection" in settings:
+    parts.append(f"{SELECT}={settings['selection'][SELECT]}")
   return "+".join(["tfqa", *parts])
 
 

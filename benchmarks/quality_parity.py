@@ -21,6 +21,12 @@ Arms (--arms, comma-separated; default: the study's six, quality_arms.py):
                 tfqa+clip_norm=1.0+adam_epsilon=1e-8+padding=dynamic (tfqa
                 with the recipe's optimizer settings and random batches) or
                 the equal-wall-clock arm tfqa+num_train_epochs=6.
+  tfqa+...+select=dev   scored with the checkpoint that did best (F1) on a
+                dev split of the training fold (10% of its paragraphs, drawn
+                by fold and seed, not trained on; evaluated at every epoch's
+                end) instead of the last one; its row also holds the last
+                checkpoint's held-out F1 (last_f1), the selected step and
+                the training time with the dev evaluations.
   recipe        the transformers TF example recipe (hf_recipe.py) as
                 upstream ships it: each shuffled batch padded to its longest
                 window (run_qa.py's default), Adam epsilon 1e-8, global
@@ -169,18 +175,28 @@ def run_one(spec: dict) -> dict:
       spec["data"], workdir, tiny=settings["tiny"],
       heldout_article=settings["fold"])
   run_config = tfqa_run_config(settings, train_file, heldout_file, workdir)
+  selection = settings.get("selection")
+  if selection:
+    run_config, dev_paragraphs = _select_on_dev(run_config, selection,
+                                                settings, workdir)
   started = time.perf_counter()
   if settings["kind"] == "tfqa":
     model_dir = os.path.join(workdir, "run")
     result = trainer.train_and_evaluate(run_config, model_dir, verbose=0)
+    if selection:
+      # The run evaluated on its dev split; both ends are scored on the
+      # held-out questions, by the same evaluator the other arms use.
+      train_seconds = time.perf_counter() - started
+      selected = _score_checkpoints(model_dir, heldout_file)
     log = trainer.read_train_log(model_dir)
     # The run's own epochs (an arm may override num_train_epochs).
     per_epoch = result.total_steps // run_config.train.num_train_epochs
     last_epoch = [e["loss"] for e in log if e["step"] > result.total_steps -
                   per_epoch]
     norms = [e.get("gradient_norm") for e in log]
-    record = {"exact_match": result.metrics["exact_match"],
-              "f1": result.metrics["f1"], "steps": result.steps_run,
+    metrics = selected["best"] if selection else result.metrics
+    record = {"exact_match": metrics["exact_match"],
+              "f1": metrics["f1"], "steps": result.steps_run,
               "windows": result.windows_run,
               "train_seconds": result.train_seconds,
               "last_epoch_loss": sum(last_epoch) / len(last_epoch),
@@ -188,6 +204,14 @@ def run_one(spec: dict) -> dict:
               "clipped_share": sum(n > run_config.train.clip_norm
                                    for n in norms) / len(norms)
                                if run_config.train.clip_norm else 0.0}
+    if selection:
+      record.update(
+          last_exact_match=selected["last"]["exact_match"],
+          last_f1=selected["last"]["f1"], selected_step=selected["step"],
+          dev_f1=selected["dev_f1"], dev_paragraphs=dev_paragraphs,
+          eval_every_steps=run_config.train.eval_every_steps,
+          # Training with its dev evaluations, before the held-out scoring.
+          train_and_dev_seconds=train_seconds)
     shutil.rmtree(model_dir, ignore_errors=True)
   else:
     recipe = hf_recipe.train(run_config, train_file,
@@ -211,6 +235,49 @@ def run_one(spec: dict) -> dict:
       heldout_questions=len(squad_lib.load_squad_json(heldout_file).examples),
       wall_seconds=time.perf_counter() - started)
   return record
+
+
+def _select_on_dev(run_config, selection: dict, settings: dict,
+                   workdir: str):
+  """(run_config training on the fold less a dev split and keeping the
+  checkpoint best on it, evaluated at every epoch's end; dev paragraphs)."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from tfqa.data import pipeline  # pylint: disable=import-outside-toplevel
+  from tfqa.data import squad as squad_lib  # pylint: disable=import-outside-toplevel
+  from tfqa.data import windows  # pylint: disable=import-outside-toplevel
+  from tfqa.model import source as model_source  # pylint: disable=import-outside-toplevel
+
+  fit_file, dev_file, dev_paragraphs = bench_common.carve_dev(
+      run_config.data.train_file, workdir, share=selection["dev_share"],
+      seed=[settings["fold"], settings["seed"]])
+  tokenizer = windows.load_tokenizer(
+      model_source.resolve(run_config.model).tokenizer_path)
+  fit_windows = len(windows.build_features(
+      squad_lib.load_squad_json(fit_file).examples, tokenizer,
+      run_config.features))
+  per_epoch = pipeline.steps_per_epoch(fit_windows,
+                                       run_config.train.train_batch_size)
+  return dataclasses.replace(
+      run_config,
+      data=dataclasses.replace(run_config.data, train_file=fit_file,
+                               eval_file=dev_file),
+      train=dataclasses.replace(run_config.train, eval_every_steps=per_epoch,
+                                keep_best=selection["metric"])
+  ), dev_paragraphs
+
+
+def _score_checkpoints(model_dir: str, heldout_file: str) -> dict:
+  """Held-out metrics of the run's best-on-dev and last checkpoints."""
+  from tfqa import api  # pylint: disable=import-outside-toplevel
+  from tfqa.layout import best_checkpoint  # pylint: disable=import-outside-toplevel
+
+  best = best_checkpoint.read_record(model_dir)
+  scored = {name: api.evaluate(
+      model_dir, eval_file=heldout_file, checkpoint=checkpoint,
+      output_dir=os.path.join(model_dir, f"heldout-{name}")).metrics
+            for name, checkpoint in (
+                ("best", best_checkpoint.prefix(model_dir)), ("last", None))}
+  return dict(scored, step=best["step"], dev_f1=best["value"])
 
 
 def _spawn(spec: dict) -> dict:

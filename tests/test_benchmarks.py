@@ -333,6 +333,29 @@ def test_quality_parity_tiny_resumes_from_its_results_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_quality_parity_tiny_select_dev_scores_on_held_out_questions(
+    tmp_path):
+  require_pretrained_model_dir(": the benchmarks use its vocab")
+  results = tmp_path / "results.jsonl"
+  run_python([REPO_ROOT / "benchmarks" / "quality_parity.py", "--tiny",
+              f"--data={_data_file()}", f"--workdir={tmp_path / 'work'}",
+              "--folds=4", "--seeds=1", "--arms=tfqa+select=dev",
+              f"--results={results}"])
+  [row] = [json.loads(line) for line in results.read_text().splitlines()]
+  assert row["arm"] == "tfqa+select=dev"
+  # The tiny split trains on 5 paragraphs: one is the dev split. Its one
+  # epoch is evaluated at its end, so the best checkpoint is the last one.
+  assert row["dev_paragraphs"] == 1
+  assert row["eval_every_steps"] == row["steps"] == row["selected_step"]
+  assert (row["f1"], row["exact_match"]) == (row["last_f1"],
+                                             row["last_exact_match"])
+  assert 0 <= row["dev_f1"] <= 100
+  assert row["train_seconds"] < row["train_and_dev_seconds"]
+  # Scored on the held-out article, as every arm is.
+  assert row["heldout_questions"] > 0
+
+
+@pytest.mark.slow
 def test_gradient_norms_tiny_matches_the_optimizer_record(tmp_path):
   require_pretrained_model_dir(": the benchmarks use its vocab")
   proc = run_python([REPO_ROOT / "benchmarks" / "gradient_norms.py",

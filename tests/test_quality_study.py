@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import math
+import pathlib
 import re
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import REPO_ROOT, run_python
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import bench_common  # pylint: disable=wrong-import-position
 import quality_arms  # pylint: disable=wrong-import-position
 import quality_report  # pylint: disable=wrong-import-position
 
@@ -43,6 +45,9 @@ def test_each_study_arm_is_labelled_by_its_own_spec(arm):
     ("recipe+padding=max_length", "recipe384"),
     ("recipe384+padding=longest+adam_epsilon=1e-6",
      "recipe+adam_epsilon=1e-6"),
+    ("tfqa+select=last", "tfqa"),  # every run's choice so far
+    ("tfqa+select=dev+num_train_epochs=6",
+     "tfqa+num_train_epochs=6+select=dev"),
 ])
 def test_a_spec_is_labelled_by_what_it_runs(spec, label):
   assert quality_arms.arm_label(_settings(spec)) == label
@@ -71,6 +76,8 @@ def test_the_unclipped_recipe_records_its_settings_and_is_its_own_run():
     ("recipe+adam_epsilon=0", r"adam_epsilon=0; expected a number > 0"),
     ("recipe+padding=dynamic", r"padding=dynamic; expected one of "
                                r"max_length, longest"),
+    ("tfqa+select=best", r"select=best; expected one of last, dev\.$"),
+    ("recipe+select=dev", r"unknown field 'select' for a recipe arm"),
 ])
 def test_parse_arm_refuses_in_one_line(spec, match):
   with pytest.raises(ValueError, match=match) as raised:
@@ -83,6 +90,42 @@ def test_an_override_tfqa_refuses_names_the_arm():
                                        r": tfqa's config refused it: .*"
                                        r"clip_norm=-1\. Expected >= 0"):
     _settings("tfqa+clip_norm=-1")
+
+
+def test_dev_selection_is_recorded_only_where_it_is_chosen():
+  # The rows recorded before the choice existed keep their keys.
+  assert "selection" not in _settings("tfqa")
+  assert _key("tfqa+select=last") == _key("tfqa")
+  settings = _settings("tfqa+select=dev")
+  assert settings["selection"] == {"select": "dev", "dev_share": 0.1,
+                                   "metric": "f1"}
+  assert settings["resolved"] == _settings("tfqa")["resolved"]
+  assert _key("tfqa+select=dev") != _key("tfqa")
+
+
+def test_carve_dev_holds_out_whole_paragraphs_by_seed(tmp_path):
+  squad = {"version": "v2.0", "data": [
+      {"title": f"a{a}", "paragraphs": [
+          {"context": f"c{a}{p}", "qas": [{"id": f"q{a}{p}{q}"}
+                                          for q in range(2)]}
+          for p in range(10)]} for a in range(3)]}
+  train = tmp_path / "train.json"
+  train.write_text(json.dumps(squad))
+
+  def carve(seed):
+    fit, dev, count = bench_common.carve_dev(str(train), str(tmp_path),
+                                             share=0.1, seed=seed)
+    contexts = [[p["context"] for a in json.loads(
+        pathlib.Path(f).read_text())["data"] for p in a["paragraphs"]]
+                for f in (fit, dev)]
+    return contexts, count
+
+  (fit, dev), count = carve([4, 0])
+  assert count == len(dev) == 3  # 10% of 30 paragraphs
+  assert sorted(fit + dev) == sorted(f"c{a}{p}" for a in range(3)
+                                     for p in range(10))
+  assert carve([4, 0]) == ([fit, dev], 3)  # a pure function of the seed
+  assert carve([4, 1])[0][1] != dev
 
 
 def test_format_value_writes_values_as_a_spec_does():
