@@ -453,6 +453,27 @@ def test_export_of_the_best_checkpoint_says_so(evaluated, tmp_path):
   assert f"| f1 | {record['metrics']['f1']:.4g} |" in card
 
 
+def test_eval_and_predict_take_the_best_checkpoint(evaluated, tiny_files,
+                                                  tmp_path):
+  model_dir, _ = evaluated
+  record = json.load(open(os.path.join(model_dir, "best_checkpoint.json")))
+  best = os.path.join(model_dir, record["checkpoint"])
+  proc = _run("tfqa.cli.evaluate", [f"--model_dir={model_dir}",
+                                    "--checkpoint=best",
+                                    f"--output_dir={tmp_path}/eval"])
+  evaluated_best = json.loads(proc.stdout)["metrics"]
+  # The run's own evaluation of that step, on the same file.
+  assert {k: evaluated_best[k] for k in ("exact", "f1")} == {
+      k: record["metrics"][k] for k in ("exact", "f1")}
+  question = ["--question=what is the capital of france ?",
+              "--context=paris is the capital city of france ."]
+  by_name, by_prefix = (
+      _run("tfqa.cli.predict", [f"--model={model_dir}",
+                                f"--checkpoint={checkpoint}", *question])
+      .stdout for checkpoint in ("best", best))
+  assert by_name == by_prefix
+
+
 def test_export_best_of_a_run_without_one_is_refused(uninterrupted,
                                                      tmp_path):
   proc = _run("tfqa.cli.export", [f"--model_dir={uninterrupted}",

@@ -113,7 +113,8 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
   Args:
     model_dir: a run directory `train` wrote.
     eval_file: SQuAD JSON (default: the run's eval_file).
-    checkpoint: checkpoint prefix (default: the newest readable one).
+    checkpoint: checkpoint prefix, or "best" (the run's keep_best
+      checkpoint); default: the newest readable one.
     output_dir: where the outputs go (default: MODEL_DIR/eval/<checkpoint>).
 
   Returns:
@@ -123,6 +124,7 @@ def evaluate(model_dir: str, *, eval_file: str | None = None,
     ValueError: a path that is not what it should be, a run without eval
       data and no `eval_file`.
   """
+  checkpoint = best_checkpoint.resolve(model_dir, checkpoint)
   checked = preflight.check_eval(model_dir, eval_file=eval_file,
                                  checkpoint=checkpoint, output_dir=output_dir)
   # TensorFlow-backed: after the checks (see the top of this module).
@@ -223,8 +225,8 @@ def load_predictor(path: str, *, onnx: bool | None = None,
     onnx: True: answer with the ONNX model (`path` an .onnx file or an
       export directory with onnx/model.onnx); default: when `path` ends
       with .onnx.
-    checkpoint: a checkpoint prefix (run directories only; default: the
-      newest readable one).
+    checkpoint: a checkpoint prefix, or "best" (the run's keep_best
+      checkpoint); run directories only; default: the newest readable one.
     verify_manifest: refuse an export whose files differ from its
       manifest.json (SHA-256).
     checked: what preflight.check_predict returned for these arguments
@@ -236,6 +238,7 @@ def load_predictor(path: str, *, onnx: bool | None = None,
   # TensorFlow-backed: imported when called (see the top of this module);
   # load_predictor checks `path` before it loads a model.
   from tfqa.inference import predictor  # pylint: disable=import-outside-toplevel
+  checkpoint = best_checkpoint.resolve(path, checkpoint)
   return Predictor(predictor.load_predictor(
       path, onnx=onnx, verify_manifest=verify_manifest,
       checkpoint=checkpoint, checked=checked))

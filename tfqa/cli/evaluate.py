@@ -20,7 +20,8 @@ _MODEL_DIR = flags.DEFINE_string("model_dir", None, "A tfqa_train run.")
 _EVAL_FILE = flags.DEFINE_string(
     "eval_file", None, "SQuAD JSON (default: the run's --eval_file).")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint prefix (default: newest readable).")
+    "checkpoint", None, "Checkpoint prefix, or 'best': the run's --keep_best "
+    "checkpoint (default: newest readable).")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Where to write outputs (default: "
     "MODEL_DIR/eval/<checkpoint>).")

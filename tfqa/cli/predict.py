@@ -27,6 +27,7 @@ from absl import flags
 
 from tfqa import api
 from tfqa import preflight
+from tfqa.layout import best_checkpoint
 
 _MODEL = flags.DEFINE_string(
     "model", None, "SavedModel version dir, export dir or tfqa_train run.")
@@ -34,8 +35,8 @@ _ONNX_MODEL = flags.DEFINE_string(
     "onnx_model", None, "EXPORT_DIR/onnx/model.onnx or model.int8.onnx (or "
     "EXPORT_DIR), instead of --model.")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint prefix of a training run (default: "
-    "newest readable).")
+    "checkpoint", None, "Checkpoint prefix of a training run, or 'best': "
+    "its --keep_best checkpoint (default: newest readable).")
 _VERIFY_MANIFEST = flags.DEFINE_bool(
     "verify_manifest", False, "Refuse a SavedModel whose files differ from "
     "its export's manifest.json (SHA-256).")
@@ -79,9 +80,10 @@ def main(argv):
   _check_flags()
   # Before TensorFlow is imported and the model loaded: wrong inputs fail
   # at once.
+  checkpoint = best_checkpoint.resolve(_MODEL.value, _CHECKPOINT.value)
   checked = preflight.check_predict(
       model=_MODEL.value, onnx_model=_ONNX_MODEL.value,
-      checkpoint=_CHECKPOINT.value, input_file=_INPUT_FILE.value,
+      checkpoint=checkpoint, input_file=_INPUT_FILE.value,
       output_file=_OUTPUT_FILE.value)
   # TensorFlow-backed (the predictor module imports TensorFlow): loaded
   # after the input checks, so a wrong flag or file fails in one line
@@ -90,8 +92,7 @@ def main(argv):
   predictor = api.load_predictor(_ONNX_MODEL.value or _MODEL.value,
                                  onnx=bool(_ONNX_MODEL.value),
                                  verify_manifest=_VERIFY_MANIFEST.value,
-                                 checkpoint=_CHECKPOINT.value,
-                                 checked=checked)
+                                 checkpoint=checkpoint, checked=checked)
   if _INPUT_FILE.value is not None:
     predictions = predictor_lib.predict_file(predictor, _INPUT_FILE.value,
                                              checked=checked)
