@@ -1,5 +1,8 @@
 """The quality study's report: per-run table, paired F1 differences with folds as the unit, the strongest recipe arm and the equal-wall-clock difference.
 
+An arm scored with its best checkpoint on a dev split (`+select=dev`) is
+also compared with its own runs' last checkpoints, labelled `ARM@last`.
+
 Not a library module: quality_parity.py and the tests import it from the
 benchmarks directory. Pure over the results rows (TensorFlow-free).
 
@@ -21,6 +24,7 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447,
          13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101,
          19: 2.093, 20: 2.086, 24: 2.064, 29: 2.045, 39: 2.023, 59: 2.001}
 LAST_LINE = "equal_wall_clock_delta_f1"
+_DEV_SELECTED = f"+{quality_arms.SELECT}=dev"
 _RECIPES = (quality_arms.RECIPE, quality_arms.RECIPE_UNCLIPPED,
             quality_arms.RECIPE_384)
 _DESCRIPTIONS = {
@@ -108,9 +112,28 @@ def comparisons(arms: list[str], strongest: str | None,
              (quality_arms.RECIPE_384, quality_arms.RECIPE)]
   wanted += [(a, quality_arms.TFQA) for a in arms
              if a.startswith("tfqa+") and a != quality_arms.ATTRIBUTION]
+  # A dev-selected arm against the same settings scored at their end: in
+  # other runs (what selection and the smaller training set did together)
+  # and in its own runs (what selection alone did).
+  for a in arms:
+    if a.endswith(_DEV_SELECTED):
+      wanted += [(a, a[:-len(_DEV_SELECTED)]), (a, last_checkpoint_arm(a))]
   if strongest:
     wanted.append((budget_arm, strongest))
-  return [(a, r) for a, r in wanted if a in arms and r in arms]
+  return [(a, r) for a, r in dict.fromkeys(wanted) if a in arms and r in arms]
+
+
+def last_checkpoint_arm(arm: str) -> str:
+  """The label of a dev-selected arm's own runs scored at their last checkpoint."""
+  return f"{arm}@last"
+
+
+def with_last_checkpoints(rows: list[dict]) -> list[dict]:
+  """`rows` plus, for each dev-selected run, its last checkpoint's scores as
+  a row of last_checkpoint_arm(arm)."""
+  return rows + [dict(r, arm=last_checkpoint_arm(r["arm"]), f1=r["last_f1"],
+                      exact_match=r["last_exact_match"])
+                 for r in rows if r["arm"].endswith(_DEV_SELECTED)]
 
 
 def missing_runs(by_cell: dict, arm: str, grid: list[tuple[int, int]]) -> list:
@@ -119,6 +142,8 @@ def missing_runs(by_cell: dict, arm: str, grid: list[tuple[int, int]]) -> list:
 
 
 def _describe(arm: str) -> str:
+  if arm.endswith("@last"):
+    return "the same runs' last checkpoints"
   return _DESCRIPTIONS.get(arm, arm)
 
 
@@ -142,8 +167,10 @@ def report(rows: list[dict], arms: list[str], *,
     budget_arm's mean fold-unit F1 difference against the strongest recipe
     arm, or None when there is no pair (the report says what is missing).
   """
-  by_cell = {(r["arm"], r["fold"], r["seed"]): r for r in rows
-             if r["arm"] in arms}
+  arms = [*arms, *(last_checkpoint_arm(a) for a in arms
+                   if a.endswith(_DEV_SELECTED))]
+  by_cell = {(r["arm"], r["fold"], r["seed"]): r
+             for r in with_last_checkpoints(rows) if r["arm"] in arms}
   print(f"{'fold':>4} {'seed':>4} {'held-out article':<32} {'arm':<52} "
         f"{'EM':>6} {'F1':>6} {'win/s':>7} {'loss':>6}")
   for fold, seed in sorted({(f, s) for _, f, s in by_cell}):

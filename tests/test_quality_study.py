@@ -242,6 +242,31 @@ def test_the_report_names_missing_runs_and_invents_no_difference():
       "equal_wall_clock_delta_f1=nan")
 
 
+def test_a_dev_selected_arm_is_compared_with_its_last_checkpoints_too():
+  selected = "tfqa+num_train_epochs=6+select=dev"
+  rows = [_row("tfqa+num_train_epochs=6", 0, 0, 40),
+          _row("tfqa+num_train_epochs=6", 1, 0, 50)]
+  for fold, f1, last in ((0, 45, 41), (1, 49, 47)):
+    rows.append(dict(_row(selected, fold, 0, f1), last_f1=last,
+                     last_exact_match=last - 10))
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    quality_report.report(rows, ["tfqa", "tfqa+num_train_epochs=6", selected],
+                          grid=[(0, 0), (1, 0)],
+                          budget_arm=quality_arms.BUDGET)
+  text = out.getvalue()
+  name = re.escape(selected)
+  # Against the other runs: +5 and -1; against its own last checkpoints:
+  # +4 and +2.
+  assert re.search(rf"^{name} +tfqa\+num_train_epochs=6 +2 +2 +\+2\.00 ",
+                   text, re.M)
+  assert re.search(rf"^{name} +{name}@last +2 +2 +\+3\.00 ", text, re.M)
+  assert (f"{selected} vs the same runs' last checkpoints; per fold: "
+          f"0: +4.00, 1: +2.00") in text
+  # Its last checkpoints have rows of their own in the table.
+  assert re.search(rf"^ +1 +0 .* {name}@last +37\.00 +47\.00 ", text, re.M)
+
+
 def _report_of_the_committed_file():
   proc = run_python([REPO_ROOT / "benchmarks" / "quality_parity.py",
                      f"--results={RESULTS}", "--report_only"], timeout=300,
