@@ -1,21 +1,25 @@
 """Claims on a study's runs, so that several processes can share one results file.
 
 Before a process trains a run it writes `<results>.claims/<key>` (its host
-and pid), under an flock of the claims directory so that two processes
-cannot both take one run; another process finding the claim skips the run.
+and pid), under a lock of the claims directory (filelock, as tfqa's run
+lock) so that two processes cannot both take one run; another process
+finding the claim skips the run.
 A claim whose process has died on this host (killed with the session, say)
 is stale: the next process takes it over, so an interrupted run is trained
 again. A claim from another host cannot be checked and is left alone
-(delete its file to take it over). The flock needs a local filesystem.
+(delete its file to take it over). The lock needs a local filesystem.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
+
+import filelock
+
+from tfqa.layout import rundir
 
 
 def claims_dir(results: str) -> str:
@@ -60,15 +64,10 @@ def append_line(path: str, line: str) -> None:
 
 @contextlib.contextmanager
 def _locked(directory):
-  """The claims directory's lock (flock: dropped when its process dies)."""
+  """The claims directory's lock (an OS lock: dropped when its process dies)."""
   os.makedirs(directory, exist_ok=True)
-  fd = os.open(os.path.join(directory, ".lock"), os.O_CREAT | os.O_RDWR,
-               0o644)
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX)
+  with filelock.FileLock(os.path.join(directory, ".lock")):
     yield
-  finally:
-    os.close(fd)
 
 
 def _live_holder(path):
@@ -79,16 +78,7 @@ def _live_holder(path):
     return None
   except ValueError:
     return None  # cut by a kill while written: its writer is gone
-  if found.get("host") == socket.gethostname() and not _alive(found["pid"]):
+  if (found.get("host") == socket.gethostname() and
+      not rundir.process_alive(found.get("pid"))):
     return None  # stale: its process has died
   return found
-
-
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True  # someone else's live process
-  return True
