@@ -292,7 +292,8 @@ def migrate_file(path: str) -> int:
   """Relabels the rows of a results file (migrate_rows); returns how many changed.
 
   Lines that are not JSON (one cut by a kill) are kept as they are. The
-  file is replaced at once; run it while no study appends to the file.
+  file is replaced at once: quality_parity.py --migrate holds the lock its
+  studies append under.
   """
   with open(path, encoding="utf-8") as f:
     lines = f.read().splitlines()

@@ -101,7 +101,7 @@ _BUDGET_ARM = flags.DEFINE_string(
     "runs are reported, trained only when it is also in --arms).")
 _MIGRATE = flags.DEFINE_bool(
     "migrate", False, "Relabel the rows of --results by their recorded "
-    "settings (idempotent; run it while no study appends to the file) and "
+    "settings (idempotent; studies appending to the file wait for it) and "
     "exit.")
 _RESULTS = flags.DEFINE_string("results", "quality_parity.jsonl",
                                "JSON-lines results file (appended).")
@@ -343,7 +343,9 @@ def main(argv):
     if not os.path.exists(_RESULTS.value):
       raise SystemExit(f"--results={_RESULTS.value}: no such file to "
                            f"migrate.")
-    changed = quality_arms.migrate_file(_RESULTS.value)
+    # Under the claims lock: a study appending meanwhile waits, loses nothing.
+    with run_claims.locked(run_claims.claims_dir(_RESULTS.value)):
+      changed = quality_arms.migrate_file(_RESULTS.value)
     print(f"{_RESULTS.value}: {changed} row(s) relabelled by their recorded "
           f"settings.")
     return

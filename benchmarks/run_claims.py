@@ -29,13 +29,13 @@ def claims_dir(results: str) -> str:
 
 def holder(directory: str, key: str) -> dict | None:
   """{"host", "pid"} of the live claim on `key`, or None when it is free."""
-  with _locked(directory):
+  with locked(directory):
     return _live_holder(os.path.join(directory, key))
 
 
 def claim(directory: str, key: str) -> bool:
   """Claims `key` for this process; False when a live process holds it."""
-  with _locked(directory):
+  with locked(directory):
     path = os.path.join(directory, key)
     if _live_holder(path) is not None:
       return False
@@ -46,7 +46,7 @@ def claim(directory: str, key: str) -> bool:
 
 def release(directory: str, key: str) -> None:
   """Drops this process's claim on `key`."""
-  with _locked(directory):
+  with locked(directory):
     try:
       os.remove(os.path.join(directory, key))
     except FileNotFoundError:
@@ -54,17 +54,20 @@ def release(directory: str, key: str) -> None:
 
 
 def append_line(path: str, line: str) -> None:
-  """Appends one line in a single write, whole beside other appenders."""
-  fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-  try:
-    os.write(fd, (line + "\n").encode("utf-8"))
-  finally:
-    os.close(fd)
+  """Appends one line to the results file `path`, whole, under its claims
+  lock (so that a rewrite of the file under that lock loses no row)."""
+  with locked(claims_dir(path)):
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+      os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+      os.close(fd)
 
 
 @contextlib.contextmanager
-def _locked(directory):
-  """The claims directory's lock (an OS lock: dropped when its process dies)."""
+def locked(directory: str):
+  """The claims directory's lock (an OS lock: dropped when its process
+  dies), which claims, releases and appends take."""
   os.makedirs(directory, exist_ok=True)
   with filelock.FileLock(os.path.join(directory, ".lock")):
     yield

@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 from conftest import REPO_ROOT, start_command
 
@@ -76,3 +77,18 @@ def test_lines_appended_by_many_processes_stay_whole(tmp_path):
     writer.communicate()
   assert [writer.returncode for writer in writers] == [0] * 4
   assert results.read_text().splitlines() == [line] * 80
+
+
+def test_an_append_waits_for_the_lock_a_rewrite_holds(tmp_path):
+  results = tmp_path / "r.jsonl"
+  results.write_text("")
+  script = ("import sys; sys.path.insert(0, sys.argv[1]); import run_claims; "
+            "run_claims.append_line(sys.argv[2], 'row'); print('appended')")
+  with run_claims.locked(run_claims.claims_dir(str(results))):
+    writer = start_command([sys.executable, "-c", script,
+                            REPO_ROOT / "benchmarks", results])
+    time.sleep(3)  # time enough to start and reach the lock
+    assert writer.poll() is None
+    assert results.read_text() == ""  # what --migrate rewrites stays whole
+  assert writer.communicate()[0] == "appended\n"
+  assert results.read_text() == "row\n"
