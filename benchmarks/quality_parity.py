@@ -386,10 +386,11 @@ def main(argv):
                                        label=labels[arm], workdir=workdir,
                                        claims=claims, done=done)
           if record is None:
-            held = run_claims.holder(claims, key) or {}
+            held = run_claims.holder(claims, key)
+            by = (f"process {held['pid']} on {held['host']} holds it"
+                  if held else "another process had it")
             print(f"{elapsed} {labels[arm]} fold {fold} seed {seed}: "
-                  f"skipped, process {held.get('pid')} on "
-                  f"{held.get('host')} holds it", flush=True)
+                  f"skipped, {by}", flush=True)
           elif record.get("finished_by_other"):
             print(f"{elapsed} {labels[arm]} fold {fold} seed {seed}: "
                   f"finished by another process", flush=True)
