@@ -373,13 +373,14 @@ def main(argv):
   done = read_results(_RESULTS.value)
   claims = run_claims.claims_dir(_RESULTS.value)
   started = time.perf_counter()
-  rows = []
   grid = [(fold, seed) for fold in folds for seed in range(_SEEDS.value)]
+  cells = []  # (label, key) of every run the report covers, in order
   for seed in range(_SEEDS.value):
     for fold in folds:
       for arm in labels:
         settings = resolved_settings(arm, fold, seed)
         key = quality_arms.settings_key(settings)
+        cells.append((labels[arm], key))
         if key not in done and arm in arms and not _REPORT_ONLY.value:
           elapsed = f"[{time.perf_counter() - started:7.0f}s]"
           record = _train_unless_taken(arm, fold, seed, settings, key,
@@ -399,14 +400,10 @@ def main(argv):
                   f"fold {fold} seed {seed}: EM {record['exact_match']:.2f} "
                   f"F1 {record['f1']:.2f}, "
                   f"{record['windows_per_second']:.2f} windows/s", flush=True)
-  # Runs other processes finished meanwhile are reported too.
-  done = read_results(_RESULTS.value)
-  for seed in range(_SEEDS.value):
-    for fold in folds:
-      for arm in labels:
-        key = quality_arms.settings_key(resolved_settings(arm, fold, seed))
-        if key in done:
-          rows.append(dict(done[key], arm=labels[arm]))
+  if not _REPORT_ONLY.value:
+    # Runs other processes finished meanwhile are reported too.
+    done = read_results(_RESULTS.value)
+  rows = [dict(done[key], arm=label) for label, key in cells if key in done]
   print()
   delta = quality_report.report(
       rows, list(dict.fromkeys(labels.values())), grid=grid,
