@@ -26,6 +26,9 @@ Runs, in this order, in one process:
              mixed_bfloat16; not run by default).
   tfqa_dynamic   padding="dynamic": random batches padded to their longest
              window, rounded up to 64 (--variants=dynamic_padding).
+  tfqa_w32, tfqa_w16   tfqa's width_buckets with narrower buckets:
+             pad_to_multiple_of=32 or 16 (--variants=width_32,width_16;
+             benchmarks/batch_plans.py counts their padding).
 
 Two rates per run: end to end (the whole fit, the first step's tracing
 included: what a user waits for) and steady state (from the end of step 1
@@ -86,7 +89,8 @@ _STEPS = flags.DEFINE_integer(
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Batch size of every run.")
 _LR = flags.DEFINE_float("learning_rate", 3e-4, "Peak learning rate.")
 _SEED = flags.DEFINE_integer("seed", 1, "Seed of every run.")
-_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16", "dynamic_padding")
+_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16", "dynamic_padding",
+                  "width_32", "width_16")
 _VARIANTS = flags.DEFINE_list(
     "variants", [],
     f"tfqa variants run after the default one, some of {_VARIANT_NAMES} "
@@ -310,15 +314,20 @@ def main(argv):
   train_variants = {"jit_compile": ("tfqa_xla", {"jit_compile": True}),
                     "mixed_bfloat16": ("tfqa_bf16",
                                        {"mixed_precision": "mixed_bfloat16"})}
+  pipeline_variants = {"dynamic_padding": ("tfqa_dynamic",
+                                           {"padding": "dynamic"}),
+                       "width_32": ("tfqa_w32", {"pad_to_multiple_of": 32}),
+                       "width_16": ("tfqa_w16", {"pad_to_multiple_of": 16})}
   for variant in _VARIANTS.value:
     if variant in train_variants:
       name, overrides = train_variants[variant]
       variants.append((name, dataclasses.replace(
           run_config, train=dataclasses.replace(run_config.train,
                                                 **overrides))))
-    elif variant == "dynamic_padding":
-      variants.append(("tfqa_dynamic", dataclasses.replace(
-          run_config, pipeline=config.PipelineConfig(padding="dynamic"))))
+    elif variant in pipeline_variants:
+      name, overrides = pipeline_variants[variant]
+      variants.append((name, dataclasses.replace(
+          run_config, pipeline=config.PipelineConfig(**overrides))))
   for name, variant_config in variants:
     batches, tfqa_windows, tokenize_seconds = tfqa_plan(variant_config,
                                                        train_examples)

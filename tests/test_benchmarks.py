@@ -51,12 +51,13 @@ _TWO_ROUNDINGS = 5e-4 + 5e-5 + 1e-12
 
 @pytest.mark.slow
 def test_train_throughput_tiny_figures_agree(tmp_path):
-  # One variant keeps the variant path covered; an XLA compile alone would
-  # take half a minute.
+  # A training variant and a padding variant keep both variant paths
+  # covered; an XLA compile alone would take half a minute.
   summary, last = _run_tiny("train_throughput.py", tmp_path,
-                            "--variants=mixed_bfloat16")
+                            "--variants=mixed_bfloat16,width_16")
   runs = summary["runs"]
-  assert sorted(runs) == ["recipe", "recipe384", "tfqa", "tfqa_bf16"]
+  assert sorted(runs) == ["recipe", "recipe384", "tfqa", "tfqa_bf16",
+                          "tfqa_w16"]
   steps, batch = summary["steps"], summary["batch_size"]
   assert (steps, batch) == (2, 4)  # --tiny
   for name, run in runs.items():
