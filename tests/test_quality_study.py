@@ -267,10 +267,11 @@ def test_a_dev_selected_arm_is_compared_with_its_last_checkpoints_too():
   assert re.search(rf"^ +1 +0 .* {name}@last +37\.00 +47\.00 ", text, re.M)
 
 
-def _report_of_the_committed_file():
+def _report_of_the_committed_file(*extra_args):
   proc = run_python([REPO_ROOT / "benchmarks" / "quality_parity.py",
-                     f"--results={RESULTS}", "--report_only"], timeout=300,
-                    env={"PATH": "/usr/bin:/bin"}, clean_env=True)
+                     f"--results={RESULTS}", "--report_only", *extra_args],
+                    timeout=300, env={"PATH": "/usr/bin:/bin"},
+                    clean_env=True)
   table = {}
   for line in proc.stdout.splitlines():
     m = re.match(r"^(\S+) +(\S+) +(\d+) +(\d+) +([+-]\d+\.\d+) +\S+ +"
@@ -324,6 +325,24 @@ def test_readme_quotes_the_figures_the_report_prints():
   printed = set(re.findall(r"[+-]?\d+\.\d+", stdout))
   quoted = re.findall(r"(?<![\w.])([+-]\d+\.\d+|\d+\.\d+(?=x))", readme)
   assert quoted and set(quoted) <= printed, set(quoted) - printed
+
+
+def test_benchmarks_quotes_the_report_it_says_it_quotes():
+  stdout, _ = _report_of_the_committed_file()
+  one_seed, _ = _report_of_the_committed_file("--seeds=1")
+  benchmarks = (REPO_ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+  quality = benchmarks.split("## Quality against the usual recipe", 1)[1]
+  # The main report block, the first text block after "Time:", is the
+  # report of the committed file, byte for byte.
+  block = quality.split("Time:", 1)[1].split("```text\n", 1)[1]
+  assert block.split("```", 1)[0] == stdout
+  # Every signed figure of the summary is one the report, or its one-seed
+  # form, prints.
+  summary = quality.split("**Summary**", 1)[1].split(
+      "`benchmarks/quality_parity.py` trains", 1)[0]
+  signed = set(re.findall(r"(?<![\w.])[+-]\d+\.\d+", summary))
+  printed = set(re.findall(r"[+-]?\d+\.\d+", stdout + one_seed))
+  assert signed and signed <= printed, signed - printed
 
 
 @pytest.mark.parametrize("flag, arm", [
