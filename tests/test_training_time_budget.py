@@ -1,6 +1,8 @@
 """Tests for tfqa.training.time_budget and tfqa_train --time_budget: the epochs a budget fits, kept on resume, the run they make."""
 
+import dataclasses
 import json
+import logging
 import os
 import signal
 
@@ -31,10 +33,18 @@ def _run_config(**train):
       train=config.TrainConfig(train_batch_size=4, **train))
 
 
-def _fit(budget, epoch_tokens=_same_epochs, **train):
+def _fit(budget, epoch_tokens=_same_epochs, calibration=CALIBRATION,
+         **train):
   return time_budget.fit_epochs(
       _run_config(time_budget=budget, **train), epoch_tokens=epoch_tokens,
-      spent_seconds=8.0, calibration=CALIBRATION).train.num_train_epochs
+      spent_seconds=8.0, calibration=calibration).train.num_train_epochs
+
+
+def _evaluating(every_steps):
+  # Each evaluation of the 50 questions 3 s, the first tracing 1 s more.
+  return dataclasses.replace(CALIBRATION, evaluation=time_budget.EvalCost(
+      tracing_seconds=1.0, seconds_per_evaluation=3.0, examples=50,
+      every_steps=every_steps))
 
 
 def test_fit_epochs_takes_the_most_whole_epochs_that_fit():
@@ -76,6 +86,77 @@ def test_fit_epochs_refuses_a_budget_no_epoch_fits():
   assert _fit("24.5s") == 1
 
 
+def test_a_run_evaluates_every_n_steps_before_its_last_then_once_more():
+  cost = _evaluating(4).evaluation
+  # Steps 4 and 8 during a run of 10 steps, then the final evaluation; a
+  # step that is the last is evaluated once, by the final evaluation.
+  assert [cost.evaluations(steps) for steps in (1, 4, 5, 8, 9, 10)] == [
+      1, 1, 2, 2, 3, 3]
+  assert cost.seconds(10) == 1.0 + 3 * 3.0
+  assert _evaluating(0).evaluation.evaluations(1000) == 1
+
+
+def test_fit_epochs_leaves_time_for_the_runs_evaluations():
+  # Without evaluations 8 epochs (80 steps) end at 59.5 s. The final
+  # evaluation alone (4 s) leaves 7 (54.5 + 4 s); evaluating every 20 steps
+  # too, 4 evaluations end 7 epochs at 54.5 + 13 s, 6 epochs (3 evaluations
+  # of 60 steps) at 49.5 + 10 = 59.5 s.
+  assert _fit("60s", calibration=_evaluating(0)) == 7
+  assert _fit("58.5s", calibration=_evaluating(0)) == 7
+  assert _fit("58.4s", calibration=_evaluating(0)) == 6
+  assert _fit("60s", calibration=_evaluating(20)) == 6
+  assert _fit("67.5s", calibration=_evaluating(20)) == 7
+  # Only max_steps' evaluations count: 25 steps, evaluated at 20 and 25.
+  assert _fit("39s", calibration=_evaluating(20), max_steps=25) == 3
+
+
+def test_the_budget_log_and_refusal_count_the_evaluations(caplog):
+  with caplog.at_level(logging.INFO):
+    _fit("60s", calibration=_evaluating(20))
+  assert ("the run is predicted to end 59.5s after the start, its 3 "
+          "evaluations of 50 questions included (measured on 5 steps: model "
+          "built in 2.0 s, first step 10.0 s, then 8 windows/s; an "
+          "evaluation 3.0 s, its first tracing 1.0 s more).") in caplog.text
+  # One epoch with its final evaluation: 24.5 + 4 s, rounded up.
+  with pytest.raises(time_budget.TimeBudgetError,
+                     match=r"Expected at least 29.0s: one epoch \(10 steps of 4 "
+                           r"windows\) is predicted to take that, setup, "
+                           r"tracing and its 1 evaluation of 50 questions "
+                           r"included \(measured"):
+    _fit("28s", calibration=_evaluating(0))
+  assert _fit("28.5s", calibration=_evaluating(0)) == 1
+
+
+def test_calibrate_evaluation_times_a_first_set_then_a_warm_one():
+  examples = [f"q{i}" for i in range(100)]
+  clock, evaluated = [0.0], []
+
+  def evaluate(chosen):
+    # Tracing (5 s) on the first call, then 0.25 s a question.
+    clock[0] += (5.0 if not evaluated else 0.0) + 0.25 * len(chosen)
+    evaluated.append(list(chosen))
+
+  cost = time_budget.calibrate_evaluation(
+      evaluate, examples, every_steps=7, seed=3, clock=lambda: clock[0])
+  assert cost == time_budget.EvalCost(
+      tracing_seconds=5.0, seconds_per_evaluation=25.0, examples=100,
+      every_steps=7)
+  first, second = evaluated
+  assert len(first) == len(second) == time_budget.EVAL_CALIBRATION_EXAMPLES
+  assert not set(first) & set(second)
+  assert set(first) | set(second) <= set(examples)
+  # Drawn by the seed: the same seed, the same sets.
+  again = []
+  time_budget.calibrate_evaluation(again.append, examples, every_steps=7,
+                                   seed=3, clock=lambda: 0.0)
+  assert again == evaluated
+  # A single question is timed twice.
+  once = []
+  time_budget.calibrate_evaluation(once.append, ["only"], every_steps=0,
+                                   seed=0, clock=lambda: 0.0)
+  assert once == [["only"], ["only"]]
+
+
 def test_a_resumed_run_keeps_the_epochs_its_budget_chose():
   saved = _run_config(time_budget="1h", num_train_epochs=7)
   assert time_budget.keep_recorded_epochs(
@@ -114,7 +195,7 @@ def test_budgeted_run_killed_and_resumed_equals_the_run_at_its_epochs(
                        "--time_budget=10m", *flags],
                       exit_status=-signal.SIGKILL)
   assert ("Time budget 10m: 3 epoch(s) of 4 steps fit, all that max_steps=10 "
-          "needs; training is predicted to end ") in killed.stderr
+          "needs; the run is predicted to end ") in killed.stderr
   assert _recorded_epochs(budgeted) == 3
   # The same command resumes with the recorded epochs: no new measurement.
   resumed = run_python(["-m", "tfqa.cli.train", f"--model_dir={budgeted}",

@@ -204,14 +204,16 @@ class TrainConfig:
   # Stop after this many steps (0: all epochs). The LR schedule spans
   # min(max_steps, epochs * steps_per_epoch).
   max_steps: int = 0
-  # Wall-clock time for training, as many whole epochs as fit ("45m",
-  # "1h30m"; "": off). When set, it chooses num_train_epochs: a few
-  # steps are timed first on a throwaway copy of the model, and the run gets
-  # the most whole epochs whose predicted time fits (each step's time from
-  # the tokens it computes; at most 1000 epochs, and no more than max_steps
-  # needs); a budget too short for one epoch is refused. The count is
-  # recorded in run_config.json, so a resumed run keeps it. Evaluations and
-  # checkpoint saves are not in the prediction (docs/TRAINING.md).
+  # Wall-clock time for training and its evaluations, as many whole epochs
+  # as fit ("45m", "1h30m"; "": off). When set, it chooses num_train_epochs:
+  # a few steps (and, for a run that evaluates, a few eval questions) are
+  # timed first on a throwaway copy of the model, and the run gets the most
+  # whole epochs whose predicted time fits (each step's time from the tokens
+  # it computes, each evaluation's from the eval set's size; at most 1000
+  # epochs, and no more than max_steps needs); a budget too short for one
+  # epoch is refused. The count is recorded in run_config.json, so a resumed
+  # run keeps it. Checkpoint saves are not in the prediction
+  # (docs/TRAINING.md).
   time_budget: str = ""
   # Share of steps with linear LR warmup (from zero).
   warmup_ratio: float = 0.1

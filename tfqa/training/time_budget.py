@@ -1,11 +1,11 @@
-"""--time_budget: the whole epochs that fit a wall-clock budget, predicted from a few steps timed on a throwaway copy of the model."""
+"""--time_budget: the whole epochs that fit a wall-clock budget, evaluations included, predicted from a few steps (and evaluations) timed on a throwaway copy of the model."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 from absl import logging
 import numpy as np
@@ -20,17 +20,41 @@ from tfqa.config import durations
 CALIBRATION_STEPS = 5
 # The most epochs a budget gives (a tiny data set fits thousands in an hour).
 MAX_EPOCHS = 1000
+# Eval examples timed twice over before a budgeted run that evaluates: a
+# first set (tracing included), then as many others, whose time per example
+# predicts an evaluation of the whole eval set.
+EVAL_CALIBRATION_EXAMPLES = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalCost:
+  """What a run's evaluations are predicted to take."""
+
+  tracing_seconds: float  # once, at the first evaluation
+  seconds_per_evaluation: float  # the whole eval set
+  examples: int  # in the eval set
+  every_steps: int  # the run's eval_every_steps (0: the final one only)
+
+  def evaluations(self, steps: int) -> int:
+    """Evaluations of a run of `steps` steps: every `every_steps` before the
+    last step (callbacks.StepEnd), then the final one."""
+    return (steps - 1) // self.every_steps + 1 if self.every_steps else 1
+
+  def seconds(self, steps: int) -> float:
+    return (self.tracing_seconds +
+            self.evaluations(steps) * self.seconds_per_evaluation)
 
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-  """What a few training steps on a throwaway model took."""
+  """What a few training steps (and evaluations) on a throwaway model took."""
 
   build_seconds: float  # building and compiling the model
   first_step_seconds: float  # tracing included
   seconds_per_token: float  # over the steps after the first
   windows_per_second: float  # the same steps' rate, for messages
   steps: int
+  evaluation: EvalCost | None = None  # None: the run does not evaluate
 
 
 class TimeBudgetError(errors.ArgumentError):
@@ -60,8 +84,8 @@ def fit_epochs(run_config: config_lib.RunConfig, *,
 
   The predicted time of E epochs: what was spent so far, the model built
   again, its first step, then every other step's computed tokens at the
-  calibrated time per token. At most MAX_EPOCHS, and no more than
-  max_steps needs.
+  calibrated time per token, and the evaluations of a run of that many
+  steps. At most MAX_EPOCHS, and no more than max_steps needs.
 
   Args:
     run_config: the run; its train.time_budget is set.
@@ -86,36 +110,66 @@ def fit_epochs(run_config: config_lib.RunConfig, *,
     computed = tokens[1:].sum() if epoch == 0 else tokens.sum()
     return computed * calibration.seconds_per_token
 
-  predicted = (spent_seconds + calibration.build_seconds +
-               calibration.first_step_seconds)
+  evaluation = calibration.evaluation
+
+  def run_steps(epochs):
+    return min(epochs * per_epoch, train.max_steps or epochs * per_epoch)
+
+  def evaluation_seconds(epochs):
+    return evaluation.seconds(run_steps(epochs)) if evaluation else 0.0
+
+  trained = (spent_seconds + calibration.build_seconds +
+             calibration.first_step_seconds)
   epochs = 0
   while epochs < cap:
     seconds = epoch_seconds(epochs)
-    if predicted + seconds > budget:
+    if trained + seconds + evaluation_seconds(epochs + 1) > budget:
       break
-    predicted += seconds
+    trained += seconds
     epochs += 1
   if epochs < 1:
-    one_epoch = predicted + seconds
+    one_epoch = trained + seconds + evaluation_seconds(1)
     raise TimeBudgetError(
         "time_budget", train.time_budget,
         f"Expected at least {durations.describe(math.ceil(one_epoch))}: "
         f"one epoch ({per_epoch} steps of {train.train_batch_size} "
-        f"windows) is predicted to take that, setup and tracing included "
-        f"(measured {calibration.windows_per_second:.3g} windows/s over "
+        f"windows) is predicted to take that, "
+        f"{_included(evaluation, run_steps(1))} (measured "
+        f"{calibration.windows_per_second:.3g} windows/s over "
         f"{calibration.steps} steps). Pass a longer budget, or "
         "{num_train_epochs} or {max_steps} without one.",
         refers_to=["num_train_epochs", "max_steps"])
   logging.info(
-      "Time budget %s: %d epoch(s) of %d steps fit%s; training is predicted "
-      "to end %s after the start (measured on %d steps: model built in "
-      "%.1f s, first step %.1f s, then %.3g windows/s; evaluations not "
-      "included).",
+      "Time budget %s: %d epoch(s) of %d steps fit%s; the run is predicted "
+      "to end %s after the start%s (measured on %d steps: model built in "
+      "%.1f s, first step %.1f s, then %.3g windows/s%s).",
       train.time_budget, epochs, per_epoch, _capped_by(epochs, cap, train),
-      durations.describe(predicted),
-      calibration.steps, calibration.build_seconds,
-      calibration.first_step_seconds, calibration.windows_per_second)
+      durations.describe(trained + evaluation_seconds(epochs)),
+      f", {_evaluations(evaluation, run_steps(epochs))} included"
+      if evaluation else "",
+      calibration.steps,
+      calibration.build_seconds, calibration.first_step_seconds,
+      calibration.windows_per_second, _evaluation_rate(evaluation))
   return _with_epochs(run_config, epochs)
+
+
+def _evaluations(evaluation: EvalCost, steps: int) -> str:
+  count = evaluation.evaluations(steps)
+  return (f"its {count} evaluation{'s' if count > 1 else ''} of "
+          f"{evaluation.examples} questions")
+
+
+def _included(evaluation: EvalCost | None, steps: int) -> str:
+  if evaluation is None:
+    return "setup and tracing included"
+  return f"setup, tracing and {_evaluations(evaluation, steps)} included"
+
+
+def _evaluation_rate(evaluation: EvalCost | None) -> str:
+  if evaluation is None:
+    return ""
+  return (f"; an evaluation {evaluation.seconds_per_evaluation:.1f} s, its "
+          f"first tracing {evaluation.tracing_seconds:.1f} s more")
 
 
 def _capped_by(epochs: int, cap: int, train: config_lib.TrainConfig) -> str:
@@ -140,7 +194,9 @@ def check_single_worker(train: config_lib.TrainConfig, workers: int) -> None:
 
 def calibrate(build: Callable[[], object],
               train_steps: Callable[[object, list], None], *,
-              batch_size: int, step_tokens: np.ndarray) -> Calibration:
+              batch_size: int, step_tokens: np.ndarray,
+              time_evaluation: Callable[[object], EvalCost] | None = None
+              ) -> Calibration:
   """Times building a model and the first training steps on it.
 
   Args:
@@ -149,6 +205,7 @@ def calibrate(build: Callable[[], object],
       callbacks until one stops it.
     batch_size: windows per step.
     step_tokens: tokens (padding included) of each step to time, at least 2.
+    time_evaluation: state -> its EvalCost, for a run that evaluates.
   """
   steps = len(step_tokens)
   started = time.perf_counter()
@@ -156,6 +213,7 @@ def calibrate(build: Callable[[], object],
   built = time.perf_counter()
   timer = _StepTimer(steps)
   train_steps(state, [timer])
+  evaluation = time_evaluation(state) if time_evaluation else None
   del state
   # The run's model gets the names (and so the saved weights' names) it
   # would have had without this one.
@@ -166,7 +224,32 @@ def calibrate(build: Callable[[], object],
       build_seconds=built - started, first_step_seconds=ends[0] - built,
       seconds_per_token=timed / step_tokens[1:len(ends)].sum(),
       windows_per_second=(len(ends) - 1) * batch_size / timed,
-      steps=len(ends))
+      steps=len(ends), evaluation=evaluation)
+
+
+def calibrate_evaluation(evaluate: Callable[[Sequence], object],
+                         examples: Sequence, *, every_steps: int, seed: int,
+                         clock: Callable[[], float] = time.perf_counter
+                         ) -> EvalCost:
+  """Times `evaluate` on two sets of eval examples drawn by `seed`.
+
+  The first set's time holds the tracing; the second's time per example,
+  times the eval set's size, predicts one evaluation. A set of one example
+  is timed twice.
+  """
+  order = np.random.default_rng(seed).permutation(len(examples))
+  size = min(EVAL_CALIBRATION_EXAMPLES, max(1, len(examples) // 2))
+  first = [examples[i] for i in order[:size]]
+  second = [examples[i] for i in order[size:2 * size]] or first
+  started = clock()
+  evaluate(first)
+  warm = clock()
+  evaluate(second)
+  per_example = (clock() - warm) / len(second)
+  return EvalCost(
+      tracing_seconds=max(0.0, warm - started - per_example * len(first)),
+      seconds_per_evaluation=per_example * len(examples),
+      examples=len(examples), every_steps=every_steps)
 
 
 class _StepTimer(tf_keras.callbacks.Callback):

@@ -19,6 +19,7 @@ from tfqa import errors
 from tfqa import preflight
 from tfqa import signals
 from tfqa.data import pipeline
+from tfqa.inference import run_evaluation
 from tfqa.layout import best_checkpoint
 from tfqa.layout import checkpointing
 from tfqa.layout import fs
@@ -318,9 +319,12 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks,
 def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
                      called_at):
   """run_config with the epochs its time budget fits, measured on a
-  throwaway model; the process's seeds are then set again, so the run is
-  the one `--num_train_epochs` at that count would make."""
+  throwaway model (its training steps and, for a run that evaluates, its
+  evaluation of a few eval questions); the process's seeds are then set
+  again, so the run is the one `--num_train_epochs` at that count would
+  make."""
   train = run_config.train
+  eval_data = train_evaluation.load_eval_data(run_config.data)
 
   # Epoch 0's plan serves the timed steps and the prediction: made once.
   @functools.lru_cache(maxsize=1)
@@ -343,9 +347,18 @@ def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
     _fit(state, data.features, run_config, strategy, callbacks=callbacks,
          per_epoch=per_epoch, steps=steps, verbose=0)
 
-  calibration = time_budget.calibrate(build, train_steps,
-                                      batch_size=train.train_batch_size,
-                                      step_tokens=first_steps)
+  def time_evaluation(state):
+    return time_budget.calibrate_evaluation(
+        lambda examples: run_evaluation.evaluate(
+            state.model, examples, data.tokenizer, run_config=run_config),
+        eval_data.examples, every_steps=train.eval_every_steps,
+        seed=train.seed)
+
+  calibration = time_budget.calibrate(
+      build, train_steps, batch_size=train.train_batch_size,
+      step_tokens=first_steps,
+      time_evaluation=(time_evaluation if eval_data and eval_data.examples
+                       else None))
   configure_runtime(train, mixed_precision=policy)
   return time_budget.fit_epochs(
       run_config, epoch_tokens=epoch_tokens,
