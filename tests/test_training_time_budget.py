@@ -4,6 +4,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 
 import numpy as np
@@ -196,6 +197,11 @@ def test_budgeted_run_killed_and_resumed_equals_the_run_at_its_epochs(
                       exit_status=-signal.SIGKILL)
   assert ("Time budget 10m: 3 epoch(s) of 4 steps fit, all that max_steps=10 "
           "needs; the run is predicted to end ") in killed.stderr
+  # The run evaluates (an eval file, no --eval_every_steps): its final
+  # evaluation was timed on the throwaway copy and is in the prediction.
+  assert re.search(r"after the start, its 1 evaluation of \d+ questions "
+                   r"included \(.*; an evaluation \d+\.\d s, its first "
+                   r"tracing \d+\.\d s more\)\.", killed.stderr), killed.stderr
   assert _recorded_epochs(budgeted) == 3
   # The same command resumes with the recorded epochs: no new measurement.
   resumed = run_python(["-m", "tfqa.cli.train", f"--model_dir={budgeted}",
