@@ -112,7 +112,9 @@ def test_fit_epochs_leaves_time_for_the_runs_evaluations():
 
 
 def test_the_budget_log_and_refusal_count_the_evaluations(caplog):
-  with caplog.at_level(logging.INFO):
+  # absl's own logger: another test of the process may have left its level
+  # at WARNING.
+  with caplog.at_level(logging.INFO, logger="absl"):
     _fit("60s", calibration=_evaluating(20))
   assert ("the run is predicted to end 59.5s after the start, its 3 "
           "evaluations of 50 questions included (measured on 5 steps: model "
