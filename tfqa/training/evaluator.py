@@ -40,11 +40,13 @@ class TrainingEvaluator:
   random draws), so it leaves the training state as it was.
   """
 
-  def __init__(self, state, tokenizer, run_config, model_dir, *, hooks):
+  def __init__(self, state, tokenizer, run_config, model_dir, *, hooks,
+               data: squad_lib.SquadData | None = None):
     self._state, self._tokenizer = state, tokenizer
     self._run_config, self._model_dir, self._hooks = (run_config, model_dir,
                                                       hooks)
-    self._data = None  # Loaded when first needed (the chief's alone).
+    # Loaded when first needed (the chief's alone), unless given.
+    self._data = data
     self._writer = None
 
   @property

@@ -19,6 +19,7 @@ from tfqa import errors
 from tfqa import preflight
 from tfqa import signals
 from tfqa.data import pipeline
+from tfqa.data import squad as squad_lib
 from tfqa.inference import run_evaluation
 from tfqa.layout import best_checkpoint
 from tfqa.layout import checkpointing
@@ -208,6 +209,9 @@ class _Run:
   steps: int  # steps of the whole run
   resumed_from: str | None  # checkpoint restored, if any
   initialized_from: str | None  # --init_checkpoint's, on a warm start
+  # Eval data a time budget loaded to time it, for the evaluator to reuse;
+  # None: the evaluator loads it when first needed.
+  eval_data: squad_lib.SquadData | None = None
 
   @property
   def single_worker(self) -> bool:
@@ -232,7 +236,8 @@ def _train_and_evaluate(run_config, model_dir, *, source, strategy, chief,
       write_checkpoint, state, run.per_epoch, before_save=logger.flush,
       hooks=hooks)
   evaluator = train_evaluation.TrainingEvaluator(
-      state, run.data.tokenizer, run.run_config, model_dir, hooks=hooks)
+      state, run.data.tokenizer, run.run_config, model_dir, hooks=hooks,
+      data=run.eval_data)
   if train.eval_every_steps and not run.single_worker:
     logging.warning("Multi-worker run: no evaluation during training "
                     "(--eval_every_steps=%d); evaluate checkpoints with "
@@ -292,9 +297,12 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks,
   data = inputs.prepare_data(run_config, source)
   per_epoch = pipeline.steps_per_epoch(len(data.features),
                                              train.train_batch_size)
+  eval_data = None
   if train.time_budget and not has_progress:
-    run_config = _fit_time_budget(run_config, data, strategy, policy,
-                                  per_epoch=per_epoch, called_at=called_at)
+    eval_data = train_evaluation.load_eval_data(run_config.data)
+    run_config = _fit_time_budget(run_config, data, eval_data, strategy,
+                                  policy, per_epoch=per_epoch,
+                                  called_at=called_at)
     train = run_config.train
   if chief:
     rundir.record_run_config(model_dir, run_config)
@@ -313,18 +321,17 @@ def _set_up(run_config, model_dir, *, source, strategy, chief, hooks,
   resumed_from, initialized_from = _restore(
       state, run_config, model_dir, per_epoch=per_epoch, source=data.source)
   return _Run(run_config, model_dir, strategy, chief, data, state, per_epoch,
-              steps, resumed_from, initialized_from)
+              steps, resumed_from, initialized_from, eval_data)
 
 
-def _fit_time_budget(run_config, data, strategy, policy, *, per_epoch,
-                     called_at):
+def _fit_time_budget(run_config, data, eval_data, strategy, policy, *,
+                     per_epoch, called_at):
   """run_config with the epochs its time budget fits, measured on a
   throwaway model (its training steps and, for a run that evaluates, its
   evaluation of a few eval questions); the process's seeds are then set
   again, so the run is the one `--num_train_epochs` at that count would
   make."""
   train = run_config.train
-  eval_data = train_evaluation.load_eval_data(run_config.data)
 
   # Epoch 0's plan serves the timed steps and the prediction: made once.
   @functools.lru_cache(maxsize=1)
