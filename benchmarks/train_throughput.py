@@ -50,7 +50,9 @@ FLOPs = sum over trained windows of 6 * P * n + 12 * L * H * n^2, n = the
 window's real (unpadded) tokens, P = non-embedding parameters, L layers, H
 hidden size; the matmul peak is the best of chains of 2048^2 tf.linalg.matmul
 calls measured before every run and at the end of this run (on a shared
-machine a low peak measurement inflates MFU: compare the rates). The
+machine a low peak measurement inflates MFU: compare the rates); a
+mixed_bfloat16 run's MFU is against the bfloat16 matmul peak, measured the
+same way (`mfu_peak_dtype` says which). The
 recipe's per-step tokens are expectations over shuffled batches.
 
 Prints one JSON summary, then a last line
@@ -114,8 +116,10 @@ class RunStats:
   after_first_seconds: float  # from the end of step 1 to the end of the fit
   metrics: dict
   other_seconds: dict
+  matmul_dtype: str = "float32"  # the precision of its matmuls: MFU's peak
 
-  def summary(self, peak_flops: float) -> dict:
+  def summary(self, peaks: dict) -> dict:
+    peak_flops = peaks[self.matmul_dtype]
     windows, flops = sum(self.step_windows), sum(self.step_flops)
     achieved = flops / self.fit_seconds
     achieved_after_first = sum(self.step_flops[1:]) / self.after_first_seconds
@@ -132,6 +136,7 @@ class RunStats:
         "padding_share": round(1 - real / padded, 3),
         "real_tokens_per_second": round(real / self.fit_seconds, 1),
         "achieved_gflops": round(achieved / 1e9, 2),
+        "mfu_peak_dtype": self.matmul_dtype,
         "mfu_percent": round(100 * achieved / peak_flops, 2),
         "mfu_after_first_step_percent": round(
             100 * achieved_after_first / peak_flops, 2),
@@ -226,7 +231,7 @@ def tfqa_plan(run_config, examples):
 
 
 def run_tfqa(name, run_config, workdir, *, batches, flops_args,
-             tokenize_seconds):
+             tokenize_seconds, matmul_dtype):
   """One train_and_evaluate run in a fresh directory; returns its RunStats."""
   from tfqa.training import trainer  # pylint: disable=import-outside-toplevel
 
@@ -251,7 +256,8 @@ def run_tfqa(name, run_config, workdir, *, batches, flops_args,
       other_seconds={
           "tokenize_seconds": tokenize_seconds,
           # Model loading, tokenization, dataset and eval of the call.
-          "load_tokenize_eval_seconds": wall - result.train_seconds})
+          "load_tokenize_eval_seconds": wall - result.train_seconds},
+      matmul_dtype=matmul_dtype)
 
 
 def main(argv):
@@ -294,7 +300,18 @@ def main(argv):
   started = time.perf_counter()
   # The machine may be shared: the peak is measured before every run and at
   # the end, and the best measurement is the denominator of MFU.
-  peaks = [bench_common.matmul_flops_per_second(matmul_size)]
+  # A bfloat16 run's MFU is against the bfloat16 peak (a CPU with
+  # AVX512-BF16 multiplies bfloat16 about twice as fast).
+  dtypes = ["float32"] + (["bfloat16"] if "mixed_bfloat16" in _VARIANTS.value
+                          else [])
+  peaks = {dtype: [] for dtype in dtypes}
+
+  def measure_peaks():
+    for dtype in dtypes:
+      peaks[dtype].append(bench_common.matmul_flops_per_second(
+          matmul_size, dtype=dtype))
+
+  measure_peaks()
 
   model, _ = modeling.build_model(model_source.resolve(run_config.model))
   flops_args = {"params": bench_common.nonembedding_params(model),
@@ -309,7 +326,7 @@ def main(argv):
         name, run_config, train_file, heldout_examples, padding=padding,
         flops_args=flops_args)
     runs.append(stats)
-    peaks.append(bench_common.matmul_flops_per_second(matmul_size))
+    measure_peaks()
   variants = [("tfqa", run_config)]
   train_variants = {"jit_compile": ("tfqa_xla", {"jit_compile": True}),
                     "mixed_bfloat16": ("tfqa_bf16",
@@ -331,14 +348,16 @@ def main(argv):
   for name, variant_config in variants:
     batches, tfqa_windows, tokenize_seconds = tfqa_plan(variant_config,
                                                        train_examples)
-    peaks.append(bench_common.matmul_flops_per_second(matmul_size))
-    runs.append(run_tfqa(name, variant_config, workdir, batches=batches,
-                         flops_args=flops_args,
-                         tokenize_seconds=tokenize_seconds))
-  peaks.append(bench_common.matmul_flops_per_second(matmul_size))
-  peak = max(peaks)
+    measure_peaks()
+    runs.append(run_tfqa(
+        name, variant_config, workdir, batches=batches,
+        flops_args=flops_args, tokenize_seconds=tokenize_seconds,
+        matmul_dtype=("bfloat16" if variant_config.train.mixed_precision ==
+                      "mixed_bfloat16" else "float32")))
+  measure_peaks()
 
-  stats = {run.name: run.summary(peak) for run in runs}
+  stats = {run.name: run.summary({dtype: max(measured) for dtype, measured
+                                  in peaks.items()}) for run in runs}
   summary = {
       "model": _MODEL.value if kind == "pretrained" else kind,
       "model_kind": kind, **flops_args,
@@ -348,7 +367,10 @@ def main(argv):
       "learning_rate": _LR.value,
       "train_windows_per_epoch": {"recipe": recipe_windows,
                                   "tfqa": tfqa_windows},
-      "matmul_gflops_measured": [round(p / 1e9, 1) for p in peaks],
+      "matmul_gflops_measured": [round(p / 1e9, 1) for p in peaks["float32"]],
+      **({"matmul_gflops_measured_bfloat16": [
+          round(p / 1e9, 1) for p in peaks["bfloat16"]]}
+         if "bfloat16" in peaks else {}),
       "runs": stats,
       **{f"{rate}_speedup_vs_{base}": {
           name: round(s[key] / stats[base][key], 3)

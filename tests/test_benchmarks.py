@@ -96,6 +96,19 @@ def test_train_throughput_tiny_figures_agree(tmp_path):
   assert runs["tfqa"]["padded_tokens"] <= runs["recipe384"]["padded_tokens"]
   for count in ("real_tokens", "padded_tokens", "padding_share"):
     assert runs["tfqa_bf16"][count] == runs["tfqa"][count], count
+  # MFU divides by the best peak of the run's own matmul precision, each
+  # measured at the start, after each recipe run, before each tfqa run and
+  # at the end.
+  measured = {"float32": summary["matmul_gflops_measured"],
+              "bfloat16": summary["matmul_gflops_measured_bfloat16"]}
+  assert [len(m) for m in measured.values()] == [1 + 2 + 3 + 1] * 2
+  for name, run in runs.items():
+    dtype = "bfloat16" if name == "tfqa_bf16" else "float32"
+    assert run["mfu_peak_dtype"] == dtype, name
+    # GFLOP/s and peaks are printed rounded (2 and 1 decimals).
+    assert run["mfu_percent"] == pytest.approx(
+        100 * run["achieved_gflops"] / max(measured[dtype]), rel=0.01,
+        abs=0.05), name
   assert last == "train_speedup_vs_recipe384=%.4f" % (
       runs["tfqa"]["windows_per_second"] /
       runs["recipe384"]["windows_per_second"])
