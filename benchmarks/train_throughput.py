@@ -29,6 +29,8 @@ Runs, in this order, in one process:
   tfqa_w32, tfqa_w16   tfqa's width_buckets with narrower buckets:
              pad_to_multiple_of=32 or 16 (--variants=width_32,width_16;
              benchmarks/batch_plans.py counts their padding).
+  tfqa_bf16_w16   both mixed_bfloat16 and pad_to_multiple_of=16
+             (--variants=mixed_bfloat16_width_16).
 
 Two rates per run: end to end (the whole fit, the first step's tracing
 included: what a user waits for) and steady state (from the end of step 1
@@ -91,8 +93,18 @@ _STEPS = flags.DEFINE_integer(
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Batch size of every run.")
 _LR = flags.DEFINE_float("learning_rate", 3e-4, "Peak learning rate.")
 _SEED = flags.DEFINE_integer("seed", 1, "Seed of every run.")
-_VARIANT_NAMES = ("jit_compile", "mixed_bfloat16", "dynamic_padding",
-                  "width_32", "width_16")
+# --variants: (run name, TrainConfig overrides, PipelineConfig overrides).
+_BF16 = {"mixed_precision": "mixed_bfloat16"}
+_VARIANT_SETTINGS = {
+    "jit_compile": ("tfqa_xla", {"jit_compile": True}, {}),
+    "mixed_bfloat16": ("tfqa_bf16", _BF16, {}),
+    "dynamic_padding": ("tfqa_dynamic", {}, {"padding": "dynamic"}),
+    "width_32": ("tfqa_w32", {}, {"pad_to_multiple_of": 32}),
+    "width_16": ("tfqa_w16", {}, {"pad_to_multiple_of": 16}),
+    "mixed_bfloat16_width_16": ("tfqa_bf16_w16", _BF16,
+                                {"pad_to_multiple_of": 16}),
+}
+_VARIANT_NAMES = tuple(_VARIANT_SETTINGS)
 _VARIANTS = flags.DEFINE_list(
     "variants", [],
     f"tfqa variants run after the default one, some of {_VARIANT_NAMES} "
@@ -302,8 +314,8 @@ def main(argv):
   # the end, and the best measurement is the denominator of MFU.
   # A bfloat16 run's MFU is against the bfloat16 peak (a CPU with
   # AVX512-BF16 multiplies bfloat16 about twice as fast).
-  dtypes = ["float32"] + (["bfloat16"] if "mixed_bfloat16" in _VARIANTS.value
-                          else [])
+  dtypes = ["float32"] + (["bfloat16"] if any(
+      _VARIANT_SETTINGS[v][1] == _BF16 for v in _VARIANTS.value) else [])
   peaks = {dtype: [] for dtype in dtypes}
 
   def measure_peaks():
@@ -327,24 +339,14 @@ def main(argv):
         flops_args=flops_args)
     runs.append(stats)
     measure_peaks()
-  variants = [("tfqa", run_config)]
-  train_variants = {"jit_compile": ("tfqa_xla", {"jit_compile": True}),
-                    "mixed_bfloat16": ("tfqa_bf16",
-                                       {"mixed_precision": "mixed_bfloat16"})}
-  pipeline_variants = {"dynamic_padding": ("tfqa_dynamic",
-                                           {"padding": "dynamic"}),
-                       "width_32": ("tfqa_w32", {"pad_to_multiple_of": 32}),
-                       "width_16": ("tfqa_w16", {"pad_to_multiple_of": 16})}
-  for variant in _VARIANTS.value:
-    if variant in train_variants:
-      name, overrides = train_variants[variant]
-      variants.append((name, dataclasses.replace(
-          run_config, train=dataclasses.replace(run_config.train,
-                                                **overrides))))
-    elif variant in pipeline_variants:
-      name, overrides = pipeline_variants[variant]
-      variants.append((name, dataclasses.replace(
-          run_config, pipeline=config.PipelineConfig(**overrides))))
+  variants = [("tfqa", run_config)] + [
+      (name, dataclasses.replace(
+          run_config,
+          train=dataclasses.replace(run_config.train, **train_overrides),
+          pipeline=dataclasses.replace(run_config.pipeline,
+                                       **pipeline_overrides)))
+      for name, train_overrides, pipeline_overrides in (
+          _VARIANT_SETTINGS[variant] for variant in _VARIANTS.value)]
   for name, variant_config in variants:
     batches, tfqa_windows, tokenize_seconds = tfqa_plan(variant_config,
                                                        train_examples)

@@ -51,13 +51,14 @@ _TWO_ROUNDINGS = 5e-4 + 5e-5 + 1e-12
 
 @pytest.mark.slow
 def test_train_throughput_tiny_figures_agree(tmp_path):
-  # A training variant and a padding variant keep both variant paths
-  # covered; an XLA compile alone would take half a minute.
-  summary, last = _run_tiny("train_throughput.py", tmp_path,
-                            "--variants=mixed_bfloat16,width_16")
+  # A training variant, a padding variant and one of both keep every
+  # variant path covered; an XLA compile alone would take half a minute.
+  summary, last = _run_tiny(
+      "train_throughput.py", tmp_path,
+      "--variants=mixed_bfloat16,width_16,mixed_bfloat16_width_16")
   runs = summary["runs"]
   assert sorted(runs) == ["recipe", "recipe384", "tfqa", "tfqa_bf16",
-                          "tfqa_w16"]
+                          "tfqa_bf16_w16", "tfqa_w16"]
   steps, batch = summary["steps"], summary["batch_size"]
   assert (steps, batch) == (2, 4)  # --tiny
   for name, run in runs.items():
@@ -94,16 +95,18 @@ def test_train_throughput_tiny_figures_agree(tmp_path):
   assert (runs["recipe"]["padded_tokens"] <=
           runs["recipe384"]["padded_tokens"])
   assert runs["tfqa"]["padded_tokens"] <= runs["recipe384"]["padded_tokens"]
+  # A precision changes no batch; a width does (counted, not assumed).
   for count in ("real_tokens", "padded_tokens", "padding_share"):
     assert runs["tfqa_bf16"][count] == runs["tfqa"][count], count
+    assert runs["tfqa_bf16_w16"][count] == runs["tfqa_w16"][count], count
   # MFU divides by the best peak of the run's own matmul precision, each
   # measured at the start, after each recipe run, before each tfqa run and
   # at the end.
   measured = {"float32": summary["matmul_gflops_measured"],
               "bfloat16": summary["matmul_gflops_measured_bfloat16"]}
-  assert [len(m) for m in measured.values()] == [1 + 2 + 3 + 1] * 2
+  assert [len(m) for m in measured.values()] == [1 + 2 + 4 + 1] * 2
   for name, run in runs.items():
-    dtype = "bfloat16" if name == "tfqa_bf16" else "float32"
+    dtype = "bfloat16" if name.startswith("tfqa_bf16") else "float32"
     assert run["mfu_peak_dtype"] == dtype, name
     # GFLOP/s and peaks are printed rounded (2 and 1 decimals).
     assert run["mfu_percent"] == pytest.approx(
