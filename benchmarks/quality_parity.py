@@ -13,14 +13,16 @@ same examples and is scored on the same held-out questions by the same
 decoder (tfqa.inference.run_evaluation.evaluate: tfqa's windows, n-best 20, official SQuAD
 v1.1 EM/F1), so the comparison isolates training.
 
-Arms (--arms, comma-separated; default: the study's six, quality_arms.py):
+Arms (--arms, comma-separated; default: the study's seven, quality_arms.py):
   tfqa          training.train_and_evaluate with tfqa's defaults; only
                 epochs, batch size, peak LR and seed are set.
   tfqa+F=V...   the same with RunConfig fields of features, pipeline, decode
                 or train overridden, e.g. the attribution arm
                 tfqa+clip_norm=1.0+adam_epsilon=1e-8+padding=dynamic (tfqa
                 with the recipe's optimizer settings and random batches) or
-                the equal-wall-clock arm tfqa+num_train_epochs=6.
+                the equal-wall-clock arm tfqa+num_train_epochs=6, or the
+                speed arm tfqa+mixed_precision=mixed_bfloat16+
+                pad_to_multiple_of=16 (the fastest measured setting).
   tfqa+...+select=dev   scored with the checkpoint that did best (F1) on a
                 dev split of the training fold (10% of its paragraphs, drawn
                 by fold and seed, not trained on; evaluated at every epoch's

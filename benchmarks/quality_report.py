@@ -33,6 +33,7 @@ _DESCRIPTIONS = {
     quality_arms.RECIPE_UNCLIPPED: "recipe without clipping",
     quality_arms.RECIPE_384: "recipe padded to 384 (clip 1.0)",
     quality_arms.ATTRIBUTION: "tfqa with the recipe's optimizer settings",
+    quality_arms.SPEED: "tfqa in bfloat16 with width-16 buckets",
 }
 
 
