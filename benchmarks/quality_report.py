@@ -173,15 +173,15 @@ def report(rows: list[dict], arms: list[str], *,
   by_cell = {(r["arm"], r["fold"], r["seed"]): r
              for r in with_last_checkpoints(rows) if r["arm"] in arms}
   # The arm column fits the study's longest label (52) or a longer one.
-  w = max(52, *(len(a) for a in [*arms, budget_arm]))
-  print(f"{'fold':>4} {'seed':>4} {'held-out article':<32} {'arm':<{w}} "
-        f"{'EM':>6} {'F1':>6} {'win/s':>7} {'loss':>6}")
+  arm_width = max(52, *(len(a) for a in [*arms, budget_arm]))
+  print(f"{'fold':>4} {'seed':>4} {'held-out article':<32} "
+        f"{'arm':<{arm_width}} {'EM':>6} {'F1':>6} {'win/s':>7} {'loss':>6}")
   for fold, seed in sorted({(f, s) for _, f, s in by_cell}):
     for arm in arms:
       r = by_cell.get((arm, fold, seed))
       if r:
         print(f"{fold:>4} {seed:>4} {r['heldout_title'][:32]:<32} "
-              f"{arm:<{w}} {r['exact_match']:6.2f} {r['f1']:6.2f} "
+              f"{arm:<{arm_width}} {r['exact_match']:6.2f} {r['f1']:6.2f} "
               f"{r['windows_per_second']:7.2f} {r['last_epoch_loss']:6.3f}")
   strongest, basis = strongest_recipe(by_cell, arms)
   print()
@@ -190,7 +190,7 @@ def report(rows: list[dict], arms: list[str], *,
         "difference is the mean over its seeds; mean, sd and 95% t-interval "
         "over folds). speed x: mean per-pair ratio of training windows/s, "
         "runs made under different machine loads.")
-  print(f"{'arm':<{w}} {'reference':<26} {'folds':>5} {'pairs':>5} "
+  print(f"{'arm':<{arm_width}} {'reference':<26} {'folds':>5} {'pairs':>5} "
         f"{'mean dF1':>9} {'sd':>6} {'95% CI (folds)':>17} {'speed x':>8}")
   budget_delta = None
   for arm, ref in comparisons(arms, strongest, budget_arm):
@@ -198,14 +198,16 @@ def report(rows: list[dict], arms: list[str], *,
     lacking = [_format_missing(a, missing_runs(by_cell, a, grid), grid)
                for a in (arm, ref) if missing_runs(by_cell, a, grid)]
     if result is None:
-      print(f"{arm:<{w}} {ref:<26} no pairs; missing {'; '.join(lacking)}")
+      print(f"{arm:<{arm_width}} {ref:<26} no pairs; missing "
+            f"{'; '.join(lacking)}")
       continue
     mean, sd, half = result["mean"], result["sd"], result["half"]
     ci = (f"[{mean - half:+6.2f}, {mean + half:+6.2f}]" if half is not None
           else "n/a")
     sd_text = f"{sd:6.2f}" if sd is not None else "   n/a"
-    print(f"{arm:<{w}} {ref:<26} {result['folds']:>5} {result['pairs']:>5} "
-          f"{mean:+9.2f} {sd_text} {ci:>17} {result['speed']:8.2f}")
+    print(f"{arm:<{arm_width}} {ref:<26} {result['folds']:>5} "
+          f"{result['pairs']:>5} {mean:+9.2f} {sd_text} {ci:>17} "
+          f"{result['speed']:8.2f}")
     print(f"    {_describe(arm)} vs {_describe(ref)}; per fold: " +
           ", ".join(f"{f}: {d:+.2f}" for f, d in
                     result["fold_means"].items()) +
