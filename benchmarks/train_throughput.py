@@ -272,6 +272,12 @@ def run_tfqa(name, run_config, workdir, *, batches, flops_args,
       matmul_dtype=matmul_dtype)
 
 
+def _matmul_dtype(run_config) -> str:
+  """The precision of a run's matmuls, whose peak is its MFU's denominator."""
+  return ("bfloat16" if run_config.train.mixed_precision == "mixed_bfloat16"
+          else "float32")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -314,8 +320,16 @@ def main(argv):
   # the end, and the best measurement is the denominator of MFU.
   # A bfloat16 run's MFU is against the bfloat16 peak (a CPU with
   # AVX512-BF16 multiplies bfloat16 about twice as fast).
-  dtypes = ["float32"] + (["bfloat16"] if any(
-      _VARIANT_SETTINGS[v][1] == _BF16 for v in _VARIANTS.value) else [])
+  variants = [("tfqa", run_config)] + [
+      (name, dataclasses.replace(
+          run_config,
+          train=dataclasses.replace(run_config.train, **train_overrides),
+          pipeline=dataclasses.replace(run_config.pipeline,
+                                       **pipeline_overrides)))
+      for name, train_overrides, pipeline_overrides in (
+          _VARIANT_SETTINGS[variant] for variant in _VARIANTS.value)]
+  dtypes = sorted({"float32", *(_matmul_dtype(c) for _, c in variants)},
+                  reverse=True)  # float32 first
   peaks = {dtype: [] for dtype in dtypes}
 
   def measure_peaks():
@@ -339,14 +353,6 @@ def main(argv):
         flops_args=flops_args)
     runs.append(stats)
     measure_peaks()
-  variants = [("tfqa", run_config)] + [
-      (name, dataclasses.replace(
-          run_config,
-          train=dataclasses.replace(run_config.train, **train_overrides),
-          pipeline=dataclasses.replace(run_config.pipeline,
-                                       **pipeline_overrides)))
-      for name, train_overrides, pipeline_overrides in (
-          _VARIANT_SETTINGS[variant] for variant in _VARIANTS.value)]
   for name, variant_config in variants:
     batches, tfqa_windows, tokenize_seconds = tfqa_plan(variant_config,
                                                        train_examples)
@@ -354,8 +360,7 @@ def main(argv):
     runs.append(run_tfqa(
         name, variant_config, workdir, batches=batches,
         flops_args=flops_args, tokenize_seconds=tokenize_seconds,
-        matmul_dtype=("bfloat16" if variant_config.train.mixed_precision ==
-                      "mixed_bfloat16" else "float32")))
+        matmul_dtype=_matmul_dtype(variant_config)))
   measure_peaks()
 
   stats = {run.name: run.summary({dtype: max(measured) for dtype, measured
