@@ -191,18 +191,24 @@ def test_sigterm_to_one_worker_stops_both_at_one_saved_step_then_resume(
                            train_batch_size=4, eval_file=None,
                            deterministic=True)
   model_dir = tmp_path / "run"
-  procs = _start_workers(model_dir, [*flags, "--progress_every_steps=1"],
-                         tmp_path, "first", output_to_file=True)
-  chief_out = tmp_path / "first-out0.txt"
+  go = tmp_path / "go"
+  procs = _start_workers(
+      model_dir, [*flags, "--pause_after_step=3",
+                  f"--resume_when={go}"], tmp_path, "first",
+      output_to_file=True)
   deadline = time.time() + 600
-  # The 9 steps after the signal take about a second here; with
-  # PreemptionCheckpointHandler polling the signal once a second they
-  # sometimes all ran before the workers agreed to stop.
-  while "step 3/12" not in chief_out.read_text():
+  # The workers wait after step 3 until the signal has landed: the 9 steps
+  # after it take about a second, and on a loaded machine (CI) they all ran
+  # before this process, waiting for a progress line, got to send it.
+  while not os.path.exists(f"{go}.paused"):
     assert time.time() < deadline and all(p.poll() is None for p in procs)
     time.sleep(0.1)
   sent = time.monotonic()
   procs[1].send_signal(signal.SIGTERM)  # the worker's VM is preempted
+  # The handler's watcher sees the signal within 2 s (a 1 s wait, then a
+  # 1 s sleep); then the workers go on and stop at the step they agree on.
+  time.sleep(3)
+  go.write_text("")
   for p in procs:
     p.communicate(timeout=300)
   exited = time.monotonic() - sent
@@ -217,7 +223,8 @@ def test_sigterm_to_one_worker_stops_both_at_one_saved_step_then_resume(
       f"tfqa_train: Interrupted by SIGTERM at step {step} of 12; saved "
       f"ckpt-{step}; run the same command to resume."]
   assert 3 <= step < 12
-  print(f"both workers exited {exited:.1f} s after the SIGTERM")
+  print(f"both workers stopped at step {step}, {exited:.1f} s after the "
+        "SIGTERM")
   # No step lost: the chief's checkpoint is at the last step it logged.
   log = model_dir / "train_log.jsonl"
   logged = [json.loads(l)["step"] for l in log.read_text().splitlines()]

@@ -22,7 +22,8 @@ _RESUME_WHEN = flags.DEFINE_string("resume_when", "",
                                    "File whose existence ends the wait.")
 
 
-def _after_step(step):
+def pause_after_step(step):
+  """The after_step hook: waits after --pause_after_step (0: never)."""
   if step != _PAUSE_AFTER.value:
     return
   with open(_RESUME_WHEN.value + ".paused", "w", encoding="utf-8") as f:
@@ -32,4 +33,4 @@ def _after_step(step):
 
 
 if __name__ == "__main__":
-  train.run(hooks=trainer.TrainingHooks(after_step=_after_step))
+  train.run(hooks=trainer.TrainingHooks(after_step=pause_after_step))
