@@ -123,3 +123,30 @@ def test_answer_examples_needs_a_tokenizer_or_windows():
                      r"\(to build the windows\) or `windows`; received "
                      r"neither\."):
     answering.answer_examples([], lambda *a: None, _run_config())
+
+
+@pytest.mark.parametrize("padding, multiple", [("width_buckets", 8),
+                                               ("max_length", 8),
+                                               ("width_buckets", 1)])
+def test_padded_tokens_are_what_the_logits_function_computes(
+    squad, tokenizer, padding, multiple):
+  windows = windows_lib.build_features(squad.examples, tokenizer, FEATURES)
+  run_config = _run_config(
+      pipeline=config.PipelineConfig(padding=padding,
+                                     pad_to_multiple_of=multiple),
+      train=config.TrainConfig(eval_batch_size=3))
+  shapes = []
+
+  def recording_fn(input_ids, attention_mask, token_type_ids):
+    shapes.append(input_ids.shape)
+    return (np.zeros(input_ids.shape, np.float32),) * 2
+
+  answering.logits_of(recording_fn, windows, run_config)
+  assert answering.padded_tokens(windows, run_config) == sum(
+      n * width for n, width in shapes)
+  # Another batch size: other batches, counted as logits_of makes them.
+  shapes.clear()
+  answering.logits_of(recording_fn, windows, run_config, batch_size=2)
+  assert answering.padded_tokens(windows, run_config, batch_size=2) == sum(
+      n * width for n, width in shapes)
+  assert len(shapes) == -(-len(windows) // 2)

@@ -64,6 +64,23 @@ def test_a_multiple_of_one_pads_to_the_longest_window():
   assert [b["input_ids"].shape for b in batches] == [(3, 3), (2, 7)]
 
 
+@pytest.mark.parametrize("padding, multiple, batch_size, tokens", [
+    # (2, 4) + (2, 8) + (1, 8), as in the batches above.
+    ("width_buckets", 4, 2, 2 * 4 + 2 * 8 + 8),
+    ("max_length", 4, 2, 5 * 8),
+    ("width_buckets", 1, 3, 3 * 3 + 2 * 7),
+])
+def test_padded_tokens_are_those_of_the_batches(padding, multiple, batch_size,
+                                                tokens):
+  pipeline_config = config.PipelineConfig(padding=padding,
+                                          pad_to_multiple_of=multiple)
+  assert batching.padded_tokens(
+      LENGTHS, batch_size=batch_size, max_seq_length=8,
+      pipeline_config=pipeline_config) == tokens == sum(
+          b["input_ids"].size for b in _batches(padding, multiple, batch_size))
+  assert batching.padded_tokens((), batch_size=2, max_seq_length=8) == 0
+
+
 def test_no_windows_no_batches():
   assert list(batching.length_sorted_batches(
       _windows(()), batch_size=2, max_seq_length=8)) == []
@@ -76,3 +93,5 @@ def test_a_bad_batch_size_is_refused(batch_size):
                      rf"Expected a positive int\."):
     batching.length_sorted_batches(_windows(), batch_size=batch_size,
                                    max_seq_length=8)
+  with pytest.raises(ValueError, match="`batch_size`"):
+    batching.padded_tokens(LENGTHS, batch_size=batch_size, max_seq_length=8)

@@ -7,7 +7,9 @@ import pytest
 
 from tfqa import config
 from tfqa.data import squad as data
+from tfqa.data import windows as windows_lib
 from tfqa.evaluation import decoding
+from tfqa.inference import batching
 from tfqa.inference import run_evaluation
 
 from conftest import tiny_squad
@@ -60,3 +62,25 @@ def test_evaluate_run_without_eval_file_is_an_error(tmp_path):
       rf"^model_dir={tmp_path} holds no run_config\.json; expected a "
       rf"tfqa_train --model_dir\.$")):
     run_evaluation.evaluate_run(str(tmp_path))
+
+
+def test_computed_tokens_are_those_of_the_evaluation_batches(tokenizer):
+  squad = data.parse_squad(tiny_squad(True))
+  features = config.FeatureConfig(max_seq_length=32, doc_stride=8,
+                                  max_query_length=12)
+  run_config = config.RunConfig(
+      model=config.ModelConfig(model="m"),
+      data=config.DataConfig(train_file="t.json"), features=features,
+      pipeline=config.PipelineConfig(pad_to_multiple_of=8),
+      train=config.TrainConfig(eval_batch_size=3))
+  windows = windows_lib.build_features(squad.examples, tokenizer, features)
+  assert run_evaluation.computed_tokens(
+      squad.examples, tokenizer, run_config=run_config) == sum(
+          b["input_ids"].size for b in batching.length_sorted_batches(
+              windows, batch_size=3, max_seq_length=32,
+              pipeline_config=run_config.pipeline))
+  # Fewer examples, fewer tokens.
+  assert 0 < run_evaluation.computed_tokens(
+      squad.examples[:1], tokenizer, run_config=run_config) < (
+          run_evaluation.computed_tokens(squad.examples, tokenizer,
+                                         run_config=run_config))

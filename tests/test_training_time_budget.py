@@ -132,32 +132,38 @@ def test_the_budget_log_and_refusal_count_the_evaluations(caplog):
 
 def test_calibrate_evaluation_times_a_first_set_then_a_warm_one():
   examples = [f"q{i}" for i in range(100)]
+  # Question i computes 100 + i tokens: all of them 14,950, 149.5 a question.
+  tokens = lambda chosen: sum(100 + int(q[1:]) for q in chosen)
   clock, evaluated = [0.0], []
 
   def evaluate(chosen):
-    # Tracing (5 s) on the first call, then 0.25 s a question.
-    clock[0] += (5.0 if not evaluated else 0.0) + 0.25 * len(chosen)
+    # Tracing (5 s) on the first call, then 0.01 s a computed token.
+    clock[0] += (5.0 if not evaluated else 0.0) + 0.01 * tokens(chosen)
     evaluated.append(list(chosen))
 
   cost = time_budget.calibrate_evaluation(
-      evaluate, examples, every_steps=7, seed=3, clock=lambda: clock[0])
+      evaluate, examples, computed_tokens=tokens, every_steps=7, seed=3,
+      clock=lambda: clock[0])
   assert cost == time_budget.EvalCost(
-      tracing_seconds=5.0, seconds_per_evaluation=25.0, examples=100,
-      every_steps=7)
+      tracing_seconds=pytest.approx(5.0), seconds_per_evaluation=(
+          pytest.approx(149.5)), examples=100, every_steps=7)
   first, second = evaluated
   assert len(first) == len(second) == time_budget.EVAL_CALIBRATION_EXAMPLES
+  # By question it would have predicted the second set's mean, not 149.5.
+  assert tokens(second) / len(second) != pytest.approx(149.5, abs=1.0)
   assert not set(first) & set(second)
   assert set(first) | set(second) <= set(examples)
   # Drawn by the seed: the same seed, the same sets.
   again = []
-  time_budget.calibrate_evaluation(again.append, examples, every_steps=7,
+  time_budget.calibrate_evaluation(again.append, examples,
+                                   computed_tokens=tokens, every_steps=7,
                                    seed=3, clock=lambda: 0.0)
   assert again == evaluated
   # A single question is timed twice.
   once = []
-  time_budget.calibrate_evaluation(once.append, ["only"], every_steps=0,
-                                   seed=0, clock=lambda: 0.0)
-  assert once == [["only"], ["only"]]
+  time_budget.calibrate_evaluation(once.append, ["q0"], computed_tokens=tokens,
+                                   every_steps=0, seed=0, clock=lambda: 0.0)
+  assert once == [["q0"], ["q0"]]
 
 
 def test_a_resumed_run_keeps_the_epochs_its_budget_chose():

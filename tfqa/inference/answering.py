@@ -35,9 +35,21 @@ def logits_of(logits_fn: logits_lib.LogitsFn,
   """
   return logits_lib.window_logits(
       logits_fn, windows, batching.length_sorted_batches(
-          windows, batch_size=batch_size or config.train.eval_batch_size,
-          max_seq_length=config.features.max_seq_length,
-          pipeline_config=config.pipeline))
+          windows, **_batching(config, batch_size)))
+
+
+def padded_tokens(windows: windows_lib.Features, config: config_lib.RunConfig,
+                  *, batch_size: int | None = None) -> int:
+  """Tokens, padding included, that logits_of has the model compute for
+  `windows` (the same batches)."""
+  return batching.padded_tokens(windows.lengths,
+                                **_batching(config, batch_size))
+
+
+def _batching(config, batch_size):
+  return dict(batch_size=batch_size or config.train.eval_batch_size,
+              max_seq_length=config.features.max_seq_length,
+              pipeline_config=config.pipeline)
 
 
 def answer_examples(examples: Sequence[squad_lib.SquadExample],

@@ -32,23 +32,44 @@ def length_sorted_batches(windows, *, batch_size: int, max_seq_length: int,
   Raises:
     ValueError: batch_size is not a positive int.
   """
+  return _batches(windows, _plan(windows.lengths, batch_size, max_seq_length,
+                                 pipeline_config))
+
+
+def padded_tokens(lengths, *, batch_size: int, max_seq_length: int,
+                  pipeline_config: config_lib.PipelineConfig = (
+                      config_lib.PipelineConfig())) -> int:
+  """Tokens, padding included, in length_sorted_batches' batches of windows
+  of these lengths: what a model computes to answer them.
+
+  Raises:
+    ValueError: batch_size is not a positive int.
+  """
+  return sum(len(rows) * width for rows, width in _plan(
+      lengths, batch_size, max_seq_length, pipeline_config))
+
+
+def _plan(lengths, batch_size, max_seq_length, pipeline_config):
+  """[(window indices, padded width)] of each batch, in batch order."""
   if isinstance(batch_size, bool) or not isinstance(
       batch_size, int) or batch_size < 1:
     raise errors.ArgumentError("batch_size", batch_size,
                                "Expected a positive int.")
-  return _batches(windows, batch_size,
-                  lambda longest: int(windows_lib.padded_width(
-                      longest, pipeline_config, max_seq_length)),
-                  sort=pipeline_config.padding != "max_length")
-
-
-def _batches(windows, batch_size, padded_width, *, sort):
-  lengths = np.asarray(windows.lengths)
-  order = (np.argsort(lengths, kind="stable") if sort else
+  lengths = np.asarray(lengths)
+  order = (np.argsort(lengths, kind="stable")
+           if pipeline_config.padding != "max_length" else
            np.arange(len(lengths)))
+  plan = []
   for lo in range(0, len(order), batch_size):
     rows = order[lo:lo + batch_size]
-    width = padded_width(int(lengths[rows].max()))
+    plan.append((rows, int(windows_lib.padded_width(
+        int(lengths[rows].max()), pipeline_config, max_seq_length))))
+  return plan
+
+
+def _batches(windows, plan):
+  lengths = np.asarray(windows.lengths)
+  for rows, width in plan:
     ids = np.zeros((len(rows), width), np.int32)
     mask = np.zeros_like(ids)
     types = np.zeros_like(ids)

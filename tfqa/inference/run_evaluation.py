@@ -10,6 +10,7 @@ from tfqa import config as config_lib
 from tfqa import errors
 from tfqa import preflight
 from tfqa.data import squad as squad_lib
+from tfqa.data import windows as windows_lib
 from tfqa.evaluation import decoding
 from tfqa.evaluation import metrics as metrics_lib
 from tfqa.inference import answering
@@ -53,6 +54,15 @@ def predict_examples(model, examples: Sequence[squad_lib.SquadExample],
   return answering.answer_examples(
       examples, logits_lib.model_logits_fn(model), run_config,
       tokenizer=tokenizer).predictions
+
+
+def computed_tokens(examples: Sequence[squad_lib.SquadExample], tokenizer, *,
+                    run_config: config_lib.RunConfig) -> int:
+  """Tokens, padding included, the model computes in `evaluate` of these
+  examples: what an evaluation's time grows with."""
+  return answering.padded_tokens(
+      windows_lib.build_features(examples, tokenizer, run_config.features),
+      run_config)
 
 
 def evaluate(model, examples: Sequence[squad_lib.SquadExample], tokenizer, *,

@@ -359,7 +359,9 @@ def _fit_time_budget(run_config, data, eval_data, strategy, policy, *,
         lambda examples: run_evaluation.evaluate(
             state.model, examples, data.tokenizer, run_config=run_config),
         eval_data.examples, every_steps=train.eval_every_steps,
-        seed=train.seed)
+        seed=train.seed, computed_tokens=lambda examples: (
+            run_evaluation.computed_tokens(examples, data.tokenizer,
+                                           run_config=run_config)))
 
   calibration = time_budget.calibrate(
       build, train_steps, batch_size=train.train_batch_size,
